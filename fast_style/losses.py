@@ -1,0 +1,78 @@
+"""Perceptual losses (Gatys et al. 2016; Johnson et al. 2016) through a frozen VGG-16.
+Shared by training and by direct optimisation of an image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fast_style.vgg import VGG16Features
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, C), normalised by C*H*W so layers of any size weigh alike."""
+    b, c, h, w = features.shape
+    f = features.float().reshape(b, c, h * w)  # fp32 even under autocast: the style weight is 1e10
+    return f.bmm(f.transpose(1, 2)) / (c * h * w)
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between neighbouring pixels; penalises speckle."""
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+
+
+class PerceptualLoss(nn.Module):
+    """Content loss on one VGG layer, Gram style loss on several, optional TV.
+
+    The style target is computed once by `set_style` and broadcast over each batch."""
+
+    def __init__(
+        self,
+        vgg: VGG16Features,
+        content_weight: float = 1e5,
+        style_weight: float = 1e10,
+        tv_weight: float = 0.0,
+        content_layer: str = "relu2_2",
+        style_layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
+        style_layer_weights: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.vgg = vgg
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.tv_weight = tv_weight
+        self.content_layer = content_layer
+        self.style_layers = list(style_layers)
+        self.style_layer_weights = list(style_layer_weights or [1.0] * len(self.style_layers))
+        if len(self.style_layer_weights) != len(self.style_layers):
+            raise ValueError("style_layer_weights must have one weight per style layer")
+        self.layers = list(dict.fromkeys([*self.style_layers, content_layer]))
+        self.target_grams: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def set_style(self, style: torch.Tensor) -> None:
+        """style: (1, 3, H, W) in [0, 1]."""
+        feats = self.vgg(style, self.style_layers)
+        for i, name in enumerate(self.style_layers):
+            self.register_buffer(f"gram_{i}", gram_matrix(feats[name]), persistent=False)  # (1, C, C)
+
+    def forward(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        """output, content: (B, 3, H, W) in [0, 1]. Returns each weighted term and their sum."""
+        with torch.no_grad():
+            target = self.vgg(content, [self.content_layer])[self.content_layer]
+        feats = self.vgg(output, self.layers)
+        content_loss = F.mse_loss(feats[self.content_layer].float(), target.float())
+        style_loss = output.new_zeros((), dtype=torch.float32)
+        for i, (name, weight) in enumerate(zip(self.style_layers, self.style_layer_weights)):
+            gram = gram_matrix(feats[name])
+            style_loss = style_loss + weight * F.mse_loss(gram, getattr(self, f"gram_{i}").expand_as(gram))
+        losses = {
+            "content": self.content_weight * content_loss,
+            "style": self.style_weight * style_loss,
+            "tv": self.tv_weight * total_variation(output.float()),
+        }
+        losses["total"] = losses["content"] + losses["style"] + losses["tv"]
+        return losses

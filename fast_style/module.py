@@ -1,0 +1,95 @@
+"""Training a TransformerNet against the perceptual losses, as a LightningModule."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from typing import Any
+
+import lightning as L
+import torch
+from torchvision.utils import make_grid
+
+from fast_style.images import load_style_image
+from fast_style.losses import PerceptualLoss
+from fast_style.styles import style_image_path
+from fast_style.transformer import TransformerConfig, TransformerNet
+from fast_style.vgg import VGG16Features
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class StyleTransferModule(L.LightningModule):
+    """Hyperparameters are plain dicts (the Hydra groups), so checkpoints load with
+    `torch.load(weights_only=True)` and stylize needs neither Lightning nor Hydra."""
+
+    def __init__(self, model: dict, style: dict, loss: dict, optim: dict, preview: dict | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.transformer = TransformerNet(TransformerConfig(**model))
+        loss = dict(loss)
+        vgg = VGG16Features(loss.pop("vgg_weights", "imagenet"))
+        self.loss = PerceptualLoss(vgg, style_weight=style["weight"], **loss)
+        self.loss.set_style(load_style_image(style_image_path(style["image"]), style.get("size")))
+        self.preview = preview or {"every_n_steps": 0, "count": 0}
+        self.recent: dict[str, deque] = {}
+        self._last_step_time: float | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.transformer(x)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        losses = self.loss(self.transformer(batch), batch)
+        if not torch.isfinite(losses["total"]):
+            raise NonFiniteLossError(f"loss became {losses['total'].item()} at step {self.global_step}; stopping")
+        for name, value in losses.items():
+            self.log(f"loss/{name}", value, prog_bar=name == "total")
+            self.recent.setdefault(name, deque(maxlen=50)).append(value.item())
+        now = time.perf_counter()
+        if self._last_step_time is not None:
+            images = batch.shape[0] * self.trainer.world_size
+            self.log("img_per_s", images / (now - self._last_step_time), prog_bar=True)
+        self._last_step_time = now
+        return losses["total"]
+
+    def on_train_batch_end(self, outputs: Any, batch: torch.Tensor, batch_idx: int) -> None:
+        every = self.preview["every_n_steps"]
+        if every and (self.global_step == 1 or self.global_step % every == 0):
+            self.log_preview()
+
+    def on_train_end(self) -> None:
+        if self.preview["every_n_steps"]:
+            self.log_preview()
+
+    @torch.no_grad()
+    def log_preview(self) -> None:
+        """A grid of fixed photos (top) and the current network's output (bottom)."""
+        logger = self.logger
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if not self.trainer.is_global_zero or logger is None or not hasattr(logger.experiment, "add_image"):
+            return
+        if datamodule is None or not self.preview["count"]:
+            return
+        photos = datamodule.preview_batch(self.preview["count"]).to(self.device)
+        with torch.autocast(self.device.type, enabled=False):
+            stylized = self.transformer(photos).float().clamp(0, 1)
+        grid = make_grid(torch.cat([photos, stylized]), nrow=len(photos), padding=4, pad_value=1.0)
+        logger.experiment.add_image("preview", grid, self.global_step)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.transformer.parameters(), lr=self.hparams.optim["lr"])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The frozen VGG is 59 MB of weights everyone already has: never saved.
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("loss.")}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        for key, value in self.loss.state_dict(prefix="loss.").items():
+            checkpoint["state_dict"].setdefault(key, value)
+
+    def summary(self) -> dict[str, Any]:
+        """What a model card needs: mean losses over the last steps."""
+        return {name: round(sum(v) / len(v), 4) for name, v in self.recent.items() if v and math.isfinite(sum(v))}

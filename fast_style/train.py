@@ -1,0 +1,105 @@
+"""`train style=NAME [overrides]`: fit one style network, checkpoint it, export it."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from fast_style.data import PhotoDataModule
+from fast_style.model_file import save_model
+from fast_style.module import StyleTransferModule
+from fast_style.vgg import VGGWeightsError
+
+CONF_DIR = Path(__file__).parent / "conf"  # inside an installed wheel
+if not CONF_DIR.is_dir():
+    CONF_DIR = Path(__file__).parent.parent / "conf"  # a source checkout
+
+log = logging.getLogger("fast_style")
+
+
+def train(cfg: DictConfig, run_dir: Path) -> StyleTransferModule:
+    L.seed_everything(cfg.seed, workers=True)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
+    data.setup("fit")  # fail on a bad photo folder now, not after the VGG has loaded
+    module = StyleTransferModule(plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"])
+    checkpoints = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps
+    )
+    trainer = L.Trainer(
+        **plain["trainer"],
+        default_root_dir=run_dir,
+        logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
+        callbacks=[checkpoints],
+    )
+    trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
+    if trainer.fast_dev_run:
+        return module
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")  # also on Ctrl-C and when max_steps < every_n
+    if trainer.is_global_zero:
+        export(cfg, module, trainer, run_dir)
+    return module
+
+
+def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run_dir: Path) -> None:
+    """Weights + config + a training summary, into the run folder and `export_dir`."""
+    name = cfg.style.name
+    info = {
+        "style": name,
+        "steps": trainer.global_step,
+        "images_seen": trainer.global_step * cfg.batch_size * trainer.world_size,
+        "image_size": cfg.data.image_size,
+        "final_losses": module.summary(),
+        "device": _device_name(module.device),
+        "precision": str(trainer.precision),
+        "weights": {"content": cfg.loss.content_weight, "style": cfg.style.weight, "tv": cfg.loss.tv_weight},
+        "trained": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    exported = save_model(run_dir / f"{name}.safetensors", module.transformer, info)
+    log.info("exported %s", exported)
+    if trainer.interrupted:
+        return
+    target = Path(cfg.export_dir) / f"{name}.safetensors"
+    if target.exists() and not cfg.overwrite_export:
+        log.warning("%s exists; kept it. Pass overwrite_export=true to replace it with %s", target, exported)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(exported, target.with_suffix(".tmp"))
+    target.with_suffix(".tmp").replace(target)
+    log.info("exported %s", target)
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return device.type
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        train(cfg, run_dir)
+    except (FileNotFoundError, VGGWeightsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    log.info("run folder: %s  (view with: tensorboard --logdir %s)", run_dir, run_dir)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

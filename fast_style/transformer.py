@@ -1,0 +1,103 @@
+"""The image transformation network of Johnson et al. 2016, "Perceptual Losses for
+Real-Time Style Transfer and Super-Resolution" (arXiv:1603.08155), with instance
+normalisation (Ulyanov et al. 2016, arXiv:1607.08022) in place of batch norm."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Everything needed to rebuild the network; saved beside its weights."""
+
+    channels: int = 32  # width of the first layer; doubled by each downsampling
+    res_blocks: int = 5
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class ConvLayer(nn.Sequential):
+    """Reflection padding instead of zero padding: no dark frame at the borders."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+        super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(c_in, c_out, kernel, stride))
+
+
+class ConvNormReLU(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+        super().__init__(
+            ConvLayer(c_in, c_out, kernel, stride),
+            nn.InstanceNorm2d(c_out, affine=True),
+            nn.ReLU(inplace=True),
+        )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convs with an identity shortcut (He et al. 2016), as in Johnson's net."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = ConvLayer(channels, channels, 3)
+        self.in1 = nn.InstanceNorm2d(channels, affine=True)
+        self.conv2 = ConvLayer(channels, channels, 3)
+        self.in2 = nn.InstanceNorm2d(channels, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.in1(self.conv1(x)))
+        return x + self.in2(self.conv2(y))
+
+
+class UpsampleConv(nn.Sequential):
+    """Nearest-neighbour upsampling then a conv, instead of a transposed conv, which
+    leaves checkerboard artefacts (Odena et al. 2016, https://distill.pub/2016/deconv-checkerboard/)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int) -> None:
+        super().__init__(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            ConvLayer(c_in, c_out, kernel),
+            nn.InstanceNorm2d(c_out, affine=True),
+            nn.ReLU(inplace=True),
+        )
+
+
+class TransformerNet(nn.Module):
+    """Maps a (B, 3, H, W) RGB batch in [0, 1] to a stylized batch of the same size.
+
+    The output is not clamped, so that training gets gradients everywhere;
+    callers that need displayable pixels clamp to [0, 1]."""
+
+    MULTIPLE = 4  # two stride-2 convs: sizes must divide by 4 on the way through
+    MIN_SIDE = 8  # the 9x9 reflection pads need at least 8 pixels (reflect pad < side)
+
+    def __init__(self, config: TransformerConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or TransformerConfig()
+        c = self.config.channels
+        self.encoder = nn.Sequential(
+            ConvNormReLU(3, c, 9),
+            ConvNormReLU(c, 2 * c, 3, stride=2),
+            ConvNormReLU(2 * c, 4 * c, 3, stride=2),
+        )
+        self.residuals = nn.Sequential(*[ResidualBlock(4 * c) for _ in range(self.config.res_blocks)])
+        self.decoder = nn.Sequential(
+            UpsampleConv(4 * c, 2 * c, 3),
+            UpsampleConv(2 * c, c, 3),
+            ConvLayer(c, 3, 9),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        # Pad (replicating the edge) up to a size the strided convs divide exactly,
+        # then crop: any H x W comes back H x W, odd sizes included.
+        ph = max(self.MIN_SIDE, -(-h // self.MULTIPLE) * self.MULTIPLE) - h
+        pw = max(self.MIN_SIDE, -(-w // self.MULTIPLE) * self.MULTIPLE) - w
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        y = self.decoder(self.residuals(self.encoder(x)))
+        return y[..., :h, :w]

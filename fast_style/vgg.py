@@ -1,0 +1,79 @@
+"""The frozen VGG-16 (Simonyan & Zisserman 2014) that the perceptual losses look through."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import VGG16_Weights, vgg16
+
+# Index of each named ReLU in torchvision's vgg16().features.
+LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+WEIGHTS_URL = VGG16_Weights.IMAGENET1K_V1.url
+
+
+class VGGWeightsError(RuntimeError):
+    pass
+
+
+def load_vgg_state(weights: str) -> dict[str, torch.Tensor] | None:
+    """`imagenet`: torchvision's URL cache (downloads once, then offline); a path: that
+    file; `random`: None, for fast tests only, never a fallback."""
+    if weights == "random":
+        return None
+    if weights == "imagenet":
+        cache = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(WEIGHTS_URL)
+        try:
+            state = torch.hub.load_state_dict_from_url(WEIGHTS_URL, progress=True, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any failure to fetch has the same remedy
+            raise VGGWeightsError(
+                f"VGG-16 ImageNet weights are not in {cache} and could not be downloaded "
+                f"({type(e).__name__}: {e}). Connect once to download them, or copy "
+                f"vgg16-397923af.pth into $TORCH_HOME/hub/checkpoints/, or pass loss.vgg_weights=/path/to/vgg16.pth"
+            ) from None
+    else:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise VGGWeightsError(f"{path}: VGG-16 weights file not found")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001
+            raise VGGWeightsError(f"{path}: not a readable VGG-16 state dict ({e})") from None
+    return {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+
+
+class VGG16Features(nn.Module):
+    """VGG-16 up to relu4_3, frozen. Takes RGB in [0, 1]; ImageNet normalisation
+    happens here and nowhere else."""
+
+    def __init__(self, weights: str = "imagenet") -> None:
+        super().__init__()
+        self.features = vgg16().features[: LAYERS["relu4_3"] + 1]
+        state = load_vgg_state(weights)
+        if state is not None:
+            missing, _ = self.features.load_state_dict(state, strict=False)
+            if missing:
+                raise VGGWeightsError(f"{weights}: VGG-16 weights lack {', '.join(missing[:4])}")
+        self.features.requires_grad_(False)
+        self.eval()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> VGG16Features:
+        return super().train(False)  # frozen: never leaves eval mode
+
+    def forward(self, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        wanted = {LAYERS[name]: name for name in layers}
+        out = {}
+        h = (x - self.mean) / self.std
+        for i, layer in enumerate(self.features):
+            h = layer(h)
+            if i in wanted:
+                out[wanted[i]] = h
+                if len(out) == len(wanted):
+                    break
+        return out
