@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import VGG16_Weights, vgg16
+from torchvision.models import VGG16_Weights
+from torchvision.models.vgg import cfgs, make_layers
 
 # Index of each named ReLU in torchvision's vgg16().features.
 LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22}
@@ -52,7 +53,8 @@ class VGG16Features(nn.Module):
 
     def __init__(self, weights: str = "imagenet") -> None:
         super().__init__()
-        self.features = vgg16().features[: LAYERS["relu4_3"] + 1]
+        # torchvision's VGG-16 conv stack (config "D"), without building the 120M-weight classifier.
+        self.features = make_layers(cfgs["D"])[: LAYERS["relu4_3"] + 1]
         state = load_vgg_state(weights)
         if state is not None:
             missing, _ = self.features.load_state_dict(state, strict=False)

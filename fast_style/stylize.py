@@ -1,0 +1,147 @@
+"""`stylize --model FILE INPUT... [-o OUT]`: stylize images, folders or globs in one pass each."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from fast_style.images import IMAGE_EXTENSIONS, find_images, open_rgb
+from fast_style.model_file import ModelFileError
+
+CHECKPOINT_DIRS = [
+    Path.cwd() / "checkpoints",
+    Path(__file__).parent / "checkpoints",  # inside an installed wheel
+    Path(__file__).parent.parent / "checkpoints",  # a source checkout
+]
+DEFAULT_OUT = Path("stylized")
+
+
+class InputError(Exception):
+    """One input that cannot be stylized; reported in one line, the others go on."""
+
+
+def named_model(name: str) -> Path:
+    for folder in CHECKPOINT_DIRS:
+        if (folder / f"{name}.safetensors").is_file():
+            return folder / f"{name}.safetensors"
+    known = sorted({p.stem for d in CHECKPOINT_DIRS if d.is_dir() for p in d.glob("*.safetensors")})
+    raise ModelFileError(f"no trained model named {name!r} (available: {', '.join(known) or 'none'})")
+
+
+def expand_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
+    """(file, its path relative to the folder it was found in): folders recurse, globs expand."""
+    found = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir() and path.suffix.lower() not in IMAGE_EXTENSIONS:
+            found += [(p, p.relative_to(path)) for p in find_images(path)]
+        elif not path.exists() and glob.has_magic(item):
+            found += [(Path(p), Path(Path(p).name)) for p in sorted(glob.glob(item, recursive=True))]
+        else:
+            found.append((path, Path(path.name)))
+    return found
+
+
+def output_path(source: Path, relative: Path, out: Path | None, single: bool, name: str) -> Path:
+    if out is not None and single and out.suffix.lower() in IMAGE_EXTENSIONS:
+        return out
+    folder = out if out is not None else DEFAULT_OUT
+    return folder / relative.parent / f"{source.stem}_{name}{source.suffix.lower()}"
+
+
+def save_atomic(image: Image.Image, path: Path) -> None:
+    """Write to a temporary file beside the target, then rename: never a half-written image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        fmt = Image.registered_extensions()[path.suffix.lower()]
+        image.save(tmp, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_input(path: Path) -> Image.Image:
+    if not path.exists():
+        raise InputError("file not found")
+    if path.is_dir():
+        raise InputError("is a directory, not an image")
+    try:
+        return open_rgb(path)
+    except UnidentifiedImageError:
+        raise InputError("not an image file Pillow can read") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise InputError(f"cannot be decoded ({e})") from None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="stylize", description=__doc__)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", type=Path, help="a .safetensors exported by train, or a Lightning .ckpt")
+    which.add_argument("--style", help="a model in checkpoints/: checkpoints/NAME.safetensors")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs")
+    p.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (default: ./stylized)")
+    p.add_argument("--size", type=int, help="run the network with the longest side scaled to this; output keeps the input size")
+    p.add_argument("--device", help="cuda, mps or cpu (default: the first available, in that order)")
+    p.add_argument("--batch-size", type=int, default=4, help="same-size images stylized together (default: 4)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    args = p.parse_args(argv)
+    if args.size is not None and args.size < 1:
+        p.error("--size must be a positive number of pixels")
+    if args.batch_size < 1:
+        p.error("--batch-size must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from fast_style.stylizer import Stylizer  # torch loads after argument errors are reported
+
+    try:
+        stylizer = Stylizer.load(args.model or named_model(args.style), device=args.device)
+    except (ModelFileError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    inputs = expand_inputs(args.inputs)
+    if not inputs:
+        print(f"error: {' '.join(args.inputs)}: no images found", file=sys.stderr)
+        return 1
+    single = len(inputs) == 1
+    failures = 0
+    pending: list[tuple[Image.Image, Path]] = []
+
+    def flush() -> None:
+        outputs = stylizer.stylize_images([image for image, _ in pending], args.size)
+        for image, (_, target) in zip(outputs, pending):
+            save_atomic(image, target)
+            print(target)
+        pending.clear()
+
+    for source, relative in inputs:
+        target = output_path(source, relative, args.output, single, stylizer.name)
+        try:
+            if target.exists() and not args.overwrite:
+                raise InputError(f"output {target} exists (pass --overwrite to replace it)")
+            pending.append((load_input(source), target))
+        except InputError as e:
+            print(f"error: {source}: {e}", file=sys.stderr)
+            failures += 1
+        if len(pending) >= args.batch_size:
+            flush()
+    if pending:
+        flush()
+    if failures:
+        print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

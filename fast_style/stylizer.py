@@ -1,0 +1,84 @@
+"""Apply a trained network: the Python API behind `stylize`. Imports neither Lightning nor Hydra."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import overload
+
+import torch
+from PIL import Image
+
+from fast_style.images import to_pil, to_tensor
+from fast_style.model_file import load_model
+from fast_style.transformer import TransformerNet
+
+
+def default_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class Stylizer:
+    """`Stylizer.load("checkpoints/starry_night.safetensors")(image)`.
+
+    Takes a PIL image (returns one of the same size) or a float [0, 1] tensor
+    (3, H, W) or (B, 3, H, W) (returns the same shape, on the same device)."""
+
+    def __init__(self, net: TransformerNet, info: dict | None = None, device: str | torch.device | None = None) -> None:
+        self.device = torch.device(device) if device else default_device()
+        self.net = net.to(self.device).eval()
+        self.info = info or {}
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Stylizer:
+        net, info = load_model(path)
+        return cls(net, info, device)
+
+    @property
+    def name(self) -> str:
+        return self.info.get("style") or "stylized"
+
+    @torch.inference_mode()
+    def stylize_tensor(self, batch: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, 3, H, W), clamped to [0, 1]. With `size`, the network runs
+        with the longest side scaled to `size` (bigger brush strokes, less time) and the
+        result is scaled back."""
+        h, w = batch.shape[-2:]
+        x = batch.to(self.device, torch.float32)
+        if size and max(h, w) != size:
+            scale = size / max(h, w)
+            x = _resize(x, max(1, round(h * scale)), max(1, round(w * scale)))
+        y = self.net(x).clamp_(0, 1)
+        if y.shape[-2:] != (h, w):
+            y = _resize(y, h, w).clamp_(0, 1)
+        return y.to(batch.device)
+
+    @overload
+    def __call__(self, image: Image.Image, size: int | None = None) -> Image.Image: ...
+    @overload
+    def __call__(self, image: torch.Tensor, size: int | None = None) -> torch.Tensor: ...
+    def __call__(self, image: Image.Image | torch.Tensor, size: int | None = None) -> Image.Image | torch.Tensor:
+        if isinstance(image, Image.Image):
+            return self.stylize_images([image], size)[0]
+        if image.dim() == 3:
+            return self.stylize_tensor(image.unsqueeze(0), size)[0]
+        return self.stylize_tensor(image, size)
+
+    def stylize_images(self, images: list[Image.Image], size: int | None = None) -> list[Image.Image]:
+        """Same-size images go through the network as one batch."""
+        out: list[Image.Image | None] = [None] * len(images)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            by_size.setdefault(image.size, []).append(i)
+        for indices in by_size.values():
+            batch = torch.stack([to_tensor(images[i]) for i in indices])
+            for i, y in zip(indices, self.stylize_tensor(batch, size)):
+                out[i] = to_pil(y)
+        return out  # type: ignore[return-value]
+
+
+def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    return torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True)

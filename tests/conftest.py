@@ -1,0 +1,45 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fast_style.model_file import save_model
+from fast_style.transformer import TransformerConfig, TransformerNet
+
+
+def make_photo(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
+    """A smooth random picture (gradients plus a blob), size = (width, height)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    rgb = np.stack([xx, yy, np.sin(6 * xx + rng.uniform(0, 6)) * 0.5 + 0.5], axis=-1)
+    rgb = (rgb * 255 * rng.uniform(0.5, 1.0, 3)).clip(0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "photos"
+    for i, size in enumerate([(80, 60), (64, 96), (120, 90), (70, 70)]):
+        make_photo(root / f"p{i}.jpg", size, seed=i)
+    make_photo(root / "nested" / "deeper" / "q.png", (90, 72), seed=9)
+    (root / "notes.txt").write_text("not a photo")
+    return root
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    net = TransformerNet(TransformerConfig(channels=8, res_blocks=1))
+    return save_model(tmp_path / "models" / "tiny.safetensors", net, {"style": "tiny", "steps": 0})
+
+
+@pytest.fixture
+def env_no_gpu() -> dict[str, str]:
+    """Environment for subprocesses: same TORCH_HOME, no GPU surprises."""
+    return {**os.environ, "CUDA_VISIBLE_DEVICES": ""}

@@ -1,0 +1,116 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_photo
+from fast_style import Stylizer
+from fast_style.stylize import main
+
+
+def test_odd_sizes_come_back_the_same_size(tiny_model: Path, tmp_path: Path) -> None:
+    a = make_photo(tmp_path / "in" / "a.jpg", (37, 53))
+    b = make_photo(tmp_path / "in" / "b.png", (341, 250))
+    out = tmp_path / "out"
+    assert main(["--model", str(tiny_model), str(a), str(b), "-o", str(out)]) == 0
+    assert Image.open(out / "a_tiny.jpg").size == (37, 53)
+    assert Image.open(out / "b_tiny.png").size == (341, 250)
+
+
+def test_size_option_keeps_the_input_size(tiny_model: Path, tmp_path: Path) -> None:
+    a = make_photo(tmp_path / "a.jpg", (300, 200))
+    assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "x.png"), "--size", "64"]) == 0
+    assert Image.open(tmp_path / "x.png").size == (300, 200)
+
+
+def test_exif_rotated_photo_comes_out_upright(tiny_model: Path, tmp_path: Path) -> None:
+    src = make_photo(tmp_path / "r.png", (40, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    Image.open(src).save(tmp_path / "r.jpg", exif=exif)
+    assert main(["--model", str(tiny_model), str(tmp_path / "r.jpg"), "-o", str(tmp_path / "o.jpg")]) == 0
+    assert Image.open(tmp_path / "o.jpg").size == (30, 40)
+
+
+def test_folder_input_recurses_and_keeps_structure(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["--model", str(tiny_model), str(photo_dir), "-o", str(out), "--batch-size", "2"]) == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["nested/deeper/q_tiny.png", "p0_tiny.jpg", "p1_tiny.jpg", "p2_tiny.jpg", "p3_tiny.jpg"]
+
+
+def test_glob_input(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["--model", str(tiny_model), str(photo_dir / "p[01].jpg"), "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["p0_tiny.jpg", "p1_tiny.jpg"]
+
+
+def test_never_overwrites_without_the_flag(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    a = make_photo(tmp_path / "a.jpg", (40, 40))
+    target = tmp_path / "keep.jpg"
+    target.write_bytes(b"precious")
+    assert main(["--model", str(tiny_model), str(a), "-o", str(target)]) == 1
+    assert target.read_bytes() == b"precious"
+    assert f"error: {a}: output {target} exists (pass --overwrite to replace it)" in capsys.readouterr().err
+    assert main(["--model", str(tiny_model), str(a), "-o", str(target), "--overwrite"]) == 0
+    assert Image.open(target).size == (40, 40)
+
+
+def test_bad_inputs_are_reported_and_the_rest_go_on(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    good = make_photo(tmp_path / "good.jpg", (32, 24))
+    text = tmp_path / "text.jpg"
+    text.write_text("hello")
+    out = tmp_path / "out"
+    code = main(["--model", str(tiny_model), str(text), str(tmp_path / "missing.jpg"), str(good), "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err == [
+        f"error: {text}: not an image file Pillow can read",
+        f"error: {tmp_path / 'missing.jpg'}: file not found",
+        "2 of 3 inputs failed",
+    ]
+    assert [p.name for p in out.iterdir()] == ["good_tiny.jpg"]
+
+
+def test_unknown_style_names_the_available_ones(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    assert main(["--style", "no_such_style", str(tmp_path / "a.jpg")]) == 2
+    assert "no trained model named 'no_such_style' (available:" in capsys.readouterr().err
+
+
+def test_python_api_takes_pil_and_tensors(tiny_model: Path) -> None:
+    stylizer = Stylizer.load(tiny_model, device="cpu")
+    image = Image.new("RGB", (45, 31), (200, 30, 40))
+    out = stylizer(image)
+    assert isinstance(out, Image.Image) and out.size == (45, 31)
+    x = torch.rand(3, 29, 33)
+    y = stylizer(x)
+    assert y.shape == (3, 29, 33) and y.min() >= 0 and y.max() <= 1
+    assert stylizer(torch.rand(2, 3, 16, 20)).shape == (2, 3, 16, 20)
+
+
+def test_lightning_checkpoint_is_accepted(tmp_path: Path) -> None:
+    from fast_style.transformer import TransformerConfig, TransformerNet
+
+    net = TransformerNet(TransformerConfig(channels=8, res_blocks=1))
+    ckpt = {
+        "state_dict": {f"transformer.{k}": v for k, v in net.state_dict().items()},
+        "hyper_parameters": {"model": {"channels": 8, "res_blocks": 1}, "style": {"name": "wave"}},
+        "global_step": 7,
+    }
+    torch.save(ckpt, tmp_path / "last.ckpt")
+    stylizer = Stylizer.load(tmp_path / "last.ckpt", device="cpu")
+    assert stylizer.name == "wave" and stylizer.info["steps"] == 7
+
+
+def test_inference_imports_neither_lightning_nor_hydra(tiny_model: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys; from fast_style.stylize import main; "
+        f"main(['--model', {str(tiny_model)!r}, {str(make_photo(tmp_path / 'a.jpg', (20, 20)))!r}, '-o', {str(tmp_path / 'b.jpg')!r}]); "
+        "bad = [m for m in ('lightning', 'hydra', 'omegaconf') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (tmp_path / "b.jpg").exists()

@@ -1,0 +1,95 @@
+"""Training end to end through the `train` entry point, with random VGG weights for speed."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+FAST = [
+    "style=wave",
+    "style.size=64",
+    "loss.vgg_weights=random",
+    "model.channels=8",
+    "model.res_blocks=1",
+    "data.image_size=32",
+    "data.num_workers=0",
+    "batch_size=2",
+    "trainer.max_epochs=-1",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+]
+
+
+def train(cwd: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "fast_style.train", *FAST, *overrides], cwd=cwd, capture_output=True, text=True
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"train failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+def metadata(path: Path) -> dict:
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["fast_style"])
+
+
+def test_fast_dev_run_smoke(tmp_path: Path, photo_dir: Path) -> None:
+    result = train(tmp_path, f"data.root={photo_dir}", "trainer=debug")
+    assert "Running in `fast_dev_run` mode" in result.stderr + result.stdout
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir: Path) -> None:
+    train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=30", "optim.lr=1e-2", "preview.every_n_steps=10",
+          "checkpoint_every_n_steps=10", "trainer.log_every_n_steps=1")
+    [run] = list((tmp_path / "runs" / "wave").iterdir())
+
+    # TensorBoard: every loss term as a scalar, and preview grids as images.
+    [events] = list((run / "tensorboard").glob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(events), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    assert {"loss/content", "loss/style", "loss/tv", "loss/total", "img_per_s"} <= set(acc.Tags()["scalars"])
+    assert [e.step for e in acc.Images("preview")] == [1, 10, 20, 30, 30]
+    totals = [e.value for e in acc.Scalars("loss/total")]
+    assert sum(totals[-3:]) < 0.5 * sum(totals[:3]), totals
+
+    # A Lightning checkpoint without the frozen VGG.
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 30
+    assert not [k for k in ckpt["state_dict"] if not k.startswith("transformer.")]
+
+    # The exported model, with its config and training summary.
+    exported = tmp_path / "checkpoints" / "wave.safetensors"
+    info = metadata(exported)
+    assert info["config"] == {"channels": 8, "res_blocks": 1}
+    assert info["style"] == "wave" and info["steps"] == 30 and info["images_seen"] == 60
+    assert set(info["final_losses"]) == {"content", "style", "tv", "total"}
+    before = exported.read_bytes()
+
+    # Resume: the step count goes on from the checkpoint; the exported model is not replaced.
+    result = train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=34",
+                   f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    assert "exists; kept it" in result.stderr + result.stdout
+    assert exported.read_bytes() == before
+    [resumed] = [r for r in (tmp_path / "runs" / "wave").iterdir() if r != run]
+    assert metadata(resumed / "wave.safetensors")["steps"] == 34
+
+
+def test_missing_photo_folder_fails_at_start_with_one_line(tmp_path: Path) -> None:
+    result = train(tmp_path, f"data.root={tmp_path / 'nowhere'}", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'nowhere'}: training photo folder not found"
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(tmp_path: Path, photo_dir: Path) -> None:
+    train(tmp_path, f"data.root={photo_dir}", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+          "trainer.max_steps=2")
+    info = metadata(tmp_path / "checkpoints" / "wave.safetensors")
+    assert info["steps"] == 2 and info["images_seen"] == 2 * 2 * 2  # steps x batch x processes

@@ -1,0 +1,52 @@
+import os
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+
+from fast_style import vgg as vgg_module
+from fast_style.vgg import VGG16Features, VGGWeightsError
+
+CACHED = Path(torch.hub.get_dir()) / "checkpoints" / "vgg16-397923af.pth"
+
+
+@pytest.mark.slow
+def test_real_imagenet_weights_load_and_are_the_published_ones() -> None:
+    if not CACHED.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have the VGG weights: {CACHED} is missing (TORCH_HOME={os.environ.get('TORCH_HOME')})")
+        pytest.skip(f"VGG-16 weights not cached at {CACHED}; set TORCH_HOME (see data/README.md)")
+    vgg = VGG16Features("imagenet")
+    conv1 = vgg.features[0]
+    # Values of torchvision's published vgg16-397923af.pth, conv1_1.
+    assert conv1.weight.shape == (64, 3, 3, 3)
+    assert conv1.weight.sum().item() == pytest.approx(-3.24293, abs=1e-4)
+    assert conv1.bias[:3].tolist() == pytest.approx([0.403388, 0.377794, 0.464362], abs=1e-5)
+
+
+def test_missing_weights_give_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(VGGWeightsError, match="TORCH_HOME.*vgg_weights="):
+        VGG16Features("imagenet")
+
+
+def test_weights_from_an_explicit_file(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    source = VGG16Features("random")
+    path = tmp_path / "vgg.pth"
+    torch.save({f"features.{k}": v for k, v in source.features.state_dict().items()}, path)
+    loaded = VGG16Features(str(path))
+    assert torch.equal(loaded.features[0].weight, source.features[0].weight)
+    with pytest.raises(VGGWeightsError, match="not found"):
+        VGG16Features(str(tmp_path / "nope.pth"))
+    torch.save({"something.else": torch.zeros(1)}, tmp_path / "wrong.pth")
+    with pytest.raises(VGGWeightsError, match="lack"):
+        VGG16Features(str(tmp_path / "wrong.pth"))
+
+
+def test_random_weights_only_when_asked() -> None:
+    assert vgg_module.load_vgg_state("random") is None
