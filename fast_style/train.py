@@ -43,10 +43,10 @@ def train(cfg: DictConfig, run_dir: Path) -> StyleTransferModule:
         logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
         callbacks=[checkpoints],
     )
-    trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
+    trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path, weights_only=True)  # resume runs no pickled code
     if trainer.fast_dev_run:
         return module
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")  # also on Ctrl-C and when max_steps < every_n
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)  # also on Ctrl-C and when max_steps < every_n
     if trainer.is_global_zero:
         export(cfg, module, trainer, run_dir)
     return module

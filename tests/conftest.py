@@ -1,10 +1,14 @@
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors import safe_open
 
 from fast_style.model_file import save_model
 from fast_style.transformer import TransformerConfig, TransformerNet
@@ -39,7 +43,25 @@ def tiny_model(tmp_path: Path) -> Path:
     return save_model(tmp_path / "models" / "tiny.safetensors", net, {"style": "tiny", "steps": 0})
 
 
-@pytest.fixture
-def env_no_gpu() -> dict[str, str]:
-    """Environment for subprocesses: same TORCH_HOME, no GPU surprises."""
-    return {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+# The real photos and paintings beside the project (../shared/data); FAST_STYLE_DATA moves them.
+SHARED_DATA = Path(os.environ.get("FAST_STYLE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def run_train(cwd: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`train OVERRIDES...` in cwd (its runs/ and checkpoints/ land there)."""
+    result = subprocess.run([sys.executable, "-m", "fast_style.train", *overrides], cwd=cwd, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        pytest.fail(f"train failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+def metadata(path: Path) -> dict:
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["fast_style"])
+
+
+def require(path: Path, what: str) -> None:
+    """Skip where a developer lacks the shared data; in CI its absence is a failure."""
+    if not path.exists():
+        message = f"{what} not found at {path}"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)

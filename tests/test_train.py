@@ -1,14 +1,13 @@
 """Training end to end through the `train` entry point, with random VGG weights for speed."""
 
-import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import metadata, run_train
 
 FAST = [
     "style=wave",
@@ -26,17 +25,7 @@ FAST = [
 
 
 def train(cwd: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "fast_style.train", *FAST, *overrides], cwd=cwd, capture_output=True, text=True
-    )
-    if check and result.returncode != 0:
-        pytest.fail(f"train failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
-
-
-def metadata(path: Path) -> dict:
-    with safe_open(str(path), framework="pt") as f:
-        return json.loads(f.metadata()["fast_style"])
+    return run_train(cwd, *FAST, *overrides, check=check)
 
 
 def test_fast_dev_run_smoke(tmp_path: Path, photo_dir: Path) -> None:
