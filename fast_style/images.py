@@ -16,11 +16,31 @@ def find_images(root: Path) -> list[Path]:
     return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-def open_rgb(path: str | Path) -> Image.Image:
-    """Upright (EXIF orientation applied) RGB image, fully decoded."""
+DEFAULT_MAX_PIXELS = 100_000_000  # refuse larger images (decompression bombs) unless told otherwise
+
+
+class ImageTooLarge(ValueError):
+    pass
+
+
+def open_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Upright (EXIF orientation applied), fully decoded RGB, or RGBA where the file has
+    transparency. The pixel count is checked from the header, before anything is decoded."""
     with Image.open(path) as im:
+        if max_pixels and im.width * im.height > max_pixels:
+            raise ImageTooLarge(
+                f"{im.width}x{im.height} is {im.width * im.height / 1e6:.0f} megapixels, above the limit of "
+                f"{max_pixels / 1e6:g} (--max-pixels)"
+            )
         im = ImageOps.exif_transpose(im)
-        return im.convert("RGB")
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale to 8 bits, don't clip
+            im = Image.fromarray((np.asarray(im, dtype=np.float32) / 257).clip(0, 255).astype(np.uint8), "L")
+        has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in im.info
+        return im.convert("RGBA" if has_alpha else "RGB")
+
+
+def open_rgb(path: str | Path) -> Image.Image:
+    return open_image(path, max_pixels=None).convert("RGB")
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from fast_style.images import IMAGE_EXTENSIONS, find_images, open_rgb
+from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageTooLarge, find_images, open_image
 from fast_style.model_file import ModelFileError
 
 CHECKPOINT_DIRS = [
@@ -62,6 +62,8 @@ def save_atomic(image: Image.Image, path: Path) -> None:
     os.close(fd)
     try:
         fmt = Image.registered_extensions()[path.suffix.lower()]
+        if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):  # no alpha in these formats: flatten on white
+            image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
         image.save(tmp, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
         os.replace(tmp, path)
     finally:
@@ -69,17 +71,21 @@ def save_atomic(image: Image.Image, path: Path) -> None:
             os.unlink(tmp)
 
 
-def load_input(path: Path) -> Image.Image:
+def load_input(path: Path, max_pixels: int) -> Image.Image:
     if not path.exists():
         raise InputError("file not found")
     if path.is_dir():
         raise InputError("is a directory, not an image")
+    if path.stat().st_size == 0:
+        raise InputError("empty file (0 bytes)")
     try:
-        return open_rgb(path)
+        return open_image(path, max_pixels)
+    except ImageTooLarge as e:
+        raise InputError(f"refused: {e}") from None
     except UnidentifiedImageError:
         raise InputError("not an image file Pillow can read") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise InputError(f"cannot be decoded ({e})") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise InputError(f"cannot be decoded: truncated or corrupt ({e})") from None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -93,6 +99,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", help="cuda, mps or cpu (default: the first available, in that order)")
     p.add_argument("--batch-size", type=int, default=4, help="same-size images stylized together (default: 4)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}; guards against decompression bombs)")
     args = p.parse_args(argv)
     if args.size is not None and args.size < 1:
         p.error("--size must be a positive number of pixels")
@@ -103,6 +111,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
     from fast_style.stylizer import Stylizer  # torch loads after argument errors are reported
 
     try:
@@ -130,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if target.exists() and not args.overwrite:
                 raise InputError(f"output {target} exists (pass --overwrite to replace it)")
-            pending.append((load_input(source), target))
+            pending.append((load_input(source, args.max_pixels), target))
         except InputError as e:
             print(f"error: {source}: {e}", file=sys.stderr)
             failures += 1

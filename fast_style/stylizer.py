@@ -10,6 +10,7 @@ from PIL import Image
 
 from fast_style.images import to_pil, to_tensor
 from fast_style.model_file import load_model
+from fast_style.tiling import stylize_tiled
 from fast_style.transformer import TransformerNet
 
 
@@ -27,15 +28,22 @@ class Stylizer:
     Takes a PIL image (returns one of the same size) or a float [0, 1] tensor
     (3, H, W) or (B, 3, H, W) (returns the same shape, on the same device)."""
 
-    def __init__(self, net: TransformerNet, info: dict | None = None, device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        net: TransformerNet,
+        info: dict | None = None,
+        device: str | torch.device | None = None,
+        max_pass_pixels: int = 2048 * 2048,
+    ) -> None:
         self.device = torch.device(device) if device else default_device()
         self.net = net.to(self.device).eval()
         self.info = info or {}
+        self.max_pass_pixels = max_pass_pixels  # larger images go through in tiles: bounded memory
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Stylizer:
+    def load(cls, path: str | Path, device: str | torch.device | None = None, **kwargs: int) -> Stylizer:
         net, info = load_model(path)
-        return cls(net, info, device)
+        return cls(net, info, device, **kwargs)
 
     @property
     def name(self) -> str:
@@ -51,7 +59,10 @@ class Stylizer:
         if size and max(h, w) != size:
             scale = size / max(h, w)
             x = _resize(x, max(1, round(h * scale)), max(1, round(w * scale)))
-        y = self.net(x).clamp_(0, 1)
+        if x.shape[-2] * x.shape[-1] > self.max_pass_pixels:
+            y = torch.cat([stylize_tiled(self.net, xi[None]) for xi in x]).clamp_(0, 1)
+        else:
+            y = self.net(x).clamp_(0, 1)
         if y.shape[-2:] != (h, w):
             y = _resize(y, h, w).clamp_(0, 1)
         return y.to(batch.device)
@@ -68,7 +79,8 @@ class Stylizer:
         return self.stylize_tensor(image, size)
 
     def stylize_images(self, images: list[Image.Image], size: int | None = None) -> list[Image.Image]:
-        """Same-size images go through the network as one batch."""
+        """Same-size images go through the network as one batch. Transparency is kept:
+        the colours are stylized and the alpha channel put back unchanged."""
         out: list[Image.Image | None] = [None] * len(images)
         by_size: dict[tuple[int, int], list[int]] = {}
         for i, image in enumerate(images):
@@ -77,6 +89,8 @@ class Stylizer:
             batch = torch.stack([to_tensor(images[i]) for i in indices])
             for i, y in zip(indices, self.stylize_tensor(batch, size)):
                 out[i] = to_pil(y)
+                if images[i].mode in ("RGBA", "LA", "PA"):
+                    out[i].putalpha(images[i].getchannel("A"))
         return out  # type: ignore[return-value]
 
 

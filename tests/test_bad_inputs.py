@@ -1,0 +1,105 @@
+"""What users have on their disks: broken files, odd formats, huge and tiny images."""
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_photo
+from fast_style import Stylizer
+from fast_style.images import open_image
+from fast_style.stylize import main
+
+
+def bomb_png(path: Path, width: int, height: int) -> Path:
+    """A 100-byte PNG whose header claims width x height."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))  # noqa: E731
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_each_bad_input_gets_one_line_and_the_rest_go_on(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    good = make_photo(src / "good.jpg", (64, 48))
+    truncated = src / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    empty = src / "empty.jpg"
+    empty.touch()
+    text = src / "text.jpg"
+    text.write_text("this is not a picture\n")
+    folder = src / "x.png"
+    folder.mkdir()
+    bomb = bomb_png(src / "bomb.png", 30000, 30000)
+    missing = src / "missing.jpg"
+    out = tmp_path / "out"
+    inputs = [truncated, empty, text, folder, bomb, missing, good]
+    assert main(["--model", str(tiny_model), *map(str, inputs), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"error: {truncated}: cannot be decoded: truncated or corrupt (")
+    assert err[1:6] == [
+        f"error: {empty}: empty file (0 bytes)",
+        f"error: {text}: not an image file Pillow can read",
+        f"error: {folder}: is a directory, not an image",
+        f"error: {bomb}: refused: 30000x30000 is 900 megapixels, above the limit of 100 (--max-pixels)",
+        f"error: {missing}: file not found",
+    ]
+    assert err[6:] == ["6 of 7 inputs failed"]
+    assert [p.name for p in out.iterdir()] == ["good_tiny.jpg"]  # and nothing half-written
+
+
+def test_pixel_limit_can_be_raised(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    photo = make_photo(tmp_path / "p.png", (100, 80))
+    assert main(["--model", str(tiny_model), str(photo), "-o", str(tmp_path / "a.png"), "--max-pixels", "5000"]) == 1
+    assert "above the limit of 0.005 (--max-pixels)" in capsys.readouterr().err
+    assert main(["--model", str(tiny_model), str(photo), "-o", str(tmp_path / "a.png"), "--max-pixels", "8000"]) == 0
+
+
+def test_odd_formats_are_read_right(tmp_path: Path) -> None:
+    grey16 = np.full((10, 12), 32896, dtype=np.uint16)  # 0.502 of full scale
+    Image.fromarray(grey16).save(tmp_path / "g16.png")
+    assert np.asarray(open_image(tmp_path / "g16.png")).mean() == pytest.approx(128, abs=1)
+    Image.new("CMYK", (10, 8), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")  # red ink
+    r, g, b = np.asarray(open_image(tmp_path / "cmyk.jpg")).reshape(-1, 3).mean(0)
+    assert r > 200 and g < 60 and b < 60
+    assert open_image(tmp_path / "g16.png").mode == "RGB"
+    Image.new("P", (5, 5)).save(tmp_path / "pal.png")
+    assert open_image(tmp_path / "pal.png").mode == "RGB"
+    Image.new("RGBA", (5, 5), (10, 20, 30, 128)).save(tmp_path / "rgba.png")
+    assert open_image(tmp_path / "rgba.png").mode == "RGBA"
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "RGBA", "I;16"])
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (37, 53)])
+def test_every_mode_and_tiny_size_stylizes_to_the_same_size(tiny_model: Path, tmp_path: Path, mode: str, size: tuple) -> None:
+    ext = ".jpg" if mode == "CMYK" else ".png"
+    src = tmp_path / f"in{ext}"
+    Image.new(mode, size).save(src)
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / f"out{ext}")]) == 0
+    out = Image.open(tmp_path / f"out{ext}")
+    assert out.size == size
+    assert out.mode == ("RGBA" if mode == "RGBA" else "RGB")
+
+
+def test_alpha_is_kept_in_png_and_flattened_on_white_in_jpeg(tiny_model: Path, tmp_path: Path) -> None:
+    alpha = np.zeros((20, 30), dtype=np.uint8)
+    alpha[:, 15:] = 255
+    rgba = np.dstack([np.full((20, 30, 3), 90, np.uint8), alpha])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    assert main(["--model", str(tiny_model), str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png")]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png"))[..., 3], alpha)
+    assert main(["--model", str(tiny_model), str(tmp_path / "a.png"), "-o", str(tmp_path / "o.jpg")]) == 0
+    flat = np.asarray(Image.open(tmp_path / "o.jpg"))
+    assert flat[:, :12].min() > 240  # transparent half: white
+
+
+@pytest.mark.slow
+def test_a_24_megapixel_photo_goes_through_in_tiles(tiny_model: Path, tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "big.jpg", (6000, 4000))
+    stylizer = Stylizer.load(tiny_model, device="cpu")
+    out = stylizer(Image.open(photo))
+    assert out.size == (6000, 4000)
