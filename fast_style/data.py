@@ -2,32 +2,65 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import lightning as L
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from fast_style.images import find_images, open_rgb, to_tensor
 
+log = logging.getLogger(__name__)
+UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def readable(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Split into files whose image header Pillow reads, and the rest. Only the header is
+    read, so this is quick; damage further in is caught when the photo is decoded."""
+    good, bad = [], []
+    for path in files:
+        try:
+            with Image.open(path):
+                good.append(path)
+        except UNREADABLE:
+            bad.append(path)
+    return good, bad
+
 
 class PhotoFolder(Dataset):
+    """Unreadable photos are skipped with a warning, never a crash at step 9,000."""
+
     def __init__(self, root: str | Path, image_size: int = 256, train: bool = True) -> None:
-        self.root = Path(root)
+        self.root = Path(root).expanduser()
+        if image_size < 1:
+            raise ValueError(f"data.image_size must be a positive number of pixels, not {image_size}")
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: training photo folder not found")
-        self.files = find_images(self.root)
+        self.files, bad = readable(find_images(self.root))
+        if bad:
+            names = ", ".join(str(p.relative_to(self.root)) for p in bad[:5])
+            log.warning("skipping %d unreadable file(s) in %s: %s%s", len(bad), self.root, names, ", ..." if len(bad) > 5 else "")
         if not self.files:
-            raise FileNotFoundError(f"{self.root}: no .jpg/.jpeg/.png/.webp/.bmp images in this folder")
+            raise FileNotFoundError(f"{self.root}: no readable .jpg/.jpeg/.png/.webp/.bmp images in this folder")
         crop = v2.RandomCrop(image_size) if train else v2.CenterCrop(image_size)
         self.transform = v2.Compose([v2.Resize(image_size, antialias=True), crop])
+        self.skipped = 0
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return self.transform(to_tensor(open_rgb(self.files[index])))  # (3, S, S)
+        for attempt in range(len(self.files)):
+            path = self.files[(index + attempt) % len(self.files)]
+            try:
+                return self.transform(to_tensor(open_rgb(path)))  # (3, S, S)
+            except UNREADABLE as e:
+                self.skipped += 1
+                log.warning("skipping unreadable photo %s (%s); %d skipped in this worker", path, e, self.skipped)
+        raise RuntimeError(f"{self.root}: no photo in this folder can be decoded")
 
 
 class PhotoDataModule(L.LightningDataModule):

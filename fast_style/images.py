@@ -57,7 +57,10 @@ def to_pil(tensor: torch.Tensor) -> Image.Image:
 
 def load_style_image(path: str | Path, size: int | None) -> torch.Tensor:
     """(1, 3, H, W) style image, its longest side scaled to `size` when given."""
-    image = open_rgb(path)
+    try:
+        image = open_rgb(path)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ValueError(f"{path}: style image cannot be read ({e})") from None
     if size:
         scale = size / max(image.size)
         image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)

@@ -12,13 +12,13 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from fast_style.data import PhotoDataModule
 from fast_style.model_file import save_model
-from fast_style.module import StyleTransferModule
+from fast_style.module import NonFiniteLossError, StyleTransferModule
 from fast_style.vgg import VGGWeightsError
 
 CONF_DIR = Path(__file__).parent / "conf"  # inside an installed wheel
@@ -28,8 +28,21 @@ if not CONF_DIR.is_dir():
 log = logging.getLogger("fast_style")
 
 
-def train(cfg: DictConfig, run_dir: Path) -> StyleTransferModule:
-    L.seed_everything(cfg.seed, workers=True)
+class SaveOnInterrupt(Callback):
+    """Ctrl-C: Lightning shuts down and exits; first keep what was learned."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            trainer.save_checkpoint(self.path, weights_only=False)
+            if trainer.is_global_zero:
+                print(f"interrupted at step {trainer.global_step}; resume with ckpt_path={self.path}", file=sys.stderr)
+
+
+def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     plain = OmegaConf.to_container(cfg, resolve=True)
     data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
     data.setup("fit")  # fail on a bad photo folder now, not after the VGG has loaded
@@ -41,15 +54,17 @@ def train(cfg: DictConfig, run_dir: Path) -> StyleTransferModule:
         **plain["trainer"],
         default_root_dir=run_dir,
         logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
-        callbacks=[checkpoints],
+        callbacks=[checkpoints, SaveOnInterrupt(run_dir / "checkpoints" / "last.ckpt")],
     )
     trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path, weights_only=True)  # resume runs no pickled code
     if trainer.fast_dev_run:
-        return module
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)  # also on Ctrl-C and when max_steps < every_n
+        return trainer
+    # Also when max_steps < checkpoint_every_n_steps. Lightning writes checkpoints atomically
+    # (an fsspec transaction: a temporary file, then a rename).
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     if trainer.is_global_zero:
         export(cfg, module, trainer, run_dir)
-    return module
+    return trainer
 
 
 def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run_dir: Path) -> None:
@@ -68,8 +83,6 @@ def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run
     }
     exported = save_model(run_dir / f"{name}.safetensors", module.transformer, info)
     log.info("exported %s", exported)
-    if trainer.interrupted:
-        return
     target = Path(cfg.export_dir) / f"{name}.safetensors"
     if target.exists() and not cfg.overwrite_export:
         log.warning("%s exists; kept it. Pass overwrite_export=true to replace it with %s", target, exported)
@@ -94,10 +107,22 @@ def _hydra_main(cfg: DictConfig) -> None:
     except (FileNotFoundError, VGGWeightsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except NonFiniteLossError as e:
+        last = run_dir / "checkpoints" / "last.ckpt"
+        kept = f"; the last good checkpoint is {last}" if last.exists() else ""
+        print(f"error: {e}{kept}", file=sys.stderr)
+        sys.exit(1)
     log.info("run folder: %s  (view with: tensorboard --logdir %s)", run_dir, run_dir)
 
 
 def main() -> None:
+    # An unknown style gets one line, before Hydra's multi-line report.
+    for arg in sys.argv[1:]:
+        name = arg.removeprefix("style=")
+        if arg.startswith("style=") and not (CONF_DIR / "style" / f"{name}.yaml").is_file():
+            known = ", ".join(sorted(p.stem for p in (CONF_DIR / "style").glob("*.yaml")))
+            print(f"error: unknown style {name!r} (available: {known}; or set style.image=PATH)", file=sys.stderr)
+            sys.exit(1)
     _hydra_main()
 
 

@@ -1,0 +1,99 @@
+"""Bad training data, bad settings, NaNs, kill -9 and Ctrl-C: clear lines and nothing lost."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import make_photo, metadata
+from test_train import FAST, train
+
+
+def wait_for(path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path} did not appear")
+        time.sleep(0.2)
+
+
+def start(cwd: Path, *overrides: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "fast_style.train", *FAST, *overrides], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_unreadable_photos_are_skipped_and_counted(tmp_path: Path, photo_dir: Path) -> None:
+    (photo_dir / "empty.jpg").touch()
+    (photo_dir / "text.jpg").write_text("not a photo")
+    good = (photo_dir / "p0.jpg").read_bytes()
+    (photo_dir / "truncated.jpg").write_bytes(good[: len(good) * 4 // 5])  # header intact, data cut
+    result = train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=8", "batch_size=3")
+    log = result.stdout + result.stderr
+    assert "skipping 2 unreadable file(s)" in log and "empty.jpg" in log and "text.jpg" in log
+    assert "skipping unreadable photo " in log and "truncated.jpg" in log
+    assert metadata(tmp_path / "checkpoints" / "wave.safetensors")["steps"] == 8
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["data.root={empty}"], "error: {empty}: no readable .jpg/.jpeg/.png/.webp/.bmp images in this folder"),
+        (["data.root={photos}", "style.image={tmp}/nope.jpg"], "error: {tmp}/nope.jpg: style image not found (bundled styles: "),
+        (["data.root={photos}", "style.image={photos}/notes.txt"], "error: {photos}/notes.txt: style image cannot be read ("),
+        (["data.root={photos}", "style=nonesuch"], "error: unknown style 'nonesuch' (available: composition_vii, shipwreck, "),
+        (["data.root={photos}", "data.image_size=-3"], "error: data.image_size must be a positive number of pixels, not -3"),
+    ],
+)
+def test_bad_settings_fail_at_start_with_one_line(tmp_path: Path, photo_dir: Path, overrides: list, message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    paths = {"empty": tmp_path / "empty", "photos": photo_dir, "tmp": tmp_path}
+    result = train(tmp_path, *(o.format(**paths) for o in overrides), check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message.format(**paths)), result.stderr
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path: Path, photo_dir: Path) -> None:
+    result = train(tmp_path, f"data.root={photo_dir}", "optim.lr=1e12", "trainer.max_steps=50",
+                   "checkpoint_every_n_steps=1", check=False)
+    assert result.returncode == 1
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "at step" in line and "; the last good checkpoint is" in line
+    ckpt = torch.load(line.rsplit(" ", 1)[1], weights_only=True)
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+    assert not (tmp_path / "checkpoints").exists()  # nothing exported
+
+
+def test_kill_9_then_resume_at_the_saved_step_with_the_optimizer_state(tmp_path: Path, photo_dir: Path) -> None:
+    proc = start(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=100000", "checkpoint_every_n_steps=3",
+                 "hydra.run.dir=runs/killed")
+    last = tmp_path / "runs" / "killed" / "checkpoints" / "last.ckpt"
+    wait_for(last)
+    time.sleep(1.0)
+    proc.kill()  # SIGKILL: no chance to clean up
+    proc.wait()
+    saved = torch.load(last, weights_only=True)  # whatever is there is a whole checkpoint
+    step = saved["global_step"]
+    assert step > 0 and step % 3 == 0
+    train(tmp_path, f"data.root={photo_dir}", f"trainer.max_steps={step + 4}", f"ckpt_path={last}", "hydra.run.dir=runs/resumed")
+    resumed = torch.load(tmp_path / "runs" / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["global_step"] == step + 4
+    adam = resumed["optimizer_states"][0]["state"][0]
+    assert int(adam["step"]) == step + 4  # Adam's moments went on, not restarted
+
+
+def test_ctrl_c_saves_a_checkpoint(tmp_path: Path, photo_dir: Path) -> None:
+    proc = start(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=100000", "checkpoint_every_n_steps=5",
+                 "hydra.run.dir=runs/interrupted")
+    last = tmp_path / "runs" / "interrupted" / "checkpoints" / "last.ckpt"
+    wait_for(last)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0, err[-3000:]
+    step = torch.load(last, weights_only=True)["global_step"]
+    assert f"interrupted at step {step}; resume with ckpt_path={last}" in err
+    assert not (tmp_path / "checkpoints").exists()  # an interrupted run does not replace the shipped model
