@@ -125,28 +125,44 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     single = len(inputs) == 1
     failures = 0
-    pending: list[tuple[Image.Image, Path]] = []
+    planned: set[Path] = set()
+    pending: list[tuple[Path, Image.Image, Path]] = []  # (source, image, target)
 
-    def flush() -> None:
-        outputs = stylizer.stylize_images([image for image, _ in pending], args.size)
-        for image, (_, target) in zip(outputs, pending):
-            save_atomic(image, target)
-            print(target)
+    def flush() -> int:
+        """Stylize and save what is pending; the number of inputs that failed."""
+        try:
+            outputs = stylizer.stylize_images([image for _, image, _ in pending], args.size)
+        except RuntimeError as e:  # e.g. out of memory: these inputs fail, the others go on
+            outputs = [e] * len(pending)
+        failed = 0
+        for output, (source, _, target) in zip(outputs, pending):
+            try:
+                if isinstance(output, Exception):
+                    raise InputError(f"stylizing failed ({str(output).splitlines()[0]})")
+                save_atomic(output, target)
+                print(target)
+            except (InputError, OSError, ValueError) as e:
+                print(f"error: {source}: {e}", file=sys.stderr)
+                failed += 1
         pending.clear()
+        return failed
 
     for source, relative in inputs:
         target = output_path(source, relative, args.output, single, stylizer.name)
         try:
+            if target in planned:
+                raise InputError(f"output {target} would be written twice (inputs with the same name)")
             if target.exists() and not args.overwrite:
                 raise InputError(f"output {target} exists (pass --overwrite to replace it)")
-            pending.append((load_input(source, args.max_pixels), target))
+            pending.append((source, load_input(source, args.max_pixels), target))
+            planned.add(target)
         except InputError as e:
             print(f"error: {source}: {e}", file=sys.stderr)
             failures += 1
         if len(pending) >= args.batch_size:
-            flush()
+            failures += flush()
     if pending:
-        flush()
+        failures += flush()
     if failures:
         print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0

@@ -6,6 +6,7 @@ import datetime
 import logging
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -26,6 +27,9 @@ if not CONF_DIR.is_dir():
     CONF_DIR = Path(__file__).parent.parent / "conf"  # a source checkout
 
 log = logging.getLogger("fast_style")
+# The frozen VGG is in eval mode on purpose, and the model summary cannot size bf16 weights.
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+warnings.filterwarnings("ignore", message=r".*is not supported by the model summary.*")
 
 
 class SaveOnInterrupt(Callback):

