@@ -1,4 +1,5 @@
-"""`stylize --model FILE INPUT... [-o OUT]`: stylize images, folders or globs in one pass each."""
+"""`stylize --model FILE INPUT... [-o OUT]`: stylize images, folders, globs and video files,
+or a live source, one forward pass per image or frame."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ CHECKPOINT_DIRS = [
     Path(__file__).parent.parent / "checkpoints",  # a source checkout
 ]
 DEFAULT_OUT = Path("stylized")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")  # kept in step with video.py
 
 
 class InputError(Exception):
@@ -48,11 +50,17 @@ def expand_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
     return found
 
 
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
 def output_path(source: Path, relative: Path, out: Path | None, single: bool, name: str) -> Path:
-    if out is not None and single and out.suffix.lower() in IMAGE_EXTENSIONS:
+    """Images keep their format; videos become .mp4 (H.264)."""
+    if out is not None and single and out.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
         return out
     folder = out if out is not None else DEFAULT_OUT
-    return folder / relative.parent / f"{source.stem}_{name}{source.suffix.lower()}"
+    suffix = ".mp4" if is_video(source) else source.suffix.lower()
+    return folder / relative.parent / f"{source.stem}_{name}{suffix}"
 
 
 def save_atomic(image: Image.Image, path: Path) -> None:
@@ -93,7 +101,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", type=Path, help="a .safetensors exported by train, or a Lightning .ckpt")
     which.add_argument("--style", help="a model in checkpoints/: checkpoints/NAME.safetensors")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image or video files, folders of images (recursive), globs")
     p.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (default: ./stylized)")
     p.add_argument("--size", type=int, help="run the network with the longest side scaled to this; output keeps the input size")
     p.add_argument("--device", help="cuda, mps or cpu (default: the first available, in that order)")
@@ -101,7 +109,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}; guards against decompression bombs)")
+    p.add_argument("--live", metavar="SOURCE", help="a live source for PyAV: a camera (/dev/video0) or a stream URL; needs -o")
+    p.add_argument("--live-format", metavar="FMT", help="PyAV/FFmpeg input format of --live: v4l2 (Linux camera), avfoundation, dshow, lavfi")
+    p.add_argument("--frames", type=int, help="stop after this many frames (video and --live)")
     args = p.parse_args(argv)
+    if bool(args.inputs) == bool(args.live):
+        p.error("give INPUT files or --live SOURCE (one of the two)")
+    if args.live and (args.output is None or not is_video(args.output)):
+        p.error("--live needs -o OUT.mp4")
     if args.size is not None and args.size < 1:
         p.error("--size must be a positive number of pixels")
     if args.batch_size < 1:
@@ -119,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.live:
+        return stylize_one_video(stylizer, args.live, args.output, args, input_format=args.live_format)
     inputs = expand_inputs(args.inputs)
     if not inputs:
         print(f"error: {' '.join(args.inputs)}: no images found", file=sys.stderr)
@@ -149,6 +166,14 @@ def main(argv: list[str] | None = None) -> int:
 
     for source, relative in inputs:
         target = output_path(source, relative, args.output, single, stylizer.name)
+        if is_video(source) and source.is_file():
+            if target in planned or (target.exists() and not args.overwrite):
+                print(f"error: {source}: output {target} exists (pass --overwrite to replace it)", file=sys.stderr)
+                failures += 1
+            else:
+                failures += stylize_one_video(stylizer, str(source), target, args)
+                planned.add(target)
+            continue
         try:
             if target in planned:
                 raise InputError(f"output {target} would be written twice (inputs with the same name)")
@@ -166,6 +191,22 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def stylize_one_video(stylizer: "Stylizer", source: str, target: Path, args: argparse.Namespace,  # noqa: F821
+                      input_format: str | None = None) -> int:
+    """1 if it failed (reported in one line), else 0."""
+    from fast_style.video import VideoError, stylize_video
+
+    try:
+        result = stylize_video(stylizer, source, target, size=args.size, batch_size=args.batch_size,
+                               input_format=input_format, max_frames=args.frames)
+    except (VideoError, OSError) as e:
+        print(f"error: {source}: {e}", file=sys.stderr)
+        return 1
+    audio = f", audio {result.audio}" if result.audio else ""
+    print(f"{target} ({result.frames} frames at {result.fps:g} fps{audio})")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,170 @@
+"""Video files and live sources through PyAV: decode, stylize in batches, encode H.264.
+
+Frames stream through in batches of a few, so memory does not grow with the length of the
+video. The audio track is copied packet for packet where the output container takes its codec,
+and re-encoded to AAC where it does not."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fast_style.stylizer import Stylizer
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")
+
+
+class VideoError(ValueError):
+    pass
+
+
+@dataclass
+class VideoResult:
+    frames: int
+    fps: float
+    audio: str | None  # "copied", "re-encoded" or None
+
+
+def upright(frame: av.VideoFrame) -> np.ndarray:
+    """(H, W, 3) uint8 RGB with the stream's display rotation applied."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = round((frame.rotation or 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
+
+
+def _frames_to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255)  # (B, 3, H, W)
+
+
+def _tensor_to_frames(batch: torch.Tensor) -> np.ndarray:
+    return batch.mul(255).round_().byte().permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
+
+
+def stylize_video(
+    stylizer: Stylizer,
+    source: str | Path,
+    target: str | Path,
+    size: int | None = None,
+    batch_size: int = 8,
+    crf: int = 18,
+    progress: bool = True,
+    input_format: str | None = None,
+    max_frames: int | None = None,
+) -> VideoResult:
+    """Write `target` (via a temporary file, renamed at the end). `size` scales the longest
+    side of the output; sides are rounded to even numbers, as H.264 in yuv420p needs."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
+    os.close(fd)
+    try:
+        result = _transcode(stylizer, str(source), tmp, size, batch_size, crf, progress, input_format, max_frames)
+        os.replace(tmp, target)
+        return result
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _transcode(
+    stylizer: Stylizer, source: str, tmp: str, size: int | None, batch_size: int, crf: int, progress: bool,
+    input_format: str | None, max_frames: int | None,
+) -> VideoResult:
+    try:
+        inp = av.open(source, format=input_format)
+    except (av.FFmpegError, OSError) as e:
+        raise VideoError(f"cannot be opened as a video ({e})") from None
+    with inp, av.open(tmp, "w") as out:
+        if not inp.streams.video:
+            raise VideoError("has no video stream")
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+        vout = out.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "medium"})
+        vout.pix_fmt = "yuv420p"
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        aout, audio = None, None
+        if ain is not None:
+            try:
+                aout, audio = out.add_stream_from_template(ain), "copied"
+            except (ValueError, av.FFmpegError):
+                aout, audio = out.add_stream("aac", rate=ain.rate), "re-encoded"
+        bar = tqdm(total=max_frames or vin.frames or None, unit="frame", disable=not progress, desc=Path(source).name)
+        pending: list[tuple[np.ndarray, av.VideoFrame]] = []
+        held_audio: list[av.Packet] = []  # muxing opens the codecs: wait until the video size is known
+        count = 0
+
+        def encode(flush: bool = False) -> None:
+            nonlocal count
+            if not pending:
+                return
+            if count == 0:  # the first frames fix the output size
+                h, w = pending[0][0].shape[:2]
+                scale = size / max(h, w) if size else 1.0
+                vout.height, vout.width = max(2, round(h * scale) // 2 * 2), max(2, round(w * scale) // 2 * 2)
+                for packet in held_audio:
+                    out.mux(packet)
+                held_audio.clear()
+            batch = _frames_to_tensor([f for f, _ in pending])
+            if (batch.shape[-2], batch.shape[-1]) != (vout.height, vout.width):
+                batch = torch.nn.functional.interpolate(batch, size=(vout.height, vout.width), mode="area")
+            for array, (_, src) in zip(_tensor_to_frames(stylizer.stylize_tensor(batch)), pending):
+                frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+                frame.pts, frame.time_base = src.pts, src.time_base
+                out.mux(vout.encode(frame))
+            count += len(pending)
+            bar.update(len(pending))
+            pending.clear()
+
+        streams = [s for s in (vin, ain) if s is not None]
+        try:
+            for packet in inp.demux(*streams):
+                if packet.stream is vin:
+                    for frame in packet.decode():
+                        if max_frames is not None and count + len(pending) >= max_frames:
+                            break
+                        pending.append((upright(frame), frame))
+                        if len(pending) >= batch_size:
+                            encode()
+                    if max_frames is not None and count + len(pending) >= max_frames:
+                        break
+                elif audio == "copied" and packet.dts is not None:
+                    packet.stream = aout
+                    held_audio.append(packet) if count == 0 else out.mux(packet)
+                elif audio == "re-encoded":
+                    for frame in packet.decode():
+                        encoded = aout.encode(frame)
+                        held_audio.extend(encoded) if count == 0 else out.mux(encoded)
+        except av.FFmpegError as e:
+            raise VideoError(f"cannot be decoded ({e})") from None
+        encode()
+        out.mux(vout.encode(None))
+        if audio == "re-encoded":
+            out.mux(aout.encode(None))
+        bar.close()
+        if count == 0:
+            raise VideoError("has no decodable frames")
+        return VideoResult(frames=count, fps=float(rate), audio=audio)
+
+
+def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None) -> Iterator:
+    """Live use: each frame (PIL image, (H, W, 3) uint8 array or (3, H, W) tensor) is stylized
+    as soon as it arrives and yielded in the type it came in."""
+    from PIL import Image
+
+    for frame in frames:
+        if isinstance(frame, Image.Image):
+            yield stylizer(frame, size)
+        elif isinstance(frame, np.ndarray):
+            yield _tensor_to_frames(stylizer.stylize_tensor(_frames_to_tensor([frame]), size))[0]
+        else:
+            yield stylizer(frame, size)

@@ -1,0 +1,94 @@
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import SHARED_DATA, require
+from fast_style import Stylizer
+from fast_style.stylize import main
+from fast_style.video import stylize_frames, stylize_video
+
+
+def make_clip(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48), rate: int = 10, audio: bool = True) -> Path:
+    """A small H.264 clip with a moving square and, optionally, an AAC sine tone."""
+    w, h = size
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=rate)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        a = out.add_stream("aac", rate=22050) if audio else None
+        for i in range(frames):
+            img = np.zeros((h, w, 3), np.uint8)
+            img[10:20, 2 * i : 2 * i + 10] = 255
+            out.mux(v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(v.encode(None))
+        if a is not None:
+            t = np.arange(int(22050 * frames / rate)) / 22050
+            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+            frame.sample_rate = 22050
+            out.mux(a.encode(frame))
+            out.mux(a.encode(None))
+    return path
+
+
+def probe(path: Path) -> tuple[int, float, int, tuple[int, int]]:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        n = sum(1 for _ in c.decode(v))
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        return n, float(v.average_rate), len(c.streams.audio), (v.codec_context.width, v.codec_context.height)
+
+
+def test_clip_round_trips_frames_rate_and_audio(tiny_model: Path, tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "clip.mp4")
+    out = tmp_path / "out.mp4"
+    assert main(["--model", str(tiny_model), str(src), "-o", str(out)]) == 0
+    assert probe(out) == (12, 10.0, 1, (64, 48))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_size_scales_the_longest_side_to_even_numbers(tiny_model: Path, tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "clip.mkv", audio=False)
+    stylizer = Stylizer.load(tiny_model, device="cpu")
+    result = stylize_video(stylizer, src, tmp_path / "small.mp4", size=33, progress=False)
+    assert result.frames == 12 and result.audio is None
+    assert probe(tmp_path / "small.mp4")[3] == (32, 24)  # 33 x 24.75, down to even sides
+
+
+def test_a_file_that_is_not_a_video_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    assert main(["--model", str(tiny_model), str(bad), "-o", str(tmp_path / "o.mp4")]) == 1
+    [line, _] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {bad}: cannot be opened as a video")
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_live_frames_keep_their_type(tiny_model: Path) -> None:
+    stylizer = Stylizer.load(tiny_model, device="cpu")
+    frames = [Image.new("RGB", (30, 20)), np.zeros((20, 30, 3), np.uint8), torch.rand(3, 20, 30)]
+    out = list(stylize_frames(stylizer, iter(frames)))
+    assert isinstance(out[0], Image.Image) and out[0].size == (30, 20)
+    assert out[1].dtype == np.uint8 and out[1].shape == (20, 30, 3)
+    assert out[2].shape == (3, 20, 30)
+
+
+def test_live_source_through_pyav(tiny_model: Path, tmp_path: Path) -> None:
+    """A generated source stands in for a camera: the same path as --live /dev/video0."""
+    out = tmp_path / "live.mp4"
+    assert main(["--model", str(tiny_model), "--live", "testsrc=size=64x48:rate=10", "--live-format", "lavfi",
+                 "--frames", "15", "-o", str(out)]) == 0
+    assert probe(out)[0] == 15
+
+
+@pytest.mark.slow
+def test_the_shared_test_pattern(tiny_model: Path, tmp_path: Path) -> None:
+    src = SHARED_DATA / "video" / "test_pattern.mp4"
+    require(src, "the test clip")
+    out = tmp_path / "pattern.mp4"
+    assert main(["--model", str(tiny_model), str(src), "-o", str(out)]) == 0
+    assert probe(out) == (168, 25.0, 1, (294, 240))
