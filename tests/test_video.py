@@ -12,12 +12,15 @@ from fast_style.stylize import main
 from fast_style.video import stylize_frames, stylize_video
 
 
-def make_clip(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48), rate: int = 10, audio: bool = True) -> Path:
+def make_clip(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48), rate: int = 10, audio: bool = True,
+              rotation: int = 0) -> Path:
     """A small H.264 clip with a moving square and, optionally, an AAC sine tone."""
     w, h = size
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=rate)
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        if rotation:
+            v.set_display_rotation(rotation)
         a = out.add_stream("aac", rate=22050) if audio else None
         for i in range(frames):
             img = np.zeros((h, w, 3), np.uint8)
@@ -57,6 +60,18 @@ def test_size_scales_the_longest_side_to_even_numbers(tiny_model: Path, tmp_path
     result = stylize_video(stylizer, src, tmp_path / "small.mp4", size=33, progress=False)
     assert result.frames == 12 and result.audio is None
     assert probe(tmp_path / "small.mp4")[3] == (32, 24)  # 33 x 24.75, down to even sides
+
+
+def test_a_rotated_phone_video_comes_out_upright(tiny_model: Path, tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "phone.mov", rotation=90, audio=False)
+    with av.open(str(src)) as c:
+        from fast_style.video import upright
+
+        frame = next(c.decode(video=0))
+        assert frame.rotation == 90 and upright(frame).shape == (64, 48, 3)
+        assert upright(frame)[:, 10:20].mean() > 5 * upright(frame)[:, -20:].mean()  # the square near the top: now left
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.mp4")]) == 0
+    assert probe(tmp_path / "o.mp4")[0] == 12 and probe(tmp_path / "o.mp4")[3] == (48, 64)
 
 
 def test_a_file_that_is_not_a_video_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
