@@ -98,7 +98,7 @@ def load_input(path: Path, max_pixels: int) -> Image.Image:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="stylize", description=__doc__)
-    which = p.add_mutually_exclusive_group(required=True)
+    which = p.add_mutually_exclusive_group()
     which.add_argument("--model", type=Path, help="a .safetensors exported by train, or a Lightning .ckpt")
     which.add_argument("--style", help="a model in checkpoints/: checkpoints/NAME.safetensors")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image or video files, folders of images (recursive), globs")
@@ -109,10 +109,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}; guards against decompression bombs)")
+    gatys = p.add_argument_group("optimisation (Gatys et al. 2016): slow, the quality reference")
+    gatys.add_argument("--optimize", action="store_true", help="optimise each image against --style-image instead of using a network")
+    gatys.add_argument("--style-image", type=Path, help="the painting for --optimize")
+    gatys.add_argument("--style-size", type=int, default=512, help="longest side of the painting for its Gram matrices (default 512, as in training)")
+    gatys.add_argument("--steps", type=int, default=300, help="loss evaluations (default 300)")
+    gatys.add_argument("--method", choices=["lbfgs", "adam"], default="lbfgs")
+    gatys.add_argument("--vgg-weights", default="imagenet", help="imagenet (torchvision's cache), a .pth file, or random (tests only)")
     p.add_argument("--live", metavar="SOURCE", help="a live source for PyAV: a camera (/dev/video0) or a stream URL; needs -o")
     p.add_argument("--live-format", metavar="FMT", help="PyAV/FFmpeg input format of --live: v4l2 (Linux camera), avfoundation, dshow, lavfi")
     p.add_argument("--frames", type=int, help="stop after this many frames (video and --live)")
     args = p.parse_args(argv)
+    if args.optimize != (args.style_image is not None) or (args.optimize and (args.model or args.style)):
+        p.error("--optimize takes --style-image (and no --model or --style)")
+    if not args.optimize and not (args.model or args.style):
+        p.error("one of --model, --style or --optimize is required")
     if bool(args.inputs) == bool(args.live):
         p.error("give INPUT files or --live SOURCE (one of the two)")
     if args.live and (args.output is None or not is_video(args.output)):
@@ -130,8 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     from fast_style.stylizer import Stylizer  # torch loads after argument errors are reported
 
     try:
-        stylizer = Stylizer.load(args.model or named_model(args.style), device=args.device)
-    except (ModelFileError, RuntimeError) as e:
+        if args.optimize:
+            args.batch_size = 1
+            stylizer = gatys_stylizer(args)
+        else:
+            stylizer = Stylizer.load(args.model or named_model(args.style), device=args.device)
+    except (ModelFileError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.live:
@@ -191,6 +206,21 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def gatys_stylizer(args: argparse.Namespace) -> "GatysStylizer":  # noqa: F821
+    import torch
+
+    from fast_style.images import load_style_image
+    from fast_style.losses import PerceptualLoss
+    from fast_style.optimize import GatysStylizer
+    from fast_style.stylizer import default_device
+    from fast_style.vgg import VGG16Features
+
+    device = torch.device(args.device) if args.device else default_device()
+    loss_fn = PerceptualLoss(VGG16Features(args.vgg_weights))  # the training defaults: content 1e5, style 1e10
+    loss_fn.set_style(load_style_image(args.style_image, args.style_size))
+    return GatysStylizer(loss_fn, args.style_image.stem, args.steps, args.method, device)
 
 
 def stylize_one_video(stylizer: "Stylizer", source: str, target: Path, args: argparse.Namespace,  # noqa: F821

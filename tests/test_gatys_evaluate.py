@@ -1,0 +1,65 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_photo
+from fast_style.evaluate import main as evaluate
+from fast_style.losses import PerceptualLoss
+from fast_style.optimize import optimize_image
+from fast_style.stylize import main as stylize
+from fast_style.vgg import VGG16Features
+
+STYLE = Path(__file__).parents[1] / "fast_style" / "styles" / "wave.jpg"
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "adam"])
+def test_optimisation_lowers_the_training_loss(method: str) -> None:
+    torch.manual_seed(0)
+    loss_fn = PerceptualLoss(VGG16Features("random"), content_weight=1e3, style_weight=1e9)
+    stripes = (torch.arange(32) // 4 % 2).float().view(1, 1, 1, 32).expand(1, 3, 32, 32)
+    loss_fn.set_style(stripes * torch.tensor([1.0, 0.2, 0.1]).view(1, 3, 1, 1))
+    content = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        start = loss_fn(content, content)["total"].item()
+    image, losses = optimize_image(loss_fn, content, steps=20, method=method, progress=False)
+    assert image.shape == content.shape and 0 <= image.min() and image.max() <= 1
+    assert losses["total"] < 0.5 * start, (start, losses)
+
+
+def test_stylize_optimize_keeps_the_size(tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "p.png", (45, 33))
+    out = tmp_path / "o.png"
+    assert stylize(["--optimize", "--style-image", str(STYLE), str(photo), "-o", str(out), "--steps", "5",
+                    "--size", "32", "--vgg-weights", "random", "--style-size", "64"]) == 0
+    assert Image.open(out).size == (45, 33)
+
+
+def test_optimize_needs_a_style_image(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        stylize(["--optimize", str(tmp_path / "p.png")])
+    assert "--optimize takes --style-image" in capsys.readouterr().err
+
+
+def test_evaluate_json_against_gatys(tiny_model: Path, photo_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    code = evaluate(["--model", str(tiny_model), "--photos", str(photo_dir), "--style-image", str(STYLE), "--size", "32",
+                     "--style-size", "64", "--baseline", "gatys", "--steps", "5", "--json", "--vgg-weights", "random"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["photos"] == 5
+    for side in ("model", "baseline"):
+        assert set(report[side]) >= {"content", "style", "total", "seconds_per_image"}
+        assert report[side]["total"] == pytest.approx(report[side]["content"] + report[side]["style"], rel=1e-4)
+    assert report["total_ratio"] == pytest.approx(report["model"]["total"] / report["baseline"]["total"])
+    assert report["speedup"] > 0
+
+
+def test_evaluate_table_and_bad_folder(tiny_model: Path, photo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert evaluate(["--model", str(tiny_model), "--photos", str(photo_dir), "--style-image", str(STYLE), "--size", "32",
+                     "--vgg-weights", "random"]) == 0
+    assert "model" in capsys.readouterr().out
+    assert evaluate(["--model", str(tiny_model), "--photos", str(tmp_path / "none"), "--style-image", str(STYLE),
+                     "--vgg-weights", "random"]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'none'}: no photos found"
