@@ -14,6 +14,9 @@ from fast_style.tiling import stylize_tiled
 from fast_style.transformer import TransformerNet
 
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtypes
+
+
 def default_device() -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -34,14 +37,18 @@ class Stylizer:
         info: dict | None = None,
         device: str | torch.device | None = None,
         max_pass_pixels: int = 2048 * 2048,
+        precision: str = "fp32",
     ) -> None:
         self.device = torch.device(device) if device else default_device()
         self.net = net.to(self.device).eval()
         self.info = info or {}
         self.max_pass_pixels = max_pass_pixels  # larger images go through in tiles: bounded memory
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self.dtype = PRECISIONS[precision]
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device | None = None, **kwargs: int) -> Stylizer:
+    def load(cls, path: str | Path, device: str | torch.device | None = None, **kwargs: int | str) -> Stylizer:
         net, info = load_model(path)
         return cls(net, info, device, **kwargs)
 
@@ -59,10 +66,12 @@ class Stylizer:
         if size and max(h, w) != size:
             scale = size / max(h, w)
             x = _resize(x, max(1, round(h * scale)), max(1, round(w * scale)))
-        if x.shape[-2] * x.shape[-1] > self.max_pass_pixels:
-            y = torch.cat([stylize_tiled(self.net, xi[None]) for xi in x]).clamp_(0, 1)
-        else:
-            y = self.net(x).clamp_(0, 1)
+        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
+            if x.shape[-2] * x.shape[-1] > self.max_pass_pixels:
+                y = torch.cat([stylize_tiled(self.net, xi[None]) for xi in x])
+            else:
+                y = self.net(x)
+        y = y.float().clamp_(0, 1)
         if y.shape[-2:] != (h, w):
             y = _resize(y, h, w).clamp_(0, 1)
         return y.to(batch.device)

@@ -39,7 +39,7 @@ def photo_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_model(tmp_path: Path) -> Path:
     torch.manual_seed(0)
-    net = TransformerNet(TransformerConfig(channels=8, res_blocks=1))
+    net = TransformerNet(TransformerConfig(channels=8, res_blocks=1, output_scale=1.0))  # untrained, yet not flat
     return save_model(tmp_path / "models" / "tiny.safetensors", net, {"style": "tiny", "steps": 0})
 
 

@@ -130,3 +130,14 @@ def test_unwritable_output_is_one_line(tiny_model: Path, tmp_path: Path, capsys:
     assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "file" / "sub")]) == 1
     [line, summary] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {a}: ") and summary == "1 of 1 inputs failed"
+
+
+def test_bf16_stays_close_to_fp32(tiny_model: Path) -> None:
+    x = torch.rand(1, 3, 40, 56)
+    fp32 = Stylizer.load(tiny_model, device="cpu")(x)
+    bf16 = Stylizer.load(tiny_model, device="cpu", precision="bf16")(x)
+    assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape
+    assert fp32.std() > 0.05  # a picture, not a flat colour
+    assert (bf16 - fp32).abs().mean() < 0.02
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Stylizer.load(tiny_model, device="cpu", precision="int4")
