@@ -11,12 +11,12 @@ from pathlib import Path
 
 import torch
 
-from fast_style.images import find_images, load_style_image, open_rgb, to_tensor
+from fast_style.images import find_images, fit_longest, load_style_image, open_rgb, to_tensor
 from fast_style.losses import PerceptualLoss
 from fast_style.model_file import ModelFileError
 from fast_style.optimize import optimize_image
 from fast_style.styles import style_image_path
-from fast_style.stylizer import Stylizer, _resize
+from fast_style.stylizer import Stylizer
 from fast_style.vgg import VGG16Features, VGGWeightsError
 
 TRAINING_WEIGHTS = {"content": 1e5, "style": 1e10, "tv": 0.0}
@@ -60,9 +60,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         raise FileNotFoundError(f"{args.photos}: no photos found")
     model_rows, base_rows = [], []
     for path in photos:
-        x = to_tensor(open_rgb(path))[None].to(device)
-        h, w = x.shape[-2:]
-        x = _resize(x, round(h * args.size / max(h, w)), round(w * args.size / max(h, w))).clamp(0, 1)
+        x = fit_longest(to_tensor(open_rgb(path))[None].to(device), args.size)
         stylizer.stylize_tensor(x)  # warm-up: allocations and kernels are not what we time
         _sync(device)
         start = time.perf_counter()

@@ -9,6 +9,7 @@ import torch
 from PIL import Image, ImageOps
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")  # read with PyAV (fast_style.video)
 
 
 def find_images(root: Path) -> list[Path]:
@@ -53,6 +54,20 @@ def to_pil(tensor: torch.Tensor) -> Image.Image:
     """(3, H, W) float (clamped to [0, 1]) -> PIL RGB."""
     array = tensor.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(array, "RGB")
+
+
+def resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, 3, h, w), bicubic with antialiasing when shrinking."""
+    return torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
+
+
+def fit_longest(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """(B, 3, H, W) scaled so its longest side is `size` (unchanged when None), kept in [0, 1]."""
+    h, w = x.shape[-2:]
+    if not size or max(h, w) == size:
+        return x
+    scale = size / max(h, w)
+    return resize(x, max(1, round(h * scale)), max(1, round(w * scale))).clamp(0, 1)
 
 
 def load_style_image(path: str | Path, size: int | None) -> torch.Tensor:

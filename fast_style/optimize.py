@@ -59,15 +59,12 @@ class GatysStylizer:
         self.loss_fn, self.name, self.steps, self.method, self.device = loss_fn.to(device), name, steps, method, device
 
     def stylize_images(self, images: list, size: int | None = None) -> list:
-        from fast_style.images import to_pil, to_tensor
-        from fast_style.stylizer import _resize
+        from fast_style.images import fit_longest, resize, to_pil, to_tensor
 
         out = []
         for image in images:
             x = to_tensor(image.convert("RGB"))[None].to(self.device)
             h, w = x.shape[-2:]
-            if size and max(h, w) != size:
-                x = _resize(x, max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w)))).clamp(0, 1)
-            y, _ = optimize_image(self.loss_fn, x, self.steps, self.method)
-            out.append(to_pil(_resize(y, h, w)[0] if y.shape[-2:] != (h, w) else y[0]))
+            y, _ = optimize_image(self.loss_fn, fit_longest(x, size), self.steps, self.method)
+            out.append(to_pil(resize(y, h, w)[0] if y.shape[-2:] != (h, w) else y[0]))
         return out

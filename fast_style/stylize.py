@@ -12,7 +12,14 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageTooLarge, find_images, open_image
+from fast_style.images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    ImageTooLarge,
+    find_images,
+    open_image,
+)
 from fast_style.model_file import ModelFileError
 
 CHECKPOINT_DIRS = [
@@ -21,7 +28,6 @@ CHECKPOINT_DIRS = [
     Path(__file__).parent.parent / "checkpoints",  # a source checkout
 ]
 DEFAULT_OUT = Path("stylized")
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")  # kept in step with video.py
 
 
 class InputError(Exception):

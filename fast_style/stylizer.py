@@ -8,7 +8,7 @@ from typing import overload
 import torch
 from PIL import Image
 
-from fast_style.images import to_pil, to_tensor
+from fast_style.images import fit_longest, resize, to_pil, to_tensor
 from fast_style.model_file import load_model
 from fast_style.tiling import stylize_tiled
 from fast_style.transformer import TransformerNet
@@ -62,10 +62,7 @@ class Stylizer:
         with the longest side scaled to `size` (bigger brush strokes, less time) and the
         result is scaled back."""
         h, w = batch.shape[-2:]
-        x = batch.to(self.device, torch.float32)
-        if size and max(h, w) != size:
-            scale = size / max(h, w)
-            x = _resize(x, max(1, round(h * scale)), max(1, round(w * scale)))
+        x = fit_longest(batch.to(self.device, torch.float32), size)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
             if x.shape[-2] * x.shape[-1] > self.max_pass_pixels:
                 y = torch.cat([stylize_tiled(self.net, xi[None]) for xi in x])
@@ -73,7 +70,7 @@ class Stylizer:
                 y = self.net(x)
         y = y.float().clamp_(0, 1)
         if y.shape[-2:] != (h, w):
-            y = _resize(y, h, w).clamp_(0, 1)
+            y = resize(y, h, w).clamp_(0, 1)
         return y.to(batch.device)
 
     @overload
@@ -101,7 +98,3 @@ class Stylizer:
                 if images[i].mode in ("RGBA", "LA", "PA"):
                     out[i].putalpha(images[i].getchannel("A"))
         return out  # type: ignore[return-value]
-
-
-def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    return torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True)

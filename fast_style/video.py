@@ -20,8 +20,6 @@ from tqdm import tqdm
 
 from fast_style.stylizer import Stylizer
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")
-
 
 class VideoError(ValueError):
     pass
