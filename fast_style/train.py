@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from fast_style.data import PhotoDataModule
-from fast_style.model_file import save_model
+from fast_style.model_file import ModelFileError, load_model, save_model
 from fast_style.module import NonFiniteLossError, StyleTransferModule
 from fast_style.vgg import VGGWeightsError
 
@@ -51,6 +51,7 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
     data.setup("fit")  # fail on a bad photo folder now, not after the VGG has loaded
     module = StyleTransferModule(plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"])
+    before = warm_start(module, cfg.init_weights) if cfg.init_weights else {}
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps
     )
@@ -67,23 +68,34 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     # (an fsspec transaction: a temporary file, then a rename).
     trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     if trainer.is_global_zero:
-        export(cfg, module, trainer, run_dir)
+        export(cfg, module, trainer, run_dir, before)
     return trainer
 
 
-def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run_dir: Path) -> None:
+def warm_start(module: StyleTransferModule, path: str) -> dict:
+    """Start from an exported model's weights (with a fresh optimizer): to train a finished
+    model further. Returns its training summary, which the new export adds to."""
+    net, info = load_model(path)
+    if net.config != module.transformer.config:
+        raise ValueError(f"{path}: its network {net.config} differs from this run's {module.transformer.config}")
+    module.transformer.load_state_dict(net.state_dict())
+    return info
+
+
+def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run_dir: Path, before: dict) -> None:
     """Weights + config + a training summary, into the run folder and `export_dir`."""
     name = cfg.style.name
     info = {
         "style": name,
-        "steps": trainer.global_step,
-        "images_seen": trainer.global_step * cfg.batch_size * trainer.world_size,
+        "steps": before.get("steps", 0) + trainer.global_step,
+        "images_seen": before.get("images_seen", 0) + trainer.global_step * cfg.batch_size * trainer.world_size,
         "image_size": cfg.data.image_size,
         "final_losses": module.summary(),
         "device": _device_name(module.device),
         "precision": str(trainer.precision),
         "weights": {"content": cfg.loss.content_weight, "style": cfg.style.weight, "tv": cfg.loss.tv_weight},
         "trained": datetime.datetime.now().isoformat(timespec="seconds"),
+        **({"init_weights": str(cfg.init_weights)} if cfg.init_weights else {}),
     }
     exported = save_model(run_dir / f"{name}.safetensors", module.transformer, info)
     log.info("exported %s", exported)
@@ -108,7 +120,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         train(cfg, run_dir)
-    except (FileNotFoundError, VGGWeightsError, ValueError) as e:
+    except (FileNotFoundError, VGGWeightsError, ModelFileError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except NonFiniteLossError as e:

@@ -56,7 +56,7 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
     # The exported model, with its config and training summary.
     exported = tmp_path / "checkpoints" / "wave.safetensors"
     info = metadata(exported)
-    assert info["config"] == {"channels": 8, "res_blocks": 1}
+    assert info["config"] == {"channels": 8, "res_blocks": 1, "output_scale": 1 / 255}
     assert info["style"] == "wave" and info["steps"] == 30 and info["images_seen"] == 60
     assert set(info["final_losses"]) == {"content", "style", "tv", "total"}
     before = exported.read_bytes()
@@ -82,3 +82,13 @@ def test_ddp_with_two_cpu_processes(tmp_path: Path, photo_dir: Path) -> None:
           "trainer.max_steps=2")
     info = metadata(tmp_path / "checkpoints" / "wave.safetensors")
     assert info["steps"] == 2 and info["images_seen"] == 2 * 2 * 2  # steps x batch x processes
+
+
+def test_init_weights_continues_an_exported_model(tmp_path: Path, photo_dir: Path) -> None:
+    train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=3")
+    first = tmp_path / "checkpoints" / "wave.safetensors"
+    train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=2", f"init_weights={first}", "overwrite_export=true")
+    info = metadata(first)
+    assert info["steps"] == 5 and info["images_seen"] == 10 and info["init_weights"] == str(first)
+    result = train(tmp_path, f"data.root={photo_dir}", "model.channels=16", f"init_weights={first}", check=False)
+    assert result.returncode == 1 and "differs from this run's" in result.stderr.strip().splitlines()[-1]
