@@ -8,6 +8,7 @@ from typing import overload
 import torch
 from PIL import Image
 
+from fast_style.blend import blend, preserve_color
 from fast_style.images import fit_longest, resize, to_pil, to_tensor
 from fast_style.model_file import load_model
 from fast_style.tiling import stylize_tiled
@@ -38,6 +39,8 @@ class Stylizer:
         device: str | torch.device | None = None,
         max_pass_pixels: int = 2048 * 2048,
         precision: str = "fp32",
+        strength: float = 1.0,
+        preserve_color: bool = False,
     ) -> None:
         self.device = torch.device(device) if device else default_device()
         self.net = net.to(self.device).eval()
@@ -46,6 +49,9 @@ class Stylizer:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.dtype = PRECISIONS[precision]
+        if not 0 <= strength <= 1:
+            raise ValueError(f"strength must be between 0 and 1, not {strength}")
+        self.strength, self.preserve_color = strength, preserve_color
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None, **kwargs: int | str) -> Stylizer:
@@ -71,6 +77,11 @@ class Stylizer:
         y = y.float().clamp_(0, 1)
         if y.shape[-2:] != (h, w):
             y = resize(y, h, w).clamp_(0, 1)
+        photo = batch.to(self.device, torch.float32)
+        if self.preserve_color:
+            y = preserve_color(y, photo)
+        if self.strength < 1:
+            y = blend(photo, y, self.strength)
         return y.to(batch.device)
 
     @overload
