@@ -34,12 +34,20 @@ class InputError(Exception):
     """One input that cannot be stylized; reported in one line, the others go on."""
 
 
+def shipped_models() -> dict[str, Path]:
+    """Every checkpoints/NAME.safetensors, the first of CHECKPOINT_DIRS winning."""
+    found: dict[str, Path] = {}
+    for folder in reversed(CHECKPOINT_DIRS):
+        if folder.is_dir():
+            found.update({p.stem: p for p in folder.glob("*.safetensors")})
+    return dict(sorted(found.items()))
+
+
 def named_model(name: str) -> Path:
     for folder in CHECKPOINT_DIRS:
         if (folder / f"{name}.safetensors").is_file():
             return folder / f"{name}.safetensors"
-    known = sorted({p.stem for d in CHECKPOINT_DIRS if d.is_dir() for p in d.glob("*.safetensors")})
-    raise ModelFileError(f"no trained model named {name!r} (available: {', '.join(known) or 'none'})")
+    raise ModelFileError(f"no trained model named {name!r} (available: {', '.join(shipped_models()) or 'none'})")
 
 
 def expand_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
@@ -107,6 +115,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", type=Path, help="a .safetensors exported by train, or a Lightning .ckpt")
     which.add_argument("--style", help="a model in checkpoints/: checkpoints/NAME.safetensors")
+    which.add_argument("--sheet", action="store_true", help="one labelled image of the input in every shipped style (needs -o)")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image or video files, folders of images (recursive), globs")
     p.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (default: ./stylized)")
     p.add_argument("--size", type=int, help="run the network with the longest side scaled to this; output keeps the input size")
@@ -133,8 +142,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.optimize != (args.style_image is not None) or (args.optimize and (args.model or args.style)):
         p.error("--optimize takes --style-image (and no --model or --style)")
-    if not args.optimize and not (args.model or args.style):
-        p.error("one of --model, --style or --optimize is required")
+    if not args.optimize and not (args.model or args.style or args.sheet):
+        p.error("one of --model, --style, --sheet or --optimize is required")
+    if args.sheet and (len(args.inputs) != 1 or args.output is None):
+        p.error("--sheet takes one photo and -o SHEET.png")
     if bool(args.inputs) == bool(args.live):
         p.error("give INPUT files or --live SOURCE (one of the two)")
     if args.live and (args.output is None or not is_video(args.output)):
@@ -153,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
     from fast_style.stylizer import Stylizer  # torch loads after argument errors are reported
 
+    if args.sheet:
+        return write_sheet(Path(args.inputs[0]), args)
     try:
         if args.optimize:
             args.batch_size = 1
@@ -220,6 +233,36 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def write_sheet(photo: Path, args: argparse.Namespace) -> int:
+    """The photo, then the photo in each shipped style, side by side with their names."""
+    from PIL import ImageDraw
+
+    from fast_style.stylizer import Stylizer
+
+    if args.output.exists() and not args.overwrite:
+        print(f"error: {photo}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)
+        return 1
+    try:
+        image = load_input(photo, args.max_pixels).convert("RGB")
+    except InputError as e:
+        print(f"error: {photo}: {e}", file=sys.stderr)
+        return 1
+    image.thumbnail((args.size or 384,) * 2)
+    tiles = [("photo", image)]
+    for name, path in shipped_models().items():
+        tiles.append((name, Stylizer.load(path, device=args.device, precision=args.precision)(image)))
+    label = 24
+    sheet = Image.new("RGB", (len(tiles) * (image.width + 8) - 8, image.height + label), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (name, tile) in enumerate(tiles):
+        x = i * (image.width + 8)
+        sheet.paste(tile, (x, label))
+        draw.text((x + 4, 4), name, fill="black", font_size=16)
+    save_atomic(sheet, args.output)
+    print(f"{args.output} ({len(tiles) - 1} styles)")
+    return 0
 
 
 def gatys_stylizer(args: argparse.Namespace) -> "GatysStylizer":  # noqa: F821

@@ -141,3 +141,18 @@ def test_bf16_stays_close_to_fp32(tiny_model: Path) -> None:
     assert (bf16 - fp32).abs().mean() < 0.02
     with pytest.raises(ValueError, match="precision must be one of"):
         Stylizer.load(tiny_model, device="cpu", precision="int4")
+
+
+def test_sheet_shows_the_photo_in_every_shipped_style(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from fast_style import stylize
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("alpha", "beta"):
+        shutil.copy(tiny_model, shipped / f"{name}.safetensors")
+    monkeypatch.setattr(stylize, "CHECKPOINT_DIRS", [shipped])
+    photo = make_photo(tmp_path / "p.jpg", (400, 300))
+    assert main(["--sheet", str(photo), "-o", str(tmp_path / "sheet.png"), "--size", "100"]) == 0
+    assert Image.open(tmp_path / "sheet.png").size == (3 * 100 + 2 * 8, 75 + 24)
