@@ -26,7 +26,9 @@ class StyleTransferModule(L.LightningModule):
     """Hyperparameters are plain dicts (the Hydra groups), so checkpoints load with
     `torch.load(weights_only=True)` and stylize needs neither Lightning nor Hydra."""
 
-    def __init__(self, model: dict, style: dict, loss: dict, optim: dict, preview: dict | None = None) -> None:
+    def __init__(
+        self, model: dict, style: dict, loss: dict, optim: dict, preview: dict | None = None, stability: dict | None = None
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.transformer = TransformerNet(TransformerConfig(**model))
@@ -35,6 +37,7 @@ class StyleTransferModule(L.LightningModule):
         self.loss = PerceptualLoss(vgg, style_weight=style["weight"], **loss)
         self.loss.set_style(load_style_image(style_image_path(style["image"]), style.get("size")))
         self.preview = preview or {"every_n_steps": 0, "count": 0}
+        self.stability = stability or {"weight": 0.0, "noise": 0.0}
         self.recent: dict[str, deque] = {}
         self._last_step_time: float | None = None
 
@@ -42,7 +45,15 @@ class StyleTransferModule(L.LightningModule):
         return self.transformer(x)
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        losses = self.loss(self.transformer(batch), batch)
+        output = self.transformer(batch)
+        losses = self.loss(output, batch)
+        if self.stability["weight"]:
+            # Gupta et al. 2017 (arXiv:1705.02092): a photo and a slightly noisy copy must come out
+            # alike, so that frames differing by sensor noise or a small motion do not flicker.
+            noisy = (batch + self.stability["noise"] * torch.randn_like(batch)).clamp(0, 1)
+            stable = torch.nn.functional.mse_loss(self.transformer(noisy).float(), output.float())
+            losses["stability"] = self.stability["weight"] * stable
+            losses["total"] = losses["total"] + losses["stability"]
         if not torch.isfinite(losses["total"]):
             raise NonFiniteLossError(f"loss became {losses['total'].item()} at step {self.global_step}; stopping")
         for name, value in losses.items():

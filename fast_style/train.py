@@ -50,7 +50,9 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     plain = OmegaConf.to_container(cfg, resolve=True)
     data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
     data.setup("fit")  # fail on a bad photo folder now, not after the VGG has loaded
-    module = StyleTransferModule(plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"])
+    module = StyleTransferModule(
+        plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"]
+    )
     before = warm_start(module, cfg.init_weights) if cfg.init_weights else {}
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps

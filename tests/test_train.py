@@ -92,3 +92,8 @@ def test_init_weights_continues_an_exported_model(tmp_path: Path, photo_dir: Pat
     assert info["steps"] == 5 and info["images_seen"] == 10 and info["init_weights"] == str(first)
     result = train(tmp_path, f"data.root={photo_dir}", "model.channels=16", f"init_weights={first}", check=False)
     assert result.returncode == 1 and "differs from this run's" in result.stderr.strip().splitlines()[-1]
+
+
+def test_stability_term_is_logged_and_summarised(tmp_path: Path, photo_dir: Path) -> None:
+    train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=3", "stability.weight=1e4")
+    assert metadata(tmp_path / "checkpoints" / "wave.safetensors")["final_losses"]["stability"] > 0
