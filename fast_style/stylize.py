@@ -127,6 +127,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours: only the luminance is stylized")
     p.add_argument("--batch-size", type=int, default=4, help="same-size images stylized together (default: 4)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--export", type=Path, metavar="FILE", help="write the network as FILE.onnx (batch, height and width free) and exit")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}; guards against decompression bombs)")
     gatys = p.add_argument_group("optimisation (Gatys et al. 2016): slow, the quality reference")
@@ -146,7 +147,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("one of --model, --style, --sheet or --optimize is required")
     if args.sheet and (len(args.inputs) != 1 or args.output is None):
         p.error("--sheet takes one photo and -o SHEET.png")
-    if bool(args.inputs) == bool(args.live):
+    if args.export is not None:
+        if args.inputs or args.live or not (args.model or args.style):
+            p.error("--export takes --model or --style and no inputs")
+    elif bool(args.inputs) == bool(args.live):
         p.error("give INPUT files or --live SOURCE (one of the two)")
     if args.live and (args.output is None or not is_video(args.output)):
         p.error("--live needs -o OUT.mp4")
@@ -176,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.export is not None:
+        return export(stylizer, args.export, args.overwrite)
     if args.live:
         return stylize_one_video(stylizer, args.live, args.output, args, input_format=args.live_format)
     inputs = expand_inputs(args.inputs)
@@ -233,6 +239,21 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def export(stylizer: "Stylizer", target: Path, overwrite: bool) -> int:  # noqa: F821
+    from fast_style.export import export_network
+
+    if target.exists() and not overwrite:
+        print(f"error: {target} exists (pass --overwrite to replace it)", file=sys.stderr)
+        return 1
+    try:
+        export_network(stylizer.net, target)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(target)
+    return 0
 
 
 def write_sheet(photo: Path, args: argparse.Namespace) -> int:

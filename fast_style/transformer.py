@@ -98,10 +98,10 @@ class TransformerNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         # Pad (replicating the edge) up to a size the strided convs divide exactly,
-        # then crop: any H x W comes back H x W, odd sizes included.
-        ph = max(self.MIN_SIDE, -(-h // self.MULTIPLE) * self.MULTIPLE) - h
-        pw = max(self.MIN_SIDE, -(-w // self.MULTIPLE) * self.MULTIPLE) - w
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        # then crop: any H x W comes back H x W, odd sizes included. sym_max, not max, and
+        # no branch: an exported graph (ONNX) keeps H and W free.
+        ph = torch.sym_max(self.MIN_SIDE - h, (-h) % self.MULTIPLE)
+        pw = torch.sym_max(self.MIN_SIDE - w, (-w) % self.MULTIPLE)
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         y = self.decoder(self.residuals(self.encoder(x))) * self.config.output_scale
         return y[..., :h, :w]
