@@ -33,7 +33,7 @@ def readable(files: list[Path]) -> tuple[list[Path], list[Path]]:
 class PhotoFolder(Dataset):
     """Unreadable photos are skipped with a warning, never a crash at step 9,000."""
 
-    def __init__(self, root: str | Path, image_size: int = 256, train: bool = True) -> None:
+    def __init__(self, root: str | Path, image_size: int = 256) -> None:
         self.root = Path(root).expanduser()
         if image_size < 1:
             raise ValueError(f"data.image_size must be a positive number of pixels, not {image_size}")
@@ -45,8 +45,7 @@ class PhotoFolder(Dataset):
             log.warning("skipping %d unreadable file(s) in %s: %s%s", len(bad), self.root, names, ", ..." if len(bad) > 5 else "")
         if not self.files:
             raise FileNotFoundError(f"{self.root}: no readable .jpg/.jpeg/.png/.webp/.bmp images in this folder")
-        crop = v2.RandomCrop(image_size) if train else v2.CenterCrop(image_size)
-        self.transform = v2.Compose([v2.Resize(image_size, antialias=True), crop])
+        self.transform = v2.Compose([v2.Resize(image_size, antialias=True), v2.RandomCrop(image_size)])
         self.skipped = 0
 
     def __len__(self) -> int:
@@ -70,7 +69,8 @@ class PhotoDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
 
     def setup(self, stage: str | None = None) -> None:
-        self.train_set = PhotoFolder(self.root, self.image_size, train=True)
+        if not hasattr(self, "train_set"):  # train() calls it early to fail fast; Lightning again
+            self.train_set = PhotoFolder(self.root, self.image_size)
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(
@@ -84,5 +84,16 @@ class PhotoDataModule(L.LightningDataModule):
 
     def preview_batch(self, count: int) -> torch.Tensor:
         """The first `count` photos, centre-cropped: fixed inputs to watch training on."""
-        fixed = PhotoFolder(self.root, self.image_size, train=False)
-        return torch.stack([fixed[i] for i in range(min(count, len(fixed)))])  # (N, 3, S, S)
+        if getattr(self, "_preview", None) is None:  # decoded once per run
+            self.setup()
+            crop = v2.Compose([v2.Resize(self.image_size, antialias=True), v2.CenterCrop(self.image_size)])
+            photos = []
+            for path in self.train_set.files:
+                if len(photos) == count:
+                    break
+                try:
+                    photos.append(crop(to_tensor(open_rgb(path))))
+                except UNREADABLE:
+                    continue
+            self._preview = torch.stack(photos)  # (N, 3, S, S)
+        return self._preview
