@@ -28,6 +28,8 @@ def timed(stylizer: Stylizer, x: torch.Tensor, repeats: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model", help="a model file (default: a fresh full-size network; speed does not depend on weights)")
+    p.add_argument("--channels", type=int, default=32, help="network width without --model (16 for model=small)")
+    p.add_argument("--res-blocks", type=int, default=5, help="residual blocks without --model (3 for model=small)")
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     p.add_argument("--repeats", type=int, default=3)
@@ -35,7 +37,7 @@ def main() -> None:
     device = default_device()
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     print(f"device: {device} ({name}), torch {torch.__version__}")
-    net = Stylizer.load(args.model).net if args.model else TransformerNet(TransformerConfig())
+    net = Stylizer.load(args.model).net if args.model else TransformerNet(TransformerConfig(args.channels, args.res_blocks))
     print(f"{'size':>8s} {'precision':>9s} {'ms/frame':>9s} {'fps':>7s} {'vs fp32':>8s} {'max |diff|':>10s}")
     for size in args.sizes:
         h, w = SIZES[size]
