@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fast_style.vgg import VGG16Features
+from fast_style.vgg import LAYERS, VGG16Features
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -47,6 +47,9 @@ class PerceptualLoss(nn.Module):
         self.content_layer = content_layer
         self.style_layers = list(style_layers)
         self.style_layer_weights = list(style_layer_weights or [1.0] * len(self.style_layers))
+        unknown = [name for name in [content_layer, *self.style_layers] if name not in LAYERS]
+        if unknown:
+            raise ValueError(f"unknown VGG layer {unknown[0]!r} (layers: {', '.join(LAYERS)})")
         if len(self.style_layer_weights) != len(self.style_layers):
             raise ValueError("style_layer_weights must have one weight per style layer")
         self.layers = list(dict.fromkeys([*self.style_layers, content_layer]))

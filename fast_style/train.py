@@ -13,6 +13,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -45,7 +46,23 @@ class SaveOnInterrupt(Callback):
                 print(f"interrupted at step {trainer.global_step}; resume with ckpt_path={self.path}", file=sys.stderr)
 
 
+def check_numbers(cfg: DictConfig) -> None:
+    """Nonsense values fail here, in one line, before anything loads."""
+    for key, ok, want in [
+        ("batch_size", cfg.batch_size >= 1, "at least 1"),
+        ("data.num_workers", cfg.data.num_workers >= 0, "0 or more"),
+        ("optim.lr", cfg.optim.lr > 0, "positive"),
+        ("checkpoint_every_n_steps", cfg.checkpoint_every_n_steps >= 1, "at least 1"),
+        ("style.weight", cfg.style.weight >= 0, "0 or more"),
+        ("loss.content_weight", cfg.loss.content_weight >= 0, "0 or more"),
+        ("loss.tv_weight", cfg.loss.tv_weight >= 0, "0 or more"),
+    ]:
+        if not ok:
+            raise ValueError(f"{key} must be {want}, not {OmegaConf.select(cfg, key)}")
+
+
 def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
+    check_numbers(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     plain = OmegaConf.to_container(cfg, resolve=True)
     data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
@@ -122,7 +139,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         train(cfg, run_dir)
-    except (FileNotFoundError, VGGWeightsError, ModelFileError, ValueError) as e:
+    except (FileNotFoundError, VGGWeightsError, ModelFileError, ValueError, MisconfigurationException) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except NonFiniteLossError as e:
