@@ -139,7 +139,8 @@ def test_bf16_stays_close_to_fp32(tiny_model: Path) -> None:
     assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape
     assert fp32.std() > 0.05  # a picture, not a flat colour
     assert (bf16 - fp32).abs().mean() < 0.02
-    with pytest.raises(ValueError, match="precision must be one of"):
+    assert Stylizer.load(tiny_model, device="cpu", precision="auto").precision in ("bf16", "fp32")
+    with pytest.raises(ValueError, match="precision must be auto or one of"):
         Stylizer.load(tiny_model, device="cpu", precision="int4")
 
 
