@@ -258,32 +258,19 @@ def export(stylizer: "Stylizer", target: Path, overwrite: bool) -> int:  # noqa:
 
 
 def write_sheet(photo: Path, args: argparse.Namespace) -> int:
-    """The photo, then the photo in each shipped style, side by side with their names."""
-    from PIL import ImageDraw
-
-    from fast_style.stylizer import Stylizer
+    from fast_style.sheet import make_sheet
 
     if args.output.exists() and not args.overwrite:
         print(f"error: {photo}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 1
     try:
-        image = load_input(photo, args.max_pixels).convert("RGB")
+        image = load_input(photo, args.max_pixels)
     except InputError as e:
         print(f"error: {photo}: {e}", file=sys.stderr)
         return 1
-    image.thumbnail((args.size or 384,) * 2)
-    tiles = [("photo", image)]
-    for name, path in shipped_models().items():
-        tiles.append((name, Stylizer.load(path, device=args.device, precision=args.precision)(image)))
-    label = 24
-    sheet = Image.new("RGB", (len(tiles) * (image.width + 8) - 8, image.height + label), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, (name, tile) in enumerate(tiles):
-        x = i * (image.width + 8)
-        sheet.paste(tile, (x, label))
-        draw.text((x + 4, 4), name, fill="black", font_size=16)
-    save_atomic(sheet, args.output)
-    print(f"{args.output} ({len(tiles) - 1} styles)")
+    models = shipped_models()
+    save_atomic(make_sheet(image, models, args.size or 384, device=args.device, precision=args.precision), args.output)
+    print(f"{args.output} ({len(models)} styles)")
     return 0
 
 
