@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
+from fast_style.images import fit_longest, resize, to_pil, to_tensor
 from fast_style.losses import PerceptualLoss
 
 
@@ -59,8 +60,6 @@ class GatysStylizer:
         self.loss_fn, self.name, self.steps, self.method, self.device = loss_fn.to(device), name, steps, method, device
 
     def stylize_images(self, images: list, size: int | None = None) -> list:
-        from fast_style.images import fit_longest, resize, to_pil, to_tensor
-
         out = []
         for image in images:
             x = to_tensor(image.convert("RGB"))[None].to(self.device)
