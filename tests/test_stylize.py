@@ -107,7 +107,7 @@ def test_lightning_checkpoint_is_accepted(tmp_path: Path) -> None:
 
 def test_inference_imports_neither_lightning_nor_hydra(tiny_model: Path, tmp_path: Path) -> None:
     code = (
-        "import sys; from fast_style.stylize import main; "
+        "import sys; from fast_style.stylize import main; import fast_style.video, fast_style.sheet, fast_style.export; "
         f"main(['--model', {str(tiny_model)!r}, {str(make_photo(tmp_path / 'a.jpg', (20, 20)))!r}, '-o', {str(tmp_path / 'b.jpg')!r}]); "
         "bad = [m for m in ('lightning', 'hydra', 'omegaconf') if m in sys.modules]; "
         "assert not bad, bad"
