@@ -121,8 +121,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--size", type=int, help="run the network with the longest side scaled to this; output keeps the input size")
     p.add_argument("--device", help="cuda, mps or cpu (default: the first available, in that order)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
-                   help="auto (default): bf16 where the hardware runs it fast (about 1.8x on AVX512-bf16 CPUs), "
-                        "staying within a mean of 1.3/255 of fp32; else fp32")
+                   help="auto (default): bf16 where the hardware runs it fast (1.4-2x on AVX512-bf16 CPUs), "
+                        "staying within a mean of 1.5/255 of fp32; else fp32")
     p.add_argument("--strength", type=float, default=1.0,
                    help="0..1: how much of the style (default 1); a variance-preserving blend with the photo, not a washed-out mix")
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours: only the luminance is stylized")
