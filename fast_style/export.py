@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from fast_style.atomic import atomic_write
 from fast_style.transformer import TransformerNet
 
 FORMATS = (".onnx",)
@@ -24,15 +23,8 @@ def export_network(net: TransformerNet, path: str | Path) -> Path:
     net = copy.deepcopy(net).float().cpu().eval()
     example = torch.rand(2, 3, 37, 53)  # sizes that need padding; a size of 1 would be fixed in the graph
     dims = {"x": {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         program = torch.onnx.export(net, (example,), dynamo=True, input_names=["image"],
                                     output_names=["stylized"], dynamic_shapes=dims, verbose=False)
-        program.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        program.save(str(tmp))
     return path

@@ -4,8 +4,6 @@ or a Lightning `.ckpt`. Neither path runs code from the file."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from fast_style.atomic import atomic_write
 from fast_style.transformer import TransformerConfig, TransformerNet
 
 
@@ -23,17 +22,10 @@ class ModelFileError(RuntimeError):
 def save_model(path: str | Path, net: TransformerNet, info: dict[str, Any]) -> Path:
     """Write weights + `{"config": ..., **info}` (JSON in the metadata) atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
     metadata = {"fast_style": json.dumps({"config": net.config.to_dict(), **info})}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return path
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import glob
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from fast_style.atomic import atomic_write
 from fast_style.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
@@ -78,19 +77,12 @@ def output_path(source: Path, relative: Path, out: Path | None, single: bool, na
 
 
 def save_atomic(image: Image.Image, path: Path) -> None:
-    """Write to a temporary file beside the target, then rename: never a half-written image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fmt = Image.registered_extensions()[path.suffix.lower()]
-        if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):  # no alpha in these formats: flatten on white
-            image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
+    """Never a half-written image: see fast_style.atomic."""
+    fmt = Image.registered_extensions()[path.suffix.lower()]
+    if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):  # no alpha in these formats: flatten on white
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
+    with atomic_write(path) as tmp:
         image.save(tmp, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_input(path: Path, max_pixels: int) -> Image.Image:

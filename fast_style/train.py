@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from fast_style.atomic import atomic_write
 from fast_style.data import PhotoDataModule
 from fast_style.model_file import ModelFileError, load_model, save_model
 from fast_style.module import NonFiniteLossError, StyleTransferModule
@@ -122,9 +123,8 @@ def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run
     if target.exists() and not cfg.overwrite_export:
         log.warning("%s exists; kept it. Pass overwrite_export=true to replace it with %s", target, exported)
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(exported, target.with_suffix(".tmp"))
-    target.with_suffix(".tmp").replace(target)
+    with atomic_write(target) as tmp:
+        shutil.copyfile(exported, tmp)
     log.info("exported %s", target)
 
 

@@ -6,8 +6,6 @@ and re-encoded to AAC where it does not."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from fast_style.atomic import atomic_write
 from fast_style.stylizer import Stylizer
 
 
@@ -60,17 +59,8 @@ def stylize_video(
 ) -> VideoResult:
     """Write `target` (via a temporary file, renamed at the end). `size` scales the longest
     side of the output; sides are rounded to even numbers, as H.264 in yuv420p needs."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
-    os.close(fd)
-    try:
-        result = _transcode(stylizer, str(source), tmp, size, batch_size, crf, progress, input_format, max_frames)
-        os.replace(tmp, target)
-        return result
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(target) as tmp:
+        return _transcode(stylizer, str(source), str(tmp), size, batch_size, crf, progress, input_format, max_frames)
 
 
 def _transcode(

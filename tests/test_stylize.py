@@ -20,6 +20,16 @@ def test_odd_sizes_come_back_the_same_size(tiny_model: Path, tmp_path: Path) -> 
     assert Image.open(out / "b_tiny.png").size == (341, 250)
 
 
+def test_outputs_get_the_usual_permissions(tiny_model: Path, tmp_path: Path) -> None:
+    import os
+
+    a = make_photo(tmp_path / "a.jpg", (20, 20))
+    assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "o.jpg")]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "o.jpg").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_size_option_keeps_the_input_size(tiny_model: Path, tmp_path: Path) -> None:
     a = make_photo(tmp_path / "a.jpg", (300, 200))
     assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "x.png"), "--size", "64"]) == 0
