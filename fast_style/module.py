@@ -58,7 +58,7 @@ class StyleTransferModule(L.LightningModule):
             raise NonFiniteLossError(f"loss became {losses['total'].item()} at step {self.global_step}; stopping")
         for name, value in losses.items():
             self.log(f"loss/{name}", value, prog_bar=name == "total")
-            self.recent.setdefault(name, deque(maxlen=50)).append(value.item())
+            self.recent.setdefault(name, deque(maxlen=50)).append(value.detach())  # no GPU sync per step
         now = time.perf_counter()
         if self._last_step_time is not None:
             images = batch.shape[0] * self.trainer.world_size
@@ -103,4 +103,5 @@ class StyleTransferModule(L.LightningModule):
 
     def summary(self) -> dict[str, Any]:
         """What a model card needs: mean losses over the last steps."""
-        return {name: round(sum(v) / len(v), 4) for name, v in self.recent.items() if v and math.isfinite(sum(v))}
+        means = {name: torch.stack(list(v)).float().mean().item() for name, v in self.recent.items() if v}
+        return {name: round(m, 4) for name, m in means.items() if math.isfinite(m)}

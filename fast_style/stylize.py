@@ -208,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     for source, relative in inputs:
         target = output_path(source, relative, args.output, single, stylizer.name)
         if is_video(source) and source.is_file():
-            if target in planned or (target.exists() and not args.overwrite):
+            if target in planned:
+                print(f"error: {source}: output {target} would be written twice (inputs with the same name)", file=sys.stderr)
+                failures += 1
+            elif target.exists() and not args.overwrite:
                 print(f"error: {source}: output {target} exists (pass --overwrite to replace it)", file=sys.stderr)
                 failures += 1
             else:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import make_photo, metadata
+from conftest import metadata
 from test_train import FAST, train
 
 

@@ -107,3 +107,13 @@ def test_the_shared_test_pattern(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "pattern.mp4"
     assert main(["--model", str(tiny_model), str(src), "-o", str(out)]) == 0
     assert probe(out) == (168, 25.0, 1, (294, 240))
+
+
+def test_two_clips_never_write_the_same_output(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    a = make_clip(tmp_path / "one" / "c.mp4", frames=3, audio=False)
+    b = make_clip(tmp_path / "two" / "c.mp4", frames=3, audio=False)
+    assert main(["--model", str(tiny_model), str(a), str(b), "-o", str(tmp_path / "out")]) == 1
+    assert "would be written twice" in capsys.readouterr().err
+    assert probe(tmp_path / "out" / "c_tiny.mp4")[0] == 3
