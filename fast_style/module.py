@@ -37,7 +37,7 @@ class StyleTransferModule(L.LightningModule):
         self.loss = PerceptualLoss(vgg, style_weight=style["weight"], **loss)
         self.loss.set_style(load_style_image(style_image_path(style["image"]), style.get("size")))
         self.preview = preview or {"every_n_steps": 0, "count": 0}
-        self.stability = stability or {"weight": 0.0, "noise": 0.0}
+        self.stability = {"weight": 0.0, "noise": 0.0, "shift": 0, **(stability or {})}
         self.recent: dict[str, deque] = {}
         self._last_step_time: float | None = None
 
@@ -48,11 +48,7 @@ class StyleTransferModule(L.LightningModule):
         output = self.transformer(batch)
         losses = self.loss(output, batch)
         if self.stability["weight"]:
-            # Gupta et al. 2017 (arXiv:1705.02092): a photo and a slightly noisy copy must come out
-            # alike, so that frames differing by sensor noise or a small motion do not flicker.
-            noisy = (batch + self.stability["noise"] * torch.randn_like(batch)).clamp(0, 1)
-            stable = torch.nn.functional.mse_loss(self.transformer(noisy).float(), output.float())
-            losses["stability"] = self.stability["weight"] * stable
+            losses["stability"] = self.stability["weight"] * self.stability_loss(batch, output)
             losses["total"] = losses["total"] + losses["stability"]
         if not torch.isfinite(losses["total"]):
             raise NonFiniteLossError(f"loss became {losses['total'].item()} at step {self.global_step}; stopping")
@@ -65,6 +61,16 @@ class StyleTransferModule(L.LightningModule):
             self.log("img_per_s", images / (now - self._last_step_time), prog_bar=True)
         self._last_step_time = now
         return losses["total"]
+
+    def stability_loss(self, batch: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        """Gupta et al. 2017 (arXiv:1705.02092): a photo and a slightly changed copy must come out
+        alike, so video frames that differ by sensor noise or a small motion do not flicker. The
+        copy is noisy and, with `shift`, moved by up to that many pixels: the network downsamples
+        by 4, so shifts that are not multiples of 4 are what make a panning shot shimmer."""
+        dy, dx = (int(d) for d in torch.randint(0, self.stability["shift"] + 1, (2,)))
+        moved = batch[..., dy:, dx:]  # (B, 3, H - dy, W - dx): the scene moved up-left
+        noisy = (moved + self.stability["noise"] * torch.randn_like(moved)).clamp(0, 1)
+        return torch.nn.functional.mse_loss(self.transformer(noisy).float(), output[..., dy:, dx:].float())
 
     def on_train_batch_end(self, outputs: Any, batch: torch.Tensor, batch_idx: int) -> None:
         every = self.preview["every_n_steps"]

@@ -6,6 +6,8 @@ and re-encoded to AAC where it does not."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -63,10 +65,35 @@ def stylize_video(
         return _transcode(stylizer, str(source), str(tmp), size, batch_size, crf, progress, input_format, max_frames)
 
 
+_END = object()  # the last item through a pipeline queue
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> None:
+    """A put that gives up once another stage has failed, instead of waiting forever."""
+    while not stop.is_set():
+        try:
+            return q.put(item, timeout=0.1)
+        except queue.Full:
+            pass
+
+
+def _get(q: queue.Queue, stop: threading.Event) -> object:
+    """A get that ends the stream once another stage has failed."""
+    while not stop.is_set():
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            pass
+    return _END
+
+
 def _transcode(
     stylizer: Stylizer, source: str, tmp: str, size: int | None, batch_size: int, crf: int, progress: bool,
     input_format: str | None, max_frames: int | None,
 ) -> VideoResult:
+    """Three stages in three threads, so decoding, the network and encoding overlap: a reader
+    (demux + decode), the network here, and a writer (encode + mux). PyAV and torch release the
+    GIL while they work. Bounded queues between them keep memory flat however long the video."""
     try:
         inp = av.open(source, format=input_format)
     except (av.FFmpegError, OSError) as e:
@@ -87,61 +114,108 @@ def _transcode(
             except (ValueError, av.FFmpegError):
                 aout, audio = out.add_stream("aac", rate=ain.rate), "re-encoded"
         bar = tqdm(total=max_frames or vin.frames or None, unit="frame", disable=not progress, desc=Path(source).name)
-        pending: list[tuple[np.ndarray, av.VideoFrame]] = []
-        held_audio: list[av.Packet] = []  # muxing opens the codecs: wait until the video size is known
+        decoded: queue.Queue = queue.Queue(maxsize=2 * batch_size)  # ("video", array, frame) | ("audio", x)
+        stylized: queue.Queue = queue.Queue(maxsize=4)  # ("video", [(array, frame)]) | ("audio", x)
+        stop, errors = threading.Event(), []
+
+        def read() -> None:
+            frames = 0
+            try:
+                for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
+                    if packet.stream is vin:
+                        for frame in packet.decode():
+                            if max_frames is None or frames < max_frames:
+                                _put(decoded, ("video", upright(frame), frame), stop)
+                                frames += 1
+                        if max_frames is not None and frames >= max_frames:
+                            break
+                    elif audio == "copied" and packet.dts is not None:
+                        _put(decoded, ("audio", packet), stop)
+                    elif audio == "re-encoded":
+                        for frame in packet.decode():
+                            _put(decoded, ("audio", frame), stop)
+                    if stop.is_set():
+                        return
+            except av.FFmpegError as e:
+                errors.append(VideoError(f"cannot be decoded ({e})"))
+            except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                errors.append(e)
+            _put(decoded, _END, stop)
+
+        def write() -> None:
+            held: list[av.Packet] = []  # muxing opens the codecs: audio waits for the first video frame
+            started = False
+            try:
+                while (item := stylized.get()) is not _END:
+                    kind, payload = item
+                    if kind == "audio":
+                        if audio == "copied":
+                            payload.stream = aout
+                        packets = [payload] if audio == "copied" else aout.encode(payload)
+                        out.mux(packets) if started else held.extend(packets)
+                        continue
+                    if not started:
+                        out.mux(held)
+                        held.clear()
+                        started = True
+                    for array, src in payload:
+                        frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+                        frame.pts, frame.time_base = src.pts, src.time_base
+                        out.mux(vout.encode(frame))
+                    bar.update(len(payload))
+                if started:
+                    out.mux(vout.encode(None))
+                    if audio == "re-encoded":
+                        out.mux(aout.encode(None))
+            except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                errors.append(e)
+                stop.set()
+
+        reader, writer = threading.Thread(target=read, daemon=True), threading.Thread(target=write, daemon=True)
+        reader.start()
+        writer.start()
         count = 0
 
-        def encode(flush: bool = False) -> None:
+        def send(pending: list[tuple[np.ndarray, av.VideoFrame]]) -> None:
             nonlocal count
             if not pending:
                 return
-            if count == 0:  # the first frames fix the output size
+            if count == 0:  # the first frame fixes the output size
                 h, w = pending[0][0].shape[:2]
                 scale = size / max(h, w) if size else 1.0
                 vout.height, vout.width = max(2, round(h * scale) // 2 * 2), max(2, round(w * scale) // 2 * 2)
-                for packet in held_audio:
-                    out.mux(packet)
-                held_audio.clear()
-            batch = _frames_to_tensor([f for f, _ in pending])
-            if (batch.shape[-2], batch.shape[-1]) != (vout.height, vout.width):
-                batch = torch.nn.functional.interpolate(batch, size=(vout.height, vout.width), mode="area")
-            for array, (_, src) in zip(_tensor_to_frames(stylizer.stylize_tensor(batch)), pending):
-                frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-                frame.pts, frame.time_base = src.pts, src.time_base
-                out.mux(vout.encode(frame))
+            _put(stylized, ("video", _stylize_batch(stylizer, pending, vout.height, vout.width)), stop)
             count += len(pending)
-            bar.update(len(pending))
-            pending.clear()
 
-        streams = [s for s in (vin, ain) if s is not None]
         try:
-            for packet in inp.demux(*streams):
-                if packet.stream is vin:
-                    for frame in packet.decode():
-                        if max_frames is not None and count + len(pending) >= max_frames:
-                            break
-                        pending.append((upright(frame), frame))
-                        if len(pending) >= batch_size:
-                            encode()
-                    if max_frames is not None and count + len(pending) >= max_frames:
-                        break
-                elif audio == "copied" and packet.dts is not None:
-                    packet.stream = aout
-                    held_audio.append(packet) if count == 0 else out.mux(packet)
-                elif audio == "re-encoded":
-                    for frame in packet.decode():
-                        encoded = aout.encode(frame)
-                        held_audio.extend(encoded) if count == 0 else out.mux(encoded)
-        except av.FFmpegError as e:
-            raise VideoError(f"cannot be decoded ({e})") from None
-        encode()
-        out.mux(vout.encode(None))
-        if audio == "re-encoded":
-            out.mux(aout.encode(None))
-        bar.close()
+            pending: list[tuple[np.ndarray, av.VideoFrame]] = []
+            while (item := _get(decoded, stop)) is not _END:
+                if item[0] == "audio":
+                    _put(stylized, item, stop)
+                    continue
+                pending.append(item[1:])
+                if len(pending) == batch_size:
+                    send(pending)
+                    pending = []
+            send(pending)
+        finally:
+            _put(stylized, _END, stop)
+            writer.join()
+            stop.set()  # the reader too, if it is still going
+            reader.join()
+            bar.close()
+        if errors:
+            raise errors[0]
         if count == 0:
             raise VideoError("has no decodable frames")
         return VideoResult(frames=count, fps=float(rate), audio=audio)
+
+
+def _stylize_batch(stylizer: Stylizer, pending: list[tuple[np.ndarray, av.VideoFrame]], h: int, w: int) -> list:
+    batch = _frames_to_tensor([array for array, _ in pending])
+    if (batch.shape[-2], batch.shape[-1]) != (h, w):
+        batch = torch.nn.functional.interpolate(batch, size=(h, w), mode="area")
+    return list(zip(_tensor_to_frames(stylizer.stylize_tensor(batch)), (src for _, src in pending)))
 
 
 def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None) -> Iterator:

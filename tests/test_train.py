@@ -95,5 +95,5 @@ def test_init_weights_continues_an_exported_model(tmp_path: Path, photo_dir: Pat
 
 
 def test_stability_term_is_logged_and_summarised(tmp_path: Path, photo_dir: Path) -> None:
-    train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=3", "stability.weight=1e4")
+    train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=3", "stability.weight=1e4", "stability.shift=3")
     assert metadata(tmp_path / "checkpoints" / "wave.safetensors")["final_losses"]["stability"] > 0

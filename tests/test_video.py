@@ -117,3 +117,34 @@ def test_two_clips_never_write_the_same_output(tiny_model: Path, tmp_path: Path,
     assert main(["--model", str(tiny_model), str(a), str(b), "-o", str(tmp_path / "out")]) == 1
     assert "would be written twice" in capsys.readouterr().err
     assert probe(tmp_path / "out" / "c_tiny.mp4")[0] == 3
+
+
+def test_a_network_failure_mid_video_stops_every_stage_and_leaves_no_file(tiny_model: Path, tmp_path: Path) -> None:
+    """Decoding, the network and encoding run in three threads: a failure in one must reach the
+    caller (not hang the others) and leave no half-written video."""
+    (tmp_path / "v").mkdir()
+    src = make_clip(tmp_path / "v" / "clip.mp4", frames=40)
+    stylizer = Stylizer.load(tiny_model, device="cpu")
+    calls = 0
+    real = stylizer.stylize_tensor
+
+    def failing(batch: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("out of memory")
+        return real(batch, size)
+
+    stylizer.stylize_tensor = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="out of memory"):
+        stylize_video(stylizer, src, tmp_path / "v" / "out.mp4", batch_size=4, progress=False)
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["clip.mp4"]
+
+
+def test_a_video_cut_short_keeps_the_frames_before_the_cut(tiny_model: Path, tmp_path: Path) -> None:
+    whole = make_clip(tmp_path / "clip.mkv", frames=40, audio=False).read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    result = stylize_video(Stylizer.load(tiny_model, device="cpu"), cut, tmp_path / "out.mp4", progress=False)
+    assert 0 < result.frames < 40
+    assert probe(tmp_path / "out.mp4")[0] == result.frames
