@@ -1,5 +1,5 @@
-"""Seconds per training step (transformer forward + VGG losses + backward + Adam) for each
-precision and memory format. Run by hand: `uv run python benchmarks/train_step.py`."""
+"""Training throughput (transformer forward + VGG losses + backward + Adam) for each precision
+and memory format. Run by hand: `uv run python benchmarks/train_step.py`; `speed.py` prints it too."""
 
 import argparse
 import time
@@ -7,8 +7,34 @@ import time
 import torch
 
 from fast_style.losses import PerceptualLoss
-from fast_style.transformer import TransformerNet
+from fast_style.transformer import TransformerConfig, TransformerNet
 from fast_style.vgg import VGG16Features
+
+
+def train_throughput(device: torch.device, precision: str, channels_last: bool = False, batch: int = 4,
+                     size: int = 256, steps: int = 5, config: TransformerConfig | None = None) -> float:
+    """Images per second over `steps` steps after one warm-up step (random VGG weights: same speed)."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    loss_fn = PerceptualLoss(VGG16Features("random")).to(device, memory_format=fmt)
+    loss_fn.set_style(torch.rand(1, 3, size, size, device=device))
+    x = torch.rand(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
+    torch.manual_seed(0)
+    net = TransformerNet(config).to(device, memory_format=fmt)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    for step in range(steps + 1):
+        if step == 1:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+        with torch.autocast(device.type, dtype or torch.float32, enabled=dtype is not None):
+            loss = loss_fn(net(x), x)["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch * steps / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -17,28 +43,11 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--steps", type=int, default=5)
     args = p.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch} at {args.size}px")
-    loss_fn = PerceptualLoss(VGG16Features("random"))
-    loss_fn.set_style(torch.rand(1, 3, args.size, args.size))
-    x = torch.rand(args.batch, 3, args.size, args.size)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, batch {args.batch} at {args.size}px")
     for precision, channels_last in [("fp32", False), ("bf16", False), ("bf16", True)]:
-        torch.manual_seed(0)
-        net = TransformerNet()
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        net, loss_fn, xb = net.to(memory_format=fmt), loss_fn.to(memory_format=fmt), x.to(memory_format=fmt)
-        opt = torch.optim.Adam(net.parameters(), 1e-3)
-        times = []
-        for _ in range(args.steps + 1):
-            t = time.perf_counter()
-            with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
-                y = net(xb)
-                loss = loss_fn(y, xb)["total"]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            times.append(time.perf_counter() - t)
-        s = sum(times[1:]) / args.steps
-        print(f"{precision:5s} channels_last={channels_last!s:5s} {s:6.2f} s/step  {args.batch / s:6.1f} img/s")
+        ips = train_throughput(device, precision, channels_last, args.batch, args.size, args.steps)
+        print(f"{precision:5s} channels_last={channels_last!s:5s} {args.batch / ips:6.2f} s/step  {ips:6.1f} img/s")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=256, help="longest side of each photo (default 256)")
     p.add_argument("--style-size", type=int, default=512)
     p.add_argument("--baseline", choices=["none", "gatys"], default="none")
+    p.add_argument("--baseline-from", type=Path, metavar="JSON",
+                   help="reuse the Gatys baseline of an earlier `evaluate --json` run on the same photos and settings")
     p.add_argument("--steps", type=int, default=300, help="loss evaluations of the Gatys baseline")
     p.add_argument("--method", choices=["lbfgs", "adam"], default="lbfgs")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -47,6 +49,19 @@ def _means(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(r[k] for r in rows) / len(rows) for k in ("content", "style", "total", "seconds_per_image")}
 
 
+def _earlier_baseline(path: Path, setup: dict) -> dict:
+    """Gatys takes a minute an image: reuse it across models of one style, if nothing differs."""
+    try:
+        earlier = json.loads(path.read_text())
+        baseline = earlier["baseline"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not the JSON of an `evaluate --baseline gatys --json` run ({e})") from None
+    differ = [k for k in setup if earlier.get("setup", {}).get(k) != setup[k]]
+    if differ:
+        raise ValueError(f"{path}: its baseline was made with other {', '.join(differ)}; run the baseline again")
+    return baseline
+
+
 def evaluate(args: argparse.Namespace) -> dict:
     stylizer = Stylizer.load(args.model, device=args.device)
     device = stylizer.device
@@ -58,6 +73,10 @@ def evaluate(args: argparse.Namespace) -> dict:
     photos = find_images(args.photos) if args.photos.is_dir() else []
     if not photos:
         raise FileNotFoundError(f"{args.photos}: no photos found")
+    setup = {"photos": [str(p.relative_to(args.photos)) for p in photos], "size": args.size,
+             "style_image": Path(style_image).name, "style_size": args.style_size, "weights": weights,
+             "vgg_weights": args.vgg_weights}
+    reused = _earlier_baseline(args.baseline_from, setup) if args.baseline_from else None
     model_rows, base_rows = [], []
     for path in photos:
         x = fit_longest(to_tensor(open_rgb(path))[None].to(device), args.size)
@@ -69,14 +88,15 @@ def evaluate(args: argparse.Namespace) -> dict:
         seconds = time.perf_counter() - start
         with torch.no_grad():
             model_rows.append({k: v.item() for k, v in loss_fn(y, x).items()} | {"seconds_per_image": seconds})
-        if args.baseline == "gatys":
+        if args.baseline == "gatys" and reused is None:
             start = time.perf_counter()
             _, losses = optimize_image(loss_fn, x, args.steps, args.method, progress=not args.json)
             _sync(device)
             base_rows.append(losses | {"seconds_per_image": time.perf_counter() - start})
-    report: dict = {"model": _means(model_rows), "photos": len(photos), "size": args.size, "weights": weights}
-    if base_rows:
-        base = report["baseline"] = _means(base_rows) | {"method": args.method, "steps": args.steps}
+    report: dict = {"model": _means(model_rows), "photos": len(photos), "size": args.size, "weights": weights,
+                    "setup": setup}
+    if base_rows or reused:
+        base = report["baseline"] = reused or _means(base_rows) | {"method": args.method, "steps": args.steps}
         for k in ("content", "style", "total"):
             report[f"{k}_ratio"] = report["model"][k] / base[k]
         report["speedup"] = base["seconds_per_image"] / report["model"]["seconds_per_image"]

@@ -1,9 +1,11 @@
-"""A trained network as a file other runtimes load: ONNX, with batch, height and width free.
-(TorchScript is deprecated; a torch.export program would fix whether the input needs padding.)"""
+"""A trained network as a file other runtimes load, with batch, height and width free: ONNX
+(onnxruntime, TensorRT, browsers) or TorchScript `.pt` (`torch.jit.load`, C++ libtorch; no Python
+package of ours needed). TorchScript is deprecated upstream but still what libtorch apps load."""
 
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 
 import torch
@@ -11,7 +13,7 @@ import torch
 from fast_style.atomic import atomic_write
 from fast_style.transformer import TransformerNet
 
-FORMATS = (".onnx",)
+FORMATS = (".onnx", ".pt")
 
 
 def export_network(net: TransformerNet, path: str | Path) -> Path:
@@ -21,6 +23,11 @@ def export_network(net: TransformerNet, path: str | Path) -> Path:
     if path.suffix not in FORMATS:
         raise ValueError(f"{path}: export formats are {', '.join(FORMATS)}")
     net = copy.deepcopy(net).float().cpu().eval()
+    if path.suffix == ".pt":
+        with warnings.catch_warnings(), atomic_write(path) as tmp:
+            warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.script is deprecated"
+            torch.jit.save(torch.jit.script(net), str(tmp))
+        return path
     example = torch.rand(2, 3, 37, 53)  # sizes that need padding; a size of 1 would be fixed in the graph
     dims = {"x": {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}}
     with atomic_write(path) as tmp:

@@ -26,6 +26,18 @@ class TransformerConfig:
         return asdict(self)
 
 
+MULTIPLE = 4  # two stride-2 convs: sizes must divide by 4 on the way through
+MIN_SIDE = 8  # the 9x9 reflection pads need at least 8 pixels (reflect pad < side)
+
+
+def _padding(side: int, multiple: int = MULTIPLE, min_side: int = MIN_SIDE) -> int:
+    """Pixels to add to a side. sym_max, not max, and no branch on the size: an exported graph
+    (ONNX) keeps H and W free. TorchScript knows only max."""
+    if torch.jit.is_scripting():
+        return max(min_side - side, (-side) % multiple)
+    return torch.sym_max(min_side - side, (-side) % multiple)
+
+
 class ConvLayer(nn.Sequential):
     """Reflection padding instead of zero padding: no dark frame at the borders."""
 
@@ -76,12 +88,10 @@ class TransformerNet(nn.Module):
     The output is not clamped, so that training gets gradients everywhere;
     callers that need displayable pixels clamp to [0, 1]."""
 
-    MULTIPLE = 4  # two stride-2 convs: sizes must divide by 4 on the way through
-    MIN_SIDE = 8  # the 9x9 reflection pads need at least 8 pixels (reflect pad < side)
-
     def __init__(self, config: TransformerConfig | None = None) -> None:
         super().__init__()
         self.config = config or TransformerConfig()
+        self.output_scale = self.config.output_scale
         c = self.config.channels
         self.encoder = nn.Sequential(
             ConvNormReLU(3, c, 9),
@@ -98,10 +108,7 @@ class TransformerNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         # Pad (replicating the edge) up to a size the strided convs divide exactly,
-        # then crop: any H x W comes back H x W, odd sizes included. sym_max, not max, and
-        # no branch: an exported graph (ONNX) keeps H and W free.
-        ph = torch.sym_max(self.MIN_SIDE - h, (-h) % self.MULTIPLE)
-        pw = torch.sym_max(self.MIN_SIDE - w, (-w) % self.MULTIPLE)
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = self.decoder(self.residuals(self.encoder(x))) * self.config.output_scale
+        # then crop: any H x W comes back H x W, odd sizes included.
+        x = F.pad(x, (0, _padding(w), 0, _padding(h)), mode="replicate")
+        y = self.decoder(self.residuals(self.encoder(x))) * self.output_scale
         return y[..., :h, :w]

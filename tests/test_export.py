@@ -30,5 +30,18 @@ def test_export_refuses_to_overwrite_and_unknown_formats(tiny_model: Path, tmp_p
     assert main(["--model", str(tiny_model), "--export", str(target)]) == 1
     assert target.read_bytes() == b"keep"
     assert main(["--model", str(tiny_model), "--export", str(tmp_path / "net.tflite")]) == 1
-    assert "export formats are .onnx" in capsys.readouterr().err
+    assert "export formats are .onnx, .pt" in capsys.readouterr().err
 
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_torchscript_export_loads_without_fast_style_and_matches(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "net.pt"
+    assert main(["--model", str(tiny_model), "--export", str(out)]) == 0
+    scripted = torch.jit.load(str(out))  # what a libtorch app does: no fast_style classes involved
+    net = Stylizer.load(tiny_model, device="cpu").net
+    for shape in [(1, 3, 37, 53), (2, 3, 5, 3), (1, 3, 64, 96)]:
+        x = torch.rand(*shape)
+        with torch.no_grad():
+            got, want = scripted(x), net(x)
+        assert got.shape == shape and (got - want).abs().max() < 1e-5

@@ -56,6 +56,21 @@ def test_evaluate_json_against_gatys(tiny_model: Path, photo_dir: Path, capsys: 
     assert report["speedup"] > 0
 
 
+def test_evaluate_reuses_a_baseline_only_for_the_same_setup(tiny_model: Path, photo_dir: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    common = ["--model", str(tiny_model), "--photos", str(photo_dir), "--style-image", str(STYLE), "--style-size", "64",
+              "--json", "--vgg-weights", "random"]
+    assert evaluate([*common, "--size", "32", "--baseline", "gatys", "--steps", "3"]) == 0
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(capsys.readouterr().out)
+    assert evaluate([*common, "--size", "32", "--baseline-from", str(earlier)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["baseline"] == json.loads(earlier.read_text())["baseline"]
+    assert report["total_ratio"] == pytest.approx(report["model"]["total"] / report["baseline"]["total"])
+    assert evaluate([*common, "--size", "48", "--baseline-from", str(earlier)]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {earlier}: its baseline was made with other size; run the baseline again"
+
+
 def test_evaluate_table_and_bad_folder(tiny_model: Path, photo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert evaluate(["--model", str(tiny_model), "--photos", str(photo_dir), "--style-image", str(STYLE), "--size", "32",
                      "--vgg-weights", "random"]) == 0

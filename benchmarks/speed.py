@@ -1,0 +1,81 @@
+"""The speed table of the README in one run: per-frame latency and fps of each network size at
+256x256, 480p, 720p and 1080p for each fast path, each beside the plain eager fp32 baseline of the
+same network and size, then training throughput. Run by hand (not a test):
+
+    uv run python benchmarks/speed.py                  # CPU, or CUDA when present
+    uv run python benchmarks/speed.py --compile        # adds torch.compile rows (slow first runs)
+"""
+
+import argparse
+import platform
+import time
+
+import torch
+
+from fast_style.stylizer import Stylizer, default_device
+from fast_style.transformer import TransformerConfig, TransformerNet
+from train_step import train_throughput
+
+SIZES = {"256x256": (256, 256), "480p": (480, 854), "720p": (720, 1280), "1080p": (1080, 1920)}
+NETS = {"full": TransformerConfig(), "small": TransformerConfig(channels=16, res_blocks=3)}
+
+
+def timed(stylizer: Stylizer, x: torch.Tensor, repeats: int) -> float:
+    """Seconds per frame after two warm-up runs (a compiled net compiles in the first)."""
+    for _ in range(2):
+        stylizer.stylize_tensor(x)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        stylizer.stylize_tensor(x)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    p.add_argument("--precisions", nargs="+", help="default: bf16 (CPU); bf16 fp16 (CUDA)")
+    p.add_argument("--compile", action="store_true", help="add torch.compile rows")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--no-train", action="store_true", help="skip training throughput")
+    args = p.parse_args()
+    device = default_device()
+    cuda = device.type == "cuda"
+    name = torch.cuda.get_device_name() if cuda else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    print(f"device: {device} ({name}), torch {torch.__version__}")
+    precisions = args.precisions or (["bf16", "fp16"] if cuda else ["bf16"])
+    variants = [(p, False, False) for p in precisions] + [(p, True, False) for p in precisions]
+    if args.compile:
+        variants += [(p, cl, True) for p in precisions for cl in (False, True)]
+    print(f"{'net':>5s} {'size':>8s} {'fast path':>22s} {'ms/frame':>9s} {'fps':>7s} {'baseline ms':>11s} {'speed-up':>8s} {'max |diff|':>10s}")
+    for net_name in args.nets:
+        net = TransformerNet(NETS[net_name])  # speed does not depend on the weights
+        for size in args.sizes:
+            x = torch.rand(1, 3, *SIZES[size], device=device)
+            base = Stylizer(net, device=device, precision="fp32")
+            reference = base.stylize_tensor(x)
+            base_s = timed(base, x, args.repeats)
+            print(f"{net_name:>5s} {size:>8s} {'eager fp32 (baseline)':>22s} {base_s * 1e3:9.1f} {1 / base_s:7.2f} {base_s * 1e3:11.1f} {'1.00x':>8s} {0:10.4f}")
+            for precision, channels_last, compiled in variants:
+                label = precision + (" channels_last" if channels_last else "") + (" compile" if compiled else "")
+                s = Stylizer(net, device=device, precision=precision, channels_last=channels_last, compile=compiled)
+                diff = (s.stylize_tensor(x) - reference).abs().max().item()
+                sec = timed(s, x, args.repeats)
+                print(f"{net_name:>5s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f} {base_s * 1e3:11.1f} {base_s / sec:7.2f}x {diff:10.4f}")
+    if not args.no_train:
+        print("\ntraining, full net, batch 4 at 256x256 (transformer + VGG-16 losses + backward + Adam):")
+        base = train_throughput(device, "fp32")
+        print(f"{'eager fp32 (baseline)':>22s} {base:7.1f} img/s")
+        for precision in precisions:
+            for channels_last in (False, True):
+                ips = train_throughput(device, precision, channels_last)
+                label = precision + (" channels_last" if channels_last else "")
+                print(f"{label:>22s} {ips:7.1f} img/s {ips / base:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
