@@ -28,7 +28,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--photos", type=Path, required=True, help="a folder of photos (recursive)")
     p.add_argument("--style-image", type=Path, help="default: the bundled painting the model was trained on")
     p.add_argument("--size", type=int, default=256, help="longest side of each photo (default 256)")
-    p.add_argument("--style-size", type=int, default=512)
+    p.add_argument("--style-size", type=int, help="default: the model's training setting, else 512")
     p.add_argument("--baseline", choices=["none", "gatys"], default="none")
     p.add_argument("--baseline-from", type=Path, metavar="JSON",
                    help="reuse the Gatys baseline of an earlier `evaluate --json` run on the same photos and settings")
@@ -66,7 +66,9 @@ def evaluate(args: argparse.Namespace) -> dict:
     stylizer = Stylizer.load(args.model, device=args.device)
     device = stylizer.device
     weights = {**TRAINING_WEIGHTS, **stylizer.info.get("weights", {})}
-    style_image = args.style_image or style_image_path(f"{stylizer.info.get('style')}.jpg")
+    info = stylizer.info
+    style_image = args.style_image or style_image_path(info.get("style_image") or f"{info.get('style')}.jpg")
+    args.style_size = args.style_size or info.get("style_size") or 512
     loss_fn = PerceptualLoss(VGG16Features(args.vgg_weights), weights["content"], weights["style"], weights["tv"])
     loss_fn.set_style(load_style_image(style_image, args.style_size))
     loss_fn.to(device)

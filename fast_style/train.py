@@ -107,6 +107,8 @@ def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run
     name = cfg.style.name
     info = {
         "style": name,
+        "style_image": str(cfg.style.image),  # a bundled name or a path: evaluate finds the painting again
+        "style_size": cfg.style.size,
         "steps": before.get("steps", 0) + trainer.global_step,
         "images_seen": before.get("images_seen", 0) + trainer.global_step * cfg.batch_size * trainer.world_size,
         "image_size": cfg.data.image_size,
@@ -116,6 +118,7 @@ def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run
         "weights": {"content": cfg.loss.content_weight, "style": cfg.style.weight, "tv": cfg.loss.tv_weight},
         "trained": datetime.datetime.now().isoformat(timespec="seconds"),
         **({"init_weights": str(cfg.init_weights)} if cfg.init_weights else {}),
+        **({"stability": dict(cfg.stability)} if cfg.stability.weight else {}),
     }
     exported = save_model(run_dir / f"{name}.safetensors", module.transformer, info)
     log.info("exported %s", exported)

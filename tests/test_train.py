@@ -58,6 +58,7 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
     info = metadata(exported)
     assert info["config"] == {"channels": 8, "res_blocks": 1, "output_scale": 1 / 255}
     assert info["style"] == "wave" and info["steps"] == 30 and info["images_seen"] == 60
+    assert info["style_image"] == "wave.jpg"
     assert set(info["final_losses"]) == {"content", "style", "tv", "total"}
     before = exported.read_bytes()
 
