@@ -133,7 +133,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     gatys.add_argument("--steps", type=int, default=300, help="loss evaluations (default 300)")
     gatys.add_argument("--method", choices=["lbfgs", "adam"], default="lbfgs")
     gatys.add_argument("--vgg-weights", default="imagenet", help="imagenet (torchvision's cache), a .pth file, or random (tests only)")
-    p.add_argument("--live", metavar="SOURCE", help="a live source for PyAV: a camera (/dev/video0) or a stream URL; needs -o")
+    p.add_argument("--live", metavar="SOURCE",
+                   help="a live source for PyAV: a camera (/dev/video0) or a stream URL; shown in a window, or written to -o OUT.mp4")
     p.add_argument("--live-format", metavar="FMT", help="PyAV/FFmpeg input format of --live: v4l2 (Linux camera), avfoundation, dshow, lavfi")
     p.add_argument("--frames", type=int, help="stop after this many frames (video and --live)")
     args = p.parse_args(argv)
@@ -148,8 +149,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error("--export takes --model or --style and no inputs")
     elif bool(args.inputs) == bool(args.live):
         p.error("give INPUT files or --live SOURCE (one of the two)")
-    if args.live and (args.output is None or not is_video(args.output)):
-        p.error("--live needs -o OUT.mp4")
+    if args.live and args.output is not None and not is_video(args.output):
+        p.error("--live writes a video (-o OUT.mp4) or, without -o, shows a window")
     if args.size is not None and args.size < 1:
         p.error("--size must be a positive number of pixels")
     if not 0 <= args.strength <= 1:
@@ -178,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.export is not None:
         return export(stylizer, args.export, args.overwrite)
+    if args.live and args.output is None:
+        return show_live(stylizer, args)
     if args.live:
         return stylize_one_video(stylizer, args.live, args.output, args, input_format=args.live_format)
     inputs = expand_inputs(args.inputs)
@@ -238,6 +241,24 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def show_live(stylizer: "Stylizer", args: argparse.Namespace) -> int:  # noqa: F821
+    from fast_style.live import DisplayError, has_display, show
+    from fast_style.video import VideoError
+
+    if not has_display():
+        print("error: no display to show --live in (DISPLAY is not set); write it to a file with -o OUT.mp4", file=sys.stderr)
+        return 2
+    try:
+        show(stylizer, args.live, args.live_format, args.size, args.frames)
+    except VideoError as e:
+        print(f"error: {args.live}: {e}", file=sys.stderr)
+        return 1
+    except DisplayError as e:
+        print(f"error: {e}; write it to a file with -o OUT.mp4", file=sys.stderr)
+        return 2
+    return 0
 
 
 def export(stylizer: "Stylizer", target: Path, overwrite: bool) -> int:  # noqa: F821

@@ -148,3 +148,28 @@ def test_a_video_cut_short_keeps_the_frames_before_the_cut(tiny_model: Path, tmp
     result = stylize_video(Stylizer.load(tiny_model, device="cpu"), cut, tmp_path / "out.mp4", progress=False)
     assert 0 < result.frames < 40
     assert probe(tmp_path / "out.mp4")[0] == result.frames
+
+
+@pytest.mark.parametrize("drop_late", [False, True])
+def test_live_frames_from_a_generated_source(drop_late: bool) -> None:
+    from fast_style.live import live_frames
+
+    frames = list(live_frames("testsrc=size=64x48:rate=25", "lavfi", max_frames=6, drop_late=drop_late))
+    assert len(frames) == 6 and all(f.shape == (48, 64, 3) and f.dtype == np.uint8 for f in frames)
+
+
+def test_live_without_a_display_says_so(tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["--model", str(tiny_model), "--live", "testsrc", "--live-format", "lavfi"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: no display to show --live in (DISPLAY is not set); write it to a file with -o OUT.mp4")
+
+
+def test_a_live_source_that_does_not_open_is_one_line(tiny_model: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    assert main(["--model", str(tiny_model), "--live", str(tmp_path / "video9"), "-o", str(tmp_path / "o.mp4")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "video9") in err[0]
+    assert not (tmp_path / "o.mp4").exists()

@@ -1,0 +1,115 @@
+"""Live sources (a camera, a stream) through PyAV, stylized frame by frame and shown in a window.
+
+For a live source the newest frame matters, not every frame: a reader thread keeps only the
+latest one, so when the network is slower than the camera, frames are dropped instead of
+queueing up and the picture lags by one network pass at most."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import av
+import numpy as np
+
+from fast_style.stylizer import Stylizer
+from fast_style.video import VideoError, stylize_frames, upright
+
+
+def live_frames(source: str, input_format: str | None = None, max_frames: int | None = None,
+                drop_late: bool = True) -> Iterator[np.ndarray]:
+    """(H, W, 3) uint8 RGB frames of `source` (e.g. "/dev/video0" with input_format "v4l2").
+    With `drop_late`, frames that arrive while the previous one is still being used are skipped."""
+    try:
+        container = av.open(source, format=input_format)
+    except (av.FFmpegError, OSError) as e:
+        raise VideoError(f"cannot be opened as a live source ({e})") from None
+    if not drop_late:
+        with container:
+            for i, frame in enumerate(container.decode(video=0)):
+                if max_frames is not None and i >= max_frames:
+                    return
+                yield upright(frame)
+        return
+    latest: list[np.ndarray | None] = [None]
+    ready, done = threading.Condition(), threading.Event()
+
+    def read() -> None:
+        try:
+            for frame in container.decode(video=0):
+                array = upright(frame)
+                with ready:
+                    latest[0] = array
+                    ready.notify()
+                if done.is_set():
+                    break
+        except av.FFmpegError:
+            pass
+        finally:
+            done.set()
+            with ready:
+                ready.notify()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    count = 0
+    try:
+        while max_frames is None or count < max_frames:
+            with ready:
+                ready.wait_for(lambda: latest[0] is not None or done.is_set())
+                frame, latest[0] = latest[0], None
+            if frame is None:
+                return
+            count += 1
+            yield frame
+    finally:
+        done.set()
+        reader.join(timeout=5)
+        container.close()
+
+
+class DisplayError(RuntimeError):
+    pass
+
+
+def has_display() -> bool:
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def show(stylizer: Stylizer, source: str, input_format: str | None = None, size: int | None = None,
+         max_frames: int | None = None) -> int:
+    """A window with the stylized source; Escape, q or closing the window ends it. Frames shown."""
+    try:
+        import tkinter
+
+        from PIL import Image, ImageTk
+
+        root = tkinter.Tk()
+    except ImportError as e:  # a Python built without tkinter
+        raise DisplayError(f"no window toolkit ({e})") from None
+    except tkinter.TclError as e:
+        raise DisplayError(f"cannot open a window ({e})") from None
+    root.title(f"fast_style: {stylizer.name}")
+    label = tkinter.Label(root)
+    label.pack()
+    closed = threading.Event()
+    root.protocol("WM_DELETE_WINDOW", closed.set)
+    root.bind("<Escape>", lambda _: closed.set())
+    root.bind("q", lambda _: closed.set())
+    shown, start = 0, time.perf_counter()
+    try:
+        for frame in stylize_frames(stylizer, live_frames(source, input_format, max_frames), size):
+            photo = ImageTk.PhotoImage(Image.fromarray(frame))
+            label.configure(image=photo)
+            label.image = photo  # Tk keeps no reference of its own
+            shown += 1
+            root.title(f"fast_style: {stylizer.name}  {shown / (time.perf_counter() - start):.1f} fps")
+            root.update()
+            if closed.is_set():
+                break
+    finally:
+        root.destroy()
+    return shown
