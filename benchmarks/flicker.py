@@ -1,6 +1,6 @@
-"""Flicker of a model on a clip panning across a real photo (fast_style/flicker.py says how).
+"""Flicker of models on clips panning across real photos (fast_style/flicker.py says how).
 Run by hand: `uv run python benchmarks/flicker.py --model checkpoints/starry_night.safetensors
---photo ../shared/data/content/chicago.jpg`."""
+--photo ../shared/data/content/*.jpg`."""
 
 import argparse
 
@@ -12,15 +12,17 @@ from fast_style.images import open_rgb, to_tensor
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model", nargs="+", required=True)
-    p.add_argument("--photo", required=True)
+    p.add_argument("--photo", nargs="+", required=True)
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"))
     args = p.parse_args()
-    clip = pan_clip(to_tensor(open_rgb(args.photo)), args.frames, tuple(args.size))
-    print(f"{args.frames} frames of {args.size[0]}x{args.size[1]} panning (2, 3) px a frame across {args.photo}")
-    print(f"{'photo itself':40s} {flicker(lambda x: x, clip):.4f}")
+    clips = [pan_clip(to_tensor(open_rgb(photo)), args.frames, tuple(args.size)) for photo in args.photo]
+    print(f"{args.frames} frames of {args.size[0]}x{args.size[1]} panning (2, 3) px a frame across each of {len(clips)} photos")
+    print(f"{'model':50s} " + " ".join(f"{i:>7d}" for i in range(len(clips))) + "    mean")
     for path in args.model:
-        print(f"{path:40s} {flicker(Stylizer.load(path).stylize_tensor, clip):.4f}")
+        stylizer = Stylizer.load(path, precision="fp32")
+        values = [flicker(stylizer.stylize_tensor, clip) for clip in clips]
+        print(f"{path:50s} " + " ".join(f"{v:7.4f}" for v in values) + f" {sum(values) / len(values):7.4f}")
 
 
 if __name__ == "__main__":

@@ -287,7 +287,9 @@ def write_sheet(photo: Path, args: argparse.Namespace) -> int:
     except InputError as e:
         print(f"error: {photo}: {e}", file=sys.stderr)
         return 1
-    models = shipped_models()
+    from fast_style.styles import bundled_styles
+
+    models = {name: path for name, path in shipped_models().items() if name in bundled_styles()}  # not the variants
     save_atomic(make_sheet(image, models, args.size or 384, device=args.device, precision=args.precision), args.output)
     print(f"{args.output} ({len(models)} styles)")
     return 0
