@@ -21,9 +21,15 @@ def wait_for(path: Path, timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
+def _default_sigint() -> None:
+    # A shell runs background jobs (`.ci/run &`) with SIGINT ignored, and children inherit that:
+    # Ctrl-C must reach the training process as it does in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(cwd: Path, *overrides: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "fast_style.train", *FAST, *overrides], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def test_unreadable_photos_are_skipped_and_counted(tmp_path: Path, photo_dir: Path) -> None:
@@ -74,10 +80,12 @@ def test_kill_9_then_resume_at_the_saved_step_with_the_optimizer_state(tmp_path:
     proc = start(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=100000", "checkpoint_every_n_steps=3",
                  "hydra.run.dir=runs/killed")
     last = tmp_path / "runs" / "killed" / "checkpoints" / "last.ckpt"
-    wait_for(last)
-    time.sleep(1.0)
-    proc.kill()  # SIGKILL: no chance to clean up
-    proc.wait()
+    try:
+        wait_for(last)
+        time.sleep(1.0)
+    finally:
+        proc.kill()  # SIGKILL: no chance to clean up
+        proc.wait()
     saved = torch.load(last, weights_only=True)  # whatever is there is a whole checkpoint
     step = saved["global_step"]
     assert step > 0 and step % 3 == 0
@@ -92,9 +100,12 @@ def test_ctrl_c_saves_a_checkpoint(tmp_path: Path, photo_dir: Path) -> None:
     proc = start(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=100000", "checkpoint_every_n_steps=5",
                  "hydra.run.dir=runs/interrupted")
     last = tmp_path / "runs" / "interrupted" / "checkpoints" / "last.ckpt"
-    wait_for(last)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        wait_for(last)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # never left running, whatever happened
     assert proc.returncode != 0, err[-3000:]
     step = torch.load(last, weights_only=True)["global_step"]
     assert f"interrupted at step {step}; resume with ckpt_path={last}" in err
