@@ -287,9 +287,14 @@ def write_sheet(photo: Path, args: argparse.Namespace) -> int:
     except InputError as e:
         print(f"error: {photo}: {e}", file=sys.stderr)
         return 1
-    from fast_style.styles import bundled_styles
+    from fast_style.model_file import read_model
 
-    models = {name: path for name, path in shipped_models().items() if name in bundled_styles()}  # not the variants
+    shipped = shipped_models()
+    models = {}
+    for name, path in shipped.items():
+        painting = Path(read_model(path)[1].get("style_image", name)).stem
+        if painting == name or painting not in shipped:  # not a variant (e.g. _small) of another shipped style
+            models[name] = path
     save_atomic(make_sheet(image, models, args.size or 384, device=args.device, precision=args.precision), args.output)
     print(f"{args.output} ({len(models)} styles)")
     return 0
