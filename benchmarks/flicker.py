@@ -1,11 +1,11 @@
-"""Flicker of models on clips panning across real photos (fast_style/flicker.py says how).
-Run by hand: `uv run python benchmarks/flicker.py --model checkpoints/starry_night.safetensors
---photo ../shared/data/content/*.jpg`."""
+"""Flicker of models on clips that pan and zoom across real photos (fast_style/flicker.py says how),
+beside the floor of the measure itself (an identity "network"). Run by hand:
+`uv run python benchmarks/flicker.py --model checkpoints/starry_night.safetensors --photo ../shared/data/content/*.jpg`."""
 
 import argparse
 
 from fast_style import Stylizer
-from fast_style.flicker import flicker, pan_clip
+from fast_style.flicker import flicker, pan_clip, zoom_clip
 from fast_style.images import open_rgb, to_tensor
 
 
@@ -16,13 +16,21 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"))
     args = p.parse_args()
-    clips = [pan_clip(to_tensor(open_rgb(photo)), args.frames, tuple(args.size)) for photo in args.photo]
-    print(f"{args.frames} frames of {args.size[0]}x{args.size[1]} panning (2, 3) px a frame across each of {len(clips)} photos")
-    print(f"{'model':50s} " + " ".join(f"{i:>7d}" for i in range(len(clips))) + "    mean")
-    for path in args.model:
-        stylizer = Stylizer.load(path, precision="fp32")
-        values = [flicker(stylizer.stylize_tensor, clip) for clip in clips]
-        print(f"{path:50s} " + " ".join(f"{v:7.4f}" for v in values) + f" {sum(values) / len(values):7.4f}")
+    photos = [to_tensor(open_rgb(photo)) for photo in args.photo]
+    size = tuple(args.size)
+    clips = {
+        "pan": [pan_clip(photo, args.frames, size) for photo in photos],
+        "zoom": [zoom_clip(photo, args.frames, size) for photo in photos],
+    }
+    print(f"{args.frames} frames of {size[0]}x{size[1]} from each of {len(photos)} photos; mean |S(t+1) - warp(S(t))|:")
+    for motion, motion_clips in clips.items():
+        print(f"  {motion}: {motion_clips[0].motion}")
+    print(f"{'model':55s} " + " ".join(f"{m:>7s}" for m in clips))
+    rows = [("identity (the measure's own floor)", lambda x: x)]
+    rows += [(path, Stylizer.load(path, precision="fp32").stylize_tensor) for path in args.model]
+    for name, stylize in rows:
+        means = [sum(flicker(stylize, clip) for clip in motion_clips) / len(motion_clips) for motion_clips in clips.values()]
+        print(f"{name:55s} " + " ".join(f"{m:7.4f}" for m in means))
 
 
 if __name__ == "__main__":

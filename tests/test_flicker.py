@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from fast_style.flicker import flicker, pan_clip
+from fast_style.flicker import flicker, pan_clip, zoom_clip
 
 
-def test_the_clip_moves_exactly_by_the_step() -> None:
+def test_the_pan_moves_exactly_by_the_step() -> None:
     photo = torch.rand(3, 60, 80)
     clip = pan_clip(photo, frames=5, size=(32, 40), step=(2, 3))
-    assert clip.shape == (5, 3, 32, 40)
-    assert torch.equal(clip[1][:, :-2, :-3], clip[0][:, 2:, 3:])
+    assert clip.frames.shape == (5, 3, 32, 40)
+    assert torch.equal(clip.frames[1][:, :-2, :-3], clip.frames[0][:, 2:, 3:])
 
 
 def test_a_pointwise_network_does_not_flicker_and_noise_does() -> None:
@@ -18,6 +18,29 @@ def test_a_pointwise_network_does_not_flicker_and_noise_does() -> None:
     assert flicker(lambda x: (x + 0.1 * torch.randn_like(x)).clamp(0, 1), clip) > 0.05
 
 
-def test_a_window_that_leaves_the_photo_is_refused() -> None:
+def ramp(h: int, w: int) -> torch.Tensor:
+    """A photo that bilinear resampling reproduces exactly: brightness rises left to right."""
+    return torch.linspace(0, 1, w).expand(3, h, w).clone()
+
+
+def test_the_zoom_magnifies_the_centre_by_the_rate_each_frame() -> None:
+    clip = zoom_clip(ramp(50, 81), frames=4, size=(30, 41), rate=1.1)
+    assert clip.frames.shape == (4, 3, 30, 41)
+    window_span = 40 / 80  # the centre 41 columns of 81 span half the ramp
+    for t in range(4):
+        row = clip.frames[t, 0, 0]
+        assert (row[-1] - row[0]).item() == pytest.approx(window_span / 1.1**t, rel=1e-5)
+        assert row[20].item() == pytest.approx(0.5, abs=1e-6)  # the centre stays put
+
+
+def test_a_pointwise_network_does_not_flicker_on_a_zoom_and_noise_does() -> None:
+    clip = zoom_clip(ramp(50, 81), frames=6, size=(30, 41))
+    assert flicker(lambda x: 1 - x, clip) == pytest.approx(0, abs=1e-6)
+    torch.manual_seed(0)
+    assert flicker(lambda x: (x + 0.1 * torch.randn_like(x)).clamp(0, 1), clip) > 0.05
+
+
+@pytest.mark.parametrize("make", [lambda p: pan_clip(p, frames=10, size=(32, 32)), lambda p: zoom_clip(p, frames=10, size=(48, 32))])
+def test_a_window_that_leaves_the_photo_is_refused(make) -> None:
     with pytest.raises(ValueError, match="leaves the"):
-        pan_clip(torch.rand(3, 40, 40), frames=10, size=(32, 32))
+        make(torch.rand(3, 40, 40))
