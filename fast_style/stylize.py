@@ -251,13 +251,14 @@ def show_live(stylizer: "Stylizer", args: argparse.Namespace) -> int:  # noqa: F
         print("error: no display to show --live in (DISPLAY is not set); write it to a file with -o OUT.mp4", file=sys.stderr)
         return 2
     try:
-        show(stylizer, args.live, args.live_format, args.size, args.frames)
+        shown = show(stylizer, args.live, args.live_format, args.size, args.frames)
     except VideoError as e:
         print(f"error: {args.live}: {e}", file=sys.stderr)
         return 1
     except DisplayError as e:
         print(f"error: {e}; write it to a file with -o OUT.mp4", file=sys.stderr)
         return 2
+    print(f"{args.live}: {shown} frames shown")
     return 0
 
 

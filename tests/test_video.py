@@ -8,6 +8,7 @@ from PIL import Image
 
 from conftest import SHARED_DATA, require
 from fast_style import Stylizer
+from fast_style.live import has_display
 from fast_style.stylize import main
 from fast_style.video import stylize_frames, stylize_video
 
@@ -165,6 +166,13 @@ def test_live_without_a_display_says_so(tiny_model: Path, monkeypatch: pytest.Mo
     assert main(["--model", str(tiny_model), "--live", "testsrc", "--live-format", "lavfi"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: no display to show --live in (DISPLAY is not set); write it to a file with -o OUT.mp4")
+
+
+@pytest.mark.skipif(not has_display(), reason="no display: run under xvfb-run to include the window")
+def test_live_shows_every_frame_in_a_window(tiny_model: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--model", str(tiny_model), "--live", "testsrc=size=64x48:rate=25", "--live-format", "lavfi",
+                 "--frames", "5"]) == 0
+    assert capsys.readouterr().out.strip() == "testsrc=size=64x48:rate=25: 5 frames shown"
 
 
 def test_a_live_source_that_does_not_open_is_one_line(tiny_model: Path, tmp_path: Path,
