@@ -52,7 +52,13 @@ def read_model(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
         raise ModelFileError(f"{path}: not a Lightning checkpoint of fast_style")
     hparams = ckpt.get("hyper_parameters", {})
     state = {k.removeprefix("transformer."): v for k, v in ckpt["state_dict"].items() if k.startswith("transformer.")}
-    info = {"config": hparams.get("model", {}), "style": hparams.get("style", {}).get("name"), "steps": ckpt.get("global_step")}
+    style, loss = hparams.get("style", {}), hparams.get("loss", {})
+    info = {"config": hparams.get("model", {}), "style": style.get("name"), "steps": ckpt.get("global_step")}
+    # What evaluate needs to score the model against the loss it was trained on, as an export has it.
+    if "image" in style:
+        info.update(style_image=str(style["image"]), style_size=style.get("size"))
+    if "weight" in style and "content_weight" in loss:
+        info["weights"] = {"content": loss["content_weight"], "style": style["weight"], "tv": loss.get("tv_weight", 0.0)}
     return state, info
 
 

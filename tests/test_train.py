@@ -8,6 +8,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import metadata, run_train
+from fast_style.model_file import read_model
 
 FAST = [
     "style=wave",
@@ -59,6 +60,10 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
     assert info["config"] == {"channels": 8, "res_blocks": 1, "output_scale": 1 / 255}
     assert info["style"] == "wave" and info["steps"] == 30 and info["images_seen"] == 60
     assert info["style_image"] == "wave.jpg"
+    # The checkpoint tells evaluate the same painting and loss weights as the export does.
+    _, ckpt_info = read_model(run / "checkpoints" / "last.ckpt")
+    assert (ckpt_info["style_image"], ckpt_info["style_size"], ckpt_info["weights"]) == (
+        "wave.jpg", info["style_size"], info["weights"])
     assert set(info["final_losses"]) == {"content", "style", "tv", "total"}
     before = exported.read_bytes()
 
