@@ -19,18 +19,19 @@ def test_a_pointwise_network_does_not_flicker_and_noise_does() -> None:
 
 
 def ramp(h: int, w: int) -> torch.Tensor:
-    """A photo that bilinear resampling reproduces exactly: brightness rises left to right."""
-    return torch.linspace(0, 1, w).expand(3, h, w).clone()
+    """A photo that bilinear resampling reproduces exactly: brightness rises to the right and down."""
+    return (torch.linspace(0, 0.5, w)[None, :] + torch.linspace(0, 0.5, h)[:, None]).expand(3, h, w).clone()
 
 
 def test_the_zoom_magnifies_the_centre_by_the_rate_each_frame() -> None:
     clip = zoom_clip(ramp(50, 81), frames=4, size=(30, 41), rate=1.1)
     assert clip.frames.shape == (4, 3, 30, 41)
-    window_span = 40 / 80  # the centre 41 columns of 81 span half the ramp
     for t in range(4):
-        row = clip.frames[t, 0, 0]
-        assert (row[-1] - row[0]).item() == pytest.approx(window_span / 1.1**t, rel=1e-5)
-        assert row[20].item() == pytest.approx(0.5, abs=1e-6)  # the centre stays put
+        row, column = clip.frames[t, 0, 15], clip.frames[t, 0, :, 20]
+        # The centre 41 of 81 columns and 30 of 50 rows: spans of 0.25 and 0.5 * 29/49 of brightness.
+        assert (row[-1] - row[0]).item() == pytest.approx(0.25 / 1.1**t, rel=1e-4)
+        assert (column[-1] - column[0]).item() == pytest.approx(0.5 * 29 / 49 / 1.1**t, rel=1e-4)
+        assert clip.frames[t].mean().item() == pytest.approx(clip.frames[0].mean().item(), abs=1e-5)  # centre stays put
 
 
 def test_a_pointwise_network_does_not_flicker_on_a_zoom_and_noise_does() -> None:
