@@ -27,6 +27,7 @@ CHECKPOINT_DIRS = [
     Path(__file__).parent.parent / "checkpoints",  # a source checkout
 ]
 DEFAULT_OUT = Path("stylized")
+IMAGE_BATCH = 4  # same-size images per pass; video has its own default (stylize_video)
 
 
 class InputError(Exception):
@@ -121,7 +122,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--strength", type=float, default=1.0,
                    help="0..1: how much of the style (default 1); a variance-preserving blend with the photo, not a washed-out mix")
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours: only the luminance is stylized")
-    p.add_argument("--batch-size", type=int, help="same-size images (default: 4) or video frames (default: 1) stylized together")
+    p.add_argument("--batch-size", type=int, help=f"same-size images (default: {IMAGE_BATCH}) or video frames (default: 1) stylized together")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--export", type=Path, metavar="FILE", help="write the network as FILE.onnx or FILE.pt (TorchScript), batch, height and width free, and exit")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         except InputError as e:
             print(f"error: {source}: {e}", file=sys.stderr)
             failures += 1
-        if len(pending) >= (args.batch_size or 4):
+        if len(pending) >= (args.batch_size or IMAGE_BATCH):
             failures += flush()
     if pending:
         failures += flush()
@@ -322,8 +323,9 @@ def stylize_one_video(stylizer: "Stylizer", source: str, target: Path, args: arg
     from fast_style.video import VideoError, stylize_video
 
     try:
-        result = stylize_video(stylizer, source, target, size=args.size, batch_size=args.batch_size or 1,
-                               input_format=input_format, max_frames=args.frames)
+        batch = {"batch_size": args.batch_size} if args.batch_size else {}
+        result = stylize_video(stylizer, source, target, size=args.size, input_format=input_format,
+                               max_frames=args.frames, **batch)
     except (VideoError, OSError) as e:
         print(f"error: {source}: {e}", file=sys.stderr)
         return 1
