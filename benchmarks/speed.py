@@ -38,7 +38,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
-    p.add_argument("--precisions", nargs="+", help="default: bf16 (CPU); bf16 fp16 (CUDA)")
+    p.add_argument("--precisions", nargs="+", help="default: bf16 int8 (CPU); bf16 fp16 (CUDA)")
     p.add_argument("--compile", action="store_true", help="add torch.compile rows")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-train", action="store_true", help="skip training throughput")
@@ -47,10 +47,13 @@ def main() -> None:
     cuda = device.type == "cuda"
     name = torch.cuda.get_device_name() if cuda else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     print(f"device: {device} ({name}), torch {torch.__version__}")
-    precisions = args.precisions or (["bf16", "fp16"] if cuda else ["bf16"])
-    variants = [(p, False, False) for p in precisions] + [(p, True, False) for p in precisions]
+    precisions = args.precisions or (["bf16", "fp16"] if cuda else ["bf16", "int8"])
+    autocast = [p for p in precisions if p != "int8"]
+    variants = [(p, False, False) for p in autocast] + [(p, True, False) for p in autocast]
     if args.compile:
-        variants += [(p, cl, True) for p in precisions for cl in (False, True)]
+        variants += [(p, cl, True) for p in autocast for cl in (False, True)]
+    if "int8" in precisions:
+        variants.append(("int8", False, True))  # always compiled: Inductor is what makes it int8 kernels
     print(f"{'net':>5s} {'size':>8s} {'fast path':>22s} {'ms/frame':>9s} {'fps':>7s} {'baseline ms':>11s} {'speed-up':>8s} {'max |diff|':>10s}")
     for net_name in args.nets:
         net = TransformerNet(NETS[net_name])  # speed does not depend on the weights
@@ -73,7 +76,7 @@ def main() -> None:
         print("\ntraining, full net, batch 4 at 256x256 (transformer + VGG-16 losses + backward + Adam):")
         base = train_throughput(device, "fp32")
         print(f"{'eager fp32 (baseline)':>22s} {base:7.1f} img/s")
-        for precision in precisions:
+        for precision in autocast:
             for channels_last in (False, True):
                 ips = train_throughput(device, precision, channels_last)
                 label = precision + (" channels_last" if channels_last else "")

@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--method", choices=["lbfgs", "adam"], default="lbfgs")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--device")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16", "int8", "auto"], default="fp32",
+                   help="the network's precision (default fp32): what a faster precision costs in loss")
     p.add_argument("--vgg-weights", default="imagenet", help="imagenet, a .pth file, or random (tests only)")
     return p.parse_args(argv)
 
@@ -63,7 +65,7 @@ def _earlier_baseline(path: Path, setup: dict) -> dict:
 
 
 def evaluate(args: argparse.Namespace) -> dict:
-    stylizer = Stylizer.load(args.model, device=args.device)
+    stylizer = Stylizer.load(args.model, device=args.device, precision=args.precision)
     device = stylizer.device
     weights = {**TRAINING_WEIGHTS, **stylizer.info.get("weights", {})}
     info = stylizer.info

@@ -113,7 +113,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (default: ./stylized)")
     p.add_argument("--size", type=int, help="run the network with the longest side scaled to this; output keeps the input size")
     p.add_argument("--device", help="cuda, mps or cpu (default: the first available, in that order)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto",
                    help="auto (default): bf16 where the hardware runs it fast (1.4-2x on AVX512-bf16 CPUs), "
                         "staying within a mean of 1.5/255 of fp32; fp16 on CUDA without bf16; else fp32")
     p.add_argument("--compile", action="store_true",

@@ -1,0 +1,64 @@
+"""int8 inference (fast_style.quantize): the picture of fp32, at the input's size, or a clear refusal."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from fast_style import Stylizer
+from fast_style.images import open_rgb, to_tensor
+from fast_style.quantize import Int8Unavailable
+from fast_style.stylize import main
+
+ROOT = Path(__file__).resolve().parents[1]
+STARRY_NIGHT = ROOT / "checkpoints" / "starry_night.safetensors"
+PHOTO = ROOT / "data" / "examples" / "chicago.jpg"
+
+
+@pytest.mark.slow  # each frame size is quantized and compiled: seconds
+def test_int8_gives_the_fp32_picture_at_every_size() -> None:
+    photo = to_tensor(open_rgb(PHOTO))[None]
+    fp32 = Stylizer.load(STARRY_NIGHT, device="cpu")
+    int8 = Stylizer.load(STARRY_NIGHT, device="cpu", precision="int8")
+    for h, w in [(75, 113), (96, 64)]:  # odd, and a second size: not fixed to the first
+        x = F.interpolate(photo, size=(h, w), mode="bilinear", antialias=True).clamp(0, 1)
+        expected, y = fp32(x), int8(x)
+        assert y.shape == x.shape and y.dtype == torch.float32
+        assert expected.std() > 0.1  # a painting, not a flat colour
+        assert (y - expected).abs().mean() < 6 / 255  # measured 2-4/255 at 480p (benchmarks/precision.py)
+        assert (y - expected).abs().mean() > 0  # really quantized, not the float network
+    assert set(int8.int8_nets) == {(1, 3, 75, 113), (1, 3, 96, 64)}  # one quantized net per frame size
+    assert torch.equal(int8(x), y)  # reused, not recalibrated on the next frame
+
+
+@pytest.mark.slow
+def test_a_video_that_fades_in_from_black_still_gets_its_picture() -> None:
+    """The first frame calibrates the ranges: a black one alone would leave them zero wide."""
+    x = F.interpolate(to_tensor(open_rgb(PHOTO))[None], size=(64, 96), mode="bilinear", antialias=True).clamp(0, 1)
+    expected = Stylizer.load(STARRY_NIGHT, device="cpu")(x)
+    int8 = Stylizer.load(STARRY_NIGHT, device="cpu", precision="int8")
+    int8(torch.zeros_like(x))
+    assert (int8(x) - expected).abs().mean() < 6 / 255
+
+
+@pytest.mark.slow
+def test_int8_from_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    assert main(["--model", str(STARRY_NIGHT), str(PHOTO), "--size", "64", "--precision", "int8", "-o", str(out)]) == 0
+    assert Image.open(out).size == Image.open(PHOTO).size
+
+
+def test_int8_is_refused_off_the_cpu(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(Int8Unavailable, match="int8 runs on the CPU only, not on meta"):
+        Stylizer.load(STARRY_NIGHT, device="meta", precision="int8")
+    assert main(["--model", str(STARRY_NIGHT), str(PHOTO), "--device", "meta", "--precision", "int8"]) == 2
+    assert capsys.readouterr().err == "error: int8 runs on the CPU only, not on meta\n"
+
+
+def test_int8_without_torchao_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torchao.quantization.pt2e", None)  # as if not installed
+    with pytest.raises(Int8Unavailable, match="int8 needs torchao .*: pip install torchao"):
+        Stylizer.load(STARRY_NIGHT, device="cpu", precision="int8")
