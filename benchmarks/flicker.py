@@ -15,6 +15,7 @@ def main() -> None:
     p.add_argument("--photo", nargs="+", required=True)
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"))
+    p.add_argument("--precision", nargs="+", default=["fp32"], help="a row per model and precision (default fp32)")
     args = p.parse_args()
     photos = [to_tensor(open_rgb(photo)) for photo in args.photo]
     size = tuple(args.size)
@@ -27,7 +28,8 @@ def main() -> None:
         print(f"  {motion}: {motion_clips[0].motion}")
     print(f"{'model':55s} " + " ".join(f"{m:>7s}" for m in clips))
     rows = [("identity (the measure's own floor)", lambda x: x)]
-    rows += [(path, Stylizer.load(path, precision="fp32").stylize_tensor) for path in args.model]
+    rows += [(f"{path} {precision}", Stylizer.load(path, precision=precision).stylize_tensor)
+             for path in args.model for precision in args.precision]
     for name, stylize in rows:
         means = [sum(flicker(stylize, clip) for clip in motion_clips) / len(motion_clips) for motion_clips in clips.values()]
         print(f"{name:55s} " + " ".join(f"{m:7.4f}" for m in means))

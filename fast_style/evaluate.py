@@ -98,7 +98,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             _sync(device)
             base_rows.append(losses | {"seconds_per_image": time.perf_counter() - start})
     report: dict = {"model": _means(model_rows), "photos": len(photos), "size": args.size, "weights": weights,
-                    "setup": setup}
+                    "precision": stylizer.precision, "setup": setup}
     if base_rows or reused:
         base = report["baseline"] = reused or _means(base_rows) | {"method": args.method, "steps": args.steps}
         for k in ("content", "style", "total"):

@@ -26,8 +26,8 @@ def cpu_has_fast_bf16() -> bool:
 def auto_precision(device: torch.device) -> str:
     """bf16 where the hardware runs it fast (CUDA with bf16; CPUs with AVX512-bf16 or AMX), fp16 on
     CUDA GPUs without bf16 (tensor cores since Volta), else fp32. Measured on the shipped
-    starry_night at 480p on CPU, bf16 stays within a mean of 1.5/255 and a 99th percentile of
-    11/255 of fp32 per pixel: the same picture. fp16 keeps more mantissa bits than bf16, and the
+    starry_night at 480p on CPU (benchmarks/precision.py), bf16 stays within a mean of 2/255 and a
+    99th percentile of 15/255 of fp32 per pixel: the same picture. Never int8, which doubles that. fp16 keeps more mantissa bits than bf16, and the
     network's activations stay far below its 65504 limit (the largest, on the content photos: 469)."""
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"

@@ -71,6 +71,19 @@ def test_evaluate_reuses_a_baseline_only_for_the_same_setup(tiny_model: Path, ph
     assert capsys.readouterr().err.strip() == f"error: {earlier}: its baseline was made with other size; run the baseline again"
 
 
+def test_evaluate_measures_what_a_precision_costs(photo_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    trained = Path(__file__).parents[1] / "checkpoints" / "starry_night_small.safetensors"
+    common = ["--model", str(trained), "--photos", str(photo_dir), "--style-image", str(STYLE), "--size", "48",
+              "--style-size", "64", "--json", "--vgg-weights", "random"]
+    reports = {}
+    for precision in ("fp32", "bf16"):
+        assert evaluate([*common, "--precision", precision]) == 0
+        reports[precision] = json.loads(capsys.readouterr().out)
+        assert reports[precision]["precision"] == precision
+    fp32, bf16 = reports["fp32"]["model"]["total"], reports["bf16"]["model"]["total"]
+    assert bf16 != fp32  # the network really ran in bf16 (how close, with real VGG weights: README, Speed)
+
+
 def test_evaluate_table_and_bad_folder(tiny_model: Path, photo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert evaluate(["--model", str(tiny_model), "--photos", str(photo_dir), "--style-image", str(STYLE), "--size", "32",
                      "--vgg-weights", "random"]) == 0
