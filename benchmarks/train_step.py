@@ -12,7 +12,7 @@ from fast_style.vgg import VGG16Features
 
 
 def train_throughput(device: torch.device, precision: str, channels_last: bool = False, batch: int = 4,
-                     size: int = 256, steps: int = 5, config: TransformerConfig | None = None) -> float:
+                     size: int = 256, steps: int = 5, config: TransformerConfig | None = None, compile: bool = False) -> float:
     """Images per second over `steps` steps after one warm-up step (random VGG weights: same speed)."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     loss_fn = PerceptualLoss(VGG16Features("random")).to(device, memory_format=fmt)
@@ -21,9 +21,13 @@ def train_throughput(device: torch.device, precision: str, channels_last: bool =
     torch.manual_seed(0)
     net = TransformerNet(config).to(device, memory_format=fmt)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
+    if compile:  # as train compile=true does
+        net.compile()
+        loss_fn.compile()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    for step in range(steps + 1):
-        if step == 1:
+    warmup = 2 if compile else 1  # the first step compiles the forward, the first backward the backward
+    for step in range(steps + warmup):
+        if step == warmup:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
@@ -42,12 +46,18 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--compile", action="store_true", help="add torch.compile rows")
     args = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, batch {args.batch} at {args.size}px")
-    for precision, channels_last in [("fp32", False), ("bf16", False), ("bf16", True)]:
-        ips = train_throughput(device, precision, channels_last, args.batch, args.size, args.steps)
-        print(f"{precision:5s} channels_last={channels_last!s:5s} {args.batch / ips:6.2f} s/step  {ips:6.1f} img/s")
+    half = "bf16" if device.type == "cpu" or torch.cuda.is_bf16_supported() else "fp16"
+    rows = [("fp32", False, False), (half, False, False), (half, True, False)]
+    if args.compile:
+        rows += [(half, False, True), (half, True, True)]
+    for precision, channels_last, compiled in rows:
+        ips = train_throughput(device, precision, channels_last, args.batch, args.size, args.steps, compile=compiled)
+        print(f"{precision:5s} channels_last={channels_last!s:5s} compile={compiled!s:5s} "
+              f"{args.batch / ips:6.2f} s/step  {ips:7.1f} img/s")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,10 @@ class StyleTransferModule(L.LightningModule):
         dy, dx = (int(d) for d in torch.randint(0, self.stability["shift"] + 1, (2,)))
         moved = batch[..., dy:, dx:]  # (B, 3, H - dy, W - dx): the scene moved up-left
         noisy = (moved + self.stability["noise"] * torch.randn_like(moved)).clamp(0, 1)
-        return torch.nn.functional.mse_loss(self.transformer(noisy).float(), output[..., dy:, dx:].float())
+        # forward, not __call__: under `compile=true` the copy's size changes from step to step,
+        # and a graph compiled per size would cost more than it saves. It runs eagerly.
+        copy = self.transformer.forward(noisy)
+        return torch.nn.functional.mse_loss(copy.float(), output[..., dy:, dx:].float())
 
     def on_train_batch_end(self, outputs: Any, batch: torch.Tensor, batch_idx: int) -> None:
         every = self.preview["every_n_steps"]

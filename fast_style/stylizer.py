@@ -85,6 +85,7 @@ class Stylizer:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = self.net.to(memory_format=self.memory_format)
         self.forward = self.net
+        self.cuda_graphs = compile and self.device.type == "cuda"
         if compile:
             # Inductor kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR), so only the first run
             # of a frame size pays for compiling. On CUDA, "reduce-overhead" also records a CUDA
@@ -115,6 +116,8 @@ class Stylizer:
                 y = self._int8_net(x)(x)
             else:
                 y = self.forward(x)
+                if self.cuda_graphs:  # the graph's output memory is rewritten by its next replay
+                    y = y.clone()
         y = y.float().clamp_(0, 1)
         if y.shape[-2:] != (h, w):
             y = resize(y, h, w).clamp_(0, 1)

@@ -72,6 +72,11 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"]
     )
     before = warm_start(module, cfg.init_weights) if cfg.init_weights else {}
+    if cfg.compile:  # in place: the state_dict keys, so checkpoints and exports, stay the same
+        # dynamic=False: a new size (the preview) gets its own graph. Inductor 2.15 fails on the
+        # network's symbolic padding arithmetic ("python_mod") when it makes sizes dynamic.
+        module.transformer.compile(dynamic=False)
+        module.loss.compile(dynamic=False)
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps
     )

@@ -8,7 +8,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import metadata, run_train
-from fast_style.model_file import read_model
+from fast_style.model_file import load_model, read_model
 
 FAST = [
     "style=wave",
@@ -103,3 +103,15 @@ def test_init_weights_continues_an_exported_model(tmp_path: Path, photo_dir: Pat
 def test_stability_term_is_logged_and_summarised(tmp_path: Path, photo_dir: Path) -> None:
     train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=3", "stability.weight=1e4", "stability.shift=3")
     assert metadata(tmp_path / "checkpoints" / "wave.safetensors")["final_losses"]["stability"] > 0
+
+
+@pytest.mark.slow  # compiles the network and the VGG losses, forward and backward
+def test_compiled_training_writes_the_same_files(tmp_path: Path, photo_dir: Path) -> None:
+    common = [f"data.root={photo_dir}", "stability.weight=1e4", "stability.shift=3"]  # the copy changes size
+    train(tmp_path, *common, "trainer.max_steps=3", "compile=true")
+    [last] = tmp_path.glob("runs/wave/*/checkpoints/last.ckpt")
+    keys = torch.load(last, weights_only=True)["state_dict"]
+    assert keys and all(k.startswith("transformer.") and "_orig_mod" not in k for k in keys)
+    train(tmp_path, *common, "trainer.max_steps=5", f"ckpt_path={last}", "overwrite_export=true")  # resumed uncompiled
+    net, info = load_model(tmp_path / "checkpoints" / "wave.safetensors")
+    assert info["steps"] == 5 and net(torch.rand(1, 3, 20, 28)).shape == (1, 3, 20, 28)
