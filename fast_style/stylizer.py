@@ -27,8 +27,9 @@ def auto_precision(device: torch.device) -> str:
     """bf16 where the hardware runs it fast (CUDA with bf16; CPUs with AVX512-bf16 or AMX), fp16 on
     CUDA GPUs without bf16 (tensor cores since Volta), else fp32. Measured on the shipped
     starry_night at 480p on CPU (benchmarks/precision.py), bf16 stays within a mean of 2/255 and a
-    99th percentile of 15/255 of fp32 per pixel: the same picture. Never int8, which doubles that. fp16 keeps more mantissa bits than bf16, and the
-    network's activations stay far below its 65504 limit (the largest, on the content photos: 469)."""
+    99th percentile of 15/255 of fp32 per pixel: the same picture. Never int8, which doubles that.
+    fp16 keeps more mantissa bits than bf16, and the network's activations stay far below its
+    65504 limit (the largest, on the content photos: 469)."""
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if device.type == "cpu" and cpu_has_fast_bf16():
@@ -102,7 +103,7 @@ class Stylizer:
     def name(self) -> str:
         return self.info.get("style") or "stylized"
 
-    @torch.no_grad()  # not inference_mode, under which Inductor leaves int8 convs unfused (2x slower)
+    @torch.no_grad()  # not inference_mode: under it the compiled int8 network ran 2x slower (measured)
     def stylize_tensor(self, batch: torch.Tensor, size: int | None = None) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 3, H, W), clamped to [0, 1]. With `size`, the network runs
         with the longest side scaled to `size` (bigger brush strokes, less time) and the
@@ -129,7 +130,7 @@ class Stylizer:
         return y.to(batch.device)
 
     def _int8_net(self, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Quantized and compiled on the first batch of each shape, calibrated on that batch."""
+        """Quantized and compiled on the first batch of each shape (fast_style/quantize.py)."""
         if x.shape not in self.int8_nets:
             from fast_style.quantize import quantize_int8
 
