@@ -80,6 +80,7 @@ class PhotoDataModule(L.LightningDataModule):
             drop_last=len(self.train_set) >= self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),  # page-locked batches copy to the GPU asynchronously
         )
 
     def preview_batch(self, count: int) -> torch.Tensor:
