@@ -3,8 +3,8 @@ as fast as bf16. Quantized the PyTorch 2 way (torchao's pt2e: export, calibrate,
 compiled by Inductor, which fuses each quantize / conv / dequantize into one oneDNN int8 conv.
 
 Activations are quantized per tensor with ranges observed on the frames themselves (the first
-batch of each frame size) and on a bundled painting, weights per output channel. Instance norm and the residual adds stay
-in floating point (bf16 where the CPU has it)."""
+batch of each frame size) and on a bundled painting, weights per output channel. Instance norm
+and the residual adds stay in floating point (bf16 where the CPU has it)."""
 
 from __future__ import annotations
 
