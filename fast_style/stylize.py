@@ -114,9 +114,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--size", type=int, help="run the network with the longest side scaled to this; output keeps the input size")
     p.add_argument("--device", help="cuda, mps or cpu (default: the first available, in that order)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto",
-                   help="auto (default): bf16 where the hardware runs it fast (1.4-2x on AVX512-bf16 CPUs), "
-                        "staying within a mean of 2/255 of fp32; fp16 on CUDA without bf16; else fp32. "
-                        "int8: x86 CPUs, 1.6x faster than compiled bf16, within a mean of 4/255")
+                   help="auto (default): for images, bf16 where the hardware runs it fast (AVX512-bf16 CPUs, CUDA), "
+                        "within a mean of 2/255 of fp32; fp16 on CUDA without bf16; else fp32. For videos and live "
+                        "sources, int8 on x86 CPUs (the same losses and flicker as fp32), else compiled. "
+                        "int8: x86 CPUs, within a mean of 4/255")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network (and CUDA graphs on CUDA): faster frames after a slow first one per "
                         "frame size; for long videos and live use")
@@ -169,13 +170,20 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.sheet:
         return write_sheet(Path(args.inputs[0]), args)
+    inputs = expand_inputs(args.inputs)
+    if args.inputs and not inputs:
+        print(f"error: {' '.join(args.inputs)}: no images found", file=sys.stderr)
+        return 1
     try:
         if args.optimize:
             args.batch_size = 1
             stylizer = gatys_stylizer(args)
         else:
-            stylizer = Stylizer.load(args.model or named_model(args.style), device=args.device, precision=args.precision,
-                                     strength=args.strength, preserve_color=args.preserve_color, compile=args.compile)
+            precision, compile = args.precision, args.compile
+            if precision == "auto" and (args.live or inputs and all(is_video(source) for source, _ in inputs)):
+                precision, compile = stream_defaults(args.device, compile)
+            stylizer = Stylizer.load(args.model or named_model(args.style), device=args.device, precision=precision,
+                                     strength=args.strength, preserve_color=args.preserve_color, compile=compile)
     except (ModelFileError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -185,10 +193,6 @@ def main(argv: list[str] | None = None) -> int:
         return show_live(stylizer, args)
     if args.live:
         return stylize_one_video(stylizer, args.live, args.output, args, input_format=args.live_format)
-    inputs = expand_inputs(args.inputs)
-    if not inputs:
-        print(f"error: {' '.join(args.inputs)}: no images found", file=sys.stderr)
-        return 1
     single = len(inputs) == 1
     failures = 0
     planned: set[Path] = set()
@@ -243,6 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def stream_defaults(device: str | None, compile: bool) -> tuple[str, bool]:
+    """Videos and live sources only: the fastest path within tolerance (fast_style.hardware)."""
+    import torch
+
+    from fast_style.hardware import stream_path
+    from fast_style.stylizer import default_device
+
+    precision, compile_default = stream_path(torch.device(device) if device else default_device())
+    return precision, compile or compile_default
 
 
 def show_live(stylizer: "Stylizer", args: argparse.Namespace) -> int:  # noqa: F821

@@ -9,32 +9,12 @@ from typing import overload
 import torch
 from PIL import Image
 
+from fast_style.hardware import PRECISIONS, cpu_has_fast_bf16, inference_precision
 from fast_style.blend import blend, preserve_color
 from fast_style.images import fit_longest, resize, to_pil, to_tensor
 from fast_style.model_file import load_model
 from fast_style.tiling import stylize_tiled
 from fast_style.transformer import TransformerNet
-
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}  # autocast dtypes
-
-
-def cpu_has_fast_bf16() -> bool:
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def auto_precision(device: torch.device) -> str:
-    """bf16 where the hardware runs it fast (CUDA with bf16; CPUs with AVX512-bf16 or AMX), fp16 on
-    CUDA GPUs without bf16 (tensor cores since Volta), else fp32. Measured on the shipped
-    starry_night at 480p on CPU (benchmarks/precision.py), bf16 stays within a mean of 2/255 and a
-    99th percentile of 15/255 of fp32 per pixel: the same picture. Never int8, which doubles that.
-    fp16 keeps more mantissa bits than bf16, and the network's activations stay far below its
-    65504 limit (the largest, on the content photos: 469)."""
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device.type == "cpu" and cpu_has_fast_bf16():
-        return "bf16"
-    return "fp32"
 
 
 def default_device() -> torch.device:
@@ -68,7 +48,7 @@ class Stylizer:
         self.info = info or {}
         self.max_pass_pixels = max_pass_pixels  # larger images go through in tiles: bounded memory
         if precision == "auto":
-            precision = auto_precision(self.device)
+            precision = inference_precision(self.device)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be auto or one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.precision = precision
@@ -86,6 +66,7 @@ class Stylizer:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = self.net.to(memory_format=self.memory_format)
         self.forward = self.net
+        self.compiles = compile or precision == "int8"  # the first frame of each size takes seconds
         self.cuda_graphs = compile and self.device.type == "cuda"
         if compile:
             # Inductor kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR), so only the first run

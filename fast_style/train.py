@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fast_style.atomic import atomic_write
 from fast_style.data import PhotoDataModule
+from fast_style.hardware import training_precision
 from fast_style.model_file import ModelFileError, load_model, save_model
 from fast_style.module import NonFiniteLossError, StyleTransferModule
 from fast_style.vgg import VGGWeightsError
@@ -66,6 +67,11 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     check_numbers(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     plain = OmegaConf.to_container(cfg, resolve=True)
+    trainer_args = plain["trainer"]
+    requested = trainer_args.get("precision", "auto")
+    trainer_args["precision"], line = training_precision(requested, trainer_args.get("accelerator", "auto"))
+    if line:
+        (log.warning if line.startswith("warning") else log.info)(line.removeprefix("warning: "))
     data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
     data.setup("fit")  # fail on a bad photo folder now, not after the VGG has loaded
     module = StyleTransferModule(
@@ -81,7 +87,7 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps
     )
     trainer = L.Trainer(
-        **plain["trainer"],
+        **trainer_args,
         default_root_dir=run_dir,
         logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
         callbacks=[checkpoints, SaveOnInterrupt(run_dir / "checkpoints" / "last.ckpt")],

@@ -21,8 +21,11 @@ class TransformerConfig:
     # (pytorch/examples): measured here, it reaches a lower loss sooner (3.7e6 against 9.6e6
     # after 130 steps) than an unscaled output, which Adam at 1e-3 moves too far per step.
     output_scale: float = 1 / 255
+    # "johnson": the paper's layout. "realtime": the same idea made for CPUs without AVX-512,
+    # with almost nothing at full resolution (see TransformerNet).
+    layout: str = "johnson"
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | float | str]:
         return asdict(self)
 
 
@@ -82,6 +85,9 @@ class UpsampleConv(nn.Sequential):
         )
 
 
+LAYOUTS = ("johnson", "realtime")
+
+
 class TransformerNet(nn.Module):
     """Maps a (B, 3, H, W) RGB batch in [0, 1] to a stylized batch of the same size.
 
@@ -93,6 +99,19 @@ class TransformerNet(nn.Module):
         self.config = config or TransformerConfig()
         self.output_scale = self.config.output_scale
         c = self.config.channels
+        if self.config.layout not in LAYOUTS:
+            raise ValueError(f"unknown network layout {self.config.layout!r} (known: {', '.join(LAYOUTS)})")
+        if self.config.layout == "realtime":
+            # Johnson's full-resolution layers (a 9x9 conv in, a 3x3 and a 9x9 conv out) cost more
+            # than the residual blocks at a quarter of the size. Here the first conv already has
+            # stride 2 and the last makes 3 channels from c: at 480p, 5.4 GMAC a frame against the
+            # small Johnson net's 13.6 (docs/realtime.md has the candidates measured).
+            self.encoder = nn.Sequential(ConvNormReLU(3, c, 5, stride=2), ConvNormReLU(c, 3 * c, 3, stride=2))
+            self.residuals = nn.Sequential(*[ResidualBlock(3 * c) for _ in range(self.config.res_blocks)])
+            self.decoder = nn.Sequential(
+                UpsampleConv(3 * c, c, 3), nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(c, 3, 3)
+            )
+            return
         self.encoder = nn.Sequential(
             ConvNormReLU(3, c, 9),
             ConvNormReLU(c, 2 * c, 3, stride=2),

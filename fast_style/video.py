@@ -186,7 +186,12 @@ def _transcode(
                 h, w = pending[0][0].shape[:2]
                 scale = size / max(h, w) if size else 1.0
                 vout.height, vout.width = max(2, round(h * scale) // 2 * 2), max(2, round(w * scale) // 2 * 2)
+                if stylizer.compiles:  # say why the first frame takes seconds
+                    bar.set_postfix_str(f"compiling the {stylizer.precision} network for {vout.width}x{vout.height} "
+                                        "(once per frame size; cached on disk)", refresh=True)
             _put(stylized, ("video", _stylize_batch(stylizer, pending, vout.height, vout.width)), stop)
+            if count == 0 and stylizer.compiles:
+                bar.set_postfix_str("")
             count += len(pending)
 
         try:

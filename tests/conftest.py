@@ -1,7 +1,9 @@
+import getpass
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +67,19 @@ def require(path: Path, what: str) -> None:
     if not path.exists():
         message = f"{what} not found at {path}"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+
+
+# oneDNN and ATen limited to AVX2, as on most laptops, on a machine with AVX-512: bf16 emulated,
+# no VNNI. With their own kernel cache, since Inductor's cache key misses the cap (a kernel
+# compiled under it crashed an uncapped process with "free(): invalid next size": docs/cpus.md).
+AVX2_CAP = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+CPU_FLAGS = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
+CAN_IMITATE_AVX2 = "avx512f" in CPU_FLAGS and not any(k in os.environ for k in AVX2_CAP)
+# What the CPU has, from /proc/cpuinfo, unless capped (then: as on an AVX2-only CPU)
+BF16_CPU = bool({"avx512_bf16", "amx_bf16"} & CPU_FLAGS) and "ONEDNN_MAX_CPU_ISA" not in os.environ
+VNNI_CPU = bool({"avx512_vnni", "avx_vnni"} & CPU_FLAGS) and "ONEDNN_MAX_CPU_ISA" not in os.environ
+
+
+def avx2_env() -> dict[str, str]:
+    cache = Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}_avx2"
+    return {**os.environ, **AVX2_CAP, "TORCHINDUCTOR_CACHE_DIR": str(cache)}

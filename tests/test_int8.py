@@ -1,6 +1,7 @@
 """int8 inference (fast_style.quantize): the picture of fp32, at the input's size, or a clear refusal."""
 
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fast_style import Stylizer
 from fast_style.images import open_rgb, to_tensor
 from fast_style.quantize import Int8Unavailable
 from fast_style.stylize import main
+from conftest import CAN_IMITATE_AVX2, avx2_env
 from test_video import make_clip, probe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +88,27 @@ def test_an_int8_video_keeps_its_frames_and_picture(tmp_path: Path) -> None:
             frames[precision] = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(float)
     assert frames["fp32"].std() > 20  # a picture
     assert np.abs(frames["int8"] - frames["fp32"]).mean() < 8  # measured 4.3 of 255 (H.264 on both); broken: ~70
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CAN_IMITATE_AVX2, reason="imitating an AVX2 CPU needs AVX-512 (on AVX2 the tests above are that run)")
+def test_int8_keeps_the_picture_on_an_avx2_cpu_too() -> None:
+    """Without VNNI, int8 pairs saturate: the picture tests of this file again, under AVX2 caps
+    (reproducing 11/255 from fp32 before 7-bit activations; docs/cpus.md)."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "fp32_picture or fades_in"],
+                            env=avx2_env(), capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "2 passed" in result.stdout
+
+
+@pytest.mark.slow
+def test_auto_takes_int8_for_videos_but_not_for_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streams pay the one-time cost of quantizing back; a photo would not (fast_style.hardware.stream_path)."""
+    chosen, load = [], Stylizer.load
+    monkeypatch.setattr(Stylizer, "load", classmethod(lambda cls, *a, **k: chosen.append((k["precision"], k["compile"])) or load(*a, **k)))
+    clip = make_clip(tmp_path / "clip.mp4")
+    assert main(["--model", str(STARRY_NIGHT), str(clip), "-o", str(tmp_path / "out.mp4")]) == 0
+    assert chosen == [("int8", False)]
+    assert probe(tmp_path / "out.mp4")[0] == probe(clip)[0]
+    assert main(["--model", str(STARRY_NIGHT), str(PHOTO), "--size", "64", "-o", str(tmp_path / "out.png")]) == 0
+    assert chosen[-1] == ("auto", False)

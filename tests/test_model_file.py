@@ -22,6 +22,12 @@ def test_safetensors_round_trip_rebuilds_the_net_from_the_file_alone(tmp_path: P
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary left behind
 
 
+def test_the_realtime_layout_is_rebuilt_from_the_file(tmp_path: Path) -> None:
+    config = TransformerConfig(channels=8, res_blocks=2, layout="realtime")
+    path = save_model(tmp_path / "m.safetensors", TransformerNet(config), {"style": "wave"})
+    assert load_model(path)[0].config == config
+
+
 def test_tensors_that_do_not_fit_the_declared_network(tmp_path: Path) -> None:
     small = TransformerNet(TransformerConfig(channels=8, res_blocks=1))
     path = save_model(tmp_path / "m.safetensors", small, {})

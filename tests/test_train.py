@@ -57,7 +57,7 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
     # The exported model, with its config and training summary.
     exported = tmp_path / "checkpoints" / "wave.safetensors"
     info = metadata(exported)
-    assert info["config"] == {"channels": 8, "res_blocks": 1, "output_scale": 1 / 255}
+    assert info["config"] == {"channels": 8, "res_blocks": 1, "output_scale": 1 / 255, "layout": "johnson"}
     assert info["style"] == "wave" and info["steps"] == 30 and info["images_seen"] == 60
     assert info["style_image"] == "wave.jpg"
     # The checkpoint tells evaluate the same painting and loss weights as the export does.

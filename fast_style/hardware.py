@@ -1,0 +1,116 @@
+"""What this machine runs fast. Every precision default, for training and for stylizing, is
+decided here from the hardware in use, never hard-coded: CPUs of one kind differ (AVX-512 with
+bf16 and VNNI on some, AVX2 alone on most laptops, where bf16 is emulated hundreds of times
+slower and int8 convs saturate). docs/cpus.md has the measurements behind each choice."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import warnings
+from pathlib import Path
+
+import torch
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}  # autocast dtypes
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AVX512-bf16 or AMX, as oneDNN sees them (so ONEDNN_MAX_CPU_ISA caps it too)."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def is_x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+@functools.cache
+def int8_pairs_saturate() -> bool:
+    """Whether this CPU's int8 convs saturate (no VNNI), found by running one: a 1x1 conv of
+    activations 255 and weights 127 over 4 channels is 129,540, or 2 x 32,767 where each pair of
+    products is added in 16 bits (vpmaddubsw). It asks oneDNN itself, so ONEDNN_MAX_CPU_ISA counts."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # quantized tensors are deprecated, but still the way to ask
+            from torch.ao.nn.quantized import functional as qF
+
+            engine = torch.backends.quantized.engine
+            torch.backends.quantized.engine = "onednn"
+            try:
+                x = torch.quantize_per_tensor(torch.full((1, 4, 1, 1), 255.0), 1.0, 0, torch.quint8)
+                w = torch.quantize_per_tensor(torch.full((1, 4, 1, 1), 127.0), 1.0, 0, torch.qint8)
+                y = qF.conv2d(x, w, torch.zeros(1), scale=1024.0, zero_point=0, dtype=torch.quint8)
+            finally:
+                torch.backends.quantized.engine = engine
+        return y.dequantize().item() < 100_000
+    except Exception:  # noqa: BLE001 - the probe's API gone: assume the worst; 7 bits are safe everywhere
+        return True
+
+
+def cpu_description() -> str:
+    """For benchmarks: the CPU's model and instruction sets, and the caps in force."""
+    flags, model = set(), platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name") and model in ("", platform.machine(), "x86_64"):
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags |= set(line.split(":", 1)[1].split())
+    wanted = ["avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16"]
+    isa = ", ".join(f for f in wanted if f in flags) or "no AVX2"
+    caps = ", ".join(f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ)
+    fast = f"fast bf16: {'yes' if cpu_has_fast_bf16() else 'no'}; int8 pairs saturate: {'yes' if int8_pairs_saturate() else 'no'}"
+    return f"{model} [{isa}]" + (f" capped by {caps}" if caps else "") + f"; {fast}; {torch.get_num_threads()} threads"
+
+
+def inference_precision(device: torch.device) -> str:
+    """For pictures: bf16 where the hardware runs it fast (CUDA with bf16; CPUs with AVX512-bf16 or
+    AMX), fp16 on CUDA GPUs without bf16 (tensor cores since Volta), else fp32. Measured on the
+    shipped starry_night at 480p on CPU (benchmarks/precision.py), bf16 stays within a mean of
+    2/255 and a 99th percentile of 15/255 of fp32 per pixel: the same picture. fp16 keeps more
+    mantissa bits than bf16, and the network's activations stay far below its 65504 limit (the
+    largest, on the content photos: 469)."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def stream_path(device: torch.device) -> tuple[str, bool]:
+    """(precision, compile) for videos and live sources, where a one-time cost per frame size
+    (seconds; kernels cached on disk) pays for itself. On x86 CPUs int8, the fastest path on both
+    classes measured (AVX-512 with VNNI, and AVX2 alone with 7-bit activations), whose content and
+    style losses and flicker stay those of fp32 (docs/cpus.md); elsewhere the picture precision,
+    compiled."""
+    if device.type == "cpu" and is_x86():
+        try:
+            from fast_style.quantize import require_int8
+
+            require_int8(device)
+            return "int8", False  # int8 is always compiled
+        except RuntimeError:
+            pass
+    return inference_precision(device), device.type in ("cpu", "cuda")
+
+
+def training_precision(requested: str, accelerator: str) -> tuple[str, str | None]:
+    """Lightning's precision for `trainer.precision`, and a line to print: why `auto` chose it,
+    or a warning that an explicit choice is slow on this hardware."""
+    cuda = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    mps = not cuda and accelerator in ("auto", "gpu", "mps") and torch.backends.mps.is_available()
+    if requested == "auto":
+        if cuda:
+            if torch.cuda.is_bf16_supported():
+                return "bf16-mixed", "precision auto: bf16-mixed (a CUDA GPU with bf16)"
+            return "16-mixed", "precision auto: 16-mixed (a CUDA GPU without bf16: fp16 with loss scaling)"
+        if mps:
+            return "32-true", "precision auto: 32-true (Apple MPS: mixed precision not measured there yet)"
+        if cpu_has_fast_bf16():
+            return "bf16-mixed", "precision auto: bf16-mixed (this CPU has AVX512-bf16 or AMX: 2.05x fp32, measured)"
+        return "32-true", "precision auto: 32-true (this CPU has no bf16 instructions; bf16 would be emulated, ~300x slower)"
+    if str(requested).startswith("bf16") and not cuda and not mps and not cpu_has_fast_bf16():
+        return requested, f"warning: trainer.precision={requested} on a CPU without bf16 instructions is emulated, about 300x slower than 32-true; use trainer.precision=auto"
+    return requested, None

@@ -1,0 +1,75 @@
+"""Precision decided from the hardware (fast_style.hardware), for both classes of x86 CPU: the
+one this runs on and, where it has AVX-512, an AVX2-only one imitated with ISA caps."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import BF16_CPU, VNNI_CPU, avx2_env, run_train
+from fast_style import hardware
+from test_train import FAST
+
+x86 = pytest.mark.skipif(not hardware.is_x86(), reason="int8 and the ISA caps are for x86 CPUs")
+
+
+def python(code: str, env: dict[str, str]) -> str:
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+
+
+def test_training_precision_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_fast_bf16", lambda: True)
+    precision, line = hardware.training_precision("auto", "auto")
+    assert precision == "bf16-mixed" and line.startswith("precision auto: bf16-mixed (this CPU has AVX512-bf16")
+    assert hardware.training_precision("bf16-mixed", "cpu") == ("bf16-mixed", None)
+    monkeypatch.setattr(hardware, "cpu_has_fast_bf16", lambda: False)
+    precision, line = hardware.training_precision("auto", "cpu")
+    assert precision == "32-true" and "no bf16 instructions" in line
+    precision, line = hardware.training_precision("bf16-mixed", "cpu")
+    assert precision == "bf16-mixed" and line.startswith("warning: trainer.precision=bf16-mixed on a CPU without bf16")
+    assert "\n" not in line
+    assert hardware.training_precision("32-true", "cpu") == ("32-true", None)
+
+
+@x86
+def test_bf16_is_fast_only_where_the_cpu_has_it() -> None:
+    here = python("from fast_style.hardware import cpu_has_fast_bf16; print(cpu_has_fast_bf16())", os.environ)
+    assert here.strip() == str(BF16_CPU)
+    capped = python("from fast_style.hardware import cpu_has_fast_bf16; print(cpu_has_fast_bf16())", avx2_env())
+    assert capped.strip() == "False"
+
+
+@x86
+def test_int8_saturation_is_found_by_running_a_conv() -> None:
+    code = "from fast_style.hardware import int8_pairs_saturate; print(int8_pairs_saturate())"
+    assert python(code, avx2_env()).strip() == "True"  # vpmaddubsw: pairs added in 16 bits
+    assert python(code, os.environ).strip() == str(not VNNI_CPU)
+
+
+def test_the_training_run_says_which_precision_it_chose(tmp_path: Path, photo_dir: Path) -> None:
+    result = run_train(tmp_path, *FAST, f"data.root={photo_dir}", "trainer=debug")
+    chosen = "bf16-mixed" if BF16_CPU else "32-true"
+    assert f"precision auto: {chosen} (" in result.stdout + result.stderr
+
+
+@x86
+def test_bf16_asked_for_on_an_avx2_cpu_is_warned_about(tmp_path: Path) -> None:
+    # The photo folder is missing, so the run stops right after its precision is resolved.
+    result = subprocess.run([sys.executable, "-m", "fast_style.train", *FAST, f"data.root={tmp_path / 'none'}",
+                             "trainer.precision=bf16-mixed"], cwd=tmp_path, env=avx2_env(), capture_output=True, text=True)
+    assert result.returncode == 1
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if "emulated" in line]
+    assert len(lines) == 1 and "trainer.precision=bf16-mixed on a CPU without bf16 instructions" in lines[0]
+
+
+def test_streams_get_the_fastest_path_within_tolerance(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    if hardware.is_x86():
+        assert hardware.stream_path(cpu) == ("int8", False)
+    monkeypatch.setitem(sys.modules, "torchao.quantization.pt2e", None)  # as if torchao were missing
+    assert hardware.stream_path(cpu) == (hardware.inference_precision(cpu), True)
