@@ -61,7 +61,8 @@ def cpu_description() -> str:
     wanted = ["avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16"]
     isa = ", ".join(f for f in wanted if f in flags) or "no AVX2"
     caps = ", ".join(f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ)
-    fast = f"fast bf16: {'yes' if cpu_has_fast_bf16() else 'no'}; int8 pairs saturate: {'yes' if int8_pairs_saturate() else 'no'}"
+    yes = {True: "yes", False: "no"}
+    fast = f"fast bf16: {yes[cpu_has_fast_bf16()]}; int8 pairs saturate: {yes[int8_pairs_saturate()]}"
     return f"{model} [{isa}]" + (f" capped by {caps}" if caps else "") + f"; {fast}; {torch.get_num_threads()} threads"
 
 
@@ -112,5 +113,6 @@ def training_precision(requested: str, accelerator: str) -> tuple[str, str | Non
             return "bf16-mixed", "precision auto: bf16-mixed (this CPU has AVX512-bf16 or AMX: 2.05x fp32, measured)"
         return "32-true", "precision auto: 32-true (this CPU has no bf16 instructions; bf16 would be emulated, ~300x slower)"
     if str(requested).startswith("bf16") and not cuda and not mps and not cpu_has_fast_bf16():
-        return requested, f"warning: trainer.precision={requested} on a CPU without bf16 instructions is emulated, about 300x slower than 32-true; use trainer.precision=auto"
+        return requested, (f"warning: trainer.precision={requested} on a CPU without bf16 instructions is emulated, "
+                           "about 300x slower than 32-true; use trainer.precision=auto")
     return requested, None

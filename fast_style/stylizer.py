@@ -9,8 +9,8 @@ from typing import overload
 import torch
 from PIL import Image
 
-from fast_style.hardware import PRECISIONS, cpu_has_fast_bf16, inference_precision
 from fast_style.blend import blend, preserve_color
+from fast_style.hardware import PRECISIONS, cpu_has_fast_bf16, inference_precision
 from fast_style.images import fit_longest, resize, to_pil, to_tensor
 from fast_style.model_file import load_model
 from fast_style.tiling import stylize_tiled

@@ -17,7 +17,7 @@ def test_twenty_steps_on_real_photos_then_stylize_odd_sizes(tmp_path: Path) -> N
     require(SHARED_DATA / "train", "the training photos")
     require(VGG_FILE, "the VGG-16 weights (set TORCH_HOME, see data/README.md)")
     run_train(tmp_path, "style=starry_night", f"data.root={SHARED_DATA / 'train'}", "trainer.max_steps=20",
-              "trainer.enable_progress_bar=false", "preview.every_n_steps=10")
+              "data.image_size=128", "trainer.enable_progress_bar=false", "preview.every_n_steps=10")
     [run] = list((tmp_path / "runs" / "starry_night").iterdir())
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
