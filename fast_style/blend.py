@@ -12,7 +12,7 @@ def _mix(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.einsum("ij,bjhw->bihw", matrix.to(x), x)  # (B, 3, H, W)
 
 
-def preserve_color(stylized: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+def keep_photo_color(stylized: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
     """The stylized luminance with the photo's chroma: the painting's strokes in the photo's
     colours (luminance-only transfer, Gatys et al. 2016, arXiv:1606.05897)."""
     y = _mix(_RGB_TO_YCBCR, stylized)[:, :1]

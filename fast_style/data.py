@@ -11,7 +11,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from fast_style.images import find_images, open_rgb, to_tensor
+from fast_style.images import IMAGE_EXTENSIONS, find_images, open_rgb, to_tensor
 
 log = logging.getLogger(__name__)
 UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
@@ -44,7 +44,7 @@ class PhotoFolder(Dataset):
             names = ", ".join(str(p.relative_to(self.root)) for p in bad[:5])
             log.warning("skipping %d unreadable file(s) in %s: %s%s", len(bad), self.root, names, ", ..." if len(bad) > 5 else "")
         if not self.files:
-            raise FileNotFoundError(f"{self.root}: no readable .jpg/.jpeg/.png/.webp/.bmp images in this folder")
+            raise FileNotFoundError(f"{self.root}: no readable {'/'.join(IMAGE_EXTENSIONS)} images in this folder")
         self.transform = v2.Compose([v2.Resize(image_size, antialias=True), v2.RandomCrop(image_size)])
         self.skipped = 0
 

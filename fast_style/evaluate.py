@@ -11,15 +11,14 @@ from pathlib import Path
 
 import torch
 
-from fast_style.images import find_images, fit_longest, load_style_image, open_rgb, to_tensor
-from fast_style.losses import PerceptualLoss
+from fast_style.config import GatysConfig, LossConfig, StyleConfig
+from fast_style.images import find_images, fit_longest, open_rgb, to_tensor
+from fast_style.losses import perceptual_loss
 from fast_style.model_file import ModelFileError
 from fast_style.optimize import optimize_image
-from fast_style.styles import style_image_path
+from fast_style.stylize import PRECISION_CHOICES
 from fast_style.stylizer import Stylizer
-from fast_style.vgg import VGG16Features, VGGWeightsError
-
-TRAINING_WEIGHTS = {"content": 1e5, "style": 1e10, "tv": 0.0}
+from fast_style.vgg import VGGWeightsError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -28,17 +27,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--photos", type=Path, required=True, help="a folder of photos (recursive)")
     p.add_argument("--style-image", type=Path, help="default: the bundled painting the model was trained on")
     p.add_argument("--size", type=int, default=256, help="longest side of each photo (default 256)")
-    p.add_argument("--style-size", type=int, help="default: the model's training setting, else 512")
+    p.add_argument("--style-size", type=int, help=f"default: the model's training setting, else {StyleConfig.size}")
     p.add_argument("--baseline", choices=["none", "gatys"], default="none")
     p.add_argument("--baseline-from", type=Path, metavar="JSON",
                    help="reuse the Gatys baseline of an earlier `evaluate --json` run on the same photos and settings")
-    p.add_argument("--steps", type=int, default=300, help="loss evaluations of the Gatys baseline")
-    p.add_argument("--method", choices=["lbfgs", "adam"], default="lbfgs")
+    p.add_argument("--steps", type=int, default=GatysConfig.steps, help="loss evaluations of the Gatys baseline")
+    p.add_argument("--method", choices=["lbfgs", "adam"], default=GatysConfig.method)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--device")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16", "int8", "auto"], default="fp32",
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
                    help="the network's precision (default fp32): what a faster precision costs in loss")
-    p.add_argument("--vgg-weights", default="imagenet", help="imagenet, a .pth file, or random (tests only)")
+    p.add_argument("--vgg-weights", default=LossConfig.vgg_weights, help="imagenet, a .pth file, or random (tests only)")
     return p.parse_args(argv)
 
 
@@ -64,26 +63,30 @@ def _earlier_baseline(path: Path, setup: dict) -> dict:
     return baseline
 
 
-def evaluate(args: argparse.Namespace) -> dict:
-    stylizer = Stylizer.load(args.model, device=args.device, precision=args.precision)
+def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path | None = None,
+             style_size: int | None = None, baseline: str = "none", baseline_from: Path | None = None,
+             steps: int = GatysConfig.steps, method: str = GatysConfig.method, device: str | None = None, precision: str = "fp32",
+             vgg_weights: str = "imagenet", progress: bool = True) -> dict:
+    """The model's mean losses on the photos, at the loss weights it was trained with (the
+    training defaults where its file does not say), and optionally Gatys' on the same photos."""
+    stylizer = Stylizer.load(model, device=device, precision=precision)
     device = stylizer.device
-    weights = {**TRAINING_WEIGHTS, **stylizer.info.get("weights", {})}
-    info = stylizer.info
-    style_image = args.style_image or style_image_path(info.get("style_image") or f"{info.get('style')}.jpg")
-    args.style_size = args.style_size or info.get("style_size") or 512
-    loss_fn = PerceptualLoss(VGG16Features(args.vgg_weights), weights["content"], weights["style"], weights["tv"])
-    loss_fn.set_style(load_style_image(style_image, args.style_size))
-    loss_fn.to(device)
-    photos = find_images(args.photos) if args.photos.is_dir() else []
+    record = stylizer.record
+    weights = {"content": LossConfig.content_weight, "style": StyleConfig.weight, "tv": LossConfig.tv_weight,
+               **record.weights}
+    style_image = style_image or record.style_image or f"{record.style}.jpg"
+    style_size = style_size or record.style_size or StyleConfig.size
+    loss_fn = perceptual_loss(style_image, style_size, weights, LossConfig(vgg_weights=vgg_weights)).to(device)
+    photos = find_images(photos_dir) if photos_dir.is_dir() else []
     if not photos:
-        raise FileNotFoundError(f"{args.photos}: no photos found")
-    setup = {"photos": [str(p.relative_to(args.photos)) for p in photos], "size": args.size,
-             "style_image": Path(style_image).name, "style_size": args.style_size, "weights": weights,
-             "vgg_weights": args.vgg_weights}
-    reused = _earlier_baseline(args.baseline_from, setup) if args.baseline_from else None
+        raise FileNotFoundError(f"{photos_dir}: no photos found")
+    setup = {"photos": [str(p.relative_to(photos_dir)) for p in photos], "size": size,
+             "style_image": Path(style_image).name, "style_size": style_size, "weights": weights,
+             "vgg_weights": vgg_weights}
+    reused = _earlier_baseline(baseline_from, setup) if baseline_from else None
     model_rows, base_rows = [], []
     for path in photos:
-        x = fit_longest(to_tensor(open_rgb(path))[None].to(device), args.size)
+        x = fit_longest(to_tensor(open_rgb(path))[None].to(device), size)
         stylizer.stylize_tensor(x)  # warm-up: allocations and kernels are not what we time
         _sync(device)
         start = time.perf_counter()
@@ -92,15 +95,15 @@ def evaluate(args: argparse.Namespace) -> dict:
         seconds = time.perf_counter() - start
         with torch.no_grad():
             model_rows.append({k: v.item() for k, v in loss_fn(y, x).items()} | {"seconds_per_image": seconds})
-        if args.baseline == "gatys" and reused is None:
+        if baseline == "gatys" and reused is None:
             start = time.perf_counter()
-            _, losses = optimize_image(loss_fn, x, args.steps, args.method, progress=not args.json)
+            _, losses = optimize_image(loss_fn, x, steps, method, progress=progress)
             _sync(device)
             base_rows.append(losses | {"seconds_per_image": time.perf_counter() - start})
-    report: dict = {"model": _means(model_rows), "photos": len(photos), "size": args.size, "weights": weights,
+    report: dict = {"model": _means(model_rows), "photos": len(photos), "size": size, "weights": weights,
                     "precision": stylizer.precision, "setup": setup}
     if base_rows or reused:
-        base = report["baseline"] = reused or _means(base_rows) | {"method": args.method, "steps": args.steps}
+        base = report["baseline"] = reused or _means(base_rows) | {"method": method, "steps": steps}
         for k in ("content", "style", "total"):
             report[f"{k}_ratio"] = report["model"][k] / base[k]
         report["speedup"] = base["seconds_per_image"] / report["model"]["seconds_per_image"]
@@ -122,7 +125,9 @@ def print_table(report: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        report = evaluate(args)
+        report = evaluate(args.model, args.photos, args.size, args.style_image, args.style_size, args.baseline,
+                          args.baseline_from, args.steps, args.method, args.device, args.precision, args.vgg_weights,
+                          progress=not args.json)
     except (ModelFileError, VGGWeightsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

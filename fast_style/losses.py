@@ -4,12 +4,18 @@ Shared by training and by direct optimisation of an image."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fast_style.config import LossConfig, StyleConfig
+from fast_style.images import load_style_image
+from fast_style.styles import style_image_path
 from fast_style.vgg import LAYERS, VGG16Features
+
+_DEFAULTS = LossConfig()
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -32,11 +38,11 @@ class PerceptualLoss(nn.Module):
     def __init__(
         self,
         vgg: VGG16Features,
-        content_weight: float = 1e5,
-        style_weight: float = 1e10,
-        tv_weight: float = 0.0,
-        content_layer: str = "relu2_2",
-        style_layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
+        content_weight: float = _DEFAULTS.content_weight,
+        style_weight: float = StyleConfig.weight,
+        tv_weight: float = _DEFAULTS.tv_weight,
+        content_layer: str = _DEFAULTS.content_layer,
+        style_layers: Sequence[str] = tuple(_DEFAULTS.style_layers),
         style_layer_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
@@ -79,3 +85,20 @@ class PerceptualLoss(nn.Module):
         }
         losses["total"] = losses["content"] + losses["style"] + losses["tv"]
         return losses
+
+
+def perceptual_loss(
+    style_image: str | Path,
+    style_size: int | None = StyleConfig.size,
+    weights: dict[str, float] | None = None,
+    config: LossConfig | None = None,
+) -> PerceptualLoss:
+    """The one way a loss is built, with its style target set: training, evaluate and
+    `stylize --optimize` all come here. `weights` ({"content", "style", "tv"}, as a model file
+    records them) override the defaults; `style_image` is a path or a bundled painting's name."""
+    config = config or LossConfig()
+    w = {"content": config.content_weight, "style": StyleConfig.weight, "tv": config.tv_weight, **(weights or {})}
+    loss = PerceptualLoss(VGG16Features(config.vgg_weights), w["content"], w["style"], w["tv"], config.content_layer,
+                          config.style_layers, config.style_layer_weights)
+    loss.set_style(load_style_image(style_image_path(str(style_image)), style_size))
+    return loss

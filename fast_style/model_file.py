@@ -1,36 +1,129 @@
-"""Trained networks on disk: `.safetensors` with the config in its metadata (what we ship),
-or a Lightning `.ckpt`. Neither path runs code from the file."""
+"""Trained networks on disk: `.safetensors` with a versioned JSON header in its metadata (what we
+ship), or a Lightning `.ckpt`. One reader for both; neither path runs code from the file.
+
+Format 1 (this version) stores `{"format_version": 1, "architecture": NAME, "config": {...},
+"record": {...}}`: the architecture is looked up in ARCHITECTURES and rebuilt from its config,
+and the record says what the network was trained on. Files from before versioning (format 0:
+the config and the record's fields side by side) are read as the `johnson` architecture."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from torch import nn
 
 from fast_style.atomic import atomic_write
 from fast_style.transformer import TransformerConfig, TransformerNet
+
+FORMAT_VERSION = 1
+# name -> (config dataclass, network class): the networks a model file can hold. Johnson et al.'s
+# transformation network, in either of its layouts, is `johnson`.
+ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {"johnson": (TransformerConfig, TransformerNet)}
 
 
 class ModelFileError(RuntimeError):
     pass
 
 
-def save_model(path: str | Path, net: TransformerNet, info: dict[str, Any]) -> Path:
-    """Write weights + `{"config": ..., **info}` (JSON in the metadata) atomically."""
+@dataclass
+class ModelRecord:
+    """What a network was trained on and how: the facts of its model card, saved with it."""
+
+    style: str | None = None  # the name `stylize --style` knows it by
+    style_image: str | None = None  # the painting: a bundled name or a path (evaluate finds it again)
+    style_size: int | None = None  # longest side of the painting for its Gram matrices
+    weights: dict[str, float] = field(default_factory=dict)  # loss weights: content, style, tv
+    steps: int = 0
+    images_seen: int = 0
+    image_size: int | None = None  # training crops, pixels a side
+    final_losses: dict[str, float] = field(default_factory=dict)
+    stability: dict[str, float] | None = None  # the video term's settings, when it was on
+    init_weights: str | None = None  # the model this one was trained further from
+    device: str | None = None
+    precision: str | None = None
+    trained: str | None = None  # ISO date and time of the export
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelRecord:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})  # fields of newer versions are skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+def record_from_hparams(hparams: dict[str, Any], steps: int = 0) -> ModelRecord:
+    """The record of a run from its settings (StyleTransferModule's hyperparameters): shared by
+    the export and by the reader of checkpoints, so both tell evaluate the same thing."""
+    style, loss = hparams.get("style") or {}, hparams.get("loss") or {}
+    stability = hparams.get("stability") or {}
+    return ModelRecord(
+        style=style.get("name"),
+        style_image=str(style["image"]) if style.get("image") else None,
+        style_size=style.get("size"),
+        weights={"content": loss["content_weight"], "style": style["weight"], "tv": loss.get("tv_weight", 0.0)}
+        if "weight" in style and "content_weight" in loss else {},
+        steps=steps,
+        stability=dict(stability) if stability.get("weight") else None,
+    )
+
+
+def architecture_of(net: nn.Module) -> str:
+    for name, (_, cls) in ARCHITECTURES.items():
+        if type(net) is cls:
+            return name
+    raise ValueError(f"{type(net).__name__} is not a registered architecture ({', '.join(ARCHITECTURES)})")
+
+
+def save_model(path: str | Path, net: nn.Module, record: ModelRecord | dict[str, Any]) -> Path:
+    """Write weights + the format-1 header atomically."""
     path = Path(path)
+    record = record if isinstance(record, ModelRecord) else ModelRecord.from_dict(record)
+    header = {"format_version": FORMAT_VERSION, "architecture": architecture_of(net),
+              "config": net.config.to_dict(), "record": record.to_dict()}
     state = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
-    metadata = {"fast_style": json.dumps({"config": net.config.to_dict(), **info})}
     with atomic_write(path) as tmp:
-        save_file(state, str(tmp), metadata=metadata)
+        save_file(state, str(tmp), metadata={"fast_style": json.dumps(header)})
     return path
 
 
-def read_model(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(state_dict, info) from a .safetensors or Lightning .ckpt file."""
+@dataclass
+class ModelFile:
+    """A model file as read, before the network is built."""
+
+    architecture: str
+    config: dict[str, Any]
+    record: ModelRecord
+    state: dict[str, torch.Tensor]
+    format_version: int
+
+
+def _header(path: Path, meta: dict[str, str]) -> dict[str, Any]:
+    if "fast_style" not in meta:
+        raise ModelFileError(f"{path}: no fast_style metadata; not a model exported by fast_style")
+    try:
+        header = json.loads(meta["fast_style"])
+    except ValueError as e:
+        raise ModelFileError(f"{path}: its fast_style metadata is not JSON ({e})") from None
+    version = header.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format {version} is newer than this fast_style reads "
+                             f"(up to {FORMAT_VERSION}); upgrade fast_style")
+    if version == 0:  # before versioning: the record's fields beside the config
+        record = {k: v for k, v in header.items() if k != "config"}
+        header = {"architecture": "johnson", "config": header.get("config", {}), "record": record}
+    return {**header, "format_version": version}
+
+
+def read_model(path: str | Path) -> ModelFile:
+    """A .safetensors (any format version) or a Lightning .ckpt of fast_style."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
@@ -41,9 +134,9 @@ def read_model(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
                 state = {k: f.get_tensor(k) for k in f.keys()}
         except Exception as e:  # noqa: BLE001 - corrupt or foreign files all end here
             raise ModelFileError(f"{path}: not a readable safetensors file ({e})") from None
-        if "fast_style" not in meta:
-            raise ModelFileError(f"{path}: no fast_style metadata; not a model exported by fast_style")
-        return state, json.loads(meta["fast_style"])
+        header = _header(path, meta)
+        return ModelFile(header["architecture"], header.get("config", {}), ModelRecord.from_dict(header.get("record", {})),
+                         state, header["format_version"])
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
@@ -52,23 +145,27 @@ def read_model(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
         raise ModelFileError(f"{path}: not a Lightning checkpoint of fast_style")
     hparams = ckpt.get("hyper_parameters", {})
     state = {k.removeprefix("transformer."): v for k, v in ckpt["state_dict"].items() if k.startswith("transformer.")}
-    style, loss = hparams.get("style", {}), hparams.get("loss", {})
-    info = {"config": hparams.get("model", {}), "style": style.get("name"), "steps": ckpt.get("global_step")}
-    # What evaluate needs to score the model against the loss it was trained on, as an export has it.
-    if "image" in style:
-        info.update(style_image=str(style["image"]), style_size=style.get("size"))
-    if "weight" in style and "content_weight" in loss:
-        info["weights"] = {"content": loss["content_weight"], "style": style["weight"], "tv": loss.get("tv_weight", 0.0)}
-    return state, info
+    record = record_from_hparams(hparams, ckpt.get("global_step", 0))
+    return ModelFile(hparams.get("architecture", "johnson"), hparams.get("model", {}), record, state, FORMAT_VERSION)
 
 
-def load_model(path: str | Path) -> tuple[TransformerNet, dict[str, Any]]:
+def build_network(architecture: str, config: dict[str, Any]) -> nn.Module:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})")
+    config_class, net_class = ARCHITECTURES[architecture]
+    return net_class(config_class(**config))
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, ModelRecord]:
     """Rebuild the network from the file alone."""
-    state, info = read_model(path)
+    model = read_model(path)
+    if model.architecture not in ARCHITECTURES:
+        raise ModelFileError(f"{path}: architecture {model.architecture!r} is not one this fast_style knows "
+                             f"({', '.join(ARCHITECTURES)}); upgrade fast_style")
     try:
-        net = TransformerNet(TransformerConfig(**info.get("config", {})))
-        net.load_state_dict(state)
-    except (TypeError, RuntimeError) as e:
+        net = build_network(model.architecture, model.config)
+        net.load_state_dict(model.state)
+    except (TypeError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0]
         raise ModelFileError(f"{path}: weights do not fit the declared network ({first})") from None
-    return net.eval(), info
+    return net.eval(), model.record

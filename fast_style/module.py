@@ -11,11 +11,9 @@ import lightning as L
 import torch
 from torchvision.utils import make_grid
 
-from fast_style.images import load_style_image
-from fast_style.losses import PerceptualLoss
-from fast_style.styles import style_image_path
+from fast_style.config import LossConfig
+from fast_style.losses import perceptual_loss
 from fast_style.transformer import TransformerConfig, TransformerNet
-from fast_style.vgg import VGG16Features
 
 
 class NonFiniteLossError(RuntimeError):
@@ -32,14 +30,12 @@ class StyleTransferModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.transformer = TransformerNet(TransformerConfig(**model))
-        loss = dict(loss)
-        vgg = VGG16Features(loss.pop("vgg_weights", "imagenet"))
-        self.loss = PerceptualLoss(vgg, style_weight=style["weight"], **loss)
-        self.loss.set_style(load_style_image(style_image_path(style["image"]), style.get("size")))
+        self.loss = perceptual_loss(style["image"], style.get("size"), {"style": style["weight"]}, LossConfig(**loss))
         self.preview = preview or {"every_n_steps": 0, "count": 0}
         self.stability = {"weight": 0.0, "noise": 0.0, "shift": 0, **(stability or {})}
         self.recent: dict[str, deque] = {}
         self._last_step_time: float | None = None
+        self._previewed_step = -1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.transformer(x)
@@ -81,7 +77,7 @@ class StyleTransferModule(L.LightningModule):
             self.log_preview()
 
     def on_train_end(self) -> None:
-        if self.preview["every_n_steps"]:
+        if self.preview["every_n_steps"] and self._previewed_step != self.global_step:  # not twice at one step
             self.log_preview()
 
     @torch.no_grad()
@@ -98,6 +94,7 @@ class StyleTransferModule(L.LightningModule):
             stylized = self.transformer(photos).float().clamp(0, 1)
         grid = make_grid(torch.cat([photos, stylized]), nrow=len(photos), padding=4, pad_value=1.0)
         logger.experiment.add_image("preview", grid, self.global_step)
+        self._previewed_step = self.global_step
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.transformer.parameters(), lr=self.hparams.optim["lr"])

@@ -7,15 +7,15 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
-from fast_style.images import fit_longest, resize, to_pil, to_tensor
+from fast_style.config import GatysConfig
 from fast_style.losses import PerceptualLoss
 
 
 def optimize_image(
     loss_fn: PerceptualLoss,
     content: torch.Tensor,
-    steps: int = 300,
-    method: str = "lbfgs",
+    steps: int = GatysConfig.steps,
+    method: str = GatysConfig.method,
     lr: float | None = None,
     progress: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -53,17 +53,20 @@ def optimize_image(
     return result, {k: v.item() for k, v in final.items()}
 
 
-class GatysStylizer:
-    """The `stylize --optimize` counterpart of Stylizer: same `name` and `stylize_images`."""
+class GatysEngine:
+    """The optimiser where a Stylizer expects its engine (fast_style.engine.Engine): tensors in,
+    tensors out, so `stylize --optimize` gets the same size, strength and colour handling. Each
+    image of a batch is optimised on its own; images only (a video would take hours a second)."""
 
-    def __init__(self, loss_fn: PerceptualLoss, name: str, steps: int, method: str, device: torch.device) -> None:
-        self.loss_fn, self.name, self.steps, self.method, self.device = loss_fn.to(device), name, steps, method, device
+    precision, compiles = "fp32", False
 
-    def stylize_images(self, images: list, size: int | None = None) -> list:
-        out = []
-        for image in images:
-            x = to_tensor(image.convert("RGB"))[None].to(self.device)
-            h, w = x.shape[-2:]
-            y, _ = optimize_image(self.loss_fn, fit_longest(x, size), self.steps, self.method)
-            out.append(to_pil(resize(y, h, w)[0] if y.shape[-2:] != (h, w) else y[0]))
-        return out
+    def __init__(self, loss_fn: PerceptualLoss, steps: int = GatysConfig.steps, method: str = GatysConfig.method,
+                 device: torch.device | None = None, progress: bool = True) -> None:
+        self.device = device or torch.device("cpu")
+        self.loss_fn, self.steps, self.method, self.progress = loss_fn.to(self.device), steps, method, progress
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, 3, H, W) in [0, 1], on self.device."""
+        x = x.to(self.device, torch.float32)
+        return torch.cat([optimize_image(self.loss_fn, xi[None], self.steps, self.method, progress=self.progress)[0]
+                          for xi in x])

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 from PIL import Image, ImageDraw
-
-from fast_style.stylizer import Stylizer
 
 LABEL, GAP = 24, 8  # pixels
 
 
-def make_sheet(photo: Image.Image, models: dict[str, Path], tile: int = 384, **stylizer_options: str | None) -> Image.Image:
-    """The photo (longest side `tile`), then the photo in each model, side by side."""
+def make_sheet(photo: Image.Image, styles: dict[str, Callable[[Image.Image], Image.Image]], tile: int = 384) -> Image.Image:
+    """The photo (longest side `tile`), then the photo in each style, side by side."""
     image = photo.convert("RGB")
     image.thumbnail((tile, tile))
-    tiles = [("photo", image)]
-    tiles += [(name, Stylizer.load(path, **stylizer_options)(image)) for name, path in models.items()]
+    tiles = [("photo", image)] + [(name, stylize(image)) for name, stylize in styles.items()]
     sheet = Image.new("RGB", (len(tiles) * (image.width + GAP) - GAP, image.height + LABEL), "white")
     draw = ImageDraw.Draw(sheet)
     for i, (name, picture) in enumerate(tiles):

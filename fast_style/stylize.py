@@ -1,119 +1,49 @@
 """`stylize --model FILE INPUT... [-o OUT]`: stylize images, folders, globs and video files,
-or a live source, one forward pass per image or frame."""
+or a live source, one forward pass per image or frame.
+
+This module reads the command line, refuses what does not apply, and hands each mode what it
+needs: files (fast_style.files), shipped models (fast_style.models), the picture pipeline
+(fast_style.stylizer), video (fast_style.video), the window (fast_style.live)."""
 
 from __future__ import annotations
 
 import argparse
-import glob
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from fast_style.atomic import atomic_write
-from fast_style.images import (
-    DEFAULT_MAX_PIXELS,
-    IMAGE_EXTENSIONS,
-    VIDEO_EXTENSIONS,
-    ImageTooLarge,
-    find_images,
-    open_image,
-)
+from fast_style.config import GatysConfig, LossConfig, StyleConfig
+from fast_style.files import InputError, check_target, expand_inputs, is_video, load_input, output_path, save_image
+from fast_style.hardware import PRECISIONS
+from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.model_file import ModelFileError
+from fast_style.models import named_model, sheet_models
 
-CHECKPOINT_DIRS = [
-    Path.cwd() / "checkpoints",
-    Path(__file__).parent / "checkpoints",  # inside an installed wheel
-    Path(__file__).parent.parent / "checkpoints",  # a source checkout
-]
-DEFAULT_OUT = Path("stylized")
-IMAGE_BATCH = 4  # same-size images per pass; video has its own default (stylize_video)
+IMAGE_BATCH = 4  # same-size images per pass; video frames go one at a time (fast_style.video)
+PRECISION_CHOICES = ["auto", *PRECISIONS]
+GATYS_DEFAULTS = {"steps": GatysConfig.steps, "method": GatysConfig.method, "style_size": StyleConfig.size,
+                  "vgg_weights": LossConfig.vgg_weights}
 
 
-class InputError(Exception):
-    """One input that cannot be stylized; reported in one line, the others go on."""
-
-
-def shipped_models() -> dict[str, Path]:
-    """Every checkpoints/NAME.safetensors, the first of CHECKPOINT_DIRS winning."""
-    found: dict[str, Path] = {}
-    for folder in reversed(CHECKPOINT_DIRS):
-        if folder.is_dir():
-            found.update({p.stem: p for p in folder.glob("*.safetensors")})
-    return dict(sorted(found.items()))
-
-
-def named_model(name: str) -> Path:
-    for folder in CHECKPOINT_DIRS:
-        if (folder / f"{name}.safetensors").is_file():
-            return folder / f"{name}.safetensors"
-    raise ModelFileError(f"no trained model named {name!r} (available: {', '.join(shipped_models()) or 'none'})")
-
-
-def expand_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
-    """(file, its path relative to the folder it was found in): folders recurse, globs expand."""
-    found = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir() and path.suffix.lower() not in IMAGE_EXTENSIONS:
-            found += [(p, p.relative_to(path)) for p in find_images(path)]
-        elif not path.exists() and glob.has_magic(item):
-            found += [(Path(p), Path(Path(p).name)) for p in sorted(glob.glob(item, recursive=True))]
-        else:
-            found.append((path, Path(path.name)))
-    return found
-
-
-def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_EXTENSIONS
-
-
-def output_path(source: Path, relative: Path, out: Path | None, single: bool, name: str) -> Path:
-    """Images keep their format; videos become .mp4 (H.264)."""
-    if out is not None and single and out.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
-        return out
-    folder = out if out is not None else DEFAULT_OUT
-    suffix = ".mp4" if is_video(source) else source.suffix.lower()
-    return folder / relative.parent / f"{source.stem}_{name}{suffix}"
-
-
-def save_atomic(image: Image.Image, path: Path) -> None:
-    """Never a half-written image: see fast_style.atomic."""
-    fmt = Image.registered_extensions()[path.suffix.lower()]
-    if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):  # no alpha in these formats: flatten on white
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
-    with atomic_write(path) as tmp:
-        image.save(tmp, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
-
-
-def load_input(path: Path, max_pixels: int) -> Image.Image:
-    if not path.exists():
-        raise InputError("file not found")
-    if path.is_dir():
-        raise InputError("is a directory, not an image")
-    if path.stat().st_size == 0:
-        raise InputError("empty file (0 bytes)")
-    try:
-        return open_image(path, max_pixels)
-    except ImageTooLarge as e:
-        raise InputError(f"refused: {e}") from None
-    except UnidentifiedImageError:
-        raise InputError("not an image file Pillow can read") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise InputError(f"cannot be decoded: truncated or corrupt ({e})") from None
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="stylize", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stylize", description=__doc__.split("\n\n")[0])
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", type=Path, help="a .safetensors exported by train, or a Lightning .ckpt")
     which.add_argument("--style", help="a model in checkpoints/: checkpoints/NAME.safetensors")
     which.add_argument("--sheet", action="store_true", help="one labelled image of the input in every shipped style (needs -o)")
+    which.add_argument("--optimize", action="store_true",
+                       help="Gatys et al. 2016: optimise each image against --style-image (slow, the quality reference; images only)")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image or video files, folders of images (recursive), globs")
     p.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (default: ./stylized)")
-    p.add_argument("--size", type=int, help="run the network with the longest side scaled to this; output keeps the input size")
+    p.add_argument("--size", type=int,
+                   help="the network's working size: it sees the input with its longest side scaled to this "
+                        "(bigger brush strokes, less time); the output keeps the input's size (see --output-size)")
+    p.add_argument("--output-size", type=int, help="scale the output's longest side to this (images, videos, live)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the first available, in that order)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto",
+    p.add_argument("--precision", choices=PRECISION_CHOICES,
                    help="auto (default): for images, bf16 where the hardware runs it fast (AVX512-bf16 CPUs, CUDA), "
                         "within a mean of 2/255 of fp32; fp16 on CUDA without bf16; else fp32. For videos and live "
                         "sources, int8 on x86 CPUs (the same losses and flicker as fp32), else compiled. "
@@ -121,146 +51,237 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network (and CUDA graphs on CUDA): faster frames after a slow first one per "
                         "frame size; for long videos and live use")
-    p.add_argument("--strength", type=float, default=1.0,
+    p.add_argument("--strength", type=float,
                    help="0..1: how much of the style (default 1); a variance-preserving blend with the photo, not a washed-out mix")
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours: only the luminance is stylized")
     p.add_argument("--batch-size", type=int, help=f"same-size images (default: {IMAGE_BATCH}) or video frames (default: 1) stylized together")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--export", type=Path, metavar="FILE", help="write the network as FILE.onnx or FILE.pt (TorchScript), batch, height and width free, and exit")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+    p.add_argument("--max-pixels", type=int,
                    help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}; guards against decompression bombs)")
-    gatys = p.add_argument_group("optimisation (Gatys et al. 2016): slow, the quality reference")
-    gatys.add_argument("--optimize", action="store_true", help="optimise each image against --style-image instead of using a network")
+    gatys = p.add_argument_group("optimisation (--optimize)")
     gatys.add_argument("--style-image", type=Path, help="the painting for --optimize")
-    gatys.add_argument("--style-size", type=int, default=512, help="longest side of the painting for its Gram matrices (default 512, as in training)")
-    gatys.add_argument("--steps", type=int, default=300, help="loss evaluations (default 300)")
-    gatys.add_argument("--method", choices=["lbfgs", "adam"], default="lbfgs")
-    gatys.add_argument("--vgg-weights", default="imagenet", help="imagenet (torchvision's cache), a .pth file, or random (tests only)")
+    gatys.add_argument("--style-size", type=int,
+                       help=f"longest side of the painting for its Gram matrices (default {StyleConfig.size}, as in training)")
+    gatys.add_argument("--steps", type=int, help=f"loss evaluations (default {GatysConfig.steps})")
+    gatys.add_argument("--method", choices=["lbfgs", "adam"], help=f"default {GatysConfig.method}")
+    gatys.add_argument("--vgg-weights", help="imagenet (default: torchvision's cache), a .pth file, or random (tests only)")
     p.add_argument("--live", metavar="SOURCE",
                    help="a live source for PyAV: a camera (/dev/video0) or a stream URL; shown in a window, or written to -o OUT.mp4")
     p.add_argument("--live-format", metavar="FMT", help="PyAV/FFmpeg input format of --live: v4l2 (Linux camera), avfoundation, dshow, lavfi")
-    p.add_argument("--frames", type=int, help="stop after this many frames (video and --live)")
+    p.add_argument("--frames", type=int, help="stop after this many frames (videos and --live)")
+    return p
+
+
+def _given(args: argparse.Namespace, *names: str) -> list[str]:
+    """The options among `names` that the command line set, as it spells them."""
+    return [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) not in (None, False)]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Every combination that cannot mean anything is refused here, in one line."""
+    p = build_parser()
     args = p.parse_args(argv)
-    if args.optimize != (args.style_image is not None) or (args.optimize and (args.model or args.style)):
-        p.error("--optimize takes --style-image (and no --model or --style)")
-    if not args.optimize and not (args.model or args.style or args.sheet):
+
+    def refuse(options: list[str], why: str) -> None:
+        if options:
+            p.error(f"{' '.join(options)}: {why}")
+
+    if not (args.model or args.style or args.sheet or args.optimize):
         p.error("one of --model, --style, --sheet or --optimize is required")
-    if args.sheet and (len(args.inputs) != 1 or args.output is None):
-        p.error("--sheet takes one photo and -o SHEET.png")
+    if args.optimize and args.style_image is None:
+        p.error("--optimize takes --style-image (the painting to optimise towards)")
+    if not args.optimize:
+        refuse(_given(args, "style_image", "style_size", "steps", "method", "vgg_weights"), "apply to --optimize only")
+    else:
+        refuse(_given(args, "live", "export", "compile", "precision", "batch_size"),
+               "does not apply to --optimize (images only, each optimised on its own in fp32)")
     if args.export is not None:
-        if args.inputs or args.live or not (args.model or args.style):
+        if args.inputs or not (args.model or args.style):
             p.error("--export takes --model or --style and no inputs")
+        refuse(_given(args, "output", "size", "output_size", "strength", "preserve_color", "batch_size", "frames",
+                      "compile", "precision", "max_pixels", "live"),
+               "does not apply to --export (it writes the network alone)")
     elif bool(args.inputs) == bool(args.live):
         p.error("give INPUT files or --live SOURCE (one of the two)")
-    if args.live and args.output is not None and not is_video(args.output):
-        p.error("--live writes a video (-o OUT.mp4) or, without -o, shows a window")
-    if args.size is not None and args.size < 1:
-        p.error("--size must be a positive number of pixels")
-    if not 0 <= args.strength <= 1:
+    if args.sheet:
+        if len(args.inputs) != 1 or args.output is None:
+            p.error("--sheet takes one photo and -o SHEET.png")
+        refuse(_given(args, "batch_size", "frames", "compile", "output_size"), "does not apply to --sheet")
+    if args.live:
+        refuse(_given(args, "batch_size", "max_pixels"), "does not apply to --live (one frame at a time)")
+        if args.output is not None and not is_video(args.output):
+            p.error("--live writes a video (-o OUT.mp4) or, without -o, shows a window")
+    else:
+        refuse(_given(args, "live_format"), "applies to --live only")
+    for name in ("size", "output_size", "max_pixels", "style_size", "steps", "frames", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+    if args.strength is not None and not 0 <= args.strength <= 1:
         p.error("--strength must be between 0 and 1")
-    if args.batch_size is not None and args.batch_size < 1:
-        p.error("--batch-size must be at least 1")
+    for name, default in GATYS_DEFAULTS.items():
+        setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
+    args.max_pixels = args.max_pixels or DEFAULT_MAX_PIXELS
+    args.precision = args.precision or "auto"
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
-    from fast_style.stylizer import Stylizer  # torch loads after argument errors are reported
-
-    if args.sheet:
-        return write_sheet(Path(args.inputs[0]), args)
     inputs = expand_inputs(args.inputs)
     if args.inputs and not inputs:
         print(f"error: {' '.join(args.inputs)}: no images found", file=sys.stderr)
         return 1
+    videos = [source for source, _ in inputs if is_video(source)]
+    if args.optimize and videos:
+        print(f"error: {videos[0]}: --optimize works on images only (a video would take hours a second)", file=sys.stderr)
+        return 2
+    if args.frames is not None and not (args.live or videos):
+        print("error: --frames applies to videos and --live only", file=sys.stderr)
+        return 2
+    if args.live and args.output is not None and args.output.exists() and not args.overwrite:
+        print(f"error: {args.live}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)
+        return 1
+    picture = {"strength": args.strength if args.strength is not None else 1.0, "preserve_color": args.preserve_color}
+    if args.sheet:
+        return write_sheet(Path(args.inputs[0]), args.output, args.overwrite, args.max_pixels, args.size or 384,
+                           device=args.device, precision=args.precision, **picture)
     try:
         if args.optimize:
-            args.batch_size = 1
-            stylizer = gatys_stylizer(args)
+            stylizer = gatys_stylizer(args.style_image, args.style_size, args.steps, args.method, args.vgg_weights,
+                                      args.device, **picture)
         else:
             precision, compile = args.precision, args.compile
-            if precision == "auto" and (args.live or inputs and all(is_video(source) for source, _ in inputs)):
+            if precision == "auto" and (args.live or inputs and len(videos) == len(inputs)):
                 precision, compile = stream_defaults(args.device, compile)
+            from fast_style.stylizer import Stylizer
+
             stylizer = Stylizer.load(args.model or named_model(args.style), device=args.device, precision=precision,
-                                     strength=args.strength, preserve_color=args.preserve_color, compile=compile)
+                                     compile=compile, **picture)
     except (ModelFileError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.export is not None:
         return export(stylizer, args.export, args.overwrite)
     if args.live and args.output is None:
-        return show_live(stylizer, args)
+        return show_live(stylizer, args.live, args.live_format, args.size, args.output_size, args.frames)
+    video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames)
     if args.live:
-        return stylize_one_video(stylizer, args.live, args.output, args, input_format=args.live_format)
+        return stylize_one_video(stylizer, args.live, args.output, video, input_format=args.live_format)
+    return stylize_files(stylizer, inputs, args.output, Options(args.size, args.output_size, args.batch_size or IMAGE_BATCH,
+                                                                 args.max_pixels, args.overwrite), video)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What stylize_files needs of the command line."""
+
+    size: int | None
+    output_size: int | None
+    batch_size: int
+    max_pixels: int
+    overwrite: bool
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    size: int | None  # the network's working size
+    output_size: int | None  # the output's longest side
+    batch_size: int
+    max_frames: int | None
+
+
+def stylize_files(stylizer: "Stylizer", inputs: list[tuple[Path, Path]], out: Path | None,  # noqa: F821
+                  options: Options, video: VideoOptions) -> int:
+    """Every input to its output, each failure one line; 1 if any failed. Images are grouped by
+    size into batches here, the one place that batches, so the network gets each batch as it is."""
     single = len(inputs) == 1
     failures = 0
     planned: set[Path] = set()
-    pending: list[tuple[Path, Image.Image, Path]] = []  # (source, image, target)
-
-    def flush() -> int:
-        """Stylize and save what is pending; the number of inputs that failed."""
-        try:
-            outputs = stylizer.stylize_images([image for _, image, _ in pending], args.size)
-        except RuntimeError as e:  # e.g. out of memory: these inputs fail, the others go on
-            outputs = [e] * len(pending)
-        failed = 0
-        for output, (source, _, target) in zip(outputs, pending):
-            try:
-                if isinstance(output, Exception):
-                    raise InputError(f"stylizing failed ({str(output).splitlines()[0]})")
-                save_atomic(output, target)
-                print(target)
-            except (InputError, OSError, ValueError) as e:
-                print(f"error: {source}: {e}", file=sys.stderr)
-                failed += 1
-        pending.clear()
-        return failed
-
-    for source, relative in inputs:
-        target = output_path(source, relative, args.output, single, stylizer.name)
-        if is_video(source) and source.is_file():
-            if target in planned:
-                print(f"error: {source}: output {target} would be written twice (inputs with the same name)", file=sys.stderr)
-                failures += 1
-            elif target.exists() and not args.overwrite:
-                print(f"error: {source}: output {target} exists (pass --overwrite to replace it)", file=sys.stderr)
-                failures += 1
-            else:
-                failures += stylize_one_video(stylizer, str(source), target, args)
-                planned.add(target)
-            continue
-        try:
-            if target in planned:
-                raise InputError(f"output {target} would be written twice (inputs with the same name)")
-            if target.exists() and not args.overwrite:
-                raise InputError(f"output {target} exists (pass --overwrite to replace it)")
-            pending.append((source, load_input(source, args.max_pixels), target))
-            planned.add(target)
-        except InputError as e:
-            print(f"error: {source}: {e}", file=sys.stderr)
-            failures += 1
-        if len(pending) >= (args.batch_size or IMAGE_BATCH):
-            failures += flush()
-    if pending:
-        failures += flush()
+    for group in _batches(stylizer, inputs, out, single, options, video, planned):
+        failures += group if isinstance(group, int) else _write_batch(stylizer, group, options)
     if failures:
         print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+Job = tuple[Path, Image.Image, Path]  # (source, image, target)
+
+
+def _batches(stylizer: "Stylizer", inputs: list[tuple[Path, Path]], out: Path | None, single: bool,  # noqa: F821
+             options: Options, video: VideoOptions, planned: set[Path]) -> Iterator[list[Job] | int]:
+    """Batches of same-size images to stylize, or the number of inputs that already failed (bad
+    inputs, videos done on the way). At most twice `batch_size` decoded images are held at a time."""
+    pending: dict[tuple[int, int], list[Job]] = {}
+    for source, relative in inputs:
+        target = output_path(source, relative, out, single, stylizer.name)
+        try:
+            check_target(target, planned, options.overwrite)
+        except InputError as e:
+            print(f"error: {source}: {e}", file=sys.stderr)
+            yield 1
+            continue
+        planned.add(target)
+        if is_video(source) and source.is_file():
+            yield stylize_one_video(stylizer, str(source), target, video)
+            continue
+        try:
+            image = load_input(source, options.max_pixels)
+        except InputError as e:
+            print(f"error: {source}: {e}", file=sys.stderr)
+            yield 1
+            continue
+        if options.output_size:
+            image = _fit(image, options.output_size)
+        group = pending.setdefault(image.size, [])
+        group.append((source, image, target))
+        if len(group) == options.batch_size:
+            yield pending.pop(image.size)
+        elif sum(len(g) for g in pending.values()) >= 2 * options.batch_size:  # many sizes: memory stays bounded
+            yield from pending.values()
+            pending.clear()
+    yield from pending.values()
+
+
+def _fit(image: Image.Image, side: int) -> Image.Image:
+    scale = side / max(image.size)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+
+
+def _write_batch(stylizer: "Stylizer", jobs: list[Job], options: Options) -> int:  # noqa: F821
+    """Stylize one same-size batch and save it; the number of inputs that failed."""
+    try:
+        outputs: list = stylizer.stylize_batch([image for _, image, _ in jobs], options.size)
+    except RuntimeError as e:  # e.g. out of memory: these inputs fail, the others go on
+        outputs = [e] * len(jobs)
+    failed = 0
+    for output, (source, _, target) in zip(outputs, jobs):
+        try:
+            if isinstance(output, Exception):
+                raise InputError(f"stylizing failed ({str(output).splitlines()[0]})")
+            save_image(output, target)
+            print(target)
+        except (InputError, OSError, ValueError) as e:
+            print(f"error: {source}: {e}", file=sys.stderr)
+            failed += 1
+    return failed
 
 
 def stream_defaults(device: str | None, compile: bool) -> tuple[str, bool]:
     """Videos and live sources only: the fastest path within tolerance (fast_style.hardware)."""
     import torch
 
+    from fast_style.engine import default_device
     from fast_style.hardware import stream_path
-    from fast_style.stylizer import default_device
 
     precision, compile_default = stream_path(torch.device(device) if device else default_device())
     return precision, compile or compile_default
 
 
-def show_live(stylizer: "Stylizer", args: argparse.Namespace) -> int:  # noqa: F821
+def show_live(stylizer: "Stylizer", source: str, input_format: str | None, size: int | None,  # noqa: F821
+              output_size: int | None, frames: int | None) -> int:
     from fast_style.live import DisplayError, has_display, show
     from fast_style.video import VideoError
 
@@ -268,14 +289,14 @@ def show_live(stylizer: "Stylizer", args: argparse.Namespace) -> int:  # noqa: F
         print("error: no display to show --live in (DISPLAY is not set); write it to a file with -o OUT.mp4", file=sys.stderr)
         return 2
     try:
-        shown = show(stylizer, args.live, args.live_format, args.size, args.frames)
+        shown = show(stylizer, source, input_format, size, frames, output_size)
     except VideoError as e:
-        print(f"error: {args.live}: {e}", file=sys.stderr)
+        print(f"error: {source}: {e}", file=sys.stderr)
         return 1
     except DisplayError as e:
         print(f"error: {e}; write it to a file with -o OUT.mp4", file=sys.stderr)
         return 2
-    print(f"{args.live}: {shown} frames shown")
+    print(f"{source}: {shown} frames shown")
     return 0
 
 
@@ -294,56 +315,66 @@ def export(stylizer: "Stylizer", target: Path, overwrite: bool) -> int:  # noqa:
     return 0
 
 
-def write_sheet(photo: Path, args: argparse.Namespace) -> int:
+def write_sheet(photo: Path, target: Path, overwrite: bool, max_pixels: int, tile: int, device: str | None,
+                precision: str, strength: float, preserve_color: bool) -> int:
+    """The sheet of every readable shipped style; a file that cannot be read is one line (and
+    exit status 1), the sheet is still made of the others."""
     from fast_style.sheet import make_sheet
+    from fast_style.stylizer import Stylizer
 
-    if args.output.exists() and not args.overwrite:
-        print(f"error: {photo}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)
+    if target.exists() and not overwrite:
+        print(f"error: {photo}: output {target} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 1
     try:
-        image = load_input(photo, args.max_pixels)
+        image = load_input(photo, max_pixels)
     except InputError as e:
         print(f"error: {photo}: {e}", file=sys.stderr)
         return 1
-    from fast_style.model_file import read_model
+    models, errors = sheet_models()
+    styles = {}
+    for name, path in models.items():
+        try:
+            styles[name] = Stylizer.load(path, device=device, precision=precision, strength=strength,
+                                         preserve_color=preserve_color)
+        except (ModelFileError, RuntimeError, ValueError) as e:
+            errors.append(str(e))
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    if not styles:
+        print("error: no shipped model could be read; no sheet written", file=sys.stderr)
+        return 1
+    save_image(make_sheet(image, styles, tile), target)
+    print(f"{target} ({len(styles)} styles)")
+    return 1 if errors else 0
 
-    shipped = shipped_models()
-    models = {}
-    for name, path in shipped.items():
-        painting = Path(read_model(path)[1].get("style_image", name)).stem
-        if painting == name or painting not in shipped:  # not a variant (e.g. _small) of another shipped style
-            models[name] = path
-    save_atomic(make_sheet(image, models, args.size or 384, device=args.device, precision=args.precision), args.output)
-    print(f"{args.output} ({len(models)} styles)")
-    return 0
 
-
-def gatys_stylizer(args: argparse.Namespace) -> "GatysStylizer":  # noqa: F821
+def gatys_stylizer(style_image: Path, style_size: int, steps: int, method: str, vgg_weights: str,
+                   device: str | None, strength: float, preserve_color: bool) -> "Stylizer":  # noqa: F821
     import torch
 
-    from fast_style.images import load_style_image
-    from fast_style.losses import PerceptualLoss
-    from fast_style.optimize import GatysStylizer
-    from fast_style.stylizer import default_device
-    from fast_style.vgg import VGG16Features
+    from fast_style.engine import default_device
+    from fast_style.losses import perceptual_loss
+    from fast_style.model_file import ModelRecord
+    from fast_style.optimize import GatysEngine
+    from fast_style.stylizer import Stylizer
 
-    device = torch.device(args.device) if args.device else default_device()
-    loss_fn = PerceptualLoss(VGG16Features(args.vgg_weights))  # the training defaults: content 1e5, style 1e10
-    loss_fn.set_style(load_style_image(args.style_image, args.style_size))
-    return GatysStylizer(loss_fn, args.style_image.stem, args.steps, args.method, device)
+    if not style_image.is_file():
+        raise ValueError(f"{style_image}: style image not found")
+    loss_fn = perceptual_loss(style_image, style_size, config=LossConfig(vgg_weights=vgg_weights))  # the training defaults
+    engine = GatysEngine(loss_fn, steps, method, torch.device(device) if device else default_device())
+    return Stylizer.over(engine, ModelRecord(style=style_image.stem), strength, preserve_color)
 
 
-def stylize_one_video(stylizer: "Stylizer", source: str, target: Path, args: argparse.Namespace,  # noqa: F821
+def stylize_one_video(stylizer: "Stylizer", source: str, target: Path, options: VideoOptions,  # noqa: F821
                       input_format: str | None = None) -> int:
     """1 if it failed (reported in one line), else 0."""
     from fast_style.video import VideoError, stylize_video
 
     try:
-        batch = {"batch_size": args.batch_size} if args.batch_size else {}
-        result = stylize_video(stylizer, source, target, size=args.size, input_format=input_format,
-                               max_frames=args.frames, **batch)
-    except (VideoError, OSError) as e:
-        print(f"error: {source}: {e}", file=sys.stderr)
+        result = stylize_video(stylizer, source, target, size=options.size, output_size=options.output_size,
+                               batch_size=options.batch_size, input_format=input_format, max_frames=options.max_frames)
+    except (VideoError, OSError, RuntimeError) as e:  # RuntimeError: out of memory and the like; the next input goes on
+        print(f"error: {source}: {str(e).strip().splitlines()[0]}", file=sys.stderr)
         return 1
     audio = f", audio {result.audio}" if result.audio else ""
     print(f"{target} ({result.frames} frames at {result.fps:g} fps{audio})")

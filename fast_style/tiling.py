@@ -2,67 +2,95 @@
 
 Instance norm makes every output pixel depend on statistics of the whole image, so tiles
 normalised on their own come out in different colours. Here the statistics of each norm layer
-are taken once, from the image scaled down to fit one pass, and every tile is normalised with
-them. With fixed statistics the network is a plain conv net: a tile cut at a multiple of 4 with
-a margin wider than the receptive field (about 54 px) gives exactly the pixels a single pass
-with those statistics would."""
+are taken once, from a reference (the image scaled down to the largest size one pass takes),
+and every tile is normalised with them. With fixed statistics the network is a plain conv net:
+a tile cut at a multiple of 4 with a margin wider than the receptive field (about 54 px) gives
+exactly the pixels a single pass with those statistics would.
+
+The reference is as large as a single pass may be, so the look is continuous at the threshold:
+an image just above it gets nearly its own statistics (docs/design.md has the measurements).
+The statistics are passed explicitly, to a private copy of the network whose norms are fixed
+affine maps; the shared network is never changed, so other threads can use it meanwhile."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import copy
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 MARGIN = 64  # > receptive radius of TransformerNet, and a multiple of 4
+TILE = 1024
+
+NormStats = list[tuple[torch.Tensor, torch.Tensor]]  # per InstanceNorm2d, in module order: (mean, var), (1, C, 1, 1)
 
 
-@contextmanager
-def fixed_norm_stats(net: nn.Module, reference: torch.Tensor) -> Iterator[None]:
-    """Inside the block, every InstanceNorm2d of `net` uses the per-channel mean and
-    variance it saw on `reference` (1, 3, h, w)."""
-    norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
-    stats: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+class FixedNorm(nn.Module):
+    """An InstanceNorm2d with given statistics: x * scale + shift, per channel."""
+
+    def __init__(self, norm: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor) -> None:
+        super().__init__()
+        scale = norm.weight.view(1, -1, 1, 1) / torch.sqrt(var + norm.eps)
+        self.register_buffer("scale", scale)
+        self.register_buffer("shift", norm.bias.view(1, -1, 1, 1) - mean * scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale.to(x.dtype) + self.shift.to(x.dtype)
+
+
+def _norms(net: nn.Module) -> list[tuple[str, nn.InstanceNorm2d]]:
+    return [(name, m) for name, m in net.named_modules() if isinstance(m, nn.InstanceNorm2d)]
+
+
+def norm_statistics(net: nn.Module, reference: torch.Tensor) -> NormStats:
+    """The mean and variance every InstanceNorm2d of `net` sees on `reference` (1, 3, h, w).
+    Hooks go on a copy, so the shared network is never touched."""
+    probe = copy.deepcopy(net)
+    stats: NormStats = []
 
     def record(module: nn.Module, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
         x = inputs[0].float()
-        stats[module] = (x.mean(dim=(2, 3), keepdim=True), x.var(dim=(2, 3), unbiased=False, keepdim=True))
+        stats.append((x.mean(dim=(2, 3), keepdim=True), x.var(dim=(2, 3), unbiased=False, keepdim=True)))
 
-    handles = [m.register_forward_hook(record) for m in norms]
-    try:
-        net(reference)
-    finally:
-        for h in handles:
-            h.remove()
-
-    def normalise_with(m: nn.InstanceNorm2d):  # noqa: ANN202
-        mean, var = stats[m]
-        scale = m.weight.view(1, -1, 1, 1) / torch.sqrt(var + m.eps)
-        shift = m.bias.view(1, -1, 1, 1) - mean * scale
-        return lambda x: x * scale.to(x.dtype) + shift.to(x.dtype)
-
-    for m in norms:
-        m.forward = normalise_with(m)
-    try:
-        yield
-    finally:
-        for m in norms:
-            del m.forward
+    for _, m in _norms(probe):
+        m.register_forward_hook(record)
+    probe(reference)
+    return stats
 
 
-def stylize_tiled(net: nn.Module, x: torch.Tensor, tile: int = 1024, reference_side: int = 1024) -> torch.Tensor:
-    """(1, 3, H, W) -> (1, 3, H, W) in tiles of `tile` pixels (a multiple of 4) plus margins."""
+def with_fixed_norms(net: nn.Module, stats: NormStats) -> nn.Module:
+    """A copy of `net` whose instance norms use `stats` instead of their input's own."""
+    fixed = copy.deepcopy(net)
+    norms = _norms(fixed)
+    if len(norms) != len(stats):
+        raise ValueError(f"{len(stats)} statistics for {len(norms)} norm layers")
+    for (name, norm), (mean, var) in zip(norms, stats):
+        fixed.set_submodule(name, FixedNorm(norm, mean, var))
+    return fixed
+
+
+def reference_image(x: torch.Tensor, max_pixels: int) -> torch.Tensor:
+    """(1, 3, H, W) scaled down (area average) to at most `max_pixels`, the largest single pass."""
     h, w = x.shape[-2:]
-    scale = min(1.0, reference_side / max(h, w))
-    reference = F.interpolate(x, scale_factor=scale, mode="area") if scale < 1 else x
+    scale = min(1.0, math.sqrt(max_pixels / (h * w)))
+    if scale == 1.0:
+        return x
+    return F.interpolate(x, size=(max(1, int(h * scale)), max(1, int(w * scale))), mode="bicubic", antialias=True).clamp(0, 1)
+
+
+def stylize_tiled(net: nn.Module, x: torch.Tensor, max_pixels: int, tile: int = TILE,
+                  stats: NormStats | None = None) -> torch.Tensor:
+    """(1, 3, H, W) -> (1, 3, H, W) in tiles of `tile` pixels (a multiple of 4) plus margins,
+    normalised with `stats` (default: those of the image scaled to `max_pixels`)."""
+    h, w = x.shape[-2:]
+    fixed = with_fixed_norms(net, stats if stats is not None else norm_statistics(net, reference_image(x, max_pixels)))
     out = torch.empty_like(x)
-    with fixed_norm_stats(net, reference):
-        for top in range(0, h, tile):
-            for left in range(0, w, tile):
-                t0, l0 = max(0, top - MARGIN), max(0, left - MARGIN)
-                t1, l1 = min(h, top + tile + MARGIN), min(w, left + tile + MARGIN)
-                y = net(x[..., t0:t1, l0:l1])
-                out[..., top : top + tile, left : left + tile] = y[..., top - t0 : top - t0 + tile, left - l0 : left - l0 + tile]
+    for top in range(0, h, tile):
+        for left in range(0, w, tile):
+            t0, l0 = max(0, top - MARGIN), max(0, left - MARGIN)
+            t1, l1 = min(h, top + tile + MARGIN), min(w, left + tile + MARGIN)
+            y = fixed(x[..., t0:t1, l0:l1])
+            out[..., top : top + tile, left : left + tile] = y[..., top - t0 : top - t0 + tile, left - l0 : left - l0 + tile]
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
@@ -19,10 +21,12 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from fast_style.atomic import atomic_write
+from fast_style.config import LossConfig, StyleConfig
 from fast_style.data import PhotoDataModule
 from fast_style.hardware import training_precision
-from fast_style.model_file import ModelFileError, load_model, save_model
+from fast_style.model_file import ModelFileError, ModelRecord, load_model, record_from_hparams, save_model
 from fast_style.module import NonFiniteLossError, StyleTransferModule
+from fast_style.transformer import TransformerConfig
 from fast_style.vgg import VGGWeightsError
 
 CONF_DIR = Path(__file__).parent / "conf"  # inside an installed wheel
@@ -30,6 +34,15 @@ if not CONF_DIR.is_dir():
     CONF_DIR = Path(__file__).parent.parent / "conf"  # a source checkout
 
 log = logging.getLogger("fast_style")
+
+# The dataclasses are the defaults: conf/style/*.yaml extend style/base, model=small and
+# model=realtime extend model/default, and the loss group is LossConfig itself.
+_store = ConfigStore.instance()
+_store.store(group="style", name="base", node=StyleConfig)
+_store.store(group="loss", name="default", node=LossConfig)
+_model_defaults = OmegaConf.structured(TransformerConfig)
+OmegaConf.set_readonly(_model_defaults, False)  # a frozen dataclass; overrides must still apply
+_store.store(group="model", name="default", node=_model_defaults)
 # The frozen VGG is in eval mode on purpose, and the model summary cannot size bf16 weights.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
 warnings.filterwarnings("ignore", message=r".*is not supported by the model summary.*")
@@ -77,7 +90,7 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     module = StyleTransferModule(
         plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"]
     )
-    before = warm_start(module, cfg.init_weights) if cfg.init_weights else {}
+    before = warm_start(module, cfg.init_weights) if cfg.init_weights else None
     if cfg.compile:  # in place: the state_dict keys, so checkpoints and exports, stay the same
         # dynamic=False: a new size (the preview) gets its own graph. Inductor 2.15 fails on the
         # network's symbolic padding arithmetic ("python_mod") when it makes sizes dynamic.
@@ -103,35 +116,33 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     return trainer
 
 
-def warm_start(module: StyleTransferModule, path: str) -> dict:
+def warm_start(module: StyleTransferModule, path: str) -> ModelRecord:
     """Start from an exported model's weights (with a fresh optimizer): to train a finished
-    model further. Returns its training summary, which the new export adds to."""
-    net, info = load_model(path)
-    if net.config != module.transformer.config:
-        raise ValueError(f"{path}: its network {net.config} differs from this run's {module.transformer.config}")
+    model further. Returns its record, whose step counts the new export adds to."""
+    net, record = load_model(path)
+    if getattr(net, "config", None) != module.transformer.config:
+        raise ValueError(f"{path}: its network {getattr(net, 'config', net)} differs from this run's "
+                         f"{module.transformer.config}")
     module.transformer.load_state_dict(net.state_dict())
-    return info
+    return record
 
 
-def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run_dir: Path, before: dict) -> None:
-    """Weights + config + a training summary, into the run folder and `export_dir`."""
+def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run_dir: Path,
+           before: ModelRecord | None) -> None:
+    """Weights + config + the run's record, into the run folder and `export_dir`."""
     name = cfg.style.name
-    info = {
-        "style": name,
-        "style_image": str(cfg.style.image),  # a bundled name or a path: evaluate finds the painting again
-        "style_size": cfg.style.size,
-        "steps": before.get("steps", 0) + trainer.global_step,
-        "images_seen": before.get("images_seen", 0) + trainer.global_step * cfg.batch_size * trainer.world_size,
-        "image_size": cfg.data.image_size,
-        "final_losses": module.summary(),
-        "device": _device_name(module.device),
-        "precision": str(trainer.precision),
-        "weights": {"content": cfg.loss.content_weight, "style": cfg.style.weight, "tv": cfg.loss.tv_weight},
-        "trained": datetime.datetime.now().isoformat(timespec="seconds"),
-        **({"init_weights": str(cfg.init_weights)} if cfg.init_weights else {}),
-        **({"stability": dict(cfg.stability)} if cfg.stability.weight else {}),
-    }
-    exported = save_model(run_dir / f"{name}.safetensors", module.transformer, info)
+    before = before or ModelRecord()
+    record = dataclasses.replace(
+        record_from_hparams(module.hparams, before.steps + trainer.global_step),
+        images_seen=before.images_seen + trainer.global_step * cfg.batch_size * trainer.world_size,
+        image_size=cfg.data.image_size,
+        final_losses=module.summary(),
+        device=_device_name(module.device),
+        precision=str(trainer.precision),
+        trained=datetime.datetime.now().isoformat(timespec="seconds"),
+        init_weights=str(cfg.init_weights) if cfg.init_weights else None,
+    )
+    exported = save_model(run_dir / f"{name}.safetensors", module.transformer, record)
     log.info("exported %s", exported)
     target = Path(cfg.export_dir) / f"{name}.safetensors"
     if target.exists() and not cfg.overwrite_export:
@@ -164,14 +175,24 @@ def _hydra_main(cfg: DictConfig) -> None:
     log.info("run folder: %s  (view with: tensorboard --logdir %s)", run_dir, run_dir)
 
 
+def unknown_styles(argv: list[str]) -> list[str]:
+    """Names in `style=NAME` or a sweep's `style=A,B` without a conf/style/NAME.yaml. Sweep
+    functions (`choice(...)`, `glob(...)`) and interpolations are left to Hydra."""
+    unknown = []
+    for arg in argv:
+        value = arg.removeprefix("style=")
+        if not arg.startswith("style=") or any(c in value for c in "()[]${}"):
+            continue
+        unknown += [n for n in value.split(",") if not (CONF_DIR / "style" / f"{n}.yaml").is_file()]
+    return unknown
+
+
 def main() -> None:
     # An unknown style gets one line, before Hydra's multi-line report.
-    for arg in sys.argv[1:]:
-        name = arg.removeprefix("style=")
-        if arg.startswith("style=") and not (CONF_DIR / "style" / f"{name}.yaml").is_file():
-            known = ", ".join(sorted(p.stem for p in (CONF_DIR / "style").glob("*.yaml")))
-            print(f"error: unknown style {name!r} (available: {known}; or set style.image=PATH)", file=sys.stderr)
-            sys.exit(1)
+    if unknown := unknown_styles(sys.argv[1:]):
+        known = ", ".join(sorted(p.stem for p in (CONF_DIR / "style").glob("*.yaml")))
+        print(f"error: unknown style {unknown[0]!r} (available: {known}; or set style.image=PATH)", file=sys.stderr)
+        sys.exit(1)
     _hydra_main()
 
 

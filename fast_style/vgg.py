@@ -54,7 +54,9 @@ class VGG16Features(nn.Module):
     def __init__(self, weights: str = "imagenet") -> None:
         super().__init__()
         # torchvision's VGG-16 conv stack (config "D"), without building the 120M-weight classifier.
-        self.features = make_layers(cfgs["D"])[: LAYERS["relu4_3"] + 1]
+        with torch.random.fork_rng():  # `random` is the same random VGG in every process: comparable losses
+            torch.manual_seed(0)
+            self.features = make_layers(cfgs["D"])[: LAYERS["relu4_3"] + 1]
         state = load_vgg_state(weights)
         if state is not None:
             missing, _ = self.features.load_state_dict(state, strict=False)

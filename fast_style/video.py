@@ -58,13 +58,16 @@ def stylize_video(
     progress: bool = True,
     input_format: str | None = None,
     max_frames: int | None = None,
+    output_size: int | None = None,
 ) -> VideoResult:
-    """Write `target` (via a temporary file, renamed at the end). `size` scales the longest
-    side of the output; sides are rounded to even numbers, as H.264 in yuv420p needs. One frame
-    at a time is the fastest on CPU (measured at 480p: 11.3 fps end to end against 7.2 in batches
-    of 8, whose activations no longer fit the cache)."""
+    """Write `target` (via a temporary file, renamed at the end). `size` is the network's working
+    size, as for images; `output_size` scales the longest side of the output. Sides are rounded
+    to even numbers, as H.264 in yuv420p needs. One frame at a time is the fastest on CPU
+    (measured at 480p: 11.3 fps end to end against 7.2 in batches of 8, whose activations no
+    longer fit the cache)."""
     with atomic_write(target) as tmp:
-        return _transcode(stylizer, str(source), str(tmp), size, batch_size, crf, progress, input_format, max_frames)
+        return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress, input_format,
+                          max_frames)
 
 
 _END = object()  # the last item through a pipeline queue
@@ -90,8 +93,8 @@ def _get(q: queue.Queue, stop: threading.Event) -> object:
 
 
 def _transcode(
-    stylizer: Stylizer, source: str, tmp: str, size: int | None, batch_size: int, crf: int, progress: bool,
-    input_format: str | None, max_frames: int | None,
+    stylizer: Stylizer, source: str, tmp: str, size: int | None, output_size: int | None, batch_size: int, crf: int,
+    progress: bool, input_format: str | None, max_frames: int | None,
 ) -> VideoResult:
     """Three stages in three threads, so decoding, the network and encoding overlap: a reader
     (demux + decode), the network here, and a writer (encode + mux). PyAV and torch release the
@@ -184,12 +187,12 @@ def _transcode(
                 return
             if count == 0:  # the first frame fixes the output size
                 h, w = pending[0][0].shape[:2]
-                scale = size / max(h, w) if size else 1.0
+                scale = output_size / max(h, w) if output_size else 1.0
                 vout.height, vout.width = max(2, round(h * scale) // 2 * 2), max(2, round(w * scale) // 2 * 2)
                 if stylizer.compiles:  # say why the first frame takes seconds
                     bar.set_postfix_str(f"compiling the {stylizer.precision} network for {vout.width}x{vout.height} "
                                         "(once per frame size; cached on disk)", refresh=True)
-            _put(stylized, ("video", _stylize_batch(stylizer, pending, vout.height, vout.width)), stop)
+            _put(stylized, ("video", _stylize_batch(stylizer, pending, vout.height, vout.width, size)), stop)
             if count == 0 and stylizer.compiles:
                 bar.set_postfix_str("")
             count += len(pending)
@@ -218,22 +221,31 @@ def _transcode(
         return VideoResult(frames=count, fps=float(rate), audio=audio)
 
 
-def _stylize_batch(stylizer: Stylizer, pending: list[tuple[np.ndarray, av.VideoFrame]], h: int, w: int) -> list:
+def _stylize_batch(stylizer: Stylizer, pending: list[tuple[np.ndarray, av.VideoFrame]], h: int, w: int,
+                   size: int | None) -> list:
     batch = _frames_to_tensor([array for array, _ in pending])
     if (batch.shape[-2], batch.shape[-1]) != (h, w):
         batch = torch.nn.functional.interpolate(batch, size=(h, w), mode="area")
-    return list(zip(_tensor_to_frames(stylizer.stylize_tensor(batch)), (src for _, src in pending)))
+    return list(zip(_tensor_to_frames(stylizer.stylize_tensor(batch, size)), (src for _, src in pending)))
 
 
-def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None) -> Iterator:
+def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None,
+                   output_size: int | None = None) -> Iterator:
     """Live use: each frame (PIL image, (H, W, 3) uint8 array or (3, H, W) tensor) is stylized
-    as soon as it arrives and yielded in the type it came in."""
+    as soon as it arrives and yielded in the type it came in. `size` is the network's working
+    size; `output_size`, the longest side of what is yielded (arrays only)."""
     from PIL import Image
 
     for frame in frames:
         if isinstance(frame, Image.Image):
             yield stylizer(frame, size)
         elif isinstance(frame, np.ndarray):
-            yield _tensor_to_frames(stylizer.stylize_tensor(_frames_to_tensor([frame]), size))[0]
+            x = _frames_to_tensor([frame])
+            if output_size:
+                h, w = x.shape[-2:]
+                scale = output_size / max(h, w)
+                x = torch.nn.functional.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))),
+                                                    mode="area")
+            yield _tensor_to_frames(stylizer.stylize_tensor(x, size))[0]
         else:
             yield stylizer(frame, size)

@@ -58,8 +58,14 @@ def run_train(cwd: Path, *overrides: str, check: bool = True) -> subprocess.Comp
 
 
 def metadata(path: Path) -> dict:
+    """The raw JSON header of a model file."""
     with safe_open(str(path), framework="pt") as f:
         return json.loads(f.metadata()["fast_style"])
+
+
+def record(path: Path) -> dict:
+    """What a model file says its network was trained on."""
+    return metadata(path)["record"]
 
 
 def require(path: Path, what: str) -> None:

@@ -6,7 +6,7 @@ from PIL import Image
 
 from conftest import make_photo
 from fast_style import Stylizer
-from fast_style.blend import blend, preserve_color
+from fast_style.blend import blend, keep_photo_color
 from fast_style.stylize import main
 
 
@@ -30,7 +30,7 @@ def test_preserve_color_keeps_the_photo_chroma_and_the_stylized_luminance() -> N
     photo = torch.full((1, 3, 8, 8), 0.35)
     photo[:, 0] = 0.6  # a reddish photo (its chroma stays in gamut at the stylized luminance)
     stylized = torch.rand(1, 3, 8, 8) * 0.3 + 0.2
-    out = preserve_color(stylized, photo)
+    out = keep_photo_color(stylized, photo)
     luma = lambda x: 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]  # noqa: E731
     assert torch.allclose(luma(out), luma(stylized), atol=2e-3)
     assert (out[:, 0] > out[:, 1]).all() and (out[:, 0] > out[:, 2]).all()  # still red

@@ -1,12 +1,15 @@
+import json
 import os
 import pickle
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from fast_style.model_file import ModelFileError, load_model, save_model
+from fast_style.model_file import FORMAT_VERSION, ModelFileError, ModelRecord, load_model, read_model, save_model
+from fast_style.styles import style_image_path
 from fast_style.transformer import TransformerConfig, TransformerNet
 
 
@@ -15,7 +18,7 @@ def test_safetensors_round_trip_rebuilds_the_net_from_the_file_alone(tmp_path: P
     path = save_model(tmp_path / "m.safetensors", net, {"style": "wave", "steps": 12})
     loaded, info = load_model(path)
     assert loaded.config == TransformerConfig(channels=8, res_blocks=2)
-    assert info["style"] == "wave" and info["steps"] == 12
+    assert info.style == "wave" and info.steps == 12
     x = torch.rand(1, 3, 20, 24)
     with torch.no_grad():
         assert torch.equal(loaded(x), net.eval()(x))
@@ -32,7 +35,8 @@ def test_tensors_that_do_not_fit_the_declared_network(tmp_path: Path) -> None:
     small = TransformerNet(TransformerConfig(channels=8, res_blocks=1))
     path = save_model(tmp_path / "m.safetensors", small, {})
     state = {k: v for k, v in small.state_dict().items()}
-    save_file(state, str(path), metadata={"fast_style": '{"config": {"channels": 16, "res_blocks": 1}}'})
+    save_file(state, str(path), metadata={"fast_style": '{"format_version": 1, "architecture": "johnson", '
+                                                        '"config": {"channels": 16, "res_blocks": 1}, "record": {}}'})
     with pytest.raises(ModelFileError, match="m.safetensors: weights do not fit the declared network"):
         load_model(path)
 
@@ -64,3 +68,40 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="evil.ckpt: cannot be loaded safely"):
         load_model(path)
     assert not MARKER.exists()
+
+
+def test_every_shipped_model_loads_and_says_what_it_was_trained_on() -> None:
+    """Shipped files from before the format was versioned (format 0) still load."""
+    shipped = sorted((Path(__file__).parents[1] / "checkpoints").glob("*.safetensors"))
+    assert len(shipped) >= 6
+    for path in shipped:
+        net, record = load_model(path)
+        assert isinstance(record, ModelRecord) and record.style == path.stem, path
+        assert record.steps > 0 and record.weights["style"] > 0, path
+        assert style_image_path(record.style_image or f"{record.style}.jpg").is_file()  # the oldest lacks the field
+        assert net(torch.rand(1, 3, 20, 28)).shape == (1, 3, 20, 28)
+
+
+def test_format_0_and_format_1_files_read_alike(tmp_path: Path) -> None:
+    net = TransformerNet(TransformerConfig(channels=8, res_blocks=1))
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    old = {"config": net.config.to_dict(), "style": "wave", "steps": 3, "style_image": "wave.jpg"}
+    save_file(state, str(tmp_path / "old.safetensors"), metadata={"fast_style": json.dumps(old)})
+    save_model(tmp_path / "new.safetensors", net, ModelRecord(style="wave", steps=3, style_image="wave.jpg"))
+    a, b = read_model(tmp_path / "old.safetensors"), read_model(tmp_path / "new.safetensors")
+    assert (a.format_version, b.format_version) == (0, FORMAT_VERSION)
+    assert (a.architecture, a.config, a.record) == (b.architecture, b.config, b.record)
+
+
+def test_a_newer_format_or_an_unknown_architecture_is_one_clear_line(tmp_path: Path) -> None:
+    net = TransformerNet(TransformerConfig(channels=8, res_blocks=1))
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    for name, header, message in [
+        ("future", {"format_version": FORMAT_VERSION + 1, "architecture": "johnson", "config": {}, "record": {}},
+         f"model format {FORMAT_VERSION + 1} is newer than this fast_style reads"),
+        ("alien", {"format_version": 1, "architecture": "gallery9", "config": {}, "record": {}},
+         re.escape("architecture 'gallery9' is not one this fast_style knows (johnson)")),
+    ]:
+        save_file(state, str(tmp_path / f"{name}.safetensors"), metadata={"fast_style": json.dumps(header)})
+        with pytest.raises(ModelFileError, match=message):
+            load_model(tmp_path / f"{name}.safetensors")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import BF16_CPU, SHARED_DATA, metadata, require, run_train
+from conftest import BF16_CPU, SHARED_DATA, record, require, run_train
 from fast_style.stylize import main as stylize
 
 VGG_FILE = Path(torch.hub.get_dir()) / "checkpoints" / "vgg16-397923af.pth"
@@ -22,7 +22,7 @@ def test_twenty_steps_on_real_photos_then_stylize_odd_sizes(tmp_path: Path) -> N
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     model = tmp_path / "checkpoints" / "starry_night.safetensors"
-    info = metadata(model)
+    info = record(model)
     assert info["steps"] == 20 and info["images_seen"] == 80
     assert info["precision"] == ("bf16-mixed" if BF16_CPU else "32-true")  # trainer.precision=auto
 

@@ -2,6 +2,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -113,7 +114,7 @@ def test_lightning_checkpoint_is_accepted(tmp_path: Path) -> None:
     }
     torch.save(ckpt, tmp_path / "last.ckpt")
     stylizer = Stylizer.load(tmp_path / "last.ckpt", device="cpu")
-    assert stylizer.name == "wave" and stylizer.info["steps"] == 7
+    assert stylizer.name == "wave" and stylizer.record.steps == 7
 
 
 def test_inference_imports_neither_lightning_nor_hydra(tiny_model: Path, tmp_path: Path) -> None:
@@ -165,10 +166,11 @@ def test_fast_paths_give_the_same_picture(tiny_model: Path, options: dict) -> No
     assert fast(x[:1, :, :20, :30]).shape == (1, 3, 20, 30)  # another size: not fixed to the first
 
 
-def test_sheet_shows_the_photo_in_every_shipped_style(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sheet_shows_the_photo_in_every_shipped_style(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
     import shutil
 
-    from fast_style import stylize
+    from fast_style import models
 
     shipped = tmp_path / "shipped"
     shipped.mkdir()
@@ -176,7 +178,89 @@ def test_sheet_shows_the_photo_in_every_shipped_style(tiny_model: Path, tmp_path
         shutil.copy(tiny_model, shipped / f"{name}.safetensors")
     net, _ = load_model(tiny_model)  # a variant of a style is not a style of its own
     save_model(shipped / "wave_small.safetensors", net, {"style": "wave_small", "style_image": "wave.jpg"})
-    monkeypatch.setattr(stylize, "CHECKPOINT_DIRS", [shipped])
+    monkeypatch.setattr(models, "CHECKPOINT_DIRS", [shipped])
     photo = make_photo(tmp_path / "p.jpg", (400, 300))
     assert main(["--sheet", str(photo), "-o", str(tmp_path / "sheet.png"), "--size", "100"]) == 0
     assert Image.open(tmp_path / "sheet.png").size == (3 * 100 + 2 * 8, 75 + 24)
+
+    # A shipped file that cannot be read: one line, exit 1, and the sheet of the others.
+    (shipped / "broken.safetensors").write_bytes(b"\x00" * 64)
+    capsys.readouterr()
+    assert main(["--sheet", str(photo), "-o", str(tmp_path / "sheet2.png"), "--size", "100"]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {shipped / 'broken.safetensors'}: not a readable safetensors file")
+    assert Image.open(tmp_path / "sheet2.png").size == (3 * 100 + 2 * 8, 75 + 24)
+
+
+def test_strength_and_colour_are_per_call(tiny_model: Path) -> None:
+    """One Stylizer serves a slider: each call may set its own strength."""
+    x = torch.rand(1, 3, 24, 32)
+    shared = Stylizer.load(tiny_model, device="cpu")
+    assert torch.equal(shared(x, strength=0.4), Stylizer.load(tiny_model, device="cpu", strength=0.4)(x))
+    assert torch.equal(shared(x, strength=0), x)
+    assert not torch.equal(shared(x), x) and torch.equal(shared(x), shared(x, strength=1))
+    assert torch.equal(shared(x, preserve_color=True), Stylizer.load(tiny_model, device="cpu", preserve_color=True)(x))
+    with pytest.raises(ValueError, match="strength must be between 0 and 1"):
+        shared(x, strength=1.5)
+
+
+def _chroma(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("YCbCr"), dtype=np.float32)[..., 1:]
+
+
+def test_preserve_color_keeps_the_photo_colours(tmp_path: Path) -> None:
+    model = str(Path(__file__).parents[1] / "checkpoints" / "starry_night_small.safetensors")
+    photo = make_photo(tmp_path / "p.png", (64, 48))
+    assert main(["--model", model, str(photo), "-o", str(tmp_path / "plain.png")]) == 0
+    assert main(["--model", model, str(photo), "-o", str(tmp_path / "kept.png"), "--preserve-color"]) == 0
+    original, plain, kept = (Image.open(tmp_path / n) for n in ("p.png", "plain.png", "kept.png"))
+    kept_change, plain_change = (np.abs(_chroma(im) - _chroma(original)).mean() for im in (kept, plain))
+    assert plain_change > 10 and kept_change < 0.2 * plain_change, (kept_change, plain_change)  # the photo's colours
+    luma = lambda im: np.asarray(im.convert("L"), dtype=np.float32)  # noqa: E731
+    assert np.abs(luma(kept) - luma(plain)).mean() < 0.2 * np.abs(luma(plain) - luma(original)).mean()  # stylized light
+
+
+def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI groups by size, the one place that batches: no re-batching behind it."""
+    sizes = {"a1": (40, 30), "b1": (30, 40), "a2": (40, 30), "b2": (30, 40), "a3": (40, 30)}
+    inputs = [str(make_photo(tmp_path / "in" / f"{n}.png", size, seed=i)) for i, (n, size) in enumerate(sizes.items())]
+    calls = []
+    real = Stylizer.stylize_batch
+
+    def spy(self: Stylizer, images: list, *args: object, **kwargs: object) -> list:
+        calls.append([im.size for im in images])
+        return real(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(Stylizer, "stylize_batch", spy)
+    assert main(["--model", str(tiny_model), *inputs, "-o", str(tmp_path / "out"), "--batch-size", "2"]) == 0
+    assert calls == [[(40, 30), (40, 30)], [(30, 40), (30, 40)], [(40, 30)]]
+    assert len(list((tmp_path / "out").iterdir())) == 5
+    with pytest.raises(ValueError, match="takes images of one size"):
+        Stylizer.load(tiny_model, device="cpu").stylize_batch([Image.new("RGB", (4, 4)), Image.new("RGB", (5, 4))])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "m.safetensors", "a.jpg", "--steps", "5"], "--steps: apply to --optimize only"),
+    (["--model", "m.safetensors", "a.jpg", "--style-image", "p.jpg"], "--style-image: apply to --optimize only"),
+    (["--model", "m.safetensors", "a.jpg", "--live-format", "v4l2"], "--live-format: applies to --live only"),
+    (["--optimize", "--style-image", "p.jpg", "a.jpg", "--compile"], "--compile: does not apply to --optimize"),
+    (["--optimize", "--style-image", "p.jpg", "a.jpg", "--precision", "bf16"], "--precision: does not apply to --optimize"),
+    (["--model", "m.safetensors", "--export", "m.onnx", "--strength", "0.5"], "--strength: does not apply to --export"),
+    (["--model", "m.safetensors", "--live", "/dev/video0", "--batch-size", "2"], "--batch-size: does not apply to --live"),
+    (["--sheet", "a.jpg", "-o", "s.png", "--frames", "3"], "--frames: does not apply to --sheet"),
+    (["--model", "m.safetensors", "a.jpg", "--size", "0"], "--size must be at least 1, not 0"),
+])
+def test_options_that_do_not_apply_are_refused_in_one_line(argv: list[str], message: str,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_frames_without_a_video_is_refused(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    photo = make_photo(tmp_path / "a.jpg", (20, 20))
+    assert main(["--model", str(tiny_model), str(photo), "--frames", "3", "-o", str(tmp_path / "o.jpg")]) == 2
+    assert capsys.readouterr().err.strip() == "error: --frames applies to videos and --live only"
+    assert not (tmp_path / "o.jpg").exists()

@@ -7,7 +7,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import metadata, run_train
+from conftest import metadata, record, run_train
 from fast_style.model_file import load_model, read_model
 
 FAST = [
@@ -45,7 +45,7 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
     acc = EventAccumulator(str(events), size_guidance={"images": 0, "scalars": 0})
     acc.Reload()
     assert {"loss/content", "loss/style", "loss/tv", "loss/total", "img_per_s"} <= set(acc.Tags()["scalars"])
-    assert [e.step for e in acc.Images("preview")] == [1, 10, 20, 30, 30]
+    assert [e.step for e in acc.Images("preview")] == [1, 10, 20, 30]  # the end of training (step 30) once
     totals = [e.value for e in acc.Scalars("loss/total")]
     assert sum(totals[-3:]) < 0.5 * sum(totals[:3]), totals
 
@@ -56,14 +56,15 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
 
     # The exported model, with its config and training summary.
     exported = tmp_path / "checkpoints" / "wave.safetensors"
-    info = metadata(exported)
-    assert info["config"] == {"channels": 8, "res_blocks": 1, "output_scale": 1 / 255, "layout": "johnson"}
+    header = metadata(exported)
+    assert (header["format_version"], header["architecture"]) == (1, "johnson")
+    assert header["config"] == {"channels": 8, "res_blocks": 1, "output_scale": 1 / 255, "layout": "johnson"}
+    info = header["record"]
     assert info["style"] == "wave" and info["steps"] == 30 and info["images_seen"] == 60
     assert info["style_image"] == "wave.jpg"
     # The checkpoint tells evaluate the same painting and loss weights as the export does.
-    _, ckpt_info = read_model(run / "checkpoints" / "last.ckpt")
-    assert (ckpt_info["style_image"], ckpt_info["style_size"], ckpt_info["weights"]) == (
-        "wave.jpg", info["style_size"], info["weights"])
+    ckpt = read_model(run / "checkpoints" / "last.ckpt").record
+    assert (ckpt.style_image, ckpt.style_size, ckpt.weights) == ("wave.jpg", info["style_size"], info["weights"])
     assert set(info["final_losses"]) == {"content", "style", "tv", "total"}
     before = exported.read_bytes()
 
@@ -73,7 +74,7 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
     assert "exists; kept it" in result.stderr + result.stdout
     assert exported.read_bytes() == before
     [resumed] = [r for r in (tmp_path / "runs" / "wave").iterdir() if r != run]
-    assert metadata(resumed / "wave.safetensors")["steps"] == 34
+    assert record(resumed / "wave.safetensors")["steps"] == 34
 
 
 def test_missing_photo_folder_fails_at_start_with_one_line(tmp_path: Path) -> None:
@@ -86,7 +87,7 @@ def test_missing_photo_folder_fails_at_start_with_one_line(tmp_path: Path) -> No
 def test_ddp_with_two_cpu_processes(tmp_path: Path, photo_dir: Path) -> None:
     train(tmp_path, f"data.root={photo_dir}", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
           "trainer.max_steps=2")
-    info = metadata(tmp_path / "checkpoints" / "wave.safetensors")
+    info = record(tmp_path / "checkpoints" / "wave.safetensors")
     assert info["steps"] == 2 and info["images_seen"] == 2 * 2 * 2  # steps x batch x processes
 
 
@@ -94,7 +95,7 @@ def test_init_weights_continues_an_exported_model(tmp_path: Path, photo_dir: Pat
     train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=3")
     first = tmp_path / "checkpoints" / "wave.safetensors"
     train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=2", f"init_weights={first}", "overwrite_export=true")
-    info = metadata(first)
+    info = record(first)
     assert info["steps"] == 5 and info["images_seen"] == 10 and info["init_weights"] == str(first)
     result = train(tmp_path, f"data.root={photo_dir}", "model.channels=16", f"init_weights={first}", check=False)
     assert result.returncode == 1 and "differs from this run's" in result.stderr.strip().splitlines()[-1]
@@ -102,7 +103,7 @@ def test_init_weights_continues_an_exported_model(tmp_path: Path, photo_dir: Pat
 
 def test_stability_term_is_logged_and_summarised(tmp_path: Path, photo_dir: Path) -> None:
     train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=3", "stability.weight=1e4", "stability.shift=3")
-    assert metadata(tmp_path / "checkpoints" / "wave.safetensors")["final_losses"]["stability"] > 0
+    assert record(tmp_path / "checkpoints" / "wave.safetensors")["final_losses"]["stability"] > 0
 
 
 @pytest.mark.slow  # compiles the network and the VGG losses, forward and backward
@@ -114,4 +115,16 @@ def test_compiled_training_writes_the_same_files(tmp_path: Path, photo_dir: Path
     assert keys and all(k.startswith("transformer.") and "_orig_mod" not in k for k in keys)
     train(tmp_path, *common, "trainer.max_steps=5", f"ckpt_path={last}", "overwrite_export=true")  # resumed uncompiled
     net, info = load_model(tmp_path / "checkpoints" / "wave.safetensors")
-    assert info["steps"] == 5 and net(torch.rand(1, 3, 20, 28)).shape == (1, 3, 20, 28)
+    assert info.steps == 5 and net(torch.rand(1, 3, 20, 28)).shape == (1, 3, 20, 28)
+
+
+def test_a_sweep_trains_one_network_per_style(tmp_path: Path, photo_dir: Path) -> None:
+    """`train -m style=a,b`: Hydra's multirun, one run and one export per style."""
+    settings = [o for o in FAST if not o.startswith("style=")]
+    run_train(tmp_path, "-m", "style=starry_night,wave", *settings, f"data.root={photo_dir}", "trainer.max_steps=2")
+    assert record(tmp_path / "checkpoints" / "starry_night.safetensors")["style_image"] == "starry_night.jpg"
+    assert record(tmp_path / "checkpoints" / "wave.safetensors")["steps"] == 2
+    assert sorted(p.name for p in next((tmp_path / "runs" / "multirun").iterdir()).iterdir() if p.is_dir()) == [
+        "starry_night", "wave"]
+    result = run_train(tmp_path, "-m", "style=wave,nope", *settings, f"data.root={photo_dir}", check=False)
+    assert result.returncode == 1 and result.stderr.strip().startswith("error: unknown style 'nope' (available:")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import metadata
+from conftest import record
 from test_train import FAST, train
 
 
@@ -41,7 +41,7 @@ def test_unreadable_photos_are_skipped_and_counted(tmp_path: Path, photo_dir: Pa
     log = result.stdout + result.stderr
     assert "skipping 2 unreadable file(s)" in log and "empty.jpg" in log and "text.jpg" in log
     assert "skipping unreadable photo " in log and "truncated.jpg" in log
-    assert metadata(tmp_path / "checkpoints" / "wave.safetensors")["steps"] == 8
+    assert record(tmp_path / "checkpoints" / "wave.safetensors")["steps"] == 8
 
 
 @pytest.mark.parametrize(

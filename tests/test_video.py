@@ -55,12 +55,60 @@ def test_clip_round_trips_frames_rate_and_audio(tiny_model: Path, tmp_path: Path
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
-def test_size_scales_the_longest_side_to_even_numbers(tiny_model: Path, tmp_path: Path) -> None:
+def test_output_size_scales_the_longest_side_to_even_numbers(tiny_model: Path, tmp_path: Path) -> None:
     src = make_clip(tmp_path / "clip.mkv", audio=False)
     stylizer = Stylizer.load(tiny_model, device="cpu")
-    result = stylize_video(stylizer, src, tmp_path / "small.mp4", size=33, progress=False)
+    result = stylize_video(stylizer, src, tmp_path / "small.mp4", output_size=33, progress=False)
     assert result.frames == 12 and result.audio is None
     assert probe(tmp_path / "small.mp4")[3] == (32, 24)  # 33 x 24.75, down to even sides
+
+
+def test_size_is_the_network_size_for_videos_as_for_images(tiny_model: Path, tmp_path: Path) -> None:
+    """One meaning for --size: the frames keep their size; the network sees them at 32 px."""
+    src = make_clip(tmp_path / "clip.mkv", frames=3, audio=False)
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "a.mp4"), "--size", "32"]) == 0
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "b.mp4"), "--output-size", "32"]) == 0
+    assert probe(tmp_path / "a.mp4")[3] == (64, 48) and probe(tmp_path / "b.mp4")[3] == (32, 24)
+
+
+def test_live_to_an_existing_file_needs_overwrite(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "live.mp4"
+    out.write_bytes(b"precious")
+    live = ["--model", str(tiny_model), "--live", "testsrc=size=64x48:rate=10", "--live-format", "lavfi", "--frames", "3"]
+    assert main([*live, "-o", str(out)]) == 1
+    assert out.read_bytes() == b"precious"
+    assert capsys.readouterr().err.strip() == (
+        f"error: testsrc=size=64x48:rate=10: output {out} exists (pass --overwrite to replace it)")
+    assert main([*live, "-o", str(out), "--overwrite"]) == 0 and probe(out)[0] == 3
+
+
+def test_out_of_memory_in_one_video_is_one_line_and_the_next_goes_on(
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = make_clip(tmp_path / "big.mp4", frames=3, audio=False, size=(96, 64))
+    second = make_clip(tmp_path / "small.mp4", frames=3, audio=False)
+    real = Stylizer.stylize_tensor
+
+    def short_of_memory(self: Stylizer, batch: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        if batch.shape[-1] == 96:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore details")
+        return real(self, batch, *args, **kwargs)
+
+    monkeypatch.setattr(Stylizer, "stylize_tensor", short_of_memory)
+    assert main(["--model", str(tiny_model), str(first), str(second), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {first}: CUDA out of memory. Tried to allocate 2.00 GiB", "1 of 2 inputs failed"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small_tiny.mp4"]  # nothing half-written
+
+
+def test_optimize_refuses_videos_and_live_sources_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=2, audio=False)
+    style = ["--optimize", "--style-image", str(tmp_path / "x.jpg")]
+    assert main([*style, str(clip)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {clip}: --optimize works on images only (a video would take hours a second)"
+    with pytest.raises(SystemExit):
+        main([*style, "--live", "testsrc", "--live-format", "lavfi"])
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "--live: does not apply to --optimize (images only, each optimised on its own in fp32)")
 
 
 def test_a_rotated_phone_video_comes_out_upright(tiny_model: Path, tmp_path: Path) -> None:
