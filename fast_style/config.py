@@ -17,6 +17,10 @@ class StyleConfig:
 
     name: str = MISSING
     image: str = MISSING  # bundled with fast_style (fast_style/styles/), or a path to any image
+    # A gallery: several paintings (as `image`), one network with a scale and shift per painting
+    # for every instance norm (fast_style.gallery). Their names are the files' stems.
+    images: Optional[list[str]] = None
+    paintings: Optional[str] = None  # a folder the gallery's `images` may name files in (${style.paintings}/x.jpg)
     size: Optional[int] = 512  # longest side of the painting when its Gram matrices are taken
     weight: float = 1.0e10  # style loss weight
 

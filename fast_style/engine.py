@@ -7,15 +7,18 @@ are built under a lock, and tiling works on its own copy of the network (fast_st
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from fast_style.gallery import GalleryNet
 from fast_style.hardware import PRECISIONS, cpu_has_fast_bf16, inference_precision
 from fast_style.tiling import stylize_tiled
 
 MAX_PASS_PIXELS = 2048 * 2048  # larger inputs go through in tiles: bounded memory
+STYLE_CACHE = 8  # a gallery's mixes kept ready (each a single-style network, compiled where asked)
 
 
 def default_device() -> torch.device:
@@ -26,7 +29,14 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+Runner = Callable[[torch.Tensor], torch.Tensor]
+StyleKey = tuple[float, ...] | None  # a gallery's mix, as its weights; None for a single-style network
+
+
 class Engine:
+    """`engine(x)`, or for a gallery network `engine(x, style=weights)` (fast_style.gallery): each
+    mix runs as the single-style network it amounts to, so it costs what one style costs."""
+
     def __init__(
         self,
         net: nn.Module,
@@ -51,45 +61,75 @@ class Engine:
             self.dtype = torch.bfloat16 if cpu_has_fast_bf16() else None
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = net.to(self.device).eval().to(memory_format=self.memory_format)
+        self.gallery = self.net if isinstance(self.net, GalleryNet) else None
         self.max_pass_pixels = max_pass_pixels
-        self.compiles = compile or precision == "int8"  # the first input of each shape takes seconds
+        self.compile = compile
+        self.compiles = compile or precision == "int8"  # the first input of each shape (and mix) takes seconds
         self.cuda_graphs = compile and self.device.type == "cuda"
-        self.forward: Callable[[torch.Tensor], torch.Tensor] = self.net
-        if compile:
-            # Inductor kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR), so only the first run
-            # of a frame size pays for compiling. On CUDA, "reduce-overhead" also records a CUDA
-            # graph per frame size: one launch a frame instead of one a layer.
-            mode = "reduce-overhead" if self.device.type == "cuda" else None
-            self.forward = torch.compile(self.net, mode=mode, dynamic=False)
-        self._int8_nets: dict[torch.Size, Callable[[torch.Tensor], torch.Tensor]] = {}
-        self._int8_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the caches below
+        self._styles: OrderedDict[StyleKey, tuple[nn.Module, Runner]] = OrderedDict()  # most recent last
+        self._int8_nets: dict[tuple[StyleKey, torch.Size], Runner] = {}
 
     @torch.no_grad()  # not inference_mode: under it the compiled int8 network ran 2x slower (measured)
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) on any device -> (B, 3, H, W) float on self.device, clamped to [0, 1]."""
+    def __call__(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, H, W) on any device -> (B, 3, H, W) float on self.device, clamped to [0, 1].
+        `style`: a gallery's (N,) weights; refused for a single-style network."""
+        key = self._style_key(style)
+        net, forward = self._network(key)
         x = x.to(self.device, torch.float32).contiguous(memory_format=self.memory_format)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
             if x.shape[-2] * x.shape[-1] > self.max_pass_pixels:
-                y = torch.cat([stylize_tiled(self.net, xi[None], self.max_pass_pixels) for xi in x])
+                y = torch.cat([stylize_tiled(net, xi[None], self.max_pass_pixels) for xi in x])
             elif self.precision == "int8":
-                y = self._int8_net(x)(x)
+                y = self._int8_net(key, net, x)(x)
             else:
-                y = self.forward(x)
+                y = forward(x)
                 if self.cuda_graphs:  # the graph's output memory is rewritten by its next replay
                     y = y.clone()
         return y.float().clamp_(0, 1)
 
+    def _style_key(self, style: torch.Tensor | None) -> StyleKey:
+        if self.gallery is None:
+            if style is not None:
+                raise ValueError("this network has one style; a style mix needs a gallery network")
+            return None
+        if style is None:
+            raise ValueError(f"a gallery network needs a style (one of {', '.join(self.gallery.styles)}, or a mix)")
+        if style.shape != (len(self.gallery.styles),):
+            raise ValueError(f"{len(style)} style weights for a gallery of {len(self.gallery.styles)}")
+        return tuple(round(float(w), 6) for w in style)
+
+    def _network(self, key: StyleKey) -> tuple[nn.Module, Runner]:
+        """The single-style network for `key` and how to run it (eager or compiled), made once."""
+        with self._lock:
+            if key in self._styles:
+                self._styles.move_to_end(key)
+                return self._styles[key]
+            net = self.net if key is None else self.gallery.single(torch.tensor(key)).to(self.device, memory_format=self.memory_format)
+            forward: Runner = net
+            if self.compile:
+                # Inductor kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR), so only the first run
+                # of a frame size pays for compiling. On CUDA, "reduce-overhead" also records a CUDA
+                # graph per frame size: one launch a frame instead of one a layer.
+                mode = "reduce-overhead" if self.device.type == "cuda" else None
+                forward = torch.compile(net, mode=mode, dynamic=False)
+            self._styles[key] = (net, forward)
+            if len(self._styles) > STYLE_CACHE:
+                old, _ = self._styles.popitem(last=False)
+                self._int8_nets = {k: v for k, v in self._int8_nets.items() if k[0] != old}
+            return net, forward
+
     @property
     def int8_shapes(self) -> set[torch.Size]:
         """The input shapes an int8 network has been made for."""
-        with self._int8_lock:
-            return set(self._int8_nets)
+        with self._lock:
+            return {shape for _, shape in self._int8_nets}
 
-    def _int8_net(self, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _int8_net(self, key: StyleKey, net: nn.Module, x: torch.Tensor) -> Runner:
         """Quantized and compiled on the first batch of each shape (fast_style/quantize.py)."""
-        with self._int8_lock:
-            if x.shape not in self._int8_nets:
+        with self._lock:
+            if (key, x.shape) not in self._int8_nets:
                 from fast_style.quantize import quantize_int8
 
-                self._int8_nets[x.shape] = quantize_int8(self.net, x)
-            return self._int8_nets[x.shape]
+                self._int8_nets[(key, x.shape)] = quantize_int8(net, x)
+            return self._int8_nets[(key, x.shape)]

@@ -34,6 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=GatysConfig.steps, help="loss evaluations of the Gatys baseline")
     p.add_argument("--method", choices=["lbfgs", "adam"], default=GatysConfig.method)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--paintings", type=Path, help="a gallery's paintings, by file name, where their recorded paths are not")
     p.add_argument("--device")
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
                    help="the network's precision (default fp32): what a faster precision costs in loss")
@@ -66,10 +67,36 @@ def _earlier_baseline(path: Path, setup: dict) -> dict:
 def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path | None = None,
              style_size: int | None = None, baseline: str = "none", baseline_from: Path | None = None,
              steps: int = GatysConfig.steps, method: str = GatysConfig.method, device: str | None = None, precision: str = "fp32",
-             vgg_weights: str = "imagenet", progress: bool = True) -> dict:
+             vgg_weights: str = "imagenet", progress: bool = True, paintings: Path | None = None) -> dict:
     """The model's mean losses on the photos, at the loss weights it was trained with (the
-    training defaults where its file does not say), and optionally Gatys' on the same photos."""
+    training defaults where its file does not say), and optionally Gatys' on the same photos.
+    A gallery is evaluated style by style, each against its own painting (found in `paintings`
+    by name where its recorded path is not there): {"styles": {name: report}}."""
     stylizer = Stylizer.load(model, device=device, precision=precision)
+    common = dict(photos_dir=photos_dir, size=size, style_size=style_size, baseline=baseline, steps=steps,
+                  method=method, vgg_weights=vgg_weights, progress=progress)
+    if stylizer.engine.gallery is None:
+        return _evaluate_style(stylizer, None, style_image, baseline_from=baseline_from, **common)
+    if style_image is not None or baseline_from is not None:
+        raise ValueError("a gallery is evaluated against its own paintings: --style-image and --baseline-from do not apply")
+    images = stylizer.record.style_images or []
+    if len(images) != len(stylizer.styles):
+        raise ValueError(f"{model}: its record names {len(images)} paintings for {len(stylizer.styles)} styles")
+    styles = {name: _evaluate_style(stylizer, name, _find_painting(image, paintings), baseline_from=None, **common)
+              for name, image in zip(stylizer.styles, images)}
+    return {"styles": styles, "photos": next(iter(styles.values()))["photos"], "size": size,
+            "precision": stylizer.precision}
+
+
+def _find_painting(image: str, paintings: Path | None) -> str:
+    if paintings is not None and not Path(image).is_file() and (paintings / Path(image).name).is_file():
+        return str(paintings / Path(image).name)
+    return image
+
+
+def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | str | None, photos_dir: Path,
+                    size: int, style_size: int | None, baseline: str, baseline_from: Path | None, steps: int,
+                    method: str, vgg_weights: str, progress: bool) -> dict:
     device = stylizer.device
     record = stylizer.record
     weights = {"content": LossConfig.content_weight, "style": StyleConfig.weight, "tv": LossConfig.tv_weight,
@@ -87,10 +114,10 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
     model_rows, base_rows = [], []
     for path in photos:
         x = fit_longest(to_tensor(open_rgb(path))[None].to(device), size)
-        stylizer.stylize_tensor(x)  # warm-up: allocations and kernels are not what we time
+        stylizer.stylize_tensor(x, style=style)  # warm-up: allocations and kernels are not what we time
         _sync(device)
         start = time.perf_counter()
-        y = stylizer.stylize_tensor(x)
+        y = stylizer.stylize_tensor(x, style=style)
         _sync(device)
         seconds = time.perf_counter() - start
         with torch.no_grad():
@@ -111,6 +138,8 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
 
 
 def print_table(report: dict) -> None:
+    if "styles" in report:
+        return print_gallery_table(report)
     cols = ["content", "style", "total", "seconds_per_image"]
     print(f"{report['photos']} photos, longest side {report['size']} px, weights {report['weights']}")
     print(f"{'':24s}" + "".join(f"{c:>18s}" for c in cols))
@@ -122,12 +151,26 @@ def print_table(report: dict) -> None:
               + f"{'speedup ' + format(report['speedup'], '.0f') + 'x':>18s}")
 
 
+def print_gallery_table(report: dict) -> None:
+    """One row a style; the ratios to Gatys where there is a baseline."""
+    styles = report["styles"]
+    print(f"{report['photos']} photos, longest side {report['size']} px, each style against its own painting")
+    gatys = all("baseline" in r for r in styles.values())
+    cols = ["content", "style", "total"] + (["total / gatys"] if gatys else [])
+    print(f"{'style':40s}" + "".join(f"{c:>16s}" for c in cols))
+    for name, r in styles.items():
+        print(f"{name:40s}" + "".join(f"{r['model'][c]:16.4g}" for c in cols[:3])
+              + (f"{r['total_ratio']:16.3f}" if gatys else ""))
+    if gatys:
+        print(f"{'mean':40s}" + " " * 48 + f"{sum(r['total_ratio'] for r in styles.values()) / len(styles):16.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         report = evaluate(args.model, args.photos, args.size, args.style_image, args.style_size, args.baseline,
                           args.baseline_from, args.steps, args.method, args.device, args.precision, args.vgg_weights,
-                          progress=not args.json)
+                          progress=not args.json, paintings=args.paintings)
     except (ModelFileError, VGGWeightsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -10,19 +10,45 @@ from pathlib import Path
 
 import torch
 
+from torch import nn
+
 from fast_style.atomic import atomic_write
+from fast_style.gallery import GalleryNet
 from fast_style.transformer import TransformerNet
 
 FORMATS = (".onnx", ".pt")
 
 
-def export_network(net: TransformerNet, path: str | Path) -> Path:
+class _GalleryGraph(nn.Module):
+    """The gallery with the norm parameters computed in the graph: (image, style) -> stylized."""
+
+    def __init__(self, net: GalleryNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.net(image, style)
+
+
+def export_network(net: TransformerNet | GalleryNet, path: str | Path) -> Path:
     """Write atomically; the graph takes (B, 3, H, W) in [0, 1] of any size and returns the same
-    size, unclamped (clamp to [0, 1] for display)."""
+    size, unclamped (clamp to [0, 1] for display). A gallery's ONNX graph takes its style weights
+    as a second input, `style`: (N,) float, one weight a painting (normalised by the caller)."""
     path = Path(path)
     if path.suffix not in FORMATS:
         raise ValueError(f"{path}: export formats are {', '.join(FORMATS)}")
     net = copy.deepcopy(net).float().cpu().eval()
+    if isinstance(net, GalleryNet):
+        if path.suffix != ".onnx":
+            raise ValueError(f"{path}: a gallery network exports to .onnx only (TorchScript cannot script its style input)")
+        example = (torch.rand(2, 3, 37, 53), net.one_hot(0))
+        dims = {"image": {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")},
+                "style": None}
+        with atomic_write(path) as tmp:
+            program = torch.onnx.export(_GalleryGraph(net).eval(), example, dynamo=True, input_names=["image", "style"],
+                                        output_names=["stylized"], dynamic_shapes=dims, verbose=False)
+            program.save(str(tmp))
+        return path
     if path.suffix == ".pt":
         with warnings.catch_warnings(), atomic_write(path) as tmp:
             warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.script is deprecated"

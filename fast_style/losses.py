@@ -61,15 +61,21 @@ class PerceptualLoss(nn.Module):
         self.layers = list(dict.fromkeys([*self.style_layers, content_layer]))
         self.target_grams: list[torch.Tensor] = []
 
-    @torch.no_grad()
     def set_style(self, style: torch.Tensor) -> None:
         """style: (1, 3, H, W) in [0, 1]."""
-        feats = self.vgg(style, self.style_layers)
-        for i, name in enumerate(self.style_layers):
-            self.register_buffer(f"gram_{i}", gram_matrix(feats[name]), persistent=False)  # (1, C, C)
+        self.set_styles([style])
 
-    def forward(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
-        """output, content: (B, 3, H, W) in [0, 1]. Returns each weighted term and their sum."""
+    @torch.no_grad()
+    def set_styles(self, styles: list[torch.Tensor]) -> None:
+        """Several paintings, each (1, 3, H, W) of its own size: `forward(..., style=i)` picks one."""
+        grams = [self.vgg(style, self.style_layers) for style in styles]
+        for i, name in enumerate(self.style_layers):
+            stacked = torch.cat([gram_matrix(feats[name]) for feats in grams])  # (N, C, C)
+            self.register_buffer(f"gram_{i}", stacked, persistent=False)
+
+    def forward(self, output: torch.Tensor, content: torch.Tensor, style: int = 0) -> dict[str, torch.Tensor]:
+        """output, content: (B, 3, H, W) in [0, 1]; `style`, which painting of set_styles. Returns
+        each weighted term and their sum."""
         with torch.no_grad():
             target = self.vgg(content, [self.content_layer])[self.content_layer]
         feats = self.vgg(output, self.layers)
@@ -77,7 +83,8 @@ class PerceptualLoss(nn.Module):
         style_loss = output.new_zeros((), dtype=torch.float32)
         for i, (name, weight) in enumerate(zip(self.style_layers, self.style_layer_weights)):
             gram = gram_matrix(feats[name])
-            style_loss = style_loss + weight * F.mse_loss(gram, getattr(self, f"gram_{i}").expand_as(gram))
+            target = getattr(self, f"gram_{i}")[style : style + 1]  # (1, C, C)
+            style_loss = style_loss + weight * F.mse_loss(gram, target.expand_as(gram))
         losses = {
             "content": self.content_weight * content_loss,
             "style": self.style_weight * style_loss,
@@ -88,17 +95,19 @@ class PerceptualLoss(nn.Module):
 
 
 def perceptual_loss(
-    style_image: str | Path,
+    style_image: str | Path | list[str | Path],
     style_size: int | None = StyleConfig.size,
     weights: dict[str, float] | None = None,
     config: LossConfig | None = None,
 ) -> PerceptualLoss:
     """The one way a loss is built, with its style target set: training, evaluate and
     `stylize --optimize` all come here. `weights` ({"content", "style", "tv"}, as a model file
-    records them) override the defaults; `style_image` is a path or a bundled painting's name."""
+    records them) override the defaults; `style_image` is a path or a bundled painting's name, or
+    a list of them (a gallery)."""
     config = config or LossConfig()
     w = {"content": config.content_weight, "style": StyleConfig.weight, "tv": config.tv_weight, **(weights or {})}
     loss = PerceptualLoss(VGG16Features(config.vgg_weights), w["content"], w["style"], w["tv"], config.content_layer,
                           config.style_layers, config.style_layer_weights)
-    loss.set_style(load_style_image(style_image_path(str(style_image)), style_size))
+    images = style_image if isinstance(style_image, (list, tuple)) else [style_image]
+    loss.set_styles([load_style_image(style_image_path(str(image)), style_size) for image in images])
     return loss

@@ -20,12 +20,16 @@ from safetensors.torch import save_file
 from torch import nn
 
 from fast_style.atomic import atomic_write
+from fast_style.gallery import GalleryConfig, GalleryNet
 from fast_style.transformer import TransformerConfig, TransformerNet
 
 FORMAT_VERSION = 1
 # name -> (config dataclass, network class): the networks a model file can hold. Johnson et al.'s
-# transformation network, in either of its layouts, is `johnson`.
-ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {"johnson": (TransformerConfig, TransformerNet)}
+# transformation network, in either of its layouts, is `johnson`; many paintings in one, `gallery`.
+ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
+    "johnson": (TransformerConfig, TransformerNet),
+    "gallery": (GalleryConfig, GalleryNet),
+}
 
 
 class ModelFileError(RuntimeError):
@@ -38,6 +42,7 @@ class ModelRecord:
 
     style: str | None = None  # the name `stylize --style` knows it by
     style_image: str | None = None  # the painting: a bundled name or a path (evaluate finds it again)
+    style_images: list[str] | None = None  # a gallery's paintings, in the order of its styles
     style_size: int | None = None  # longest side of the painting for its Gram matrices
     weights: dict[str, float] = field(default_factory=dict)  # loss weights: content, style, tv
     steps: int = 0
@@ -66,13 +71,23 @@ def record_from_hparams(hparams: dict[str, Any], steps: int = 0) -> ModelRecord:
     stability = hparams.get("stability") or {}
     return ModelRecord(
         style=style.get("name"),
-        style_image=str(style["image"]) if style.get("image") else None,
+        style_image=str(style["image"]) if style.get("image") and not style.get("images") else None,
+        style_images=[str(image) for image in style["images"]] if style.get("images") else None,
         style_size=style.get("size"),
         weights={"content": loss["content_weight"], "style": style["weight"], "tv": loss.get("tv_weight", 0.0)}
         if "weight" in style and "content_weight" in loss else {},
         steps=steps,
         stability=dict(stability) if stability.get("weight") else None,
     )
+
+
+def network_settings(model: dict[str, Any], style: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The architecture and config a run's settings make: a gallery where `style.images` lists
+    paintings (named by their files' stems), else Johnson's network. Training builds its network
+    with this, and the checkpoint reader rebuilds it the same way."""
+    if style.get("images"):
+        return "gallery", {**model, "styles": [Path(str(image)).stem for image in style["images"]]}
+    return "johnson", dict(model)
 
 
 def architecture_of(net: nn.Module) -> str:
@@ -146,7 +161,8 @@ def read_model(path: str | Path) -> ModelFile:
     hparams = ckpt.get("hyper_parameters", {})
     state = {k.removeprefix("transformer."): v for k, v in ckpt["state_dict"].items() if k.startswith("transformer.")}
     record = record_from_hparams(hparams, ckpt.get("global_step", 0))
-    return ModelFile(hparams.get("architecture", "johnson"), hparams.get("model", {}), record, state, FORMAT_VERSION)
+    architecture, config = network_settings(hparams.get("model") or {}, hparams.get("style") or {})
+    return ModelFile(architecture, config, record, state, FORMAT_VERSION)
 
 
 def build_network(architecture: str, config: dict[str, Any]) -> nn.Module:

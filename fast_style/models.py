@@ -1,4 +1,5 @@
-"""The shipped models: checkpoints/NAME.safetensors, found by name (`stylize --style NAME`)."""
+"""The shipped models: checkpoints/NAME.safetensors, found by name (`stylize --style NAME`), and
+the styles inside gallery files (`--style starry_night=0.6,wave=0.4`)."""
 
 from __future__ import annotations
 
@@ -29,17 +30,85 @@ def named_model(name: str) -> Path:
     raise ModelFileError(f"no trained model named {name!r} (available: {', '.join(shipped_models()) or 'none'})")
 
 
-def sheet_models() -> tuple[dict[str, Path], list[str]]:
-    """One model per painting for a contact sheet (variants such as _small left out), and one
+def sheet_models() -> tuple[dict[str, tuple[Path, str | None]], list[str]]:
+    """One entry per style for a contact sheet: name -> (file, style inside it or None), every
+    style of every gallery included, variants of a style (starry_night_small) left out; and one
     line for each shipped file that cannot be read."""
-    shipped = shipped_models()
-    models, errors = {}, []
-    for name, path in shipped.items():
-        try:
+    index, errors = style_index()
+    chosen = {}
+    for name, (path, inside) in index.items():
+        if inside is None:
             painting = Path(read_model(path).record.style_image or name).stem
+            if painting != name and painting in index:  # a variant (e.g. _small) of another shipped style
+                continue
+        chosen[name] = (path, inside)
+    return chosen, errors
+
+
+Style = str | dict[str, float]
+
+
+def parse_style(spec: str) -> Style:
+    """`wave` -> "wave"; `starry_night=0.6,wave=0.4` -> {"starry_night": 0.6, "wave": 0.4}."""
+    if "=" not in spec:
+        return spec
+    mix = {}
+    for part in spec.split(","):
+        name, _, weight = part.partition("=")
+        try:
+            mix[name.strip()] = float(weight)
+        except ValueError:
+            raise ValueError(f"--style {spec!r}: {part!r} is not NAME=WEIGHT") from None
+    return mix
+
+
+def file_styles(path: Path) -> tuple[str, ...]:
+    """The style names one model file offers: a gallery's paintings, or the file's one style."""
+    model = read_model(path)
+    if model.architecture == "gallery":
+        return tuple(model.config["styles"])
+    return (model.record.style or path.stem,)
+
+
+def style_index() -> tuple[dict[str, tuple[Path, str | None]], list[str]]:
+    """Every style the shipped models offer: name -> (file, the style inside it, or None for a
+    single-style file, whose name is its file's). A file that cannot be read is one line."""
+    index: dict[str, tuple[Path, str | None]] = {}
+    errors = []
+    for name, path in shipped_models().items():
+        try:
+            styles = file_styles(path)
         except ModelFileError as e:
             errors.append(str(e))
             continue
-        if painting == name or painting not in shipped:  # not a variant (e.g. _small) of another shipped style
-            models[name] = path
-    return models, errors
+        if read_model(path).architecture == "gallery":
+            for style in styles:
+                index.setdefault(style, (path, style))  # a single-style file of the same name wins
+        else:
+            index[name] = (path, None)
+    return dict(sorted(index.items())), errors
+
+
+def resolve_style(spec: str, model: Path | None = None) -> tuple[Path, Style | None]:
+    """The file and the style inside it for `--style SPEC` (with `--model FILE`, inside that file)."""
+    style = parse_style(spec)
+    names = [style] if isinstance(style, str) else list(style)
+    if model is not None:
+        offered = file_styles(model)
+        missing = [n for n in names if n not in offered]
+        if missing:
+            raise ModelFileError(f"{model}: no style {missing[0]!r} (its styles: {', '.join(offered)})")
+        return model, style if len(offered) > 1 else None
+    if isinstance(style, str) and style in shipped_models():
+        return named_model(style), None
+    index, _ = style_index()
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise ModelFileError(f"no trained model named {missing[0]!r} (available: {', '.join(index) or 'none'}; "
+                             "stylize --list-styles)")
+    files = {index[n][0] for n in names}
+    if len(files) > 1:
+        raise ModelFileError(f"--style {spec}: these styles live in different files ({', '.join(sorted(map(str, files)))}); "
+                             "a mix takes the styles of one gallery file")
+    path = files.pop()
+    return path, style if index[names[0]][1] is not None else None

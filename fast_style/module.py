@@ -12,8 +12,9 @@ import torch
 from torchvision.utils import make_grid
 
 from fast_style.config import LossConfig
+from fast_style.gallery import GalleryNet
 from fast_style.losses import perceptual_loss
-from fast_style.transformer import TransformerConfig, TransformerNet
+from fast_style.model_file import build_network, network_settings
 
 
 class NonFiniteLossError(RuntimeError):
@@ -29,22 +30,29 @@ class StyleTransferModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.transformer = TransformerNet(TransformerConfig(**model))
-        self.loss = perceptual_loss(style["image"], style.get("size"), {"style": style["weight"]}, LossConfig(**loss))
+        self.transformer = build_network(*network_settings(model, style))  # TransformerNet or GalleryNet
+        paintings = style.get("images") or style["image"]
+        self.loss = perceptual_loss(paintings, style.get("size"), {"style": style["weight"]}, LossConfig(**loss))
         self.preview = preview or {"every_n_steps": 0, "count": 0}
         self.stability = {"weight": 0.0, "noise": 0.0, "shift": 0, **(stability or {})}
         self.recent: dict[str, deque] = {}
         self._last_step_time: float | None = None
         self._previewed_step = -1
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: int = 0) -> torch.Tensor:
+        """A gallery network takes the painting too (`style`, its index); others have one."""
+        if isinstance(self.transformer, GalleryNet):
+            return self.transformer(x, self.transformer.one_hot(style).to(x.device))
         return self.transformer(x)
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        output = self.transformer(batch)
-        losses = self.loss(output, batch)
+        # A gallery learns one painting a step, chosen at random (Dumoulin et al. 2017).
+        paintings = len(self.transformer.styles) if isinstance(self.transformer, GalleryNet) else 1
+        style = int(torch.randint(paintings, ()))
+        output = self(batch, style)
+        losses = self.loss(output, batch, style)
         if self.stability["weight"]:
-            losses["stability"] = self.stability["weight"] * self.stability_loss(batch, output)
+            losses["stability"] = self.stability["weight"] * self.stability_loss(batch, output, style)
             losses["total"] = losses["total"] + losses["stability"]
         if not torch.isfinite(losses["total"]):
             raise NonFiniteLossError(f"loss became {losses['total'].item()} at step {self.global_step}; stopping")
@@ -58,7 +66,7 @@ class StyleTransferModule(L.LightningModule):
         self._last_step_time = now
         return losses["total"]
 
-    def stability_loss(self, batch: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    def stability_loss(self, batch: torch.Tensor, output: torch.Tensor, style: int = 0) -> torch.Tensor:
         """Gupta et al. 2017 (arXiv:1705.02092): a photo and a slightly changed copy must come out
         alike, so video frames that differ by sensor noise or a small motion do not flicker. The
         copy is noisy and, with `shift`, moved by up to that many pixels: the network downsamples
@@ -68,7 +76,10 @@ class StyleTransferModule(L.LightningModule):
         noisy = (moved + self.stability["noise"] * torch.randn_like(moved)).clamp(0, 1)
         # forward, not __call__: under `compile=true` the copy's size changes from step to step,
         # and a graph compiled per size would cost more than it saves. It runs eagerly.
-        copy = self.transformer.forward(noisy)
+        if isinstance(self.transformer, GalleryNet):
+            copy = self.transformer.forward(noisy, self.transformer.one_hot(style).to(noisy.device))
+        else:
+            copy = self.transformer.forward(noisy)
         return torch.nn.functional.mse_loss(copy.float(), output[..., dy:, dx:].float())
 
     def on_train_batch_end(self, outputs: Any, batch: torch.Tensor, batch_idx: int) -> None:
@@ -90,8 +101,9 @@ class StyleTransferModule(L.LightningModule):
         if datamodule is None or not self.preview["count"]:
             return
         photos = datamodule.preview_batch(self.preview["count"]).to(self.device)
-        with torch.autocast(self.device.type, enabled=False):
-            stylized = self.transformer(photos).float().clamp(0, 1)
+        paintings = len(self.transformer.styles) if isinstance(self.transformer, GalleryNet) else 1
+        with torch.autocast(self.device.type, enabled=False):  # a gallery: each photo in another painting
+            stylized = torch.cat([self(photo[None], i % paintings) for i, photo in enumerate(photos)]).float().clamp(0, 1)
         grid = make_grid(torch.cat([photos, stylized]), nrow=len(photos), padding=4, pad_value=1.0)
         logger.experiment.add_image("preview", grid, self.global_step)
         self._previewed_step = self.global_step

@@ -8,6 +8,7 @@ needs: files (fast_style.files), shipped models (fast_style.models), the picture
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from fast_style.files import InputError, check_target, expand_inputs, is_video, 
 from fast_style.hardware import PRECISIONS
 from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.model_file import ModelFileError
-from fast_style.models import named_model, sheet_models
+from fast_style.models import resolve_style, sheet_models, style_index
 
 IMAGE_BATCH = 4  # same-size images per pass; video frames go one at a time (fast_style.video)
 PRECISION_CHOICES = ["auto", *PRECISIONS]
@@ -30,9 +31,11 @@ GATYS_DEFAULTS = {"steps": GatysConfig.steps, "method": GatysConfig.method, "sty
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stylize", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", type=Path, help="a .safetensors exported by train, or a Lightning .ckpt")
+    p.add_argument("--style", help="a shipped style (stylize --list-styles), or a mix of one gallery's styles: "
+                                   "'starry_night=0.6,wave=0.4'; with --model, a style inside that file")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--model", type=Path, help="a .safetensors exported by train, or a Lightning .ckpt")
-    which.add_argument("--style", help="a model in checkpoints/: checkpoints/NAME.safetensors")
+    which.add_argument("--list-styles", action="store_true", help="print every style the shipped models offer, one a line")
     which.add_argument("--sheet", action="store_true", help="one labelled image of the input in every shipped style (needs -o)")
     which.add_argument("--optimize", action="store_true",
                        help="Gatys et al. 2016: optimise each image against --style-image (slow, the quality reference; images only)")
@@ -87,8 +90,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if options:
             p.error(f"{' '.join(options)}: {why}")
 
+    if args.list_styles:
+        if argv_given := [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--list-styles"]:
+            p.error(f"--list-styles takes nothing else (not {argv_given[0]})")
+        return args
     if not (args.model or args.style or args.sheet or args.optimize):
-        p.error("one of --model, --style, --sheet or --optimize is required")
+        p.error("one of --model, --style, --sheet, --optimize or --list-styles is required")
+    if args.optimize or args.sheet:
+        refuse(_given(args, "model", "style"), f"does not apply to --{'optimize' if args.optimize else 'sheet'}")
     if args.optimize and args.style_image is None:
         p.error("--optimize takes --style-image (the painting to optimise towards)")
     if not args.optimize:
@@ -127,8 +136,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def list_styles() -> int:
+    index, errors = style_index()
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    for name in index:
+        print(name)
+    return 1 if errors else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.list_styles:
+        return list_styles()
     Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
     inputs = expand_inputs(args.inputs)
     if args.inputs and not inputs:
@@ -158,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                 precision, compile = stream_defaults(args.device, compile)
             from fast_style.stylizer import Stylizer
 
-            stylizer = Stylizer.load(args.model or named_model(args.style), device=args.device, precision=precision,
-                                     compile=compile, **picture)
+            path, style = resolve_style(args.style, args.model) if args.style else (args.model, None)
+            stylizer = Stylizer.load(path, device=args.device, precision=precision, compile=compile, style=style,
+                                     **picture)
     except (ModelFileError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -331,13 +352,17 @@ def write_sheet(photo: Path, target: Path, overwrite: bool, max_pixels: int, til
         print(f"error: {photo}: {e}", file=sys.stderr)
         return 1
     models, errors = sheet_models()
-    styles = {}
-    for name, path in models.items():
-        try:
-            styles[name] = Stylizer.load(path, device=device, precision=precision, strength=strength,
-                                         preserve_color=preserve_color)
-        except (ModelFileError, RuntimeError, ValueError) as e:
-            errors.append(str(e))
+    styles, loaded = {}, {}
+    for name, (path, inside) in models.items():
+        if path not in loaded:  # a gallery's styles share one Stylizer
+            try:
+                loaded[path] = Stylizer.load(path, device=device, precision=precision, strength=strength,
+                                             preserve_color=preserve_color)
+            except (ModelFileError, RuntimeError, ValueError) as e:
+                loaded[path] = None
+                errors.append(str(e))
+        if loaded[path] is not None:
+            styles[name] = functools.partial(loaded[path], style=inside) if inside else loaded[path]
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     if not styles:

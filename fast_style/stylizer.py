@@ -14,6 +14,7 @@ from torch import nn
 
 from fast_style.blend import blend, keep_photo_color
 from fast_style.engine import MAX_PASS_PIXELS, Engine, default_device
+from fast_style.gallery import mix_weights
 from fast_style.images import fit_longest, resize, to_pil, to_tensor
 from fast_style.model_file import ModelRecord, load_model
 
@@ -25,8 +26,10 @@ class Stylizer:
 
     Takes a PIL image (returns one of the same size) or a float [0, 1] tensor (3, H, W) or
     (B, 3, H, W) (returns the same shape, on the same device). `strength`, `preserve_color`
-    and `size` given at construction are defaults; each call may set its own. Safe to share
-    between threads."""
+    and, for a gallery network, `style` (a name, or {name: weight} to mix) given at construction
+    are defaults; each call may set its own. Safe to share between threads."""
+
+    Style = str | dict[str, float] | None
 
     def __init__(
         self,
@@ -39,11 +42,14 @@ class Stylizer:
         preserve_color: bool = False,
         channels_last: bool = False,
         compile: bool = False,
+        style: Style = None,
     ) -> None:
         _check_strength(strength)
         self.engine = Engine(net, device, precision, compile, channels_last, max_pass_pixels)
         self.record = record or ModelRecord()
         self.strength, self.preserve_color = strength, preserve_color
+        self.style = style
+        self.style_weights(style)  # a name this model does not have fails here, not at the first picture
 
     @classmethod
     def over(cls, engine: Engine, record: ModelRecord | None = None, strength: float = 1.0,
@@ -52,6 +58,7 @@ class Stylizer:
         stylizer = cls.__new__(cls)
         stylizer.engine, stylizer.record = engine, record or ModelRecord()
         stylizer.strength, stylizer.preserve_color = _check_strength(strength), preserve_color
+        stylizer.style = None
         return stylizer
 
     @classmethod
@@ -66,18 +73,40 @@ class Stylizer:
     net = property(lambda self: self.engine.net)
 
     @property
+    def styles(self) -> tuple[str, ...]:
+        """The style names this model offers: a gallery's paintings, or its one style."""
+        gallery = getattr(self.engine, "gallery", None)
+        return gallery.styles if gallery is not None else (self.record.style or "stylized",)
+
+    @property
     def name(self) -> str:
-        return self.record.style or "stylized"
+        """What outputs are named after: the style, or the default mix (`starry_night60_wave40`)."""
+        return style_label(self.style) if self.style else self.styles[0]
+
+    def style_weights(self, style: Style = None) -> torch.Tensor | None:
+        """A gallery's (N,) weights for `style` (default: the Stylizer's, else the first
+        painting); None for a single-style network, which takes no style but its own."""
+        gallery = getattr(self.engine, "gallery", None)
+        style = style if style is not None else self.style
+        if gallery is None:
+            names = [style] if isinstance(style, str) else list(style or {})
+            if any(n != self.styles[0] for n in names):
+                raise ValueError(f"this model has one style, {self.styles[0]}; for {', '.join(names)} use another model")
+            return None
+        if style is None:
+            style = gallery.styles[0]
+        return mix_weights(gallery.styles, {style: 1.0} if isinstance(style, str) else style)
 
     def stylize_tensor(self, batch: torch.Tensor, size: int | None = None, strength: float | None = None,
-                       preserve_color: bool | None = None) -> torch.Tensor:
+                       preserve_color: bool | None = None, style: Style = None) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 3, H, W), in [0, 1]. With `size`, the network runs with the longest
         side scaled to `size` (bigger brush strokes, less time) and the result is scaled back."""
         strength = self.strength if strength is None else _check_strength(strength)
         keep_color = self.preserve_color if preserve_color is None else preserve_color
         h, w = batch.shape[-2:]
         photo = batch.to(self.device, torch.float32)
-        y = self.engine(fit_longest(photo, size))
+        weights = self.style_weights(style)
+        y = self.engine(fit_longest(photo, size)) if weights is None else self.engine(fit_longest(photo, size), weights)
         if y.shape[-2:] != (h, w):
             y = resize(y, h, w).clamp_(0, 1)
         if keep_color:
@@ -92,7 +121,7 @@ class Stylizer:
     def __call__(self, image: torch.Tensor, size: int | None = None, **options: float | bool) -> torch.Tensor: ...
     def __call__(self, image: Image.Image | torch.Tensor, size: int | None = None,
                  **options: float | bool) -> Image.Image | torch.Tensor:
-        """`options`: strength, preserve_color, for this call only."""
+        """`options`: strength, preserve_color, style, for this call only."""
         if isinstance(image, Image.Image):
             return self.stylize_batch([image], size, **options)[0]
         if image.dim() == 3:
@@ -122,6 +151,14 @@ class Stylizer:
             for i, result in zip(indices, self.stylize_batch([images[i] for i in indices], size, **options)):
                 out[i] = result
         return out  # type: ignore[return-value]
+
+
+def style_label(style: str | dict[str, float]) -> str:
+    """A name for a style or a mix, for file names: `starry_night`, `starry_night60_wave40`."""
+    if isinstance(style, str):
+        return style
+    total = sum(style.values())
+    return "_".join(f"{name}{round(100 * w / total)}" for name, w in style.items() if w > 0)
 
 
 def _check_strength(strength: float) -> float:

@@ -26,7 +26,8 @@ from fast_style.data import PhotoDataModule
 from fast_style.hardware import training_precision
 from fast_style.model_file import ModelFileError, ModelRecord, load_model, record_from_hparams, save_model
 from fast_style.module import NonFiniteLossError, StyleTransferModule
-from fast_style.transformer import TransformerConfig
+from fast_style.gallery import GalleryNet
+from fast_style.transformer import TransformerConfig, TransformerNet
 from fast_style.vgg import VGGWeightsError
 
 CONF_DIR = Path(__file__).parent / "conf"  # inside an installed wheel
@@ -120,10 +121,16 @@ def warm_start(module: StyleTransferModule, path: str) -> ModelRecord:
     """Start from an exported model's weights (with a fresh optimizer): to train a finished
     model further. Returns its record, whose step counts the new export adds to."""
     net, record = load_model(path)
-    if getattr(net, "config", None) != module.transformer.config:
-        raise ValueError(f"{path}: its network {getattr(net, 'config', net)} differs from this run's "
-                         f"{module.transformer.config}")
-    module.transformer.load_state_dict(net.state_dict())
+    target = module.transformer
+    if isinstance(target, GalleryNet) and isinstance(net, TransformerNet) and net.config == target.body.config:
+        # A gallery from a single-style network: its convs, and its norms for every painting.
+        target.body.load_state_dict(net.state_dict())
+        for index in range(len(target.styles)):
+            target.set_norms(index, net)
+        return dataclasses.replace(record, style_image=None)
+    if getattr(net, "config", None) != target.config:
+        raise ValueError(f"{path}: its network {getattr(net, 'config', net)} differs from this run's {target.config}")
+    target.load_state_dict(net.state_dict())
     return record
 
 

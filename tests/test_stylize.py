@@ -264,3 +264,40 @@ def test_frames_without_a_video_is_refused(tiny_model: Path, tmp_path: Path, cap
     assert main(["--model", str(tiny_model), str(photo), "--frames", "3", "-o", str(tmp_path / "o.jpg")]) == 2
     assert capsys.readouterr().err.strip() == "error: --frames applies to videos and --live only"
     assert not (tmp_path / "o.jpg").exists()
+
+
+def test_list_styles_and_style_names_inside_a_gallery(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    from fast_style import models
+    from fast_style.gallery import GalleryConfig, GalleryNet
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    shutil.copy(tiny_model, shipped / "wave.safetensors")
+    torch.manual_seed(0)
+    gallery = GalleryNet(GalleryConfig(styles=("monet", "klimt"), channels=8, res_blocks=1, output_scale=1.0))
+    with torch.no_grad():
+        gallery.shifts.normal_(0, 0.5)
+    save_model(shipped / "gallery.safetensors", gallery, {"style": "gallery"})
+    monkeypatch.setattr(models, "CHECKPOINT_DIRS", [shipped])
+    assert main(["--list-styles"]) == 0
+    assert capsys.readouterr().out.split() == ["klimt", "monet", "wave"]
+    photo = make_photo(tmp_path / "p.png", (40, 30))
+    assert main(["--sheet", str(photo), "-o", str(tmp_path / "sheet.png"), "--size", "40"]) == 0
+    assert Image.open(tmp_path / "sheet.png").size == (4 * 40 + 3 * 8, 30 + 24)  # the photo, then 3 styles
+
+    out = tmp_path / "out"
+    assert main(["--style", "klimt", str(photo), "-o", str(out)]) == 0
+    assert main(["--style", "monet=1,klimt=3", str(photo), "-o", str(out)]) == 0
+    assert main(["--model", str(shipped / "gallery.safetensors"), "--style", "monet", str(photo), "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["p_klimt.png", "p_monet.png", "p_monet25_klimt75.png"]
+    mixed, klimt, monet = (np.asarray(Image.open(out / n), dtype=np.float32)
+                           for n in ("p_monet25_klimt75.png", "p_klimt.png", "p_monet.png"))
+    assert np.abs(mixed - klimt).mean() < np.abs(mixed - monet).mean()  # 3 parts klimt to 1 of monet
+    capsys.readouterr()
+    assert main(["--style", "monet=0.5,wave=0.5", str(photo), "-o", str(out)]) == 2
+    assert "these styles live in different files" in capsys.readouterr().err
+    assert main(["--model", str(shipped / "gallery.safetensors"), "--style", "wave", str(photo), "-o", str(out)]) == 2
+    assert "no style 'wave' (its styles: monet, klimt)" in capsys.readouterr().err

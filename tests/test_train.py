@@ -128,3 +128,18 @@ def test_a_sweep_trains_one_network_per_style(tmp_path: Path, photo_dir: Path) -
         "starry_night", "wave"]
     result = run_train(tmp_path, "-m", "style=wave,nope", *settings, f"data.root={photo_dir}", check=False)
     assert result.returncode == 1 and result.stderr.strip().startswith("error: unknown style 'nope' (available:")
+
+
+def test_a_gallery_trains_every_painting_and_can_start_from_a_single_style_network(tmp_path: Path, photo_dir: Path) -> None:
+    settings = [o for o in FAST if not o.startswith("style=")]
+    gallery = ["style=gallery", "style.images=[wave.jpg,the_scream.jpg,udnie.jpg]", *settings, f"data.root={photo_dir}"]
+    run_train(tmp_path, *gallery, "trainer.max_steps=6")
+    header = metadata(tmp_path / "checkpoints" / "gallery.safetensors")
+    assert header["architecture"] == "gallery" and header["config"]["styles"] == ["wave", "the_scream", "udnie"]
+    assert header["record"]["style_images"] == ["wave.jpg", "the_scream.jpg", "udnie.jpg"]
+    net, _ = load_model(tmp_path / "checkpoints" / "gallery.safetensors")
+    assert (net.scales - 1).abs().sum(dim=1).gt(0).sum() >= 2  # several paintings learned their own norms
+    # From a single-style network of the same body: every painting starts from its norms.
+    train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=1", "export_dir=single")
+    run_train(tmp_path, *gallery, "trainer.max_steps=1", "init_weights=single/wave.safetensors", "export_dir=from_wave")
+    assert record(tmp_path / "from_wave" / "gallery.safetensors")["steps"] == 2

@@ -1,0 +1,106 @@
+"""One network for a gallery of paintings: conditional instance norm (Dumoulin et al. 2017, "A
+Learned Representation for Artistic Style", arXiv:1610.07629).
+
+All paintings share one TransformerNet's convolutions; each has its own scale and shift for
+every instance norm, a few thousand numbers. A mix of paintings is a weighted mean of their
+scales and shifts, and a fixed mix is exactly a single-style TransformerNet with those norm
+parameters: `GalleryNet.single(weights)` builds it, so inference (eager, compiled, int8) costs
+what the single-style network costs."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from fast_style.transformer import TransformerConfig, TransformerNet
+
+
+@dataclass(frozen=True)
+class GalleryConfig:
+    """The body's settings (TransformerConfig's fields) and the paintings' names, in order."""
+
+    styles: tuple[str, ...] = ()
+    channels: int = TransformerConfig.channels
+    res_blocks: int = TransformerConfig.res_blocks
+    output_scale: float = TransformerConfig.output_scale
+    layout: str = TransformerConfig.layout
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "styles", tuple(self.styles))  # JSON gives a list
+        if not self.styles:
+            raise ValueError("a gallery needs at least one style")
+        if len(set(self.styles)) != len(self.styles):
+            raise ValueError(f"style names must differ: {', '.join(self.styles)}")
+
+    def body(self) -> TransformerConfig:
+        return TransformerConfig(**{f.name: getattr(self, f.name) for f in fields(TransformerConfig)})
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "styles": list(self.styles)}
+
+
+class GalleryNet(nn.Module):
+    """`net(x, weights)`: x (B, 3, H, W) in [0, 1], weights (N,) over the N paintings (one-hot
+    for one painting, summing to 1 for a mix)."""
+
+    def __init__(self, config: GalleryConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.body = TransformerNet(config.body())  # its own norm parameters are never used
+        self.norms = [(name, m.num_features) for name, m in self.body.named_modules() if isinstance(m, nn.InstanceNorm2d)]
+        width = sum(c for _, c in self.norms)
+        n = len(config.styles)
+        self.scales = nn.Parameter(torch.ones(n, width))  # (N, sum of norm channels)
+        self.shifts = nn.Parameter(torch.zeros(n, width))
+
+    @property
+    def styles(self) -> tuple[str, ...]:
+        return self.config.styles
+
+    def norm_parameters(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The body's norm weights and biases for a mix: the weighted mean of each painting's."""
+        weights = weights.to(self.scales)
+        scale, shift = weights @ self.scales, weights @ self.shifts  # (width,)
+        out, start = {}, 0
+        for name, c in self.norms:
+            out[f"{name}.weight"], out[f"{name}.bias"] = scale[start : start + c], shift[start : start + c]
+            start += c
+        return out
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.body, self.norm_parameters(weights), (x,))
+
+    @torch.no_grad()
+    def single(self, weights: torch.Tensor) -> TransformerNet:
+        """A plain TransformerNet for one fixed mix: the same pictures as `self(x, weights)`."""
+        net = copy.deepcopy(self.body)
+        for key, value in self.norm_parameters(weights).items():
+            net.get_parameter(key).copy_(value)
+        return net.eval()
+
+    @torch.no_grad()
+    def set_norms(self, index: int, net: TransformerNet) -> None:
+        """Painting `index` takes the norm parameters of a single-style network of the same body."""
+        start = 0
+        for name, c in self.norms:
+            self.scales[index, start : start + c] = net.get_parameter(f"{name}.weight")
+            self.shifts[index, start : start + c] = net.get_parameter(f"{name}.bias")
+            start += c
+
+    def one_hot(self, index: int) -> torch.Tensor:
+        return torch.nn.functional.one_hot(torch.tensor(index), len(self.styles)).float()
+
+
+def mix_weights(styles: tuple[str, ...], mix: dict[str, float]) -> torch.Tensor:
+    """(N,) weights for {name: weight}, normalised to sum to 1."""
+    unknown = [name for name in mix if name not in styles]
+    if unknown:
+        raise ValueError(f"no style {unknown[0]!r} in this gallery (its styles: {', '.join(styles)})")
+    if any(w < 0 for w in mix.values()) or sum(mix.values()) <= 0:
+        raise ValueError(f"style weights must be 0 or more, and not all 0: {mix}")
+    total = sum(mix.values())
+    return torch.tensor([mix.get(name, 0.0) / total for name in styles])

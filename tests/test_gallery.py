@@ -1,0 +1,138 @@
+"""The gallery network: conditional instance norm, mixing, the model file."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fast_style.gallery import GalleryConfig, GalleryNet, mix_weights
+from fast_style.model_file import load_model, read_model, save_model
+
+STYLES = ("starry_night", "wave", "the_scream")
+
+
+def gallery(seed: int = 0) -> GalleryNet:
+    torch.manual_seed(seed)
+    net = GalleryNet(GalleryConfig(styles=STYLES, channels=8, res_blocks=1, output_scale=1.0))
+    with torch.no_grad():  # as if trained: each painting its own norm parameters
+        net.scales.uniform_(0.5, 1.5)
+        net.shifts.normal_(0, 0.5)
+    return net.eval()
+
+
+def test_a_fixed_mix_is_a_single_style_network_with_those_norms() -> None:
+    net, x = gallery(), torch.rand(2, 3, 30, 42)
+    for weights in (net.one_hot(1), mix_weights(STYLES, {"starry_night": 0.6, "wave": 0.4})):
+        with torch.no_grad():
+            assert (net.single(weights)(x) - net(x, weights)).abs().max() < 1e-5
+    with torch.no_grad():
+        a, b = net(x, net.one_hot(0)), net(x, net.one_hot(1))
+    assert (a - b).abs().mean() > 0.01  # the paintings differ
+
+
+def test_mixing_interpolates_the_norm_parameters() -> None:
+    net = gallery()
+    half = net.norm_parameters(mix_weights(STYLES, {"starry_night": 1, "the_scream": 1}))  # normalised: 0.5 each
+    first, third = net.norm_parameters(net.one_hot(0)), net.norm_parameters(net.one_hot(2))
+    for key in half:
+        assert torch.allclose(half[key], (first[key] + third[key]) / 2)
+    assert mix_weights(STYLES, {"wave": 3}).tolist() == [0.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="no style 'udnie' in this gallery"):
+        mix_weights(STYLES, {"udnie": 1})
+    with pytest.raises(ValueError, match="not all 0"):
+        mix_weights(STYLES, {"wave": 0})
+
+
+def test_gradients_reach_only_the_painting_of_the_step() -> None:
+    net = gallery().train()
+    net(torch.rand(1, 3, 16, 16), net.one_hot(2)).mean().backward()
+    assert net.scales.grad[2].abs().sum() > 0 and net.scales.grad[:2].abs().sum() == 0
+    norms = [m for m in net.body.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert norms and all(m.weight.grad is None for m in norms)  # the body's own norm parameters are unused
+    assert net.body.encoder[0][0][1].weight.grad.abs().sum() > 0  # the shared convs learn
+
+
+def test_a_gallery_file_round_trips(tmp_path: Path) -> None:
+    net = gallery()
+    path = save_model(tmp_path / "g.safetensors", net, {"style": "gallery", "style_images": ["a.jpg", "b.jpg", "c.jpg"]})
+    assert read_model(path).architecture == "gallery"
+    loaded, record = load_model(path)
+    assert isinstance(loaded, GalleryNet) and loaded.styles == STYLES and record.style_images == ["a.jpg", "b.jpg", "c.jpg"]
+    x, w = torch.rand(1, 3, 20, 20), net.one_hot(1)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, w), net(x, w))
+
+
+def test_the_stylizer_takes_a_style_or_a_mix_per_call(tmp_path: Path) -> None:
+    from fast_style import Stylizer
+
+    net = gallery()
+    path = save_model(tmp_path / "g.safetensors", net, {"style": "gallery"})
+    stylizer = Stylizer.load(path, device="cpu")
+    x = torch.rand(1, 3, 24, 32)
+    assert stylizer.styles == STYLES and stylizer.name == "starry_night"  # the first, unless told
+    mix = {"starry_night": 0.6, "wave": 0.4}
+    with torch.no_grad():
+        expected = net.single(mix_weights(STYLES, mix))(x).clamp(0, 1)
+    assert (stylizer(x, style=mix) - expected).abs().max() < 1e-5
+    assert torch.equal(stylizer(x, style="wave"), Stylizer.load(path, device="cpu", style="wave")(x))
+    assert not torch.equal(stylizer(x, style="wave"), stylizer(x, style="the_scream"))
+    assert Stylizer.load(path, device="cpu", style=mix).name == "starry_night60_wave40"
+    with pytest.raises(ValueError, match="no style 'udnie' in this gallery"):
+        stylizer(x, style="udnie")
+
+
+def test_a_painting_takes_a_single_style_network_norms() -> None:
+    """How a gallery starts from a trained single-style network (train init_weights=...)."""
+    from fast_style.transformer import TransformerNet
+
+    net = gallery()
+    torch.manual_seed(1)
+    single = TransformerNet(net.body.config).eval()
+    with torch.no_grad():
+        for m in single.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+    net.body.load_state_dict(single.state_dict())
+    net.set_norms(1, single)
+    x = torch.rand(1, 3, 20, 20)
+    with torch.no_grad():
+        assert (net(x, net.one_hot(1)) - single(x)).abs().max() < 1e-5
+        assert (net(x, net.one_hot(0)) - single(x)).abs().max() > 1e-3
+
+
+def test_onnx_export_takes_the_style_weights_as_a_second_input(tmp_path: Path) -> None:
+    import onnxruntime
+
+    from fast_style.export import export_network
+
+    net = gallery()
+    export_network(net, tmp_path / "g.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "g.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["image", "style"]
+    x = torch.rand(1, 3, 41, 29)
+    for weights in (net.one_hot(2), mix_weights(STYLES, {"starry_night": 0.3, "wave": 0.7})):
+        [y] = session.run(None, {"image": x.numpy(), "style": weights.numpy()})
+        with torch.no_grad():
+            assert abs(torch.from_numpy(y) - net(x, weights)).max() < 1e-3
+    with pytest.raises(ValueError, match="exports to .onnx only"):
+        export_network(net, tmp_path / "g.pt")
+
+
+def test_evaluate_reports_each_style_of_a_gallery(tmp_path: Path, photo_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    from fast_style.evaluate import main as evaluate
+
+    net = gallery()
+    path = save_model(tmp_path / "g.safetensors", net, {"style": "gallery", "style_size": 64,
+                                                        "style_images": ["starry_night.jpg", "wave.jpg", "the_scream.jpg"]})
+    assert evaluate(["--model", str(path), "--photos", str(photo_dir), "--size", "32", "--json", "--vgg-weights", "random"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["styles"]) == list(STYLES) and report["photos"] == 5
+    assert [report["styles"][s]["setup"]["style_image"] for s in STYLES] == ["starry_night.jpg", "wave.jpg", "the_scream.jpg"]
+    totals = [report["styles"][s]["model"]["total"] for s in STYLES]
+    assert len(set(totals)) == 3  # each style scored on its own painting
+    assert evaluate(["--model", str(path), "--photos", str(photo_dir), "--size", "32", "--vgg-weights", "random"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines[2:]] == list(STYLES)
