@@ -81,10 +81,14 @@ def record_from_hparams(hparams: dict[str, Any], steps: int = 0) -> ModelRecord:
     )
 
 
-def network_settings(model: dict[str, Any], style: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def network_settings(model: dict[str, Any], style: dict[str, Any],
+                     extend: list[str] | None = None) -> tuple[str, dict[str, Any]]:
     """The architecture and config a run's settings make: a gallery where `style.images` lists
-    paintings (named by their files' stems), else Johnson's network. Training builds its network
-    with this, and the checkpoint reader rebuilds it the same way."""
+    paintings (named by their files' stems), or where the run adds `style` to a gallery whose
+    styles are `extend`; else Johnson's network. Training builds its network with this, and the
+    checkpoint reader rebuilds it the same way."""
+    if extend:
+        return "gallery", {**model, "styles": [*extend, style["name"]]}
     if style.get("images"):
         return "gallery", {**model, "styles": [Path(str(image)).stem for image in style["images"]]}
     return "johnson", dict(model)
@@ -161,7 +165,7 @@ def read_model(path: str | Path) -> ModelFile:
     hparams = ckpt.get("hyper_parameters", {})
     state = {k.removeprefix("transformer."): v for k, v in ckpt["state_dict"].items() if k.startswith("transformer.")}
     record = record_from_hparams(hparams, ckpt.get("global_step", 0))
-    architecture, config = network_settings(hparams.get("model") or {}, hparams.get("style") or {})
+    architecture, config = network_settings(hparams.get("model") or {}, hparams.get("style") or {}, hparams.get("extend"))
     return ModelFile(architecture, config, record, state, FORMAT_VERSION)
 
 

@@ -26,13 +26,21 @@ class StyleTransferModule(L.LightningModule):
     `torch.load(weights_only=True)` and stylize needs neither Lightning nor Hydra."""
 
     def __init__(
-        self, model: dict, style: dict, loss: dict, optim: dict, preview: dict | None = None, stability: dict | None = None
+        self, model: dict, style: dict, loss: dict, optim: dict, preview: dict | None = None, stability: dict | None = None,
+        extend: list[str] | None = None,
     ) -> None:
+        """`extend`: the styles of a gallery that this run adds `style` to; only the new
+        painting's norm parameters learn, the shared network and the other paintings stay."""
         super().__init__()
         self.save_hyperparameters()
-        self.transformer = build_network(*network_settings(model, style))  # TransformerNet or GalleryNet
+        self.transformer = build_network(*network_settings(model, style, extend))  # TransformerNet or GalleryNet
         paintings = style.get("images") or style["image"]
         self.loss = perceptual_loss(paintings, style.get("size"), {"style": style["weight"]}, LossConfig(**loss))
+        # (network's style index, loss's painting index) of the paintings this run learns
+        n = len(self.transformer.styles) if isinstance(self.transformer, GalleryNet) else 1
+        self.learned = [(n - 1, 0)] if extend else [(i, i) for i in range(n)]
+        if extend:
+            self.transformer.body.requires_grad_(False)
         self.preview = preview or {"every_n_steps": 0, "count": 0}
         self.stability = {"weight": 0.0, "noise": 0.0, "shift": 0, **(stability or {})}
         self.recent: dict[str, deque] = {}
@@ -47,10 +55,9 @@ class StyleTransferModule(L.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         # A gallery learns one painting a step, chosen at random (Dumoulin et al. 2017).
-        paintings = len(self.transformer.styles) if isinstance(self.transformer, GalleryNet) else 1
-        style = int(torch.randint(paintings, ()))
+        style, painting = self.learned[int(torch.randint(len(self.learned), ()))]
         output = self(batch, style)
-        losses = self.loss(output, batch, style)
+        losses = self.loss(output, batch, painting)
         if self.stability["weight"]:
             losses["stability"] = self.stability["weight"] * self.stability_loss(batch, output, style)
             losses["total"] = losses["total"] + losses["stability"]
@@ -109,7 +116,9 @@ class StyleTransferModule(L.LightningModule):
         self._previewed_step = self.global_step
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.transformer.parameters(), lr=self.hparams.optim["lr"])
+        # Rows of a gallery's scales and shifts that get no gradient (the paintings not learned
+        # in this run) stay as they are: Adam moves nothing whose gradients were all zero.
+        return torch.optim.Adam([p for p in self.transformer.parameters() if p.requires_grad], lr=self.hparams.optim["lr"])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The frozen VGG is 59 MB of weights everyone already has: never saved.

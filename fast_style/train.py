@@ -24,7 +24,7 @@ from fast_style.atomic import atomic_write
 from fast_style.config import LossConfig, StyleConfig
 from fast_style.data import PhotoDataModule
 from fast_style.hardware import training_precision
-from fast_style.model_file import ModelFileError, ModelRecord, load_model, record_from_hparams, save_model
+from fast_style.model_file import ModelFileError, ModelRecord, load_model, read_model, record_from_hparams, save_model
 from fast_style.module import NonFiniteLossError, StyleTransferModule
 from fast_style.gallery import GalleryNet
 from fast_style.transformer import TransformerConfig, TransformerNet
@@ -88,8 +88,9 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         (log.warning if line.startswith("warning") else log.info)(line.removeprefix("warning: "))
     data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
     data.setup("fit")  # fail on a bad photo folder now, not after the VGG has loaded
+    extend = _gallery_styles(cfg.init_weights) if cfg.init_weights and not cfg.style.images else None
     module = StyleTransferModule(
-        plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"]
+        plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"], extend
     )
     before = warm_start(module, cfg.init_weights) if cfg.init_weights else None
     if cfg.compile:  # in place: the state_dict keys, so checkpoints and exports, stay the same
@@ -117,11 +118,26 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     return trainer
 
 
+def _gallery_styles(path: str) -> list[str] | None:
+    """The styles of a gallery file, to add a painting to; None for other files."""
+    model = read_model(path)
+    return list(model.config["styles"]) if model.architecture == "gallery" else None
+
+
 def warm_start(module: StyleTransferModule, path: str) -> ModelRecord:
     """Start from an exported model's weights (with a fresh optimizer): to train a finished
     model further. Returns its record, whose step counts the new export adds to."""
     net, record = load_model(path)
     target = module.transformer
+    if isinstance(net, GalleryNet) and isinstance(target, GalleryNet) and target.styles[:-1] == net.styles:
+        # A new painting for a gallery: everything it has, and for the new one the mean of its paintings.
+        if net.config.body() != target.body.config:
+            raise ValueError(f"{path}: its network {net.config.body()} differs from this run's {target.body.config}")
+        target.body.load_state_dict(net.body.state_dict())
+        with torch.no_grad():
+            target.scales.copy_(torch.cat([net.scales, net.scales.mean(0, keepdim=True)]))
+            target.shifts.copy_(torch.cat([net.shifts, net.shifts.mean(0, keepdim=True)]))
+        return record
     if isinstance(target, GalleryNet) and isinstance(net, TransformerNet) and net.config == target.body.config:
         # A gallery from a single-style network: its convs, and its norms for every painting.
         target.body.load_state_dict(net.state_dict())
@@ -139,8 +155,12 @@ def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run
     """Weights + config + the run's record, into the run folder and `export_dir`."""
     name = cfg.style.name
     before = before or ModelRecord()
+    record = record_from_hparams(module.hparams, before.steps + trainer.global_step)
+    if module.hparams.get("extend"):  # a painting added to a gallery: the gallery's record, and the new one
+        record = dataclasses.replace(before, style=name, style_image=None, steps=record.steps,
+                                     style_images=[*(before.style_images or []), str(cfg.style.image)])
     record = dataclasses.replace(
-        record_from_hparams(module.hparams, before.steps + trainer.global_step),
+        record,
         images_seen=before.images_seen + trainer.global_step * cfg.batch_size * trainer.world_size,
         image_size=cfg.data.image_size,
         final_losses=module.summary(),

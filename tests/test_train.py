@@ -143,3 +143,19 @@ def test_a_gallery_trains_every_painting_and_can_start_from_a_single_style_netwo
     train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=1", "export_dir=single")
     run_train(tmp_path, *gallery, "trainer.max_steps=1", "init_weights=single/wave.safetensors", "export_dir=from_wave")
     assert record(tmp_path / "from_wave" / "gallery.safetensors")["steps"] == 2
+
+
+def test_a_new_painting_joins_a_gallery_without_changing_the_others(tmp_path: Path, photo_dir: Path) -> None:
+    """train style.image=NEW init_weights=GALLERY: only the new painting's norm parameters learn."""
+    settings = [o for o in FAST if not o.startswith("style=")]
+    run_train(tmp_path, "style=gallery", "style.images=[wave.jpg,the_scream.jpg]", *settings, f"data.root={photo_dir}",
+              "trainer.max_steps=2")
+    run_train(tmp_path, "style.name=shipwreck", "style.image=shipwreck.jpg", *settings, f"data.root={photo_dir}",
+              "init_weights=checkpoints/gallery.safetensors", "trainer.max_steps=3", "optim.lr=1e-2")
+    old, _ = load_model(tmp_path / "checkpoints" / "gallery.safetensors")
+    new, new_record = load_model(tmp_path / "checkpoints" / "shipwreck.safetensors")
+    assert new.styles == ("wave", "the_scream", "shipwreck")
+    assert new_record.style_images == ["wave.jpg", "the_scream.jpg", "shipwreck.jpg"] and new_record.steps == 5
+    assert all(torch.equal(a, b) for a, b in zip(old.body.state_dict().values(), new.body.state_dict().values()))
+    assert torch.equal(new.scales[:2], old.scales) and torch.equal(new.shifts[:2], old.shifts)
+    assert not torch.allclose(new.shifts[2], old.shifts.mean(0))  # the new painting learned from its start

@@ -50,7 +50,7 @@ def test_unreadable_photos_are_skipped_and_counted(tmp_path: Path, photo_dir: Pa
         (["data.root={empty}"], "error: {empty}: no readable .jpg/.jpeg/.png/.webp/.bmp images in this folder"),
         (["data.root={photos}", "style.image={tmp}/nope.jpg"], "error: {tmp}/nope.jpg: style image not found (bundled styles: "),
         (["data.root={photos}", "style.image={photos}/notes.txt"], "error: {photos}/notes.txt: style image cannot be read ("),
-        (["data.root={photos}", "style=nonesuch"], "error: unknown style 'nonesuch' (available: composition_vii, shipwreck, "),
+        (["data.root={photos}", "style=nonesuch"], "error: unknown style 'nonesuch' (available: composition_vii, gallery, shipwreck, "),
         (["data.root={photos}", "data.image_size=-3"], "error: data.image_size must be a positive number of pixels, not -3"),
         (["data.root={photos}", "batch_size=0"], "error: batch_size must be at least 1, not 0"),
         (["data.root={photos}", "loss.content_layer=relu9_9"], "error: unknown VGG layer 'relu9_9' (layers: relu1_2, "),
