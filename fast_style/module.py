@@ -118,7 +118,15 @@ class StyleTransferModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Rows of a gallery's scales and shifts that get no gradient (the paintings not learned
         # in this run) stay as they are: Adam moves nothing whose gradients were all zero.
-        return torch.optim.Adam([p for p in self.transformer.parameters() if p.requires_grad], lr=self.hparams.optim["lr"])
+        lr = self.hparams.optim["lr"]
+        net = self.transformer
+        if not isinstance(net, GalleryNet):
+            return torch.optim.Adam(net.parameters(), lr=lr)
+        # A painting's norm parameters see one step in N (and all of them, adding a painting):
+        # `optim.norm_lr` lets them move faster than the shared convolutions.
+        body = [p for p in net.body.parameters() if p.requires_grad]
+        groups = [{"params": [net.scales, net.shifts], "lr": self.hparams.optim.get("norm_lr") or lr}]
+        return torch.optim.Adam(groups + ([{"params": body}] if body else []), lr=lr)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The frozen VGG is 59 MB of weights everyone already has: never saved.

@@ -21,7 +21,7 @@ from fast_style.files import InputError, check_target, expand_inputs, is_video, 
 from fast_style.hardware import PRECISIONS
 from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.model_file import ModelFileError
-from fast_style.models import resolve_style, sheet_models, style_index
+from fast_style.models import file_styles, resolve_style, sheet_models, style_index
 
 IMAGE_BATCH = 4  # same-size images per pass; video frames go one at a time (fast_style.video)
 PRECISION_CHOICES = ["auto", *PRECISIONS]
@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "'starry_night=0.6,wave=0.4'; with --model, a style inside that file")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--list-styles", action="store_true", help="print every style the shipped models offer, one a line")
-    which.add_argument("--sheet", action="store_true", help="one labelled image of the input in every shipped style (needs -o)")
+    which.add_argument("--sheet", action="store_true",
+                       help="one labelled image of the input in every shipped style, or every style of --model FILE; "
+                            "--style adds a tile of that style or mix (needs -o)")
     which.add_argument("--optimize", action="store_true",
                        help="Gatys et al. 2016: optimise each image against --style-image (slow, the quality reference; images only)")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image or video files, folders of images (recursive), globs")
@@ -96,8 +98,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         return args
     if not (args.model or args.style or args.sheet or args.optimize):
         p.error("one of --model, --style, --sheet, --optimize or --list-styles is required")
-    if args.optimize or args.sheet:
-        refuse(_given(args, "model", "style"), f"does not apply to --{'optimize' if args.optimize else 'sheet'}")
+    if args.optimize:
+        refuse(_given(args, "model", "style"), "does not apply to --optimize")
     if args.optimize and args.style_image is None:
         p.error("--optimize takes --style-image (the painting to optimise towards)")
     if not args.optimize:
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     picture = {"strength": args.strength if args.strength is not None else 1.0, "preserve_color": args.preserve_color}
     if args.sheet:
         return write_sheet(Path(args.inputs[0]), args.output, args.overwrite, args.max_pixels, args.size or 384,
-                           device=args.device, precision=args.precision, **picture)
+                           device=args.device, precision=args.precision, model=args.model, extra=args.style, **picture)
     try:
         if args.optimize:
             stylizer = gatys_stylizer(args.style_image, args.style_size, args.steps, args.method, args.vgg_weights,
@@ -337,11 +339,13 @@ def export(stylizer: "Stylizer", target: Path, overwrite: bool) -> int:  # noqa:
 
 
 def write_sheet(photo: Path, target: Path, overwrite: bool, max_pixels: int, tile: int, device: str | None,
-                precision: str, strength: float, preserve_color: bool) -> int:
-    """The sheet of every readable shipped style; a file that cannot be read is one line (and
-    exit status 1), the sheet is still made of the others."""
+                precision: str, strength: float, preserve_color: bool, model: Path | None = None,
+                extra: str | None = None) -> int:
+    """The sheet of every readable shipped style (or of every style in `model`), and a tile for
+    the style or mix `extra`; a file that cannot be read is one line (and exit status 1), the
+    sheet is still made of the others."""
     from fast_style.sheet import make_sheet
-    from fast_style.stylizer import Stylizer
+    from fast_style.stylizer import Stylizer, style_label
 
     if target.exists() and not overwrite:
         print(f"error: {photo}: output {target} exists (pass --overwrite to replace it)", file=sys.stderr)
@@ -351,7 +355,16 @@ def write_sheet(photo: Path, target: Path, overwrite: bool, max_pixels: int, til
     except InputError as e:
         print(f"error: {photo}: {e}", file=sys.stderr)
         return 1
-    models, errors = sheet_models()
+    try:
+        models, errors = ({n: (model, n) for n in file_styles(model)}, []) if model else sheet_models()
+        if model and len(models) == 1:
+            models = {n: (model, None) for n in models}
+        if extra:
+            path, style = resolve_style(extra, model)
+            models[style_label(style) if style else extra] = (path, style)
+    except (ModelFileError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     styles, loaded = {}, {}
     for name, (path, inside) in models.items():
         if path not in loaded:  # a gallery's styles share one Stylizer

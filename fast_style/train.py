@@ -68,6 +68,7 @@ def check_numbers(cfg: DictConfig) -> None:
         ("batch_size", cfg.batch_size >= 1, "at least 1"),
         ("data.num_workers", cfg.data.num_workers >= 0, "0 or more"),
         ("optim.lr", cfg.optim.lr > 0, "positive"),
+        ("optim.norm_lr", cfg.optim.get("norm_lr") is None or cfg.optim.norm_lr > 0, "positive, or null for optim.lr"),
         ("checkpoint_every_n_steps", cfg.checkpoint_every_n_steps >= 1, "at least 1"),
         ("style.weight", cfg.style.weight >= 0, "0 or more"),
         ("loss.content_weight", cfg.loss.content_weight >= 0, "0 or more"),

@@ -136,3 +136,16 @@ def test_evaluate_reports_each_style_of_a_gallery(tmp_path: Path, photo_dir: Pat
     assert evaluate(["--model", str(path), "--photos", str(photo_dir), "--size", "32", "--vgg-weights", "random"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[0] for line in lines[2:]] == list(STYLES)
+
+
+def test_norm_parameters_can_learn_faster_than_the_shared_network() -> None:
+    from fast_style.config import LossConfig
+    from fast_style.module import StyleTransferModule
+
+    loss = {**LossConfig(vgg_weights="random").__dict__}
+    style = {"name": "gallery", "images": ["wave.jpg", "udnie.jpg"], "size": 32, "weight": 1e10}
+    module = StyleTransferModule({"channels": 8, "res_blocks": 1}, style, loss, {"lr": 1e-3, "norm_lr": 1e-2})
+    norms, body = module.configure_optimizers().param_groups
+    assert norms["lr"] == 1e-2 and body["lr"] == 1e-3
+    assert {id(p) for p in norms["params"]} == {id(module.transformer.scales), id(module.transformer.shifts)}
+    assert len(body["params"]) == len(list(module.transformer.body.parameters()))

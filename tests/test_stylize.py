@@ -287,6 +287,9 @@ def test_list_styles_and_style_names_inside_a_gallery(tiny_model: Path, tmp_path
     photo = make_photo(tmp_path / "p.png", (40, 30))
     assert main(["--sheet", str(photo), "-o", str(tmp_path / "sheet.png"), "--size", "40"]) == 0
     assert Image.open(tmp_path / "sheet.png").size == (4 * 40 + 3 * 8, 30 + 24)  # the photo, then 3 styles
+    assert main(["--sheet", str(photo), "-o", str(tmp_path / "g.png"), "--size", "40",
+                 "--model", str(shipped / "gallery.safetensors"), "--style", "monet=1,klimt=1"]) == 0
+    assert Image.open(tmp_path / "g.png").size == (4 * 40 + 3 * 8, 30 + 24)  # the photo, the 2 styles, their mix
 
     out = tmp_path / "out"
     assert main(["--style", "klimt", str(photo), "-o", str(out)]) == 0
