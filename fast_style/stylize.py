@@ -93,8 +93,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"{' '.join(options)}: {why}")
 
     if args.list_styles:
-        if argv_given := [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--list-styles"]:
-            p.error(f"--list-styles takes nothing else (not {argv_given[0]})")
+        others = [k for k, v in vars(args).items() if k != "list_styles" and v != p.get_default(k) and v != []]
+        if others:
+            p.error(f"--list-styles takes nothing else (not {others[0].replace('_', '-')})")
         return args
     if not (args.model or args.style or args.sheet or args.optimize):
         p.error("one of --model, --style, --sheet, --optimize or --list-styles is required")

@@ -250,6 +250,7 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
     (["--model", "m.safetensors", "--live", "/dev/video0", "--batch-size", "2"], "--batch-size: does not apply to --live"),
     (["--sheet", "a.jpg", "-o", "s.png", "--frames", "3"], "--frames: does not apply to --sheet"),
     (["--model", "m.safetensors", "a.jpg", "--size", "0"], "--size must be at least 1, not 0"),
+    (["--list-styles", "--size", "3"], "--list-styles takes nothing else (not size)"),
 ])
 def test_options_that_do_not_apply_are_refused_in_one_line(argv: list[str], message: str,
                                                            capsys: pytest.CaptureFixture) -> None:
