@@ -1,0 +1,82 @@
+"""Where a video's time goes: decoding, the network and H.264 encoding, each alone, then the
+three-thread pipeline of `stylize` (fast_style.video) on the same clip.
+
+    uv run python benchmarks/video_split.py --model checkpoints/starry_night_realtime.safetensors \
+        --clip ../shared/data/video/test_pattern.mp4 [--precision int8] [--frames 200]
+
+Prints frames a second for each stage; the first frame (compilation for int8 and --compile) is
+timed apart."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from fast_style import Stylizer
+from fast_style.hardware import cpu_description
+from fast_style.video import stylize_video, upright
+
+
+def decode(clip: Path, frames: int) -> list[np.ndarray]:
+    out = []
+    with av.open(str(clip)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in c.decode(stream):
+            out.append(upright(frame))
+            if len(out) == frames:
+                break
+    return out
+
+
+def encode(arrays: list[np.ndarray], rate: int = 25) -> None:
+    h, w = arrays[0].shape[:2]
+    with tempfile.TemporaryDirectory() as tmp, av.open(str(Path(tmp) / "out.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "medium"})
+        stream.height, stream.width, stream.pix_fmt = h // 2 * 2, w // 2 * 2, "yuv420p"
+        for array in arrays:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(array[: h // 2 * 2, : w // 2 * 2]),
+                                                             format="rgb24")))
+        out.mux(stream.encode(None))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--clip", type=Path, required=True)
+    p.add_argument("--precision", default="fp32")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--frames", type=int, default=200)
+    args = p.parse_args()
+    print(cpu_description())
+    start = time.perf_counter()
+    arrays = decode(args.clip, args.frames)
+    n = len(arrays)
+    print(f"decode    {n / (time.perf_counter() - start):7.1f} fps  ({n} frames, {arrays[0].shape[1]}x{arrays[0].shape[0]})")
+    stylizer = Stylizer.load(args.model, device="cpu", precision=args.precision, compile=args.compile)
+    batches = [torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255) for a in arrays]
+    start = time.perf_counter()
+    stylizer.stylize_tensor(batches[0])
+    print(f"first frame {time.perf_counter() - start:6.1f} s (quantization and compilation, where they apply)")
+    start = time.perf_counter()
+    outputs = [stylizer.stylize_tensor(b) for b in batches[1:]]
+    print(f"network   {(n - 1) / (time.perf_counter() - start):7.1f} fps  ({args.precision}{', compiled' if args.compile else ''})")
+    frames = [o[0].mul(255).round().byte().permute(1, 2, 0).numpy() for o in outputs]
+    start = time.perf_counter()
+    encode(frames)
+    print(f"encode    {len(frames) / (time.perf_counter() - start):7.1f} fps  (libx264, crf 18, preset medium)")
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = stylize_video(stylizer, args.clip, Path(tmp) / "out.mp4", progress=False, max_frames=args.frames)
+        print(f"pipeline  {result.frames / (time.perf_counter() - start):7.1f} fps  (stylize's three threads, "
+              "the first frame already compiled)")
+
+
+if __name__ == "__main__":
+    main()
