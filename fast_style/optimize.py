@@ -58,15 +58,15 @@ class GatysEngine:
     tensors out, so `stylize --optimize` gets the same size, strength and colour handling. Each
     image of a batch is optimised on its own; images only (a video would take hours a second)."""
 
-    precision, compiles = "fp32", False
+    precision, compiles, gallery = "fp32", False, None
 
     def __init__(self, loss_fn: PerceptualLoss, steps: int = GatysConfig.steps, method: str = GatysConfig.method,
                  device: torch.device | None = None, progress: bool = True) -> None:
         self.device = device or torch.device("cpu")
         self.loss_fn, self.steps, self.method, self.progress = loss_fn.to(self.device), steps, method, progress
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, 3, H, W) in [0, 1], on self.device."""
+    def __call__(self, x: torch.Tensor, style: None = None) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, 3, H, W) in [0, 1], on self.device. One painting: no style choice."""
         x = x.to(self.device, torch.float32)
         return torch.cat([optimize_image(self.loss_fn, xi[None], self.steps, self.method, progress=self.progress)[0]
                           for xi in x])

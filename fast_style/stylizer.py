@@ -75,7 +75,7 @@ class Stylizer:
     @property
     def styles(self) -> tuple[str, ...]:
         """The style names this model offers: a gallery's paintings, or its one style."""
-        gallery = getattr(self.engine, "gallery", None)
+        gallery = self.engine.gallery
         return gallery.styles if gallery is not None else (self.record.style or "stylized",)
 
     @property
@@ -86,7 +86,7 @@ class Stylizer:
     def style_weights(self, style: Style = None) -> torch.Tensor | None:
         """A gallery's (N,) weights for `style` (default: the Stylizer's, else the first
         painting); None for a single-style network, which takes no style but its own."""
-        gallery = getattr(self.engine, "gallery", None)
+        gallery = self.engine.gallery
         style = style if style is not None else self.style
         if gallery is None:
             names = [style] if isinstance(style, str) else list(style or {})
@@ -106,7 +106,7 @@ class Stylizer:
         h, w = batch.shape[-2:]
         photo = batch.to(self.device, torch.float32)
         weights = self.style_weights(style)
-        y = self.engine(fit_longest(photo, size)) if weights is None else self.engine(fit_longest(photo, size), weights)
+        y = self.engine(fit_longest(photo, size), weights)
         if y.shape[-2:] != (h, w):
             y = resize(y, h, w).clamp_(0, 1)
         if keep_color:
