@@ -141,8 +141,9 @@ def _header(path: Path, meta: dict[str, str]) -> dict[str, Any]:
     return {**header, "format_version": version}
 
 
-def read_model(path: str | Path) -> ModelFile:
-    """A .safetensors (any format version) or a Lightning .ckpt of fast_style."""
+def read_model(path: str | Path, weights: bool = True) -> ModelFile:
+    """A .safetensors (any format version) or a Lightning .ckpt of fast_style. `weights=False`
+    reads a .safetensors file's header alone (its `state` is then empty): to list styles."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
@@ -150,7 +151,7 @@ def read_model(path: str | Path) -> ModelFile:
         try:
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
-                state = {k: f.get_tensor(k) for k in f.keys()}
+                state = {k: f.get_tensor(k) for k in f.keys()} if weights else {}
         except Exception as e:  # noqa: BLE001 - corrupt or foreign files all end here
             raise ModelFileError(f"{path}: not a readable safetensors file ({e})") from None
         header = _header(path, meta)

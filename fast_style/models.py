@@ -38,7 +38,7 @@ def sheet_models() -> tuple[dict[str, tuple[Path, str | None]], list[str]]:
     chosen = {}
     for name, (path, inside) in index.items():
         if inside is None:
-            painting = Path(read_model(path).record.style_image or name).stem
+            painting = Path(read_model(path, weights=False).record.style_image or name).stem
             if painting != name and painting in index:  # a variant (e.g. _small) of another shipped style
                 continue
         chosen[name] = (path, inside)
@@ -64,7 +64,7 @@ def parse_style(spec: str) -> Style:
 
 def file_styles(path: Path) -> tuple[str, ...]:
     """The style names one model file offers: a gallery's paintings, or the file's one style."""
-    model = read_model(path)
+    model = read_model(path, weights=False)
     if model.architecture == "gallery":
         return tuple(model.config["styles"])
     return (model.record.style or path.stem,)
@@ -77,12 +77,12 @@ def style_index() -> tuple[dict[str, tuple[Path, str | None]], list[str]]:
     errors = []
     for name, path in shipped_models().items():
         try:
-            styles = file_styles(path)
+            model = read_model(path, weights=False)
         except ModelFileError as e:
             errors.append(str(e))
             continue
-        if read_model(path).architecture == "gallery":
-            for style in styles:
+        if model.architecture == "gallery":
+            for style in model.config["styles"]:
                 index.setdefault(style, (path, style))  # a single-style file of the same name wins
         else:
             index[name] = (path, None)
