@@ -30,7 +30,11 @@ def make_photo(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
 
 @pytest.fixture
 def photo_dir(tmp_path: Path) -> Path:
-    root = tmp_path / "photos"
+    return make_photo_dir(tmp_path / "photos")
+
+
+def make_photo_dir(root: Path) -> Path:
+    """Four photos of odd sizes, one nested two folders down, and a file that is no photo."""
     for i, size in enumerate([(80, 60), (64, 96), (120, 90), (70, 70)]):
         make_photo(root / f"p{i}.jpg", size, seed=i)
     make_photo(root / "nested" / "deeper" / "q.png", (90, 72), seed=9)
@@ -55,6 +59,34 @@ def run_train(cwd: Path, *overrides: str, check: bool = True) -> subprocess.Comp
     if check and result.returncode != 0:
         pytest.fail(f"train failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result
+
+
+_TRAIN_MANY = """
+import contextlib, io, json, os, sys
+from fast_style.train import main
+plan, report, results = json.loads(sys.argv[1]), sys.argv[2], []
+for cwd, argv in plan:
+    os.chdir(cwd)
+    sys.argv = ["train", *argv]
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+    results.append([code, out.getvalue(), err.getvalue()])
+with open(report, "w") as f:
+    json.dump(results, f)
+"""
+
+
+def run_train_many(cases: list[tuple[Path, list[str]]], report: Path) -> list[subprocess.CompletedProcess]:
+    """Several `train` runs that fail at start, in one process: each subprocess spends ~8 s
+    importing torch and Lightning, which was most of a bad-settings test's time."""
+    plan = json.dumps([[str(cwd), list(argv)] for cwd, argv in cases])
+    subprocess.run([sys.executable, "-c", _TRAIN_MANY, plan, str(report)], check=True, capture_output=True)
+    return [subprocess.CompletedProcess(argv, code, out, err)
+            for (_, argv), (code, out, err) in zip(cases, json.loads(report.read_text()))]
 
 
 def metadata(path: Path) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import record
+from conftest import make_photo_dir, record, run_train_many
 from test_train import FAST, train
 
 
@@ -44,25 +44,38 @@ def test_unreadable_photos_are_skipped_and_counted(tmp_path: Path, photo_dir: Pa
     assert record(tmp_path / "checkpoints" / "wave.safetensors")["steps"] == 8
 
 
-@pytest.mark.parametrize(
-    "overrides,message",
-    [
-        (["data.root={empty}"], "error: {empty}: no readable .jpg/.jpeg/.png/.webp/.bmp images in this folder"),
-        (["data.root={photos}", "style.image={tmp}/nope.jpg"], "error: {tmp}/nope.jpg: style image not found (bundled styles: "),
-        (["data.root={photos}", "style.image={photos}/notes.txt"], "error: {photos}/notes.txt: style image cannot be read ("),
-        (["data.root={photos}", "style=nonesuch"], "error: unknown style 'nonesuch' (available: composition_vii, gallery, shipwreck, "),
-        (["data.root={photos}", "data.image_size=-3"], "error: data.image_size must be a positive number of pixels, not -3"),
-        (["data.root={photos}", "batch_size=0"], "error: batch_size must be at least 1, not 0"),
-        (["data.root={photos}", "loss.content_layer=relu9_9"], "error: unknown VGG layer 'relu9_9' (layers: relu1_2, "),
-    ],
-)
-def test_bad_settings_fail_at_start_with_one_line(tmp_path: Path, photo_dir: Path, overrides: list, message: str) -> None:
-    (tmp_path / "empty").mkdir()
-    paths = {"empty": tmp_path / "empty", "photos": photo_dir, "tmp": tmp_path}
-    result = train(tmp_path, *(o.format(**paths) for o in overrides), check=False)
+BAD_SETTINGS = [
+    (["data.root={empty}"], "error: {empty}: no readable .jpg/.jpeg/.png/.webp/.bmp images in this folder"),
+    (["data.root={photos}", "style.image={tmp}/nope.jpg"], "error: {tmp}/nope.jpg: style image not found (bundled styles: "),
+    (["data.root={photos}", "style.image={photos}/notes.txt"], "error: {photos}/notes.txt: style image cannot be read ("),
+    (["data.root={photos}", "style=nonesuch"], "error: unknown style 'nonesuch' (available: composition_vii, gallery, shipwreck, "),
+    (["data.root={photos}", "-m", "style=wave,nope"], "error: unknown style 'nope' (available: "),  # in a sweep
+    (["data.root={photos}", "data.image_size=-3"], "error: data.image_size must be a positive number of pixels, not -3"),
+    (["data.root={photos}", "batch_size=0"], "error: batch_size must be at least 1, not 0"),
+    (["data.root={photos}", "loss.content_layer=relu9_9"], "error: unknown VGG layer 'relu9_9' (layers: relu1_2, "),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_settings(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list]:
+    """Every case's run, all in one process (test_train's missing-folder test runs its own)."""
+    tmp = tmp_path_factory.mktemp("bad")
+    (tmp / "empty").mkdir()
+    paths = {"empty": tmp / "empty", "photos": make_photo_dir(tmp / "photos"), "tmp": tmp}
+    cases = []
+    for i, (overrides, _) in enumerate(BAD_SETTINGS):
+        (tmp / f"run{i}").mkdir()
+        cases.append((tmp / f"run{i}", [*FAST, *(o.format(**paths) for o in overrides)]))
+    return paths, run_train_many(cases, tmp / "report.json")
+
+
+@pytest.mark.parametrize("case", range(len(BAD_SETTINGS)), ids=[o[-1].replace("{", "").replace("}", "") for o, _ in BAD_SETTINGS])
+def test_bad_settings_fail_at_start_with_one_line(bad_settings: tuple, case: int) -> None:
+    paths, results = bad_settings
+    result = results[case]
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(message.format(**paths)), result.stderr
+    assert len(lines) == 1 and lines[0].startswith(BAD_SETTINGS[case][1].format(**paths)), result.stderr
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path: Path, photo_dir: Path) -> None:
