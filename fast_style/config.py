@@ -21,6 +21,10 @@ class StyleConfig:
     # for every instance norm (fast_style.gallery). Their names are the files' stems.
     images: Optional[list[str]] = None
     paintings: Optional[str] = None  # a folder the gallery's `images` may name files in (${style.paintings}/x.jpg)
+    # Any painting at run time (fast_style.arbitrary): one network learns every painting in this
+    # folder (and `images`), but those of every `holdout_every`-th artist, kept for evaluate.
+    folder: Optional[str] = None
+    holdout_every: int = 10
     size: Optional[int] = 512  # longest side of the painting when its Gram matrices are taken
     weight: float = 1.0e10  # style loss weight
 

@@ -13,12 +13,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from fast_style.gallery import GalleryNet
+from fast_style.gallery import ConditionalNet, GalleryNet
 from fast_style.hardware import PRECISIONS, cpu_has_fast_bf16, inference_precision
 from fast_style.tiling import stylize_tiled
 
 MAX_PASS_PIXELS = 2048 * 2048  # larger inputs go through in tiles: bounded memory
-STYLE_CACHE = 8  # a gallery's mixes kept ready (each a single-style network, compiled where asked)
+STYLE_CACHE = 8  # style codes kept ready (each a single-style network, compiled where asked)
 
 
 def default_device() -> torch.device:
@@ -30,12 +30,13 @@ def default_device() -> torch.device:
 
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
-StyleKey = tuple[float, ...] | None  # a gallery's mix, as its weights; None for a single-style network
+StyleKey = tuple[float, ...] | None  # a style code's numbers; None for a single-style network
 
 
 class Engine:
-    """`engine(x)`, or for a gallery network `engine(x, style=weights)` (fast_style.gallery): each
-    mix runs as the single-style network it amounts to, so it costs what one style costs."""
+    """`engine(x)`, or for a network of many styles `engine(x, style=code)`: a gallery's (N,)
+    weights (fast_style.gallery), an arbitrary network's painting code (fast_style.arbitrary).
+    Each code runs as the single-style network it amounts to, so it costs what one style costs."""
 
     def __init__(
         self,
@@ -61,6 +62,7 @@ class Engine:
             self.dtype = torch.bfloat16 if cpu_has_fast_bf16() else None
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = net.to(self.device).eval().to(memory_format=self.memory_format)
+        self.conditional = self.net if isinstance(self.net, ConditionalNet) else None
         self.gallery = self.net if isinstance(self.net, GalleryNet) else None
         self.max_pass_pixels = max_pass_pixels
         self.compile = compile
@@ -73,7 +75,7 @@ class Engine:
     @torch.no_grad()  # not inference_mode: under it the compiled int8 network ran 2x slower (measured)
     def __call__(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 3, H, W) on any device -> (B, 3, H, W) float on self.device, clamped to [0, 1].
-        `style`: a gallery's (N,) weights; refused for a single-style network."""
+        `style`: the network's style code; refused for a single-style network."""
         key = self._style_key(style)
         net, forward = self._network(key)
         x = x.to(self.device, torch.float32).contiguous(memory_format=self.memory_format)
@@ -89,14 +91,18 @@ class Engine:
         return y.float().clamp_(0, 1)
 
     def _style_key(self, style: torch.Tensor | None) -> StyleKey:
-        if self.gallery is None:
+        net = self.conditional
+        if net is None:
             if style is not None:
                 raise ValueError("this network has one style; a style mix needs a gallery network")
             return None
-        if style is None:
+        if style is None and self.gallery is not None:
             raise ValueError(f"a gallery network needs a style (one of {', '.join(self.gallery.styles)}, or a mix)")
-        if style.shape != (len(self.gallery.styles),):
-            raise ValueError(f"{len(style)} style weights for a gallery of {len(self.gallery.styles)}")
+        if style is None:
+            raise ValueError("an arbitrary-style network needs a painting's style code")
+        if tuple(style.shape) != net.code_shape:
+            what = "style weights for a gallery of" if self.gallery is not None else "numbers for a style code of"
+            raise ValueError(f"{style.numel()} {what} {net.code_shape[0]}")
         return tuple(round(float(w), 6) for w in style)
 
     def _network(self, key: StyleKey) -> tuple[nn.Module, Runner]:
@@ -105,7 +111,7 @@ class Engine:
             if key in self._styles:
                 self._styles.move_to_end(key)
                 return self._styles[key]
-            net = self.net if key is None else self.gallery.single(torch.tensor(key)).to(self.device, memory_format=self.memory_format)
+            net = self.net if key is None else self.conditional.single(torch.tensor(key)).to(self.device, memory_format=self.memory_format)
             forward: Runner = net
             if self.compile:
                 # Inductor kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR), so only the first run

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from fast_style.config import GatysConfig, LossConfig, StyleConfig
-from fast_style.images import find_images, fit_longest, open_rgb, to_tensor
+from fast_style.images import find_images, fit_longest, open_rgb, resize, to_tensor
 from fast_style.losses import perceptual_loss
 from fast_style.model_file import ModelFileError
 from fast_style.optimize import optimize_image
@@ -34,7 +34,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=GatysConfig.steps, help="loss evaluations of the Gatys baseline")
     p.add_argument("--method", choices=["lbfgs", "adam"], default=GatysConfig.method)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--paintings", type=Path, help="a gallery's paintings, by file name, where their recorded paths are not")
+    p.add_argument("--paintings", type=Path,
+                   help="a gallery's paintings, by file name, where their recorded paths are not; for an arbitrary-style "
+                        "network, the paintings to evaluate it on (default: those its training held out)")
+    p.add_argument("--max-paintings", type=int, help="an arbitrary-style network: only the first N paintings (name order)")
+    p.add_argument("--against", type=Path, metavar="DIR",
+                   help="another tool's pictures of the same pairs, DIR/PAINTING/PHOTO.png (benchmarks/peer_arbitrary.py), "
+                        "scored with the same losses")
     p.add_argument("--device")
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
                    help="the network's precision (default fp32): what a faster precision costs in loss")
@@ -67,14 +73,27 @@ def _earlier_baseline(path: Path, setup: dict) -> dict:
 def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path | None = None,
              style_size: int | None = None, baseline: str = "none", baseline_from: Path | None = None,
              steps: int = GatysConfig.steps, method: str = GatysConfig.method, device: str | None = None, precision: str = "fp32",
-             vgg_weights: str = "imagenet", progress: bool = True, paintings: Path | None = None) -> dict:
+             vgg_weights: str = "imagenet", progress: bool = True, paintings: Path | None = None,
+             max_paintings: int | None = None, against: Path | None = None) -> dict:
     """The model's mean losses on the photos, at the loss weights it was trained with (the
     training defaults where its file does not say), and optionally Gatys' on the same photos.
     A gallery is evaluated style by style, each against its own painting (found in `paintings`
-    by name where its recorded path is not there): {"styles": {name: report}}."""
-    stylizer = Stylizer.load(model, device=device, precision=precision)
+    by name where its recorded path is not there): {"styles": {name: report}}. So is an
+    arbitrary-style network, over the paintings its training held out (or those in `paintings`),
+    optionally beside another tool's pictures of the same pairs (`against`)."""
+    stylizer = Stylizer.load(model, device=device, precision=precision, vgg_weights=vgg_weights)
     common = dict(photos_dir=photos_dir, size=size, style_size=style_size, baseline=baseline, steps=steps,
                   method=method, vgg_weights=vgg_weights, progress=progress)
+    if stylizer.reader is not None:
+        if style_image is not None or baseline_from is not None:
+            raise ValueError("an arbitrary-style network is evaluated on --paintings: --style-image and --baseline-from do not apply")
+        chosen = _arbitrary_paintings(model, stylizer, paintings)[:max_paintings]
+        styles = {Path(p).stem: _evaluate_style(stylizer, None, p, baseline_from=None, against=against, **common)
+                  for p in chosen}
+        return {"styles": styles, "photos": next(iter(styles.values()))["photos"], "size": size,
+                "precision": stylizer.precision}
+    if against is not None or max_paintings is not None:
+        raise ValueError("--against and --max-paintings apply to arbitrary-style networks only")
     if stylizer.engine.gallery is None:
         return _evaluate_style(stylizer, None, style_image, baseline_from=baseline_from, **common)
     if style_image is not None or baseline_from is not None:
@@ -88,6 +107,21 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
             "precision": stylizer.precision}
 
 
+def _arbitrary_paintings(model: Path, stylizer: Stylizer, paintings: Path | None) -> list[str]:
+    if paintings is not None:
+        found = [str(p) for p in find_images(paintings)] if paintings.is_dir() else []
+        if not found:
+            raise FileNotFoundError(f"{paintings}: no paintings found")
+        return found
+    held = stylizer.record.held_out or []
+    if not held:
+        raise ValueError(f"{model}: its record names no held-out paintings; pass --paintings DIR")
+    missing = [p for p in held if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]}: a held-out painting of {model} is not there; pass --paintings DIR")
+    return held
+
+
 def _find_painting(image: str, paintings: Path | None) -> str:
     if paintings is not None and not Path(image).is_file() and (paintings / Path(image).name).is_file():
         return str(paintings / Path(image).name)
@@ -96,7 +130,7 @@ def _find_painting(image: str, paintings: Path | None) -> str:
 
 def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | str | None, photos_dir: Path,
                     size: int, style_size: int | None, baseline: str, baseline_from: Path | None, steps: int,
-                    method: str, vgg_weights: str, progress: bool) -> dict:
+                    method: str, vgg_weights: str, progress: bool, against: Path | None = None) -> dict:
     device = stylizer.device
     record = stylizer.record
     weights = {"content": LossConfig.content_weight, "style": StyleConfig.weight, "tv": LossConfig.tv_weight,
@@ -111,17 +145,24 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
              "style_image": Path(style_image).name, "style_size": style_size, "weights": weights,
              "vgg_weights": vgg_weights}
     reused = _earlier_baseline(baseline_from, setup) if baseline_from else None
-    model_rows, base_rows = [], []
+    model_rows, base_rows, other_rows = [], [], []
+    which = {"style_image": style_image} if stylizer.reader is not None else {"style": style}
     for path in photos:
         x = fit_longest(to_tensor(open_rgb(path))[None].to(device), size)
-        stylizer.stylize_tensor(x, style=style)  # warm-up: allocations and kernels are not what we time
+        stylizer.stylize_tensor(x, **which)  # warm-up: allocations, kernels and reading the painting are not timed
         _sync(device)
         start = time.perf_counter()
-        y = stylizer.stylize_tensor(x, style=style)
+        y = stylizer.stylize_tensor(x, **which)
         _sync(device)
         seconds = time.perf_counter() - start
         with torch.no_grad():
             model_rows.append({k: v.item() for k, v in loss_fn(y, x).items()} | {"seconds_per_image": seconds})
+            if against is not None:
+                other = against / Path(style_image).stem / path.relative_to(photos_dir).with_suffix(".png")
+                if not other.is_file():
+                    raise FileNotFoundError(f"{other}: no picture of this pair in --against {against}")
+                o = resize(to_tensor(open_rgb(other))[None].to(device), *x.shape[-2:]).clamp(0, 1)
+                other_rows.append({k: v.item() for k, v in loss_fn(o, x).items()} | {"seconds_per_image": 0.0})
         if baseline == "gatys" and reused is None:
             start = time.perf_counter()
             _, losses = optimize_image(loss_fn, x, steps, method, progress=progress)
@@ -134,6 +175,9 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
         for k in ("content", "style", "total"):
             report[f"{k}_ratio"] = report["model"][k] / base[k]
         report["speedup"] = base["seconds_per_image"] / report["model"]["seconds_per_image"]
+    if other_rows:
+        report["against"] = _means(other_rows)
+        report["against_ratio"] = report["model"]["total"] / report["against"]["total"]
     return report
 
 
@@ -155,14 +199,16 @@ def print_gallery_table(report: dict) -> None:
     """One row a style; the ratios to Gatys where there is a baseline."""
     styles = report["styles"]
     print(f"{report['photos']} photos, longest side {report['size']} px, each style against its own painting")
-    gatys = all("baseline" in r for r in styles.values())
-    cols = ["content", "style", "total"] + (["total / gatys"] if gatys else [])
-    print(f"{'style':40s}" + "".join(f"{c:>16s}" for c in cols))
+    ratios = [(key, label) for key, label, part in [("total_ratio", "total / gatys", "baseline"),
+                                                    ("against_ratio", "total / other", "against")]
+              if all(part in r for r in styles.values())]
+    cols = ["content", "style", "total"]
+    print(f"{'style':40s}" + "".join(f"{c:>16s}" for c in cols + [label for _, label in ratios]))
     for name, r in styles.items():
-        print(f"{name:40s}" + "".join(f"{r['model'][c]:16.4g}" for c in cols[:3])
-              + (f"{r['total_ratio']:16.3f}" if gatys else ""))
-    if gatys:
-        print(f"{'mean':40s}" + " " * 48 + f"{sum(r['total_ratio'] for r in styles.values()) / len(styles):16.3f}")
+        print(f"{name:40s}" + "".join(f"{r['model'][c]:16.4g}" for c in cols) + "".join(f"{r[k]:16.3f}" for k, _ in ratios))
+    means = {c: sum(r["model"][c] for r in styles.values()) / len(styles) for c in cols}
+    print(f"{'mean':40s}" + "".join(f"{means[c]:16.4g}" for c in cols)
+          + "".join(f"{sum(r[k] for r in styles.values()) / len(styles):16.3f}" for k, _ in ratios))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = evaluate(args.model, args.photos, args.size, args.style_image, args.style_size, args.baseline,
                           args.baseline_from, args.steps, args.method, args.device, args.precision, args.vgg_weights,
-                          progress=not args.json, paintings=args.paintings)
+                          progress=not args.json, paintings=args.paintings, max_paintings=args.max_paintings,
+                          against=args.against)
     except (ModelFileError, VGGWeightsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -5,7 +5,8 @@ All paintings share one TransformerNet's convolutions; each has its own scale an
 every instance norm, a few thousand numbers. A mix of paintings is a weighted mean of their
 scales and shifts, and a fixed mix is exactly a single-style TransformerNet with those norm
 parameters: `GalleryNet.single(weights)` builds it, so inference (eager, compiled, int8) costs
-what the single-style network costs."""
+what the single-style network costs. `ConditionalNet` is what the gallery shares with the
+arbitrary-style network (fast_style.arbitrary), whose norms come from a painting instead."""
 
 from __future__ import annotations
 
@@ -17,6 +18,49 @@ from torch import nn
 from torch.func import functional_call
 
 from fast_style.transformer import TransformerConfig, TransformerNet
+
+
+def body_config(config: object) -> TransformerConfig:
+    """The TransformerConfig fields of a conditional network's config."""
+    return TransformerConfig(**{f.name: getattr(config, f.name) for f in fields(TransformerConfig)})
+
+
+class ConditionalNet(nn.Module):
+    """A TransformerNet whose instance norms take their scales and shifts from a style code:
+    `net(x, code)`. A subclass says how a code becomes them (`scale_shift`) and its shape."""
+
+    def __init__(self, body: TransformerConfig) -> None:
+        super().__init__()
+        self.body = TransformerNet(body)  # its own norm parameters are never used
+        self.norms = [(name, m.num_features) for name, m in self.body.named_modules() if isinstance(m, nn.InstanceNorm2d)]
+        self.width = sum(c for _, c in self.norms)  # all norm channels, end to end
+
+    code_shape: tuple[int, ...]
+
+    def scale_shift(self, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """code -> (width,) scales and (width,) shifts."""
+        raise NotImplementedError
+
+    def norm_parameters(self, code: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The body's norm weights and biases for a style code."""
+        scale, shift = self.scale_shift(code)
+        out, start = {}, 0
+        for name, c in self.norms:
+            out[f"{name}.weight"], out[f"{name}.bias"] = scale[start : start + c], shift[start : start + c]
+            start += c
+        return out
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.body, self.norm_parameters(code), (x,))
+
+    @torch.no_grad()
+    def single(self, code: torch.Tensor) -> TransformerNet:
+        """A plain TransformerNet for one fixed code: the same pictures as `self(x, code)`, at
+        the cost of a single-style network (eager, compiled or int8)."""
+        net = copy.deepcopy(self.body)
+        for key, value in self.norm_parameters(code).items():
+            net.get_parameter(key).copy_(value)
+        return net.eval()
 
 
 @dataclass(frozen=True)
@@ -37,50 +81,35 @@ class GalleryConfig:
             raise ValueError(f"style names must differ: {', '.join(self.styles)}")
 
     def body(self) -> TransformerConfig:
-        return TransformerConfig(**{f.name: getattr(self, f.name) for f in fields(TransformerConfig)})
+        return body_config(self)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "styles": list(self.styles)}
 
 
-class GalleryNet(nn.Module):
+class GalleryNet(ConditionalNet):
     """`net(x, weights)`: x (B, 3, H, W) in [0, 1], weights (N,) over the N paintings (one-hot
     for one painting, summing to 1 for a mix)."""
 
     def __init__(self, config: GalleryConfig) -> None:
-        super().__init__()
+        super().__init__(config.body())
         self.config = config
-        self.body = TransformerNet(config.body())  # its own norm parameters are never used
-        self.norms = [(name, m.num_features) for name, m in self.body.named_modules() if isinstance(m, nn.InstanceNorm2d)]
-        width = sum(c for _, c in self.norms)
         n = len(config.styles)
-        self.scales = nn.Parameter(torch.ones(n, width))  # (N, sum of norm channels)
-        self.shifts = nn.Parameter(torch.zeros(n, width))
+        self.scales = nn.Parameter(torch.ones(n, self.width))  # (N, width)
+        self.shifts = nn.Parameter(torch.zeros(n, self.width))
 
     @property
     def styles(self) -> tuple[str, ...]:
         return self.config.styles
 
-    def norm_parameters(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The body's norm weights and biases for a mix: the weighted mean of each painting's."""
-        weights = weights.to(self.scales)
-        scale, shift = weights @ self.scales, weights @ self.shifts  # (width,)
-        out, start = {}, 0
-        for name, c in self.norms:
-            out[f"{name}.weight"], out[f"{name}.bias"] = scale[start : start + c], shift[start : start + c]
-            start += c
-        return out
+    @property
+    def code_shape(self) -> tuple[int, ...]:
+        return (len(self.styles),)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return functional_call(self.body, self.norm_parameters(weights), (x,))
-
-    @torch.no_grad()
-    def single(self, weights: torch.Tensor) -> TransformerNet:
-        """A plain TransformerNet for one fixed mix: the same pictures as `self(x, weights)`."""
-        net = copy.deepcopy(self.body)
-        for key, value in self.norm_parameters(weights).items():
-            net.get_parameter(key).copy_(value)
-        return net.eval()
+    def scale_shift(self, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A mix: the weighted mean of each painting's."""
+        weights = code.to(self.scales)
+        return weights @ self.scales, weights @ self.shifts
 
     @torch.no_grad()
     def set_norms(self, index: int, net: TransformerNet) -> None:

@@ -76,7 +76,12 @@ def load_style_image(path: str | Path, size: int | None) -> torch.Tensor:
         image = open_rgb(path)
     except (OSError, ValueError, SyntaxError) as e:
         raise ValueError(f"{path}: style image cannot be read ({e})") from None
-    if size:
-        scale = size / max(image.size)
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
-    return to_tensor(image).unsqueeze(0)
+    return to_tensor(scale_longest(image, size)).unsqueeze(0)
+
+
+def scale_longest(image: Image.Image, size: int | None) -> Image.Image:
+    """A painting with its longest side at `size` (Lanczos), as its style targets are taken."""
+    if not size:
+        return image
+    scale = size / max(image.size)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)

@@ -3,13 +3,14 @@ Shared by training and by direct optimisation of an image."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fast_style.arbitrary import STYLE_LAYERS, feature_statistics
 from fast_style.config import LossConfig, StyleConfig
 from fast_style.images import load_style_image
 from fast_style.styles import style_image_path
@@ -66,12 +67,20 @@ class PerceptualLoss(nn.Module):
         self.set_styles([style])
 
     @torch.no_grad()
-    def set_styles(self, styles: list[torch.Tensor]) -> None:
+    def set_styles(self, styles: Iterable[torch.Tensor]) -> None:
         """Several paintings, each (1, 3, H, W) of its own size: `forward(..., style=i)` picks one."""
-        grams = [self.vgg(style, self.style_layers) for style in styles]
-        for i, name in enumerate(self.style_layers):
-            stacked = torch.cat([gram_matrix(feats[name]) for feats in grams])  # (N, C, C)
-            self.register_buffer(f"gram_{i}", stacked, persistent=False)
+        grams: list[list[torch.Tensor]] = [[] for _ in self.style_layers]
+        stats = []
+        layers = list(dict.fromkeys([*self.style_layers, *STYLE_LAYERS]))
+        for style in styles:  # one painting's feature maps at a time: hundreds of paintings fit
+            feats = self.vgg(style, layers)
+            for i, name in enumerate(self.style_layers):
+                grams[i].append(gram_matrix(feats[name]))
+            stats.append(feature_statistics(feats, STYLE_LAYERS))
+        for i, layer_grams in enumerate(grams):
+            self.register_buffer(f"gram_{i}", torch.cat(layer_grams), persistent=False)  # (N, C, C)
+        # (N, F): what an arbitrary-style network is told of each painting (fast_style.arbitrary)
+        self.register_buffer("style_statistics", torch.cat(stats), persistent=False)
 
     def forward(self, output: torch.Tensor, content: torch.Tensor, style: int = 0) -> dict[str, torch.Tensor]:
         """output, content: (B, 3, H, W) in [0, 1]; `style`, which painting of set_styles. Returns
@@ -109,5 +118,5 @@ def perceptual_loss(
     loss = PerceptualLoss(VGG16Features(config.vgg_weights), w["content"], w["style"], w["tv"], config.content_layer,
                           config.style_layers, config.style_layer_weights)
     images = style_image if isinstance(style_image, (list, tuple)) else [style_image]
-    loss.set_styles([load_style_image(style_image_path(str(image)), style_size) for image in images])
+    loss.set_styles(load_style_image(style_image_path(str(image)), style_size) for image in images)
     return loss

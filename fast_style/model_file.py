@@ -19,16 +19,19 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from fast_style.arbitrary import ArbitraryConfig, ArbitraryNet
 from fast_style.atomic import atomic_write
 from fast_style.gallery import GalleryConfig, GalleryNet
 from fast_style.transformer import TransformerConfig, TransformerNet
 
 FORMAT_VERSION = 1
 # name -> (config dataclass, network class): the networks a model file can hold. Johnson et al.'s
-# transformation network, in either of its layouts, is `johnson`; many paintings in one, `gallery`.
+# transformation network, in either of its layouts, is `johnson`; many paintings in one, `gallery`;
+# any painting, read at run time, `arbitrary`.
 ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
     "johnson": (TransformerConfig, TransformerNet),
     "gallery": (GalleryConfig, GalleryNet),
+    "arbitrary": (ArbitraryConfig, ArbitraryNet),
 }
 
 
@@ -43,6 +46,8 @@ class ModelRecord:
     style: str | None = None  # the name `stylize --style` knows it by
     style_image: str | None = None  # the painting: a bundled name or a path (evaluate finds it again)
     style_images: list[str] | None = None  # a gallery's paintings, in the order of its styles
+    style_folder: str | None = None  # an arbitrary-style network's paintings
+    held_out: list[str] | None = None  # and those it never saw (evaluate's default)
     style_size: int | None = None  # longest side of the painting for its Gram matrices
     weights: dict[str, float] = field(default_factory=dict)  # loss weights: content, style, tv
     steps: int = 0
@@ -71,8 +76,10 @@ def record_from_hparams(hparams: dict[str, Any], steps: int = 0) -> ModelRecord:
     stability = hparams.get("stability") or {}
     return ModelRecord(
         style=style.get("name"),
-        style_image=str(style["image"]) if style.get("image") and not style.get("images") else None,
-        style_images=[str(image) for image in style["images"]] if style.get("images") else None,
+        style_image=str(style["image"]) if style.get("image") not in (None, "???") and not style.get("images") else None,
+        style_images=[str(image) for image in style["images"]] if style.get("images") and not style.get("folder") else None,
+        style_folder=str(style["folder"]) if style.get("folder") else None,
+        held_out=list(hparams["held_out"]) if hparams.get("held_out") else None,
         style_size=style.get("size"),
         weights={"content": loss["content_weight"], "style": style["weight"], "tv": loss.get("tv_weight", 0.0)}
         if "weight" in style and "content_weight" in loss else {},
@@ -83,10 +90,12 @@ def record_from_hparams(hparams: dict[str, Any], steps: int = 0) -> ModelRecord:
 
 def network_settings(model: dict[str, Any], style: dict[str, Any],
                      extend: list[str] | None = None) -> tuple[str, dict[str, Any]]:
-    """The architecture and config a run's settings make: a gallery where `style.images` lists
-    paintings (named by their files' stems), or where the run adds `style` to a gallery whose
-    styles are `extend`; else Johnson's network. Training builds its network with this, and the
-    checkpoint reader rebuilds it the same way."""
+    """The architecture and config a run's settings make: an arbitrary-style network where
+    `style.folder` is set; a gallery where `style.images` lists paintings (named by their files'
+    stems), or where the run adds `style` to a gallery whose styles are `extend`; else Johnson's
+    network. Training builds its network with this, and the checkpoint reader rebuilds it the same way."""
+    if style.get("folder"):
+        return "arbitrary", {**model, "style_size": style.get("size") or ArbitraryConfig.style_size}
     if extend:
         return "gallery", {**model, "styles": [*extend, style["name"]]}
     if style.get("images"):

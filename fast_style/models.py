@@ -1,5 +1,6 @@
-"""The shipped models: checkpoints/NAME.safetensors, found by name (`stylize --style NAME`), and
-the styles inside gallery files (`--style starry_night=0.6,wave=0.4`)."""
+"""The shipped models: checkpoints/NAME.safetensors, found by name (`stylize --style NAME`), the
+styles inside gallery files (`--style starry_night=0.6,wave=0.4`), and the arbitrary-style
+network that `--style-image PAINTING` uses (`any`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ def named_model(name: str) -> Path:
         if (folder / f"{name}.safetensors").is_file():
             return folder / f"{name}.safetensors"
     raise ModelFileError(f"no trained model named {name!r} (available: {', '.join(shipped_models()) or 'none'})")
+
+
+ARBITRARY = "any"  # the shipped arbitrary-style network: checkpoints/any.safetensors
+
+
+def arbitrary_model() -> Path:
+    """The network `stylize --style-image PAINTING` uses when no --model is given."""
+    try:
+        return named_model(ARBITRARY)
+    except ModelFileError:
+        raise ModelFileError(f"no arbitrary-style model ({ARBITRARY}.safetensors) in {CHECKPOINT_DIRS[-1]}: "
+                             "train one (train style=any) and pass --model FILE, or use --optimize") from None
 
 
 def sheet_models() -> tuple[dict[str, tuple[Path, str | None]], list[str]]:
@@ -84,6 +97,8 @@ def style_index() -> tuple[dict[str, tuple[Path, str | None]], list[str]]:
         if model.architecture == "gallery":
             for style in model.config["styles"]:
                 index.setdefault(style, (path, style))  # a single-style file of the same name wins
+        elif model.architecture == "arbitrary":
+            continue  # no named styles: it takes any painting (stylize --style-image)
         else:
             index[name] = (path, None)
     return dict(sorted(index.items())), errors

@@ -12,6 +12,7 @@ import torch
 from torchvision.utils import make_grid
 
 from fast_style.config import LossConfig
+from fast_style.arbitrary import ArbitraryNet, split_paintings
 from fast_style.gallery import GalleryNet
 from fast_style.losses import perceptual_loss
 from fast_style.model_file import build_network, network_settings
@@ -33,12 +34,22 @@ class StyleTransferModule(L.LightningModule):
         painting's norm parameters learn, the shared network and the other paintings stay."""
         super().__init__()
         self.save_hyperparameters()
-        self.transformer = build_network(*network_settings(model, style, extend))  # TransformerNet or GalleryNet
+        self.transformer = build_network(*network_settings(model, style, extend))  # Transformer-, Gallery- or ArbitraryNet
         paintings = style.get("images") or style["image"]
-        self.loss = perceptual_loss(paintings, style.get("size"), {"style": style["weight"]}, LossConfig(**loss))
+        held_out: list = []
+        if style.get("folder"):  # the held-out paintings get loss targets too: previews and validation
+            learned, held_out = split_paintings(style["folder"], style.get("holdout_every", 0))
+            paintings = [*(style.get("images") or []), *learned]
+            self.hparams["held_out"] = [str(p) for p in held_out]
+        self.loss = perceptual_loss([*paintings, *held_out] if held_out else paintings, style.get("size"),
+                                    {"style": style["weight"]}, LossConfig(**loss))
         # (network's style index, loss's painting index) of the paintings this run learns
         n = len(self.transformer.styles) if isinstance(self.transformer, GalleryNet) else 1
+        if isinstance(self.transformer, ArbitraryNet):
+            n = len(paintings)
+            self.transformer.fit_inputs(self.loss.style_statistics[:n])
         self.learned = [(n - 1, 0)] if extend else [(i, i) for i in range(n)]
+        self.held_out = list(range(n, n + len(held_out)))  # loss indices of the paintings kept out
         if extend:
             self.transformer.body.requires_grad_(False)
         self.preview = preview or {"every_n_steps": 0, "count": 0}
@@ -47,11 +58,21 @@ class StyleTransferModule(L.LightningModule):
         self._last_step_time: float | None = None
         self._previewed_step = -1
 
-    def forward(self, x: torch.Tensor, style: int = 0) -> torch.Tensor:
-        """A gallery network takes the painting too (`style`, its index); others have one."""
-        if isinstance(self.transformer, GalleryNet):
-            return self.transformer(x, self.transformer.one_hot(style).to(x.device))
-        return self.transformer(x)
+    def code(self, style: int) -> torch.Tensor | None:
+        """The style code of painting `style`: a gallery's one-hot weights, an arbitrary network's
+        reading of the painting (learned: gradients reach the predictor); None for one style."""
+        net = self.transformer
+        if isinstance(net, GalleryNet):
+            return net.one_hot(style).to(self.device)
+        if isinstance(net, ArbitraryNet):
+            return net.embed(self.loss.style_statistics[style])
+        return None
+
+    def forward(self, x: torch.Tensor, style: int = 0, run: str = "__call__") -> torch.Tensor:
+        """`style`: which painting, for a network of several; `run="forward"` skips a compiled wrapper."""
+        code = self.code(style)
+        call = getattr(self.transformer, run)
+        return call(x) if code is None else call(x, code)
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         # A gallery learns one painting a step, chosen at random (Dumoulin et al. 2017).
@@ -83,10 +104,7 @@ class StyleTransferModule(L.LightningModule):
         noisy = (moved + self.stability["noise"] * torch.randn_like(moved)).clamp(0, 1)
         # forward, not __call__: under `compile=true` the copy's size changes from step to step,
         # and a graph compiled per size would cost more than it saves. It runs eagerly.
-        if isinstance(self.transformer, GalleryNet):
-            copy = self.transformer.forward(noisy, self.transformer.one_hot(style).to(noisy.device))
-        else:
-            copy = self.transformer.forward(noisy)
+        copy = self(noisy, style, run="forward")
         return torch.nn.functional.mse_loss(copy.float(), output[..., dy:, dx:].float())
 
     def on_train_batch_end(self, outputs: Any, batch: torch.Tensor, batch_idx: int) -> None:
@@ -108,9 +126,15 @@ class StyleTransferModule(L.LightningModule):
         if datamodule is None or not self.preview["count"]:
             return
         photos = datamodule.preview_batch(self.preview["count"]).to(self.device)
-        paintings = len(self.transformer.styles) if isinstance(self.transformer, GalleryNet) else 1
-        with torch.autocast(self.device.type, enabled=False):  # a gallery: each photo in another painting
-            stylized = torch.cat([self(photo[None], i % paintings) for i, photo in enumerate(photos)]).float().clamp(0, 1)
+        # Each photo in another painting: an arbitrary network's are paintings it never learned,
+        # and their mean loss is logged as val/total.
+        paintings = self.held_out or [i for i, _ in self.learned]
+        styles = [paintings[i % len(paintings)] for i in range(len(photos))]
+        with torch.autocast(self.device.type, enabled=False):
+            stylized = torch.cat([self(photo[None], s) for photo, s in zip(photos, styles)]).float().clamp(0, 1)
+            if self.held_out:
+                val = [self.loss(y[None], p[None], s)["total"] for y, p, s in zip(stylized, photos, styles)]
+                logger.experiment.add_scalar("val/total", torch.stack(val).mean().item(), self.global_step)
         grid = make_grid(torch.cat([photos, stylized]), nrow=len(photos), padding=4, pad_value=1.0)
         logger.experiment.add_image("preview", grid, self.global_step)
         self._previewed_step = self.global_step
@@ -120,12 +144,16 @@ class StyleTransferModule(L.LightningModule):
         # in this run) stay as they are: Adam moves nothing whose gradients were all zero.
         lr = self.hparams.optim["lr"]
         net = self.transformer
-        if not isinstance(net, GalleryNet):
+        if isinstance(net, GalleryNet):
+            norms = [net.scales, net.shifts]
+        elif isinstance(net, ArbitraryNet):
+            norms = [*net.predictor.parameters(), *net.to_norms.parameters()]
+        else:
             return torch.optim.Adam(net.parameters(), lr=lr)
         # A painting's norm parameters see one step in N (and all of them, adding a painting):
-        # `optim.norm_lr` lets them move faster than the shared convolutions.
+        # `optim.norm_lr` lets them, and what predicts them, move faster than the shared convolutions.
         body = [p for p in net.body.parameters() if p.requires_grad]
-        groups = [{"params": [net.scales, net.shifts], "lr": self.hparams.optim.get("norm_lr") or lr}]
+        groups = [{"params": norms, "lr": self.hparams.optim.get("norm_lr") or lr}]
         return torch.optim.Adam(groups + ([{"params": body}] if body else []), lr=lr)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

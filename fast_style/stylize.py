@@ -21,7 +21,7 @@ from fast_style.files import InputError, check_target, expand_inputs, is_video, 
 from fast_style.hardware import PRECISIONS
 from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.model_file import ModelFileError
-from fast_style.models import file_styles, resolve_style, sheet_models, style_index
+from fast_style.models import arbitrary_model, file_styles, resolve_style, sheet_models, style_index
 
 IMAGE_BATCH = 4  # same-size images per pass; video frames go one at a time (fast_style.video)
 PRECISION_CHOICES = ["auto", *PRECISIONS]
@@ -64,13 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", type=Path, metavar="FILE", help="write the network as FILE.onnx or FILE.pt (TorchScript), batch, height and width free, and exit")
     p.add_argument("--max-pixels", type=int,
                    help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}; guards against decompression bombs)")
+    p.add_argument("--style-image", type=Path, action="append",
+                   help="any painting, in one pass through the arbitrary-style network (checkpoints/any.safetensors, "
+                        "or --model FILE); twice, with --mix, a mix of two; with --optimize, the painting to optimise towards")
+    p.add_argument("--mix", type=float, metavar="W",
+                   help="with two --style-image: the second painting's share, 0..1 (the first has 1 - W)")
     gatys = p.add_argument_group("optimisation (--optimize)")
-    gatys.add_argument("--style-image", type=Path, help="the painting for --optimize")
     gatys.add_argument("--style-size", type=int,
                        help=f"longest side of the painting for its Gram matrices (default {StyleConfig.size}, as in training)")
     gatys.add_argument("--steps", type=int, help=f"loss evaluations (default {GatysConfig.steps})")
     gatys.add_argument("--method", choices=["lbfgs", "adam"], help=f"default {GatysConfig.method}")
-    gatys.add_argument("--vgg-weights", help="imagenet (default: torchvision's cache), a .pth file, or random (tests only)")
+    gatys.add_argument("--vgg-weights", help="imagenet (default: torchvision's cache), a .pth file, or random (tests only); "
+                                             "also what --style-image paintings are read with")
     p.add_argument("--live", metavar="SOURCE",
                    help="a live source for PyAV: a camera (/dev/video0) or a stream URL; shown in a window, or written to -o OUT.mp4")
     p.add_argument("--live-format", metavar="FMT", help="PyAV/FFmpeg input format of --live: v4l2 (Linux camera), avfoundation, dshow, lavfi")
@@ -97,20 +102,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if others:
             p.error(f"--list-styles takes nothing else (not {others[0].replace('_', '-')})")
         return args
-    if not (args.model or args.style or args.sheet or args.optimize):
-        p.error("one of --model, --style, --sheet, --optimize or --list-styles is required")
+    if not (args.model or args.style or args.sheet or args.optimize or args.style_image):
+        p.error("one of --model, --style, --style-image, --sheet, --optimize or --list-styles is required")
     if args.optimize:
-        refuse(_given(args, "model", "style"), "does not apply to --optimize")
-    if args.optimize and args.style_image is None:
-        p.error("--optimize takes --style-image (the painting to optimise towards)")
+        refuse(_given(args, "model", "style", "mix"), "does not apply to --optimize")
+    if args.optimize and (args.style_image is None or len(args.style_image) != 1):
+        p.error("--optimize takes one --style-image (the painting to optimise towards)")
     if not args.optimize:
-        refuse(_given(args, "style_image", "style_size", "steps", "method", "vgg_weights"), "apply to --optimize only")
+        refuse(_given(args, "style_size", "steps", "method"), "apply to --optimize only")
+        if not args.style_image:
+            refuse(_given(args, "vgg_weights"), "applies to --optimize and --style-image only")
     else:
         refuse(_given(args, "live", "export", "compile", "precision", "batch_size"),
                "does not apply to --optimize (images only, each optimised on its own in fp32)")
+    if args.style_image:
+        refuse(_given(args, "style", "sheet"), "does not apply to --style-image (a painting of your own)")
+        if len(args.style_image) > 2 or (len(args.style_image) == 2) != (args.mix is not None):
+            p.error("--mix W takes exactly two --style-image paintings, and two paintings take --mix")
+        if args.mix is not None and not 0 <= args.mix <= 1:
+            p.error("--mix must be between 0 and 1")
+    else:
+        refuse(_given(args, "mix"), "applies to two --style-image paintings only")
     if args.export is not None:
-        if args.inputs or not (args.model or args.style):
-            p.error("--export takes --model or --style and no inputs")
+        if args.inputs or not (args.model or args.style or args.style_image):
+            p.error("--export takes --model, --style or --style-image, and no inputs")
         refuse(_given(args, "output", "size", "output_size", "strength", "preserve_color", "batch_size", "frames",
                       "compile", "precision", "max_pixels", "live"),
                "does not apply to --export (it writes the network alone)")
@@ -173,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                            device=args.device, precision=args.precision, model=args.model, extra=args.style, **picture)
     try:
         if args.optimize:
-            stylizer = gatys_stylizer(args.style_image, args.style_size, args.steps, args.method, args.vgg_weights,
+            stylizer = gatys_stylizer(args.style_image[0], args.style_size, args.steps, args.method, args.vgg_weights,
                                       args.device, **picture)
         else:
             precision, compile = args.precision, args.compile
@@ -182,8 +197,15 @@ def main(argv: list[str] | None = None) -> int:
             from fast_style.stylizer import Stylizer
 
             path, style = resolve_style(args.style, args.model) if args.style else (args.model, None)
+            paintings = None
+            if args.style_image:
+                path = path or arbitrary_model()
+                paintings = [(args.style_image[0], 1.0)] if args.mix is None else [
+                    (args.style_image[0], 1.0 - args.mix), (args.style_image[1], args.mix)]
             stylizer = Stylizer.load(path, device=args.device, precision=precision, compile=compile, style=style,
-                                     **picture)
+                                     style_image=paintings, vgg_weights=args.vgg_weights, **picture)
+            if paintings:
+                stylizer.style_code()  # the paintings are read now: a bad one is one line, before any output
     except (ModelFileError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -330,8 +352,8 @@ def export(stylizer: "Stylizer", target: Path, overwrite: bool) -> int:  # noqa:
     if target.exists() and not overwrite:
         print(f"error: {target} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 1
-    try:
-        export_network(stylizer.net, target)
+    try:  # an arbitrary-style network exports as the network of its painting (--style-image)
+        export_network(stylizer.net.single(stylizer.style_code()) if stylizer.reader else stylizer.net, target)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

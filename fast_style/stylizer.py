@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from fast_style.arbitrary import ArbitraryNet, StyleReader
 from fast_style.blend import blend, keep_photo_color
 from fast_style.engine import MAX_PASS_PIXELS, Engine, default_device
 from fast_style.gallery import mix_weights
@@ -25,11 +26,15 @@ class Stylizer:
     """`Stylizer.load("checkpoints/starry_night.safetensors")(image)`.
 
     Takes a PIL image (returns one of the same size) or a float [0, 1] tensor (3, H, W) or
-    (B, 3, H, W) (returns the same shape, on the same device). `strength`, `preserve_color`
-    and, for a gallery network, `style` (a name, or {name: weight} to mix) given at construction
-    are defaults; each call may set its own. Safe to share between threads."""
+    (B, 3, H, W) (returns the same shape, on the same device). `strength`, `preserve_color`,
+    for a gallery network `style` (a name, or {name: weight} to mix), and for an arbitrary-style
+    network `style_image` (a painting: PIL image or path; to mix, [(painting, weight), ...] or
+    {path: weight}) given at
+    construction are defaults; each call may set its own. Safe to share between threads."""
 
     Style = str | dict[str, float] | None
+    Painting = Image.Image | str | Path
+    StyleImage = Painting | list[tuple[Painting, float]] | dict[str | Path, float] | None
 
     def __init__(
         self,
@@ -43,13 +48,18 @@ class Stylizer:
         channels_last: bool = False,
         compile: bool = False,
         style: Style = None,
+        style_image: StyleImage = None,
+        vgg_weights: str = "imagenet",
     ) -> None:
         _check_strength(strength)
         self.engine = Engine(net, device, precision, compile, channels_last, max_pass_pixels)
         self.record = record or ModelRecord()
         self.strength, self.preserve_color = strength, preserve_color
-        self.style = style
-        self.style_weights(style)  # a name this model does not have fails here, not at the first picture
+        self.style, self.style_image = style, style_image
+        # An arbitrary-style network reads paintings through the VGG (`vgg_weights`), once each.
+        self.reader = StyleReader(self.engine.conditional, vgg_weights) if isinstance(net, ArbitraryNet) else None
+        if self.reader is None:
+            self.style_code(style, style_image)  # a name this model does not have fails here, not at the first picture
 
     @classmethod
     def over(cls, engine: Engine, record: ModelRecord | None = None, strength: float = 1.0,
@@ -58,7 +68,7 @@ class Stylizer:
         stylizer = cls.__new__(cls)
         stylizer.engine, stylizer.record = engine, record or ModelRecord()
         stylizer.strength, stylizer.preserve_color = _check_strength(strength), preserve_color
-        stylizer.style = None
+        stylizer.style, stylizer.style_image, stylizer.reader = None, None, None
         return stylizer
 
     @classmethod
@@ -74,18 +84,34 @@ class Stylizer:
 
     @property
     def styles(self) -> tuple[str, ...]:
-        """The style names this model offers: a gallery's paintings, or its one style."""
+        """The style names this model offers: a gallery's paintings, or its one style (an
+        arbitrary-style network: none; it takes `style_image`)."""
         gallery = self.engine.gallery
+        if self.reader is not None:
+            return ()
         return gallery.styles if gallery is not None else (self.record.style or "stylized",)
 
     @property
     def name(self) -> str:
         """What outputs are named after: the style, or the default mix (`starry_night60_wave40`)."""
+        if self.reader is not None:
+            return painting_label(self.style_image) if self.style_image is not None else self.record.style or "any"
         return style_label(self.style) if self.style else self.styles[0]
 
-    def style_weights(self, style: Style = None) -> torch.Tensor | None:
-        """A gallery's (N,) weights for `style` (default: the Stylizer's, else the first
-        painting); None for a single-style network, which takes no style but its own."""
+    def style_code(self, style: Style = None, style_image: StyleImage = None) -> torch.Tensor | None:
+        """What the engine is told for this call: an arbitrary network's code for `style_image`,
+        a gallery's (N,) weights for `style` (default: the Stylizer's, else the first painting);
+        None for a single-style network, which takes no style but its own."""
+        style_image = style_image if style_image is not None else self.style_image
+        if self.reader is not None:
+            if style is not None:
+                raise ValueError("this network takes any painting (style_image), not a style name")
+            if style_image is None:
+                raise ValueError("this network takes any painting: give style_image (stylize --style-image PAINTING)")
+            return self.reader.mix(_pairs(style_image))
+        if style_image is not None:
+            raise ValueError("this model has its own styles; a painting of your own (style_image) needs an "
+                             "arbitrary-style model (checkpoints/any.safetensors)")
         gallery = self.engine.gallery
         style = style if style is not None else self.style
         if gallery is None:
@@ -98,15 +124,15 @@ class Stylizer:
         return mix_weights(gallery.styles, {style: 1.0} if isinstance(style, str) else style)
 
     def stylize_tensor(self, batch: torch.Tensor, size: int | None = None, strength: float | None = None,
-                       preserve_color: bool | None = None, style: Style = None) -> torch.Tensor:
+                       preserve_color: bool | None = None, style: Style = None,
+                       style_image: StyleImage = None) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 3, H, W), in [0, 1]. With `size`, the network runs with the longest
         side scaled to `size` (bigger brush strokes, less time) and the result is scaled back."""
         strength = self.strength if strength is None else _check_strength(strength)
         keep_color = self.preserve_color if preserve_color is None else preserve_color
         h, w = batch.shape[-2:]
         photo = batch.to(self.device, torch.float32)
-        weights = self.style_weights(style)
-        y = self.engine(fit_longest(photo, size), weights)
+        y = self.engine(fit_longest(photo, size), self.style_code(style, style_image))
         if y.shape[-2:] != (h, w):
             y = resize(y, h, w).clamp_(0, 1)
         if keep_color:
@@ -121,7 +147,7 @@ class Stylizer:
     def __call__(self, image: torch.Tensor, size: int | None = None, **options: float | bool) -> torch.Tensor: ...
     def __call__(self, image: Image.Image | torch.Tensor, size: int | None = None,
                  **options: float | bool) -> Image.Image | torch.Tensor:
-        """`options`: strength, preserve_color, style, for this call only."""
+        """`options`: strength, preserve_color, style, style_image, for this call only."""
         if isinstance(image, Image.Image):
             return self.stylize_batch([image], size, **options)[0]
         if image.dim() == 3:
@@ -159,6 +185,21 @@ def style_label(style: str | dict[str, float]) -> str:
         return style
     total = sum(style.values())
     return "_".join(f"{name}{round(100 * w / total)}" for name, w in style.items() if w > 0)
+
+
+def painting_label(style_image: Stylizer.StyleImage) -> str:
+    """A name for a painting or a mix of paintings, for file names: `monet_water_lilies`, `a70_b30`."""
+    names = {(Path(p).stem if isinstance(p, (str, Path)) else f"painting{i + 1}"): w
+             for i, (p, w) in enumerate(_pairs(style_image))}
+    return style_label(next(iter(names)) if len(names) == 1 else names)
+
+
+def _pairs(style_image: Stylizer.StyleImage) -> list[tuple[Stylizer.Painting, float]]:
+    if isinstance(style_image, dict):
+        return list(style_image.items())
+    if isinstance(style_image, (list, tuple)):
+        return [(p, float(w)) for p, w in style_image]
+    return [(style_image, 1.0)]
 
 
 def _check_strength(strength: float) -> float:

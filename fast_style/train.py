@@ -26,6 +26,7 @@ from fast_style.data import PhotoDataModule
 from fast_style.hardware import training_precision
 from fast_style.model_file import ModelFileError, ModelRecord, load_model, read_model, record_from_hparams, save_model
 from fast_style.module import NonFiniteLossError, StyleTransferModule
+from fast_style.arbitrary import ArbitraryNet
 from fast_style.gallery import GalleryNet
 from fast_style.transformer import TransformerConfig, TransformerNet
 from fast_style.vgg import VGGWeightsError
@@ -89,7 +90,8 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         (log.warning if line.startswith("warning") else log.info)(line.removeprefix("warning: "))
     data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
     data.setup("fit")  # fail on a bad photo folder now, not after the VGG has loaded
-    extend = _gallery_styles(cfg.init_weights) if cfg.init_weights and not cfg.style.images else None
+    adds_painting = cfg.init_weights and not cfg.style.images and not cfg.style.folder
+    extend = _gallery_styles(cfg.init_weights) if adds_painting else None
     module = StyleTransferModule(
         plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"], extend
     )
@@ -139,6 +141,11 @@ def warm_start(module: StyleTransferModule, path: str) -> ModelRecord:
             target.scales.copy_(torch.cat([net.scales, net.scales.mean(0, keepdim=True)]))
             target.shifts.copy_(torch.cat([net.shifts, net.shifts.mean(0, keepdim=True)]))
         return record
+    if isinstance(target, ArbitraryNet) and isinstance(net, GalleryNet) and net.config.body() == target.body.config:
+        # Any painting from a gallery: its convolutions, and its paintings' mean norms to start from.
+        target.body.load_state_dict(net.body.state_dict())
+        target.start_from(net.scales.detach(), net.shifts.detach())
+        return dataclasses.replace(record, style_images=None)
     if isinstance(target, GalleryNet) and isinstance(net, TransformerNet) and net.config == target.body.config:
         # A gallery from a single-style network: its convs, and its norms for every painting.
         target.body.load_state_dict(net.state_dict())

@@ -44,7 +44,7 @@ def test_stylize_optimize_keeps_the_size(tmp_path: Path) -> None:
 def test_optimize_needs_a_style_image(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         stylize(["--optimize", str(tmp_path / "p.png")])
-    assert "--optimize takes --style-image" in capsys.readouterr().err
+    assert "--optimize takes one --style-image" in capsys.readouterr().err
 
 
 def test_evaluate_json_against_gatys(tiny_model: Path, photo_dir: Path, capsys: pytest.CaptureFixture) -> None:

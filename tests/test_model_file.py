@@ -100,7 +100,7 @@ def test_a_newer_format_or_an_unknown_architecture_is_one_clear_line(tmp_path: P
         ("future", {"format_version": FORMAT_VERSION + 1, "architecture": "johnson", "config": {}, "record": {}},
          f"model format {FORMAT_VERSION + 1} is newer than this fast_style reads"),
         ("alien", {"format_version": 1, "architecture": "gallery9", "config": {}, "record": {}},
-         re.escape("architecture 'gallery9' is not one this fast_style knows (johnson, gallery)")),
+         re.escape("architecture 'gallery9' is not one this fast_style knows (johnson, gallery, arbitrary)")),
     ]:
         save_file(state, str(tmp_path / f"{name}.safetensors"), metadata={"fast_style": json.dumps(header)})
         with pytest.raises(ModelFileError, match=message):

@@ -242,7 +242,10 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
 
 @pytest.mark.parametrize("argv, message", [
     (["--model", "m.safetensors", "a.jpg", "--steps", "5"], "--steps: apply to --optimize only"),
-    (["--model", "m.safetensors", "a.jpg", "--style-image", "p.jpg"], "--style-image: apply to --optimize only"),
+    (["--style", "wave", "a.jpg", "--style-image", "p.jpg"], "--style: does not apply to --style-image"),
+    (["--model", "m.safetensors", "a.jpg", "--mix", "0.3"], "--mix: applies to two --style-image paintings only"),
+    (["--model", "m.safetensors", "a.jpg", "--vgg-weights", "random"], "--vgg-weights: applies to --optimize and --style-image only"),
+    (["--optimize", "--style-image", "p.jpg", "--style-image", "q.jpg", "a.jpg"], "--optimize takes one --style-image"),
     (["--model", "m.safetensors", "a.jpg", "--live-format", "v4l2"], "--live-format: applies to --live only"),
     (["--optimize", "--style-image", "p.jpg", "a.jpg", "--compile"], "--compile: does not apply to --optimize"),
     (["--optimize", "--style-image", "p.jpg", "a.jpg", "--precision", "bf16"], "--precision: does not apply to --optimize"),
