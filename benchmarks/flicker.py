@@ -16,6 +16,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"))
     p.add_argument("--precision", nargs="+", default=["fp32"], help="a row per model and precision (default fp32)")
+    p.add_argument("--style", nargs="+", help="a gallery model's styles: a row for each (default: its first)")
     args = p.parse_args()
     photos = [to_tensor(open_rgb(photo)) for photo in args.photo]
     size = tuple(args.size)
@@ -28,8 +29,12 @@ def main() -> None:
         print(f"  {motion}: {motion_clips[0].motion}")
     print(f"{'model':55s} " + " ".join(f"{m:>7s}" for m in clips))
     rows = [("identity (the measure's own floor)", lambda x: x)]
-    rows += [(f"{path} {precision}", Stylizer.load(path, precision=precision).stylize_tensor)
-             for path in args.model for precision in args.precision]
+    for path in args.model:
+        for precision in args.precision:
+            stylizer = Stylizer.load(path, precision=precision)
+            for style in (args.style or [None]) if len(stylizer.styles) > 1 else [None]:
+                stylizer = Stylizer.load(path, precision=precision, style=style)
+                rows.append((f"{path} {style or ''} {precision}", stylizer.stylize_tensor))
     for name, stylize in rows:
         means = [sum(flicker(stylize, clip) for clip in motion_clips) / len(motion_clips) for motion_clips in clips.values()]
         print(f"{name:55s} " + " ".join(f"{m:7.4f}" for m in means))

@@ -4,17 +4,19 @@ Gatys optimisation of the same photos at the same loss weights."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from fast_style.config import GatysConfig, LossConfig, StyleConfig
 from fast_style.images import find_images, fit_longest, open_rgb, resize, to_tensor
-from fast_style.losses import perceptual_loss
-from fast_style.model_file import ModelFileError
+from fast_style.losses import PerceptualLoss, perceptual_loss
+from fast_style.model_file import ModelFileError, ModelRecord
 from fast_style.optimize import optimize_image
 from fast_style.stylize import PRECISION_CHOICES
 from fast_style.stylizer import Stylizer
@@ -88,8 +90,13 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
         if style_image is not None or baseline_from is not None:
             raise ValueError("an arbitrary-style network is evaluated on --paintings: --style-image and --baseline-from do not apply")
         chosen = _arbitrary_paintings(model, stylizer, paintings)[:max_paintings]
-        styles = {Path(p).stem: _evaluate_style(stylizer, None, p, baseline_from=None, against=against, **common)
-                  for p in chosen}
+        # One VGG for every painting's targets: loss i scores against painting i.
+        record = stylizer.record
+        shared = perceptual_loss(chosen, style_size or record.style_size or StyleConfig.size, _weights(record),
+                                 LossConfig(vgg_weights=vgg_weights)).to(stylizer.device)
+        styles = {Path(p).stem: _evaluate_style(stylizer, None, p, baseline_from=None, against=against,
+                                                loss_fn=functools.partial(_scored_against, shared, i), **common)
+                  for i, p in enumerate(chosen)}
         return {"styles": styles, "photos": next(iter(styles.values()))["photos"], "size": size,
                 "precision": stylizer.precision}
     if against is not None or max_paintings is not None:
@@ -105,6 +112,14 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
               for name, image in zip(stylizer.styles, images)}
     return {"styles": styles, "photos": next(iter(styles.values()))["photos"], "size": size,
             "precision": stylizer.precision}
+
+
+def _weights(record: ModelRecord) -> dict[str, float]:
+    return {"content": LossConfig.content_weight, "style": StyleConfig.weight, "tv": LossConfig.tv_weight, **record.weights}
+
+
+def _scored_against(loss: PerceptualLoss, painting: int, output: torch.Tensor, content: torch.Tensor) -> dict:
+    return loss(output, content, painting)
 
 
 def _arbitrary_paintings(model: Path, stylizer: Stylizer, paintings: Path | None) -> list[str]:
@@ -130,14 +145,15 @@ def _find_painting(image: str, paintings: Path | None) -> str:
 
 def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | str | None, photos_dir: Path,
                     size: int, style_size: int | None, baseline: str, baseline_from: Path | None, steps: int,
-                    method: str, vgg_weights: str, progress: bool, against: Path | None = None) -> dict:
+                    method: str, vgg_weights: str, progress: bool, against: Path | None = None,
+                    loss_fn: Callable | None = None) -> dict:
     device = stylizer.device
     record = stylizer.record
-    weights = {"content": LossConfig.content_weight, "style": StyleConfig.weight, "tv": LossConfig.tv_weight,
-               **record.weights}
+    weights = _weights(record)
     style_image = style_image or record.style_image or f"{record.style}.jpg"
     style_size = style_size or record.style_size or StyleConfig.size
-    loss_fn = perceptual_loss(style_image, style_size, weights, LossConfig(vgg_weights=vgg_weights)).to(device)
+    if loss_fn is None:
+        loss_fn = perceptual_loss(style_image, style_size, weights, LossConfig(vgg_weights=vgg_weights)).to(device)
     photos = find_images(photos_dir) if photos_dir.is_dir() else []
     if not photos:
         raise FileNotFoundError(f"{photos_dir}: no photos found")

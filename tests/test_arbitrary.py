@@ -1,7 +1,5 @@
 """The arbitrary-style network: any painting read at run time, its file, its training, its command."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -125,32 +123,43 @@ def test_training_learns_every_painting_but_the_held_out_artists(trained: tuple)
                            .body.encoder[0][0][1].weight)
 
 
-def stylize(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fast_style.stylize", *args], cwd=cwd, capture_output=True, text=True)
+def stylize(cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
+    """`stylize ARGS` run in `cwd`, in this process: (exit status, stderr)."""
+    from fast_style import models
+    from fast_style.stylize import main
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(models, "CHECKPOINT_DIRS", [cwd / "checkpoints"])  # its any.safetensors is the shipped one
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse refusals
+        code = e.code
+    return code, capsys.readouterr().err
 
 
-def test_stylize_style_image_in_one_pass_and_a_mix_of_two(trained: tuple) -> None:
+def test_stylize_style_image_in_one_pass_and_a_mix_of_two(trained: tuple, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
     root, photos, paintings = trained
+    run = lambda *args: stylize(root, monkeypatch, capsys, *args)  # noqa: E731
     odd = make_photo(root / "odd.jpg", (101, 67), seed=4)
-    out = stylize(root, "--style-image", str(paintings / "b1.jpg"), "--vgg-weights", "random", str(odd), "-o", "one.png")
-    assert out.returncode == 0, out.stderr
+    code, err = run("--style-image", str(paintings / "b1.jpg"), "--vgg-weights", "random", str(odd), "-o", "one.png")
+    assert code == 0, err
     assert Image.open(root / "one.png").size == (101, 67)  # checkpoints/any.safetensors of this folder, full size
     vivid = save_model(root / "vivid.safetensors", arbitrary(), {"style": "any"})  # paintings that differ after 4 steps
-    alone = stylize(root, "--model", str(vivid), "--style-image", str(paintings / "b1.jpg"), "--vgg-weights", "random",
-                    str(odd), "-o", "alone.png")
-    mixed = stylize(root, "--model", str(vivid), "--style-image", str(paintings / "b1.jpg"),
-                    "--style-image", str(paintings / "d1.jpg"), "--mix", "0.3", "--vgg-weights", "random", str(odd),
-                    "-o", "mixed")
-    assert alone.returncode == mixed.returncode == 0, alone.stderr + mixed.stderr
+    alone = run("--model", str(vivid), "--style-image", str(paintings / "b1.jpg"), "--vgg-weights", "random",
+                str(odd), "-o", "alone.png")
+    mixed = run("--model", str(vivid), "--style-image", str(paintings / "b1.jpg"), "--style-image",
+                str(paintings / "d1.jpg"), "--mix", "0.3", "--vgg-weights", "random", str(odd), "-o", "mixed")
+    assert alone[0] == mixed[0] == 0, alone[1] + mixed[1]
     [written] = (root / "mixed").iterdir()
     assert written.name == "odd_b170_d130.jpg"
     one, two = (np.asarray(Image.open(p), dtype=float) for p in (root / "alone.png", written))
     assert np.abs(one - two).mean() > 2  # the mix is not the first painting alone
-    bad = stylize(root, "--style-image", str(paintings / "b1.jpg"), "--mix", "0.3", str(odd))
-    assert bad.returncode == 2 and "--mix W takes exactly two --style-image" in bad.stderr
-    single = stylize(root, "--model", "checkpoints/gallery.safetensors", "--style-image", str(paintings / "b1.jpg"),
-                     "--vgg-weights", "random", str(odd))
-    assert single.returncode == 2 and single.stderr.strip().splitlines()[-1].startswith(
+    code, err = run("--style-image", str(paintings / "b1.jpg"), "--mix", "0.3", str(odd))
+    assert code == 2 and "--mix W takes exactly two --style-image" in err
+    code, err = run("--model", "checkpoints/gallery.safetensors", "--style-image", str(paintings / "b1.jpg"),
+                    "--vgg-weights", "random", str(odd))
+    assert code == 2 and err.strip().splitlines()[-1].startswith(
         "error: this model has its own styles; a painting of your own (style_image) needs an arbitrary-style model")
 
 
