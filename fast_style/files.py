@@ -4,6 +4,7 @@ saved whole (fast_style.atomic), never over an existing file unless asked."""
 from __future__ import annotations
 
 import glob
+import io
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -56,11 +57,30 @@ def check_target(target: Path, planned: set[Path], overwrite: bool) -> None:
 
 def save_image(image: Image.Image, path: Path) -> None:
     """Never a half-written image: see fast_style.atomic."""
-    fmt = Image.registered_extensions()[path.suffix.lower()]
+    with atomic_write(path) as tmp:
+        _save(image, tmp, Image.registered_extensions()[path.suffix.lower()])
+
+
+def encode_image(image: Image.Image, fmt: str) -> bytes:
+    """The whole file in memory (for stdout: written at once, or not at all)."""
+    buffer = io.BytesIO()
+    _save(image, buffer, fmt)
+    return buffer.getvalue()
+
+
+def _save(image: Image.Image, target: Path | io.BytesIO, fmt: str) -> None:
     if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):  # no alpha in these formats: flatten on white
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
-    with atomic_write(path) as tmp:
-        image.save(tmp, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+    image.save(target, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+
+
+def image_format(name: str) -> str:
+    """PIL's format for a format name or a file suffix (`png`, `.jpg`); InputError if none."""
+    key = name.lower() if name.startswith(".") else f".{name.lower()}"
+    fmt = Image.registered_extensions().get(key)
+    if fmt is None or key not in IMAGE_EXTENSIONS:
+        raise InputError(f"unknown image format {name!r} (formats: {', '.join(e[1:] for e in IMAGE_EXTENSIONS)})")
+    return fmt
 
 
 def load_input(path: Path, max_pixels: int) -> Image.Image:
@@ -70,8 +90,24 @@ def load_input(path: Path, max_pixels: int) -> Image.Image:
         raise InputError("is a directory, not an image")
     if path.stat().st_size == 0:
         raise InputError("empty file (0 bytes)")
+    return _decode(path, max_pixels)
+
+
+def load_input_bytes(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
+    """An image piped in (`stylize - ...`), and its format, to answer in the same one."""
+    if not data:
+        raise InputError("empty input (0 bytes)")
     try:
-        return open_image(path, max_pixels)
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = im.format
+    except (UnidentifiedImageError, OSError):
+        raise InputError("not an image file Pillow can read") from None
+    return _decode(io.BytesIO(data), max_pixels), fmt
+
+
+def _decode(source: Path | io.BytesIO, max_pixels: int) -> Image.Image:
+    try:
+        return open_image(source, max_pixels)
     except ImageTooLarge as e:
         raise InputError(f"refused: {e}") from None
     except UnidentifiedImageError:

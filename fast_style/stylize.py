@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "--style adds a tile of that style or mix (needs -o)")
     which.add_argument("--optimize", action="store_true",
                        help="Gatys et al. 2016: optimise each image against --style-image (slow, the quality reference; images only)")
-    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image or video files, folders of images (recursive), globs")
-    p.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (default: ./stylized)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image or video files, folders of images (recursive), globs; `-`: one image on stdin")
+    p.add_argument("-o", "--output", type=Path,
+                   help="output file (one input) or folder (default: ./stylized); `-` writes the one image to stdout")
+    p.add_argument("--format", help="the image format of `-o -` or of a piped input's output (default: the input's)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object a line on stdout per input: input, output, seconds, error (null when it worked)")
     p.add_argument("--size", type=int,
                    help="the network's working size: it sees the input with its longest side scaled to this "
                         "(bigger brush strokes, less time); the output keeps the input's size (see --output-size)")
@@ -141,6 +148,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error("--live writes a video (-o OUT.mp4) or, without -o, shows a window")
     else:
         refuse(_given(args, "live_format"), "applies to --live only")
+    to_stdout = args.output == Path("-")
+    if "-" in args.inputs and (len(args.inputs) > 1 or args.output is None):
+        p.error("- (an image on stdin) is the only input, with -o FILE or -o - (stdout)")
+    if to_stdout and (len(args.inputs) != 1 or args.live or args.sheet or args.json or is_video(Path(args.inputs[0]))):
+        p.error("-o - writes one image to stdout: one image input, and no --json, --live or --sheet")
+    if args.format is not None and not (to_stdout or args.inputs == ["-"]):
+        p.error("--format applies to -o - and to a piped input (-); a file's format comes from its name")
+    if args.json and (args.live or args.sheet or args.export is not None or args.list_styles):
+        p.error("--json reports files: not with --live, --sheet or --export")
     for name in ("size", "output_size", "max_pixels", "style_size", "steps", "frames", "batch_size"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -168,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_styles:
         return list_styles()
     Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
-    inputs = expand_inputs(args.inputs)
-    if args.inputs and not inputs:
+    inputs = [] if args.inputs == ["-"] else expand_inputs(args.inputs)
+    if args.inputs and args.inputs != ["-"] and not inputs:
         print(f"error: {' '.join(args.inputs)}: no images found", file=sys.stderr)
         return 1
     videos = [source for source, _ in inputs if is_video(source)]
@@ -214,10 +230,75 @@ def main(argv: list[str] | None = None) -> int:
     if args.live and args.output is None:
         return show_live(stylizer, args.live, args.live_format, args.size, args.output_size, args.frames)
     video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames)
+    report = Report(args.json)
     if args.live:
-        return stylize_one_video(stylizer, args.live, args.output, video, input_format=args.live_format)
-    return stylize_files(stylizer, inputs, args.output, Options(args.size, args.output_size, args.batch_size or IMAGE_BATCH,
-                                                                 args.max_pixels, args.overwrite), video)
+        return stylize_one_video(stylizer, args.live, args.output, video, report, input_format=args.live_format)
+    options = Options(args.size, args.output_size, args.batch_size or IMAGE_BATCH, args.max_pixels, args.overwrite, report)
+    if args.inputs == ["-"] or args.output == Path("-"):
+        return stylize_pipe(stylizer, args.inputs[0], args.output, args.format, options)
+    return stylize_files(stylizer, inputs, args.output, options, video)
+
+
+class Report:
+    """What became of each input, a line each: its output (failures on stderr), or with --json
+    one JSON object a line on stdout, failures included, for scripts to follow a long run."""
+
+    def __init__(self, as_json: bool = False) -> None:
+        self.as_json = as_json
+        self._started: dict[str, float] = {}
+
+    def start(self, source: Path | str) -> None:
+        self._started[str(source)] = time.perf_counter()
+
+    def done(self, source: Path | str, target: Path | str, detail: str = "", seconds: float | None = None) -> None:
+        """`seconds`: the input's own share of a batch; else the time since `start`."""
+        if self.as_json:
+            return self._line(source, target, None, seconds)
+        print(f"{target}{detail}")
+
+    def failed(self, source: Path | str, error: str) -> None:
+        print(f"error: {source}: {error}", file=sys.stderr)
+        if self.as_json:
+            self._line(source, None, error)
+
+    def _line(self, source: Path | str, target: Path | str | None, error: str | None,
+              seconds: float | None = None) -> None:
+        started = self._started.pop(str(source), None)
+        if seconds is None and started is not None:
+            seconds = time.perf_counter() - started
+        seconds = round(seconds, 4) if seconds is not None else None
+        print(json.dumps({"input": str(source), "output": None if target is None else str(target),
+                          "seconds": seconds, "error": error}), flush=True)
+
+
+def stylize_pipe(stylizer: "Stylizer", source: str, target: Path, fmt: str | None, options: Options) -> int:  # noqa: F821
+    """One image: from stdin (`-`) or a file, to stdout (`-o -`) or a file; the output is
+    encoded whole before a byte is written, so a failure leaves no half image behind."""
+    from fast_style.files import encode_image, image_format, load_input_bytes
+
+    report, name = options.report, "stdin" if source == "-" else source
+    report.start(name)
+    try:
+        if source == "-":
+            image, in_format = load_input_bytes(sys.stdin.buffer.read(), options.max_pixels)
+        else:
+            image, in_format = load_input(Path(source), options.max_pixels), image_format(Path(source).suffix)
+        out_format = image_format(fmt) if fmt else image_format(target.suffix) if target != Path("-") else in_format
+        if target != Path("-"):
+            check_target(target, set(), options.overwrite)
+        if options.output_size:
+            image = _fit(image, options.output_size)
+        result = stylizer.stylize_batch([image], options.size)[0]
+        if target == Path("-"):
+            sys.stdout.buffer.write(encode_image(result, out_format))
+            sys.stdout.buffer.flush()
+            return 0
+        save_image(result, target)
+    except (InputError, RuntimeError) as e:
+        report.failed(name, str(e).splitlines()[0])
+        return 1
+    report.done(name, target)
+    return 0
 
 
 @dataclass(frozen=True)
@@ -229,6 +310,7 @@ class Options:
     batch_size: int
     max_pixels: int
     overwrite: bool
+    report: Report
 
 
 @dataclass(frozen=True)
@@ -261,22 +343,24 @@ def _batches(stylizer: "Stylizer", inputs: list[tuple[Path, Path]], out: Path | 
     """Batches of same-size images to stylize, or the number of inputs that already failed (bad
     inputs, videos done on the way). At most twice `batch_size` decoded images are held at a time."""
     pending: dict[tuple[int, int], list[Job]] = {}
+    report = options.report
     for source, relative in inputs:
+        report.start(source)
         target = output_path(source, relative, out, single, stylizer.name)
         try:
             check_target(target, planned, options.overwrite)
         except InputError as e:
-            print(f"error: {source}: {e}", file=sys.stderr)
+            report.failed(source, str(e))
             yield 1
             continue
         planned.add(target)
         if is_video(source) and source.is_file():
-            yield stylize_one_video(stylizer, str(source), target, video)
+            yield stylize_one_video(stylizer, str(source), target, video, report)
             continue
         try:
             image = load_input(source, options.max_pixels)
         except InputError as e:
-            print(f"error: {source}: {e}", file=sys.stderr)
+            report.failed(source, str(e))
             yield 1
             continue
         if options.output_size:
@@ -298,19 +382,22 @@ def _fit(image: Image.Image, side: int) -> Image.Image:
 
 def _write_batch(stylizer: "Stylizer", jobs: list[Job], options: Options) -> int:  # noqa: F821
     """Stylize one same-size batch and save it; the number of inputs that failed."""
+    start = time.perf_counter()
     try:
         outputs: list = stylizer.stylize_batch([image for _, image, _ in jobs], options.size)
     except RuntimeError as e:  # e.g. out of memory: these inputs fail, the others go on
         outputs = [e] * len(jobs)
+    share = (time.perf_counter() - start) / len(jobs)
     failed = 0
     for output, (source, _, target) in zip(outputs, jobs):
         try:
             if isinstance(output, Exception):
                 raise InputError(f"stylizing failed ({str(output).splitlines()[0]})")
+            saving = time.perf_counter()
             save_image(output, target)
-            print(target)
+            options.report.done(source, target, seconds=share + time.perf_counter() - saving)
         except (InputError, OSError, ValueError) as e:
-            print(f"error: {source}: {e}", file=sys.stderr)
+            options.report.failed(source, str(e))
             failed += 1
     return failed
 
@@ -427,7 +514,7 @@ def gatys_stylizer(style_image: Path, style_size: int, steps: int, method: str, 
 
 
 def stylize_one_video(stylizer: "Stylizer", source: str, target: Path, options: VideoOptions,  # noqa: F821
-                      input_format: str | None = None) -> int:
+                      report: Report, input_format: str | None = None) -> int:
     """1 if it failed (reported in one line), else 0."""
     from fast_style.video import VideoError, stylize_video
 
@@ -435,10 +522,10 @@ def stylize_one_video(stylizer: "Stylizer", source: str, target: Path, options: 
         result = stylize_video(stylizer, source, target, size=options.size, output_size=options.output_size,
                                batch_size=options.batch_size, input_format=input_format, max_frames=options.max_frames)
     except (VideoError, OSError, RuntimeError) as e:  # RuntimeError: out of memory and the like; the next input goes on
-        print(f"error: {source}: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+        report.failed(source, str(e).strip().splitlines()[0])
         return 1
     audio = f", audio {result.audio}" if result.audio else ""
-    print(f"{target} ({result.frames} frames at {result.fps:g} fps{audio})")
+    report.done(source, target, f" ({result.frames} frames at {result.fps:g} fps{audio})")
     return 0
 
 

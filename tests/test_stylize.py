@@ -254,6 +254,10 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
     (["--sheet", "a.jpg", "-o", "s.png", "--frames", "3"], "--frames: does not apply to --sheet"),
     (["--model", "m.safetensors", "a.jpg", "--size", "0"], "--size must be at least 1, not 0"),
     (["--list-styles", "--size", "3"], "--list-styles takes nothing else (not size)"),
+    (["--model", "m.safetensors", "-", "a.jpg", "-o", "-"], "- (an image on stdin) is the only input"),
+    (["--model", "m.safetensors", "a.jpg", "b.jpg", "-o", "-"], "-o - writes one image to stdout"),
+    (["--model", "m.safetensors", "a.jpg", "-o", "-", "--json"], "-o - writes one image to stdout"),
+    (["--model", "m.safetensors", "a.jpg", "--format", "png"], "--format applies to -o - and to a piped input"),
 ])
 def test_options_that_do_not_apply_are_refused_in_one_line(argv: list[str], message: str,
                                                            capsys: pytest.CaptureFixture) -> None:
@@ -308,3 +312,41 @@ def test_list_styles_and_style_names_inside_a_gallery(tiny_model: Path, tmp_path
     assert "these styles live in different files" in capsys.readouterr().err
     assert main(["--model", str(shipped / "gallery.safetensors"), "--style", "wave", str(photo), "-o", str(out)]) == 2
     assert "no style 'wave' (its styles: monet, klimt)" in capsys.readouterr().err
+
+
+def test_an_image_piped_in_comes_out_on_stdout_in_its_format(tiny_model: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsysbinary: pytest.CaptureFixture) -> None:
+    import io
+
+    def pipe(data: bytes, *args: str) -> tuple[int, bytes, bytes]:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        code = main(["--model", str(tiny_model), "-", *args])
+        out, err = capsysbinary.readouterr()
+        return code, out, err
+
+    png = make_photo(tmp_path / "a.png", (37, 29)).read_bytes()
+    code, out, _ = pipe(png, "-o", "-")
+    assert code == 0 and Image.open(io.BytesIO(out)).format == "PNG" and Image.open(io.BytesIO(out)).size == (37, 29)
+    code, out, _ = pipe(png, "-o", "-", "--format", "jpg")
+    assert code == 0 and Image.open(io.BytesIO(out)).format == "JPEG"
+    code, out, err = pipe(b"not an image", "-o", "-")
+    assert (code, out) == (1, b"") and err.decode().strip() == "error: stdin: not an image file Pillow can read"
+    code, out, _ = pipe(png, "-o", str(tmp_path / "piped.webp"))
+    assert code == 0 and Image.open(tmp_path / "piped.webp").format == "WEBP"
+    code, _, err = pipe(png, "-o", str(tmp_path / "piped.webp"))  # exists: kept
+    assert code == 1 and "exists (pass --overwrite" in err.decode()
+
+
+def test_json_prints_one_object_a_line_per_input(tiny_model: Path, photo_dir: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    code = main(["--model", str(tiny_model), str(photo_dir), str(tmp_path / "missing.jpg"), "--json", "-o", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert code == 1 and len(lines) == 6 and set(lines[0]) == {"input", "output", "seconds", "error"}
+    [bad] = [line for line in lines if line["error"]]
+    assert bad == {"input": str(tmp_path / "missing.jpg"), "output": None, "seconds": bad["seconds"], "error": "file not found"}
+    assert all(Path(line["output"]).is_file() and line["seconds"] >= 0 for line in lines if not line["error"])
+    assert f"error: {tmp_path / 'missing.jpg'}: file not found" in captured.err
