@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--sheet", action="store_true",
                        help="one labelled image of the input in every shipped style, or every style of --model FILE; "
                             "--style adds a tile of that style or mix (needs -o)")
+    which.add_argument("--serve", action="store_true",
+                       help="a local page: a photo, the webcam, a video file, with every shipped style (or --model FILE)")
     which.add_argument("--optimize", action="store_true",
                        help="Gatys et al. 2016: optimise each image against --style-image (slow, the quality reference; images only)")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
@@ -87,12 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a live source for PyAV: a camera (/dev/video0) or a stream URL; shown in a window, or written to -o OUT.mp4")
     p.add_argument("--live-format", metavar="FMT", help="PyAV/FFmpeg input format of --live: v4l2 (Linux camera), avfoundation, dshow, lavfi")
     p.add_argument("--frames", type=int, help="stop after this many frames (videos and --live)")
+    p.add_argument("--host", help="--serve: the address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, help="--serve: the port (default 7860)")
     return p
 
 
 def _given(args: argparse.Namespace, *names: str) -> list[str]:
     """The options among `names` that the command line set, as it spells them."""
-    return [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) not in (None, False)]
+    return [f"--{n.replace('_', '-')}" for n in names if n != "inputs" and getattr(args, n) not in (None, False, [])]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -109,8 +113,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if others:
             p.error(f"--list-styles takes nothing else (not {others[0].replace('_', '-')})")
         return args
+    if args.serve:
+        refuse([o for o in _given(args, *vars(args)) if o not in ("--serve", "--model", "--device", "--precision",
+                                                                   "--max-pixels", "--host", "--port")]
+               + (["INPUT"] if args.inputs else []), "does not apply to --serve (the page sets them)")
+        args.precision = args.precision or "auto"
+        args.max_pixels = args.max_pixels or DEFAULT_MAX_PIXELS
+        return args
+    refuse(_given(args, "host", "port"), "applies to --serve only")
     if not (args.model or args.style or args.sheet or args.optimize or args.style_image):
-        p.error("one of --model, --style, --style-image, --sheet, --optimize or --list-styles is required")
+        p.error("one of --model, --style, --style-image, --sheet, --serve, --optimize or --list-styles is required")
     if args.optimize:
         refuse(_given(args, "model", "style", "mix"), "does not apply to --optimize")
     if args.optimize and (args.style_image is None or len(args.style_image) != 1):
@@ -183,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list_styles:
         return list_styles()
+    if args.serve:
+        from fast_style.serve import Studio, serve
+
+        studio = Studio([args.model] if args.model else None, args.device, args.precision, args.max_pixels)
+        return serve(studio, args.host or "127.0.0.1", args.port or 7860)
     Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
     inputs = [] if args.inputs == ["-"] else expand_inputs(args.inputs)
     if args.inputs and args.inputs != ["-"] and not inputs:

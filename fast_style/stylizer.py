@@ -5,6 +5,7 @@ colour), whose settings can change with every call, and PIL images (alpha kept).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import overload
 
@@ -70,6 +71,18 @@ class Stylizer:
         stylizer.strength, stylizer.preserve_color = _check_strength(strength), preserve_color
         stylizer.style, stylizer.style_image, stylizer.reader = None, None, None
         return stylizer
+
+    def with_defaults(self, **defaults: object) -> Stylizer:
+        """The same model and engine, with other per-call defaults (strength, preserve_color,
+        style, style_image): for a video whose every frame takes the same settings."""
+        other = copy.copy(self)
+        for key, value in defaults.items():
+            if key not in ("strength", "preserve_color", "style", "style_image"):
+                raise TypeError(f"with_defaults() got an unexpected option {key!r}")
+            setattr(other, key, value)
+        _check_strength(other.strength)
+        other.style_code()  # a name or painting this model cannot take fails here
+        return other
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None, **kwargs: int | str) -> Stylizer:

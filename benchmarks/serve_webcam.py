@@ -1,0 +1,80 @@
+"""The page's webcam path against the engine alone, in the same run: headless Chromium (Debian's
+`chromium`) with its fake camera (640x480) drives `stylize --serve`'s page for --seconds, and the
+same Stylizer then runs the same frames in a loop with nothing around it. Run by hand:
+
+    uv run python benchmarks/serve_webcam.py --style starry_night_realtime --size 384
+
+Prints frames per second and the page's frame latency (send to drawn), and the page's share of
+the engine's fps (goal: 80% or more).
+"""
+
+import argparse
+import shutil
+import threading
+import time
+
+import torch
+
+from fast_style.serve import Studio, make_server
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--style", default="starry_night_realtime")
+    p.add_argument("--size", default="384", help="the network size the page asks for (or full)")
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--precision", default="auto")
+    p.add_argument("--camera", help="a .y4m clip to use as the camera (--use-file-for-fake-video-capture)")
+    args = p.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    studio = Studio(precision=args.precision)
+    server = make_server(studio, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    flags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--no-sandbox"]
+    if args.camera:
+        flags.append(f"--use-file-for-fake-video-capture={args.camera}")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=flags)
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_function("document.querySelectorAll('#style option').length > 0")
+        page.select_option("#style", args.style)
+        page.select_option("#size", args.size)
+        page.click("#camStart")
+        page.wait_for_function("window.cameraStats().shown >= 5", timeout=300_000)  # warm-up: first frames compile
+        start_frames, start = page.evaluate("window.cameraStats().frames"), time.perf_counter()
+        time.sleep(args.seconds)
+        stats = page.evaluate("window.cameraStats()")
+        page_fps = (stats["frames"] - start_frames) / (time.perf_counter() - start)
+        page.evaluate("camera.running = false")  # the camera stays on, shown in the page; no frames sent
+        time.sleep(1)
+        beside_browser = engine_fps(studio, args)
+        page.click("#camStop")
+        browser.close()
+    server.shutdown()
+    alone = engine_fps(studio, args)
+    studio.close()
+    print(f"{args.style}, 640x480 camera, network size {args.size}, precision {studio.resolve({'style': args.style})[0].precision}")
+    print(f"page:   {page_fps:6.1f} fps, {stats['latency']:.0f} ms from sending a frame to drawing it")
+    print(f"engine: {alone:6.1f} fps (the same Stylizer, frames as tensors, nothing around it)")
+    print(f"engine: {beside_browser:6.1f} fps with the page open and its camera on, sending nothing")
+    print(f"page / engine: {page_fps / alone:.0%} (beside the open page: {page_fps / beside_browser:.0%})")
+
+
+def engine_fps(studio: Studio, args: argparse.Namespace) -> float:
+    stylizer, options = studio.resolve({"style": args.style, "size": args.size})
+    frame = torch.rand(1, 3, 480, 640)
+    size = options.pop("size")
+    for _ in range(3):
+        stylizer.stylize_tensor(frame, size, **options)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min(args.seconds, 10):
+        stylizer.stylize_tensor(frame, size, **options)
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()

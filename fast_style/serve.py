@@ -1,0 +1,332 @@
+"""`stylize --serve`: a local page over the same engine: a photo, the webcam, a video file.
+
+A small page of our own (fast_style/web/index.html) over Python's standard HTTP server, rather
+than Gradio: a webcam frame is one POST of a JPEG and one JPEG back, with two frames in flight,
+and nothing between the page and the engine (docs/serve.md has the measurement). Each request
+carries all of its settings, so tabs never share state; the only state kept is what is bounded:
+each model loaded once, the last paintings uploaded for the arbitrary-style network, and the video
+jobs, one at a time, in a temporary folder of the server's own."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from PIL import Image
+
+from fast_style.files import InputError, encode_image, load_input_bytes
+from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS
+from fast_style.model_file import ModelFileError, read_model
+from fast_style.models import resolve_style, style_index, shipped_models
+from fast_style.stylizer import Stylizer
+
+PAGE = Path(__file__).parent / "web" / "index.html"
+MAX_IMAGE_BYTES = 64 * 2**20  # an upload above this is refused before it is read
+MAX_VIDEO_BYTES = 1024 * 2**20
+PAINTINGS_KEPT = 16  # uploaded paintings, by content hash
+JOBS_KEPT = 8  # finished video jobs whose results can still be downloaded
+
+
+class RequestError(Exception):
+    """A bad request: answered with its message (HTTP 400), the server goes on."""
+
+
+class Studio:
+    """What every tab shares: the models (each loaded once), paintings, video jobs."""
+
+    def __init__(self, models: list[Path] | None = None, device: str | None = None, precision: str = "auto",
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.device, self.precision, self.max_pixels = device, precision, max_pixels
+        self.models = models  # None: the shipped ones
+        self._stylizers: dict[Path, Stylizer] = {}
+        self._paintings: OrderedDict[str, Image.Image] = OrderedDict()
+        self._jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._video_lock = threading.Lock()  # one video at a time: the CPU is shared with the page
+        self._engine_lock = threading.Lock()
+        self.workdir = Path(tempfile.mkdtemp(prefix="fast_style_serve_"))
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def choices(self) -> dict[str, Any]:
+        """What the page is told: every style with the name of its model (styles of one model
+        mix), and whether a painting of one's own can be used. No paths."""
+        catalogue = self.catalogue()
+        return {"styles": [{"name": name, "model": Path(path).stem} for name, path in catalogue["styles"].items()],
+                "arbitrary": catalogue["arbitrary"] is not None}
+
+    @functools.cached_property
+    def _catalogue(self) -> dict[str, Any]:
+        return self._read_catalogue()
+
+    def catalogue(self) -> dict[str, Any]:
+        """Every style name and the file it lives in, and the arbitrary-style model's file, if
+        any: read once, when the first request comes."""
+        with self._lock:
+            return self._catalogue
+
+    def _read_catalogue(self) -> dict[str, Any]:
+        if self.models is None:
+            index, _ = style_index()
+            styles = {name: str(path) for name, (path, _) in index.items()}
+            arbitrary = [p for p in shipped_models().values() if _architecture(p) == "arbitrary"]
+        else:
+            styles, arbitrary = {}, []
+            for path in self.models:
+                model = read_model(path, weights=False)
+                if model.architecture == "arbitrary":
+                    arbitrary.append(path)
+                names = model.config["styles"] if model.architecture == "gallery" else [model.record.style or path.stem]
+                styles.update({name: str(path) for name in names if model.architecture != "arbitrary"})
+        return {"styles": styles, "arbitrary": str(arbitrary[0]) if arbitrary else None}
+
+    def stylizer(self, path: Path) -> Stylizer:
+        with self._lock:
+            if path not in self._stylizers:
+                self._stylizers[path] = Stylizer.load(path, device=self.device, precision=self.precision)
+            return self._stylizers[path]
+
+    def resolve(self, params: dict[str, str]) -> tuple[Stylizer, dict[str, Any]]:
+        """The stylizer and the call's options for a request's settings."""
+        options: dict[str, Any] = {"strength": _number(params, "strength", 1.0, 0, 1),
+                                   "preserve_color": params.get("preserve_color") in ("1", "true", "on")}
+        size = params.get("size")
+        options["size"] = int(_number(params, "size", 0, 16, 8192)) if size not in (None, "", "full") else None
+        catalogue = self.catalogue()
+        if params.get("painting"):
+            if catalogue["arbitrary"] is None:
+                raise RequestError("no arbitrary-style model is available for a painting of your own")
+            with self._lock:
+                painting = self._paintings.get(params["painting"])
+            if painting is None:
+                raise RequestError("that painting is no longer held; upload it again")
+            options["style_image"] = painting
+            return self.stylizer(Path(catalogue["arbitrary"])), options
+        spec = params.get("style") or next(iter(catalogue["styles"]), None)
+        if spec is None:
+            raise RequestError("no style models are available")
+        try:
+            names = [part.partition("=")[0] for part in spec.split(",")]
+            files = {catalogue["styles"].get(name) for name in names}
+            if None in files:
+                raise RequestError(f"no style {next(n for n in names if n not in catalogue['styles'])!r}")
+            if len(files) > 1:
+                raise RequestError("a mix takes the styles of one gallery model")
+            path, style = resolve_style(spec, Path(files.pop()))
+        except (ModelFileError, ValueError) as e:
+            raise RequestError(str(e)) from None
+        options["style"] = style
+        return self.stylizer(path), options
+
+    def stylize(self, data: bytes, params: dict[str, str]) -> tuple[bytes, str]:
+        """An uploaded image, stylized at its own size: (file bytes, content type). Frames ask
+        for `format=jpeg`; a photo comes back in its own format."""
+        try:
+            image, in_format = load_input_bytes(data, self.max_pixels)
+        except InputError as e:
+            raise RequestError(str(e)) from None
+        stylizer, options = self.resolve(params)
+        size = options.pop("size")
+        try:
+            with self._engine_lock:  # one picture at a time through the network: two would share the cores
+                result = stylizer(image, size, **options)
+        except (ValueError, RuntimeError) as e:
+            raise RequestError(str(e).splitlines()[0]) from None
+        fmt = {"jpeg": "JPEG", "png": "PNG"}.get(params.get("format", ""), in_format)
+        if fmt not in ("JPEG", "PNG", "WEBP"):
+            fmt = "PNG"
+        return encode_image(result, fmt), Image.MIME[fmt]
+
+    def add_painting(self, data: bytes) -> str:
+        try:
+            image, _ = load_input_bytes(data, self.max_pixels)
+        except InputError as e:
+            raise RequestError(str(e)) from None
+        key = hashlib.sha1(data).hexdigest()[:16]
+        with self._lock:
+            self._paintings[key] = image.convert("RGB")
+            self._paintings.move_to_end(key)
+            while len(self._paintings) > PAINTINGS_KEPT:
+                self._paintings.popitem(last=False)
+        return key
+
+    def start_video(self, data: bytes, name: str, params: dict[str, str]) -> str:
+        suffix = Path(name).suffix.lower()
+        if suffix not in VIDEO_EXTENSIONS:
+            raise RequestError(f"{Path(name).name}: not a video file ({', '.join(VIDEO_EXTENSIONS)})")
+        stylizer, options = self.resolve(params)  # a bad setting is answered now, not after the upload waits
+        job = uuid.uuid4().hex[:12]
+        folder = self.workdir / job
+        folder.mkdir()
+        (folder / f"input{suffix}").write_bytes(data)
+        state = {"state": "queued", "frames": 0, "total": None, "error": None,
+                 "name": f"{Path(name).stem}_stylized.mp4"}
+        with self._lock:
+            self._jobs[job] = state
+            while len(self._jobs) > JOBS_KEPT:
+                old, _ = self._jobs.popitem(last=False)
+                shutil.rmtree(self.workdir / old, ignore_errors=True)
+        threading.Thread(target=self._run_video, args=(job, stylizer, options), daemon=True).start()
+        return job
+
+    def _run_video(self, job: str, stylizer: Stylizer, options: dict[str, Any]) -> None:
+        from fast_style.video import VideoError, stylize_video
+
+        state, folder = self._jobs[job], self.workdir / job
+        source = next(folder.glob("input.*"))
+
+        def progress(done: int, total: int | None) -> None:
+            state["frames"], state["total"] = done, total
+
+        with self._video_lock:
+            state["state"] = "running"
+            try:
+                size = options.pop("size")
+                stylize_video(stylizer.with_defaults(**options), source, folder / "output.mp4", size=size,
+                              progress=False, on_frames=progress)
+                state["state"] = "done"
+            except (VideoError, OSError, RuntimeError, ValueError) as e:
+                state["state"], state["error"] = "failed", str(e).strip().splitlines()[0]
+
+    def job(self, job: str) -> dict[str, Any]:
+        with self._lock:
+            if job not in self._jobs:
+                raise RequestError("no such video job")
+            return dict(self._jobs[job])
+
+    def result(self, job: str) -> Path:
+        if self.job(job)["state"] != "done":
+            raise RequestError("the video is not done")
+        return self.workdir / job / "output.mp4"
+
+
+def _architecture(path: Path) -> str | None:
+    try:
+        return read_model(path, weights=False).architecture
+    except ModelFileError:
+        return None
+
+
+def _number(params: dict[str, str], key: str, default: float, low: float, high: float) -> float:
+    if params.get(key) in (None, ""):
+        return default
+    try:
+        value = float(params[key])
+    except ValueError:
+        raise RequestError(f"{key} must be a number, not {params[key]!r}") from None
+    if not low <= value <= high:
+        raise RequestError(f"{key} must be between {low:g} and {high:g}, not {value:g}")
+    return value
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes: the page, and /api/{styles,stylize,painting,video}. Nothing else is reachable."""
+
+    studio: Studio
+    quiet = True
+    protocol_version = "HTTP/1.1"  # keep-alive: a webcam frame is a request, not a connection
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body are two writes: without this, Nagle's algorithm holds the body back
+        # until the client acknowledges the headers, which it delays (40 ms a frame on Linux).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        if not self.quiet:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        url = urlparse(self.path)
+        try:
+            if url.path == "/":
+                return self._send(PAGE.read_bytes(), "text/html; charset=utf-8")
+            if url.path == "/api/styles":
+                return self._json(self.studio.choices())
+            parts = url.path.strip("/").split("/")
+            if len(parts) == 3 and parts[:2] == ["api", "video"]:
+                return self._json(self.studio.job(parts[2]))
+            if len(parts) == 4 and parts[:2] == ["api", "video"] and parts[3] == "result":
+                state = self.studio.job(parts[2])
+                return self._send(self.studio.result(parts[2]).read_bytes(), "video/mp4",
+                                  {"Content-Disposition": f'attachment; filename="{state["name"]}"'})
+            self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
+        except RequestError as e:
+            self._json({"error": str(e)}, HTTPStatus.BAD_REQUEST)
+
+    def do_POST(self) -> None:  # noqa: N802
+        url = urlparse(self.path)
+        params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            if url.path == "/api/stylize":
+                return self._send(*self.studio.stylize(self._body(MAX_IMAGE_BYTES), params))
+            if url.path == "/api/painting":
+                return self._json({"painting": self.studio.add_painting(self._body(MAX_IMAGE_BYTES))})
+            if url.path == "/api/video":
+                data = self._body(MAX_VIDEO_BYTES)
+                return self._json({"job": self.studio.start_video(data, params.get("name", "video.mp4"), params)})
+            self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
+        except RequestError as e:
+            self._json({"error": str(e)}, HTTPStatus.BAD_REQUEST)
+
+    def _body(self, limit: int) -> bytes:
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            raise RequestError("a Content-Length is needed") from None
+        if length > limit:
+            self.close_connection = True  # the body is not read: this connection cannot go on
+            raise RequestError(f"the upload is {length / 2**20:.0f} MB, above the limit of {limit / 2**20:.0f} MB")
+        return self.rfile.read(length)
+
+    def _json(self, value: dict, status: HTTPStatus = HTTPStatus.OK) -> None:
+        self._send(json.dumps(value).encode(), "application/json", status=status)
+
+    def _send(self, body: bytes, content_type: str, headers: dict[str, str] | None = None,
+              status: HTTPStatus = HTTPStatus.OK) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def make_server(studio: Studio, host: str = "127.0.0.1", port: int = 7860) -> ThreadingHTTPServer:
+    handler = type("StudioHandler", (Handler,), {"studio": studio})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve(studio: Studio, host: str, port: int) -> int:
+    try:
+        server = make_server(studio, host, port)
+    except OSError as e:
+        print(f"error: cannot listen on {host}:{port} ({e.strerror}); pass --port N", file=sys.stderr)
+        return 1
+    print(f"serving on http://{host}:{server.server_address[1]}  (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        studio.close()
+    return 0

@@ -1,0 +1,153 @@
+"""`stylize --serve`: the page's API over HTTP, and the page itself in headless Chromium."""
+
+import json
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_photo
+from fast_style.gallery import GalleryConfig, GalleryNet
+from fast_style.model_file import save_model
+from fast_style.serve import Studio, make_server
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A page over a tiny single-style model and a tiny two-painting gallery, on a free port."""
+    root = tmp_path_factory.mktemp("serve")
+    torch.manual_seed(0)
+    gallery = GalleryNet(GalleryConfig(styles=("red", "blue"), channels=8, res_blocks=1, output_scale=1.0))
+    with torch.no_grad():
+        gallery.shifts[0].fill_(0.5)
+        gallery.shifts[1].fill_(-0.5)
+    models = [save_model(root / "gallery.safetensors", gallery, {"style": "gallery"})]
+    studio = Studio(models, device="cpu", precision="fp32")
+    httpd = make_server(studio, port=0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    studio.close()
+
+
+def post(url: str, data: bytes) -> tuple[int, bytes, str]:
+    request = urllib.request.Request(url, data=data, method="POST")
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.read(), response.headers["Content-Type"]
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers["Content-Type"]
+
+
+def test_the_api_stylizes_at_full_size_and_answers_bad_requests(server: str, tmp_path: Path) -> None:
+    choices = json.loads(urllib.request.urlopen(f"{server}/api/styles").read())
+    assert choices == {"styles": [{"name": "red", "model": "gallery"}, {"name": "blue", "model": "gallery"}],
+                       "arbitrary": False}
+    png = make_photo(tmp_path / "a.png", (67, 41)).read_bytes()
+    status, body, kind = post(f"{server}/api/stylize?style=red&strength=0.8", png)
+    assert (status, kind) == (200, "image/png") and Image.open(__import__("io").BytesIO(body)).size == (67, 41)
+    for query, data, error in [("style=red", b"junk", "not an image file Pillow can read"),
+                               ("style=green", png, "no style 'green'"),
+                               ("style=red&strength=2", png, "strength must be between 0 and 1, not 2")]:
+        status, body, _ = post(f"{server}/api/stylize?{query}", data)
+        assert status == 400 and json.loads(body) == {"error": error}
+    assert post(f"{server}/../../etc/passwd", b"")[0] == 404
+    assert post(f"{server}/api/stylize?style=red", png)[0] == 200  # and it goes on
+
+
+def test_tabs_at_once_get_their_own_frames(server: str, tmp_path: Path) -> None:
+    """Each request carries its settings: two 'tabs' with other styles, interleaved, never mix."""
+    import io
+
+    jpeg = make_photo(tmp_path / "f.jpg", (48, 32)).read_bytes()
+    results: dict[str, list] = {"red": [], "blue": []}
+
+    def tab(style: str) -> None:
+        for _ in range(4):
+            _, body, _ = post(f"{server}/api/stylize?style={style}&format=jpeg", jpeg)
+            results[style].append(np.asarray(Image.open(io.BytesIO(body)), dtype=float).mean())
+
+    threads = [threading.Thread(target=tab, args=(s,)) for s in results]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert max(results["red"]) - min(results["red"]) < 1 and max(results["blue"]) - min(results["blue"]) < 1
+    assert abs(np.mean(results["red"]) - np.mean(results["blue"])) > 10  # the two styles differ
+
+
+def test_an_upload_above_the_limit_is_refused_unread(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fast_style import serve
+
+    monkeypatch.setattr(serve, "MAX_IMAGE_BYTES", 1000)
+    status, body, _ = post(f"{server}/api/stylize?style=red", b"x" * 5000)
+    assert status == 400 and "above the limit of" in json.loads(body)["error"]
+
+
+def test_a_video_upload_is_stylized_with_its_audio_and_progress(server: str, tmp_path: Path) -> None:
+    import time
+
+    from test_video import make_clip, probe
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=8).read_bytes()
+    status, body, _ = post(f"{server}/api/video?style=blue&name=holiday.mp4", clip)
+    assert status == 200
+    job = json.loads(body)["job"]
+    for _ in range(300):
+        state = json.loads(urllib.request.urlopen(f"{server}/api/video/{job}").read())
+        if state["state"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert state["state"] == "done" and state["frames"] == 8 and state["name"] == "holiday_stylized.mp4", state
+    with urllib.request.urlopen(f"{server}/api/video/{job}/result") as response:
+        (tmp_path / "out.mp4").write_bytes(response.read())
+        assert 'filename="holiday_stylized.mp4"' in response.headers["Content-Disposition"]
+    frames, _, audio, size = probe(tmp_path / "out.mp4")
+    assert (frames, audio, size) == (8, 1, (64, 48))
+    status, body, _ = post(f"{server}/api/video?style=blue&name=notes.txt", b"hello")
+    assert status == 400 and "not a video file" in json.loads(body)["error"]
+
+
+browser = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--no-sandbox"])
+        tab = chromium.new_page()
+        tab.goto(server)
+        tab.wait_for_function("document.querySelectorAll('#style option').length == 2")
+        yield tab
+        chromium.close()
+
+
+@browser
+def test_the_page_stylizes_a_dropped_photo_at_its_size(page, tmp_path: Path) -> None:  # noqa: ANN001
+    photo = make_photo(tmp_path / "holiday.jpg", (123, 77))
+    page.set_input_files("#photo", str(photo))
+    page.wait_for_selector("#download:not([hidden])")
+    assert page.eval_on_selector("#result", "img => [img.naturalWidth, img.naturalHeight]") == [123, 77]
+    assert page.get_attribute("#download", "download") == "holiday_stylized.jpg"
+    page.set_input_files("#photo", {"name": "bad.jpg", "mimeType": "image/jpeg", "buffer": b"junk"})
+    page.wait_for_function("document.getElementById('message').textContent.includes('bad.jpg')")
+
+
+@browser
+def test_the_page_shows_stylized_webcam_frames(page) -> None:  # noqa: ANN001
+    page.click("#camStart")
+    page.wait_for_function("window.cameraStats().shown >= 3", timeout=60_000)
+    page.click("#camStop")
+    # The fake camera's 640x480, sent at the network size the page asks for (384), shown at 640 px.
+    assert page.eval_on_selector("#live", "c => [c.width, c.height, c.style.width]") == [384, 288, "640px"]
