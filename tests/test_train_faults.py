@@ -48,7 +48,7 @@ BAD_SETTINGS = [
     (["data.root={empty}"], "error: {empty}: no readable .jpg/.jpeg/.png/.webp/.bmp images in this folder"),
     (["data.root={photos}", "style.image={tmp}/nope.jpg"], "error: {tmp}/nope.jpg: style image not found (bundled styles: "),
     (["data.root={photos}", "style.image={photos}/notes.txt"], "error: {photos}/notes.txt: style image cannot be read ("),
-    (["data.root={photos}", "style=nonesuch"], "error: unknown style 'nonesuch' (available: composition_vii, gallery, shipwreck, "),
+    (["data.root={photos}", "style=nonesuch"], "error: unknown style 'nonesuch' (available: any, composition_vii, gallery, shipwreck, "),
     (["data.root={photos}", "-m", "style=wave,nope"], "error: unknown style 'nope' (available: "),  # in a sweep
     (["data.root={photos}", "data.image_size=-3"], "error: data.image_size must be a positive number of pixels, not -3"),
     (["data.root={photos}", "batch_size=0"], "error: batch_size must be at least 1, not 0"),
