@@ -97,7 +97,10 @@ class Studio:
     def stylizer(self, path: Path) -> Stylizer:
         with self._lock:
             if path not in self._stylizers:
-                self._stylizers[path] = Stylizer.load(path, device=self.device, precision=self.precision)
+                try:
+                    self._stylizers[path] = Stylizer.load(path, device=self.device, precision=self.precision)
+                except (ModelFileError, ValueError, RuntimeError) as e:
+                    raise RequestError(f"{path.name}: {e}") from None
             return self._stylizers[path]
 
     def resolve(self, params: dict[str, str]) -> tuple[Stylizer, dict[str, Any]]:
