@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a live source for PyAV: a camera (/dev/video0) or a stream URL; shown in a window, or written to -o OUT.mp4")
     p.add_argument("--live-format", metavar="FMT", help="PyAV/FFmpeg input format of --live: v4l2 (Linux camera), avfoundation, dshow, lavfi")
     p.add_argument("--frames", type=int, help="stop after this many frames (videos and --live)")
+    data = p.add_argument_group("datasets (docs/datasets.md): one folder in, one out, across processes and machines")
+    data.add_argument("--devices", help="processes (CPU) or GPUs on each machine: N or auto (Lightning's prediction loop)")
+    data.add_argument("--num-nodes", type=int, help="machines (torchrun or SLURM set the rest, as for training)")
+    data.add_argument("--style-per-image", choices=["same", "random"],
+                      help="random: each image its own style of a gallery model, or its own painting of --paintings "
+                           "for an arbitrary-style one, from --seed and its path")
+    data.add_argument("--paintings", type=Path, help="the paintings --style-per-image random picks from (arbitrary-style model)")
+    data.add_argument("--seed", type=int, help="the seed of --style-per-image random (default 0)")
+    data.add_argument("--workers", type=int, help="DataLoader processes decoding images, per device (default 2)")
     p.add_argument("--host", help="--serve: the address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, help="--serve: the port (default 7860)")
     return p
@@ -121,6 +130,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.max_pixels = args.max_pixels or DEFAULT_MAX_PIXELS
         return args
     refuse(_given(args, "host", "port"), "applies to --serve only")
+    args.dataset = bool(_given(args, "devices", "num_nodes", "style_per_image"))
+    if args.dataset:
+        if len(args.inputs) != 1 or args.output is None or args.output == Path("-"):
+            p.error("--devices, --num-nodes and --style-per-image take one input folder and -o OUT_FOLDER")
+        refuse(_given(args, "live", "sheet", "optimize", "export", "json", "output_size", "overwrite", "format", "mix"),
+               "does not apply to a dataset run (existing outputs are kept and skipped: it resumes)")
+        if (args.style_per_image == "random") == bool(args.style or args.style_image):
+            if args.style_per_image == "random":
+                p.error("--style-per-image random picks the styles: not with --style or --style-image")
+    else:
+        refuse(_given(args, "paintings", "seed", "workers"), "apply to --style-per-image and --devices runs only")
     if not (args.model or args.style or args.sheet or args.optimize or args.style_image):
         p.error("one of --model, --style, --style-image, --sheet, --serve, --optimize or --list-styles is required")
     if args.optimize:
@@ -201,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         studio = Studio([args.model] if args.model else None, args.device, args.precision, args.max_pixels)
         return serve(studio, args.host or "127.0.0.1", args.port or 7860)
     Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
+    if args.dataset:
+        return stylize_dataset(args)
     inputs = [] if args.inputs == ["-"] else expand_inputs(args.inputs)
     if args.inputs and args.inputs != ["-"] and not inputs:
         print(f"error: {' '.join(args.inputs)}: no images found", file=sys.stderr)
@@ -254,6 +276,39 @@ def main(argv: list[str] | None = None) -> int:
     if args.inputs == ["-"] or args.output == Path("-"):
         return stylize_pipe(stylizer, args.inputs[0], args.output, args.format, options)
     return stylize_files(stylizer, inputs, args.output, options, video)
+
+
+def stylize_dataset(args: argparse.Namespace) -> int:
+    """A folder across processes with Lightning (fast_style.dataset); 1 if any image failed."""
+    from fast_style.dataset import Run, run
+
+    try:
+        path, style = resolve_style(args.style, args.model) if args.style else (args.model, None)
+        if path is None:
+            path = arbitrary_model() if args.style_image or args.paintings else None
+        if path is None:
+            raise ValueError("a dataset run takes --model FILE or --style NAME")
+        spec = args.style if style is not None else None
+        counts = run(Run(path, Path(args.inputs[0]), args.output, devices=_devices(args.devices or "1"),
+                         num_nodes=args.num_nodes or 1, batch_size=args.batch_size or IMAGE_BATCH,
+                         workers=2 if args.workers is None else args.workers, max_pixels=args.max_pixels,
+                         size=args.size, precision="fp32" if args.precision == "auto" else args.precision,
+                         strength=args.strength if args.strength is not None else 1.0,
+                         preserve_color=args.preserve_color, style=spec,
+                         style_image=str(args.style_image[0]) if args.style_image else None,
+                         per_image=args.style_per_image or "same", paintings=args.paintings, seed=args.seed or 0))
+    except (ModelFileError, FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if counts is None:  # not the first process: it reports nothing
+        return 0
+    print(f"{args.output}: {counts['written']} written, {counts['exists']} already there, {counts['failed']} failed "
+          f"(manifest: {args.output / 'manifest.jsonl'})")
+    return 1 if counts["failed"] else 0
+
+
+def _devices(value: str) -> int | str:
+    return value if value == "auto" else int(value)
 
 
 class Report:

@@ -1,0 +1,261 @@
+"""`stylize --devices N [--num-nodes M] DIR -o OUT`: a folder of images stylized across processes,
+GPUs and machines with Lightning's prediction loop, each output exactly once.
+
+- **The plan is the same everywhere.** Every process lists the inputs, drops those whose output
+  already exists whole (a rerun resumes), picks each image's style (from a seed and its path, for
+  `--style-per-image random`), and cuts the same batches: images of one size and one style, in
+  name order. Batch j goes to process j mod N. So no sampler pads or repeats, the shares are
+  uneven but disjoint, and the batches (hence the pixels) do not depend on how many processes
+  run: 1 process and 2 give the same files.
+- **Writing.** A BasePredictionWriter saves each output atomically (fast_style.atomic) as its
+  batch ends, and appends a line to its process's manifest; at the end the first process merges
+  them into OUT/manifest.jsonl: input, output, style, seed, seconds, status (written, exists,
+  failed), error. A bad image is a failed line; the run goes on.
+
+This path imports Lightning; plain `stylize` does not (it comes here only for these options)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from fast_style.files import InputError, load_input, save_image
+from fast_style.images import find_images, to_pil, to_tensor
+from fast_style.model_file import load_model
+from fast_style.models import parse_style
+from fast_style.stylizer import Stylizer
+
+MANIFEST = "manifest.jsonl"
+# The batch sampler returns every index once by construction (`batches`); Lightning cannot know.
+warnings.filterwarnings("ignore", message=r".*custom batch sampler.*")
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
+@dataclass(frozen=True)
+class Item:
+    relative: str  # the input's path under the input folder: also the output's under OUT
+    size: tuple[int, int]
+    style: str  # a gallery's style name, a painting's path, or "" for the model's one style
+
+
+def random_style(choices: list[str], seed: int, relative: str) -> str:
+    """The same pick for the same seed and path, whatever the process count (Geirhos et al. 2019
+    give each ImageNet image one random painting)."""
+    digest = hashlib.sha256(f"{seed}:{relative}".encode()).digest()
+    return choices[int.from_bytes(digest[:8], "big") % len(choices)]
+
+
+def whole(path: Path) -> bool:
+    """An output that exists and reads as an image: one a crash could not have left half-written
+    (writes are atomic), nor one someone truncated."""
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        return True
+    except (OSError, SyntaxError, ValueError):
+        return False
+
+
+def plan(root: Path, out: Path, styles: list[str], per_image: str, seed: int) -> tuple[list[Item], list[str], list[str]]:
+    """(items to stylize, inputs whose outputs exist whole, unreadable inputs): the same on every process."""
+    todo, done, bad = [], [], []
+    for path in find_images(root):
+        relative = path.relative_to(root).as_posix()
+        if (out / relative).exists() and whole(out / relative):
+            done.append(relative)
+            continue
+        try:
+            with Image.open(path) as im:
+                size = im.size
+        except (OSError, SyntaxError, ValueError):
+            bad.append(relative)  # reported by the process that gets it, like any other input
+            size = (0, 0)
+        style = random_style(styles, seed, relative) if per_image == "random" else styles[0]
+        todo.append(Item(relative, size, style))
+    return todo, done, bad
+
+
+def batches(items: list[Item], batch_size: int) -> list[list[int]]:
+    """Indices of same-size, same-style items, batch_size at most, in name order of each bucket's first."""
+    buckets: dict[tuple, list[int]] = {}
+    for i, item in enumerate(items):
+        buckets.setdefault((item.size, item.style), []).append(i)
+    return [ids[k : k + batch_size] for ids in buckets.values() for k in range(0, len(ids), batch_size)]
+
+
+class _Images(Dataset):
+    def __init__(self, root: Path, items: list[Item], max_pixels: int) -> None:
+        self.root, self.items, self.max_pixels = root, items, max_pixels
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = self.items[i]
+        try:
+            image = to_tensor(load_input(self.root / item.relative, self.max_pixels).convert("RGB"))
+            return {"index": i, "image": image, "error": None}
+        except InputError as e:
+            return {"index": i, "image": None, "error": str(e)}
+
+
+def _collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [s for s in samples if s["image"] is not None]
+    return {"index": [s["index"] for s in good], "images": torch.stack([s["image"] for s in good]) if good else None,
+            "failed": [(s["index"], s["error"]) for s in samples if s["image"] is None]}
+
+
+class _Batches(torch.utils.data.Sampler):
+    """This process's batches: batch j of the plan when j mod world == rank."""
+
+    def __init__(self, plan_batches: list[list[int]], rank: int, world: int) -> None:
+        self.mine = plan_batches[rank::world]
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self.mine)
+
+    def __len__(self) -> int:
+        return len(self.mine)
+
+
+class DatasetStylizer(L.LightningModule):
+    """The network in Lightning's prediction loop; the picture pipeline is the Stylizer's."""
+
+    def __init__(self, model: Path, items: list[Item], root: Path, batch_size: int, workers: int,
+                 max_pixels: int, size: int | None, precision: str, strength: float, preserve_color: bool) -> None:
+        super().__init__()
+        self.net, self.record = load_model(model)
+        self.items, self.root, self.batch_size, self.workers = items, root, batch_size, workers
+        self.max_pixels, self.size, self.precision_name = max_pixels, size, precision
+        self.options = {"strength": strength, "preserve_color": preserve_color}
+        self._stylizer: Stylizer | None = None
+
+    def predict_dataloader(self) -> DataLoader:
+        sampler = _Batches(batches(self.items, self.batch_size), self.global_rank, self.trainer.world_size)
+        return DataLoader(_Images(self.root, self.items, self.max_pixels), batch_sampler=sampler,
+                          num_workers=self.workers, collate_fn=_collate)
+
+    def stylizer(self) -> Stylizer:
+        if self._stylizer is None:  # on this process's device, once Lightning has placed it
+            self._stylizer = Stylizer(self.net, self.record, self.device, precision=self.precision_name, **self.options)
+        return self._stylizer
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        start = time.perf_counter()
+        outputs = []
+        if batch["images"] is not None:
+            style = self.items[batch["index"][0]].style  # one style a batch
+            which = {"style_image": style} if self.stylizer().reader else {"style": parse_style(style) if style else None}
+            outputs = list(self.stylizer().stylize_tensor(batch["images"], self.size, **which).cpu())
+        return {"index": batch["index"], "outputs": outputs, "failed": batch["failed"],
+                "seconds": (time.perf_counter() - start) / max(1, len(outputs))}
+
+
+class _Writer(BasePredictionWriter):
+    def __init__(self, out: Path, items: list[Item], seed: int | None) -> None:
+        super().__init__(write_interval="batch")
+        self.out, self.items, self.seed = out, items, seed
+
+    def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: dict[str, Any],
+                           batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        lines = []
+        for i, y in zip(prediction["index"], prediction["outputs"]):
+            item = self.items[i]
+            start = time.perf_counter()
+            try:
+                save_image(to_pil(y), self.out / item.relative)
+                lines.append(self._line(item, "written", prediction["seconds"] + time.perf_counter() - start))
+            except (OSError, ValueError) as e:
+                lines.append(self._line(item, "failed", None, f"cannot be written ({e})"))
+        lines += [self._line(self.items[i], "failed", None, error) for i, error in prediction["failed"]]
+        with open(self.out / f".{MANIFEST}.rank{trainer.global_rank}", "a", encoding="utf-8") as f:
+            f.writelines(json.dumps(line) + "\n" for line in lines)
+
+    def _line(self, item: Item, status: str, seconds: float | None, error: str | None = None) -> dict[str, Any]:
+        return {"input": item.relative, "output": item.relative, "style": item.style or None, "seed": self.seed,
+                "seconds": None if seconds is None else round(seconds, 4), "status": status, "error": error}
+
+
+def _choices(model: Path, paintings: Path | None) -> list[str]:
+    """What `random` picks from: a gallery's styles, or the paintings of a folder."""
+    net, _ = load_model(model)
+    if hasattr(net, "styles") and net.styles:  # a gallery
+        return list(net.styles)
+    if paintings is not None:
+        found = [str(p) for p in find_images(paintings)]
+        if not found:
+            raise ValueError(f"{paintings}: no paintings found")
+        return found
+    raise ValueError("--style-per-image random needs a gallery model, or an arbitrary-style one and --paintings DIR")
+
+
+@dataclass(frozen=True)
+class Run:
+    model: Path
+    root: Path
+    out: Path
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    accelerator: str = "auto"
+    batch_size: int = 4
+    workers: int = 2
+    max_pixels: int = 100_000_000
+    size: int | None = None
+    precision: str = "fp32"
+    strength: float = 1.0
+    preserve_color: bool = False
+    style: str | None = None  # one style (or mix) for every image
+    style_image: str | None = None  # one painting for every image (arbitrary-style model)
+    per_image: str = "same"  # or "random"
+    paintings: Path | None = None
+    seed: int = 0
+
+
+def run(r: Run) -> dict[str, int] | None:
+    """Stylize the folder; on the first process, the counts of this run's statuses (from the
+    merged manifest); None on the others."""
+    if not r.root.is_dir():
+        raise FileNotFoundError(f"{r.root}: input folder not found")
+    if r.per_image == "random":
+        styles = _choices(r.model, r.paintings)
+    else:
+        styles = [r.style_image or r.style or ""]
+    r.out.mkdir(parents=True, exist_ok=True)
+    items, done, _ = plan(r.root, r.out, styles, r.per_image, r.seed)
+    module = DatasetStylizer(r.model, items, r.root, r.batch_size, r.workers, r.max_pixels, r.size, r.precision,
+                             r.strength, r.preserve_color)
+    # inference_mode off: under it the compiled int8 network ran 2x slower (fast_style.engine)
+    trainer = L.Trainer(accelerator=r.accelerator, devices=r.devices, num_nodes=r.num_nodes, logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
+                        inference_mode=False,
+                        callbacks=[_Writer(r.out, items, r.seed if r.per_image == "random" else None)],
+                        strategy="ddp" if (r.devices not in (1, "1") or r.num_nodes > 1) else "auto")
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no tips about cloud loggers
+    if items:  # the same on every process: all of them predict, or none
+        trainer.predict(module, return_predictions=False)
+        trainer.strategy.barrier()
+    if not trainer.is_global_zero:
+        return None
+    counts = {"written": 0, "failed": 0, "exists": len(done)}
+    with open(r.out / MANIFEST, "a", encoding="utf-8") as manifest:
+        for relative in done:
+            manifest.write(json.dumps({"input": relative, "output": relative, "style": None, "seed": None,
+                                       "seconds": 0, "status": "exists", "error": None}) + "\n")
+        for part in sorted(r.out.glob(f".{MANIFEST}.rank*")):
+            for line in part.read_text(encoding="utf-8").splitlines():
+                counts[json.loads(line)["status"]] += 1
+                manifest.write(line + "\n")
+            part.unlink()
+    return counts

@@ -1,0 +1,90 @@
+"""A folder across processes with Lightning's prediction loop: each output exactly once."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_photo
+from fast_style.dataset import batches, plan, random_style
+from fast_style.gallery import GalleryConfig, GalleryNet
+from fast_style.model_file import save_model
+
+
+def folder(root: Path) -> Path:
+    for i in range(7):
+        make_photo(root / ("a" if i % 2 else "b") / f"{i}.jpg", (40, 30) if i % 3 else (30, 44), seed=i)
+    (root / "b" / "broken.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+def stylize(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fast_style.stylize", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def manifest(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_the_plan_does_not_depend_on_the_process_count(tmp_path: Path) -> None:
+    root = folder(tmp_path / "in")
+    items, done, bad = plan(root, tmp_path / "out", ["x", "y", "z"], "random", seed=3)
+    assert len(items) == 8 and done == [] and bad == ["b/broken.jpg"]
+    assert [i.style for i in items] == [random_style(["x", "y", "z"], 3, i.relative) for i in items]
+    assert len({i.style for i in items}) > 1 and random_style(["x", "y", "z"], 4, "a/1.jpg") in "xyz"
+    cut = batches(items, 2)
+    assert sorted(i for b in cut for i in b) == list(range(8))  # every item once
+    assert all(len({(items[i].size, items[i].style) for i in b}) == 1 for b in cut)  # one size, one style a batch
+
+
+@pytest.mark.slow  # two processes over gloo
+def test_two_processes_write_what_one_does_once_and_a_rerun_writes_nothing(tiny_model: Path, tmp_path: Path) -> None:
+    root = folder(tmp_path / "in")
+    one = stylize("--model", str(tiny_model), "--devices", "1", str(root), "-o", str(tmp_path / "one"), cwd=tmp_path)
+    two = stylize("--model", str(tiny_model), "--devices", "2", "--batch-size", "2", str(root), "-o",
+                  str(tmp_path / "two"), cwd=tmp_path)
+    assert one.returncode == two.returncode == 1, one.stderr[-2000:] + two.stderr[-2000:]  # the broken one
+    assert two.stdout.strip().endswith("7 written, 0 already there, 1 failed (manifest: " + str(tmp_path / "two" / "manifest.jsonl") + ")")
+    outputs = sorted(p.relative_to(tmp_path / "two").as_posix() for p in (tmp_path / "two").rglob("*.jpg"))
+    assert outputs == sorted(p.relative_to(root).as_posix() for p in root.rglob("*.jpg") if p.name != "broken.jpg")
+    lines = manifest(tmp_path / "two")
+    assert sorted(line["input"] for line in lines) == sorted(p.relative_to(root).as_posix() for p in root.rglob("*.jpg"))
+    [failed] = [line for line in lines if line["status"] == "failed"]
+    assert failed["input"] == "b/broken.jpg" and "Pillow" in failed["error"]
+    for name in outputs:  # the same batches on 1 process and 2: the same pixels
+        a, b = (np.asarray(Image.open(tmp_path / run / name)) for run in ("one", "two"))
+        assert np.array_equal(a, b), name
+
+    # A rerun writes nothing; one output lost (a killed run) is the only one written again.
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "two").rglob("*.jpg")}
+    (tmp_path / "two" / "a" / "1.jpg").unlink()
+    again = stylize("--model", str(tiny_model), "--devices", "1", str(root), "-o", str(tmp_path / "two"), cwd=tmp_path)
+    assert "1 written, 6 already there, 1 failed" in again.stdout
+    changed = [p for p, t in stamps.items() if not p.exists() or p.stat().st_mtime_ns != t]
+    assert changed == [tmp_path / "two" / "a" / "1.jpg"] and (tmp_path / "two" / "a" / "1.jpg").exists()
+
+
+def test_random_styles_of_a_gallery_are_recorded_and_reproducible(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = GalleryNet(GalleryConfig(styles=("red", "blue", "green"), channels=8, res_blocks=1, output_scale=1.0))
+    with torch.no_grad():
+        net.shifts.normal_(0, 0.5)
+    model = save_model(tmp_path / "g.safetensors", net, {"style": "gallery"})
+    root = folder(tmp_path / "in")
+    from fast_style.stylize import main
+
+    args = ["--model", str(model), "--style-per-image", "random", "--seed", "7", "--workers", "0", str(root)]
+    assert main([*args, "-o", str(tmp_path / "r1")]) == 1
+    assert main([*args, "-o", str(tmp_path / "r2")]) == 1
+    first, second = manifest(tmp_path / "r1"), manifest(tmp_path / "r2")
+    styles = {line["input"]: line["style"] for line in first if line["status"] == "written"}
+    assert styles == {line["input"]: line["style"] for line in second if line["status"] == "written"}
+    assert set(styles.values()) <= {"red", "blue", "green"} and len(set(styles.values())) > 1
+    assert all(line["seed"] == 7 for line in first if line["status"] == "written")
+    with pytest.raises(SystemExit):
+        main(["--model", str(model), "--style-per-image", "random", "--style", "red", str(root), "-o", str(tmp_path / "x")])
