@@ -48,8 +48,9 @@ class Studio:
     """What every tab shares: the models (each loaded once), paintings, video jobs."""
 
     def __init__(self, models: list[Path] | None = None, device: str | None = None, precision: str = "auto",
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, vgg_weights: str = "imagenet") -> None:
         self.device, self.precision, self.max_pixels = device, precision, max_pixels
+        self.vgg_weights = vgg_weights  # what an arbitrary-style model reads paintings with
         self.models = models  # None: the shipped ones
         self._stylizers: dict[Path, Stylizer] = {}
         self._paintings: OrderedDict[str, Image.Image] = OrderedDict()
@@ -98,7 +99,8 @@ class Studio:
         with self._lock:
             if path not in self._stylizers:
                 try:
-                    self._stylizers[path] = Stylizer.load(path, device=self.device, precision=self.precision)
+                    self._stylizers[path] = Stylizer.load(path, device=self.device, precision=self.precision,
+                                                          vgg_weights=self.vgg_weights)
                 except (ModelFileError, ValueError, RuntimeError) as e:
                     raise RequestError(f"{path.name}: {e}") from None
             return self._stylizers[path]

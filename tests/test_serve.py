@@ -30,8 +30,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with torch.no_grad():
         gallery.shifts[0].fill_(0.5)
         gallery.shifts[1].fill_(-0.5)
-    models = [save_model(root / "gallery.safetensors", gallery, {"style": "gallery"})]
-    studio = Studio(models, device="cpu", precision="fp32")
+    from test_arbitrary import arbitrary
+
+    models = [save_model(root / "gallery.safetensors", gallery, {"style": "gallery"}),
+              save_model(root / "any.safetensors", arbitrary(), {"style": "any"})]
+    studio = Studio(models, device="cpu", precision="fp32", vgg_weights="random")
     httpd = make_server(studio, port=0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -52,7 +55,7 @@ def post(url: str, data: bytes) -> tuple[int, bytes, str]:
 def test_the_api_stylizes_at_full_size_and_answers_bad_requests(server: str, tmp_path: Path) -> None:
     choices = json.loads(urllib.request.urlopen(f"{server}/api/styles").read())
     assert choices == {"styles": [{"name": "red", "model": "gallery"}, {"name": "blue", "model": "gallery"}],
-                       "arbitrary": False}
+                       "arbitrary": True}
     png = make_photo(tmp_path / "a.png", (67, 41)).read_bytes()
     status, body, kind = post(f"{server}/api/stylize?style=red&strength=0.8", png)
     assert (status, kind) == (200, "image/png") and Image.open(__import__("io").BytesIO(body)).size == (67, 41)
@@ -63,6 +66,18 @@ def test_the_api_stylizes_at_full_size_and_answers_bad_requests(server: str, tmp
         assert status == 400 and json.loads(body) == {"error": error}
     assert post(f"{server}/../../etc/passwd", b"")[0] == 404
     assert post(f"{server}/api/stylize?style=red", png)[0] == 200  # and it goes on
+
+
+def test_a_painting_of_ones_own_through_the_arbitrary_model(server: str, tmp_path: Path) -> None:
+    import io
+
+    status, body, _ = post(f"{server}/api/painting", make_photo(tmp_path / "p.png", (60, 50), seed=8).read_bytes())
+    assert status == 200
+    painting = json.loads(body)["painting"]
+    status, body, _ = post(f"{server}/api/stylize?painting={painting}", make_photo(tmp_path / "a.jpg", (45, 31)).read_bytes())
+    assert status == 200 and Image.open(io.BytesIO(body)).size == (45, 31)
+    status, body, _ = post(f"{server}/api/stylize?painting=0123456789abcdef", make_photo(tmp_path / "b.jpg", (9, 9)).read_bytes())
+    assert status == 400 and json.loads(body)["error"] == "that painting is no longer held; upload it again"
 
 
 def test_tabs_at_once_get_their_own_frames(server: str, tmp_path: Path) -> None:
