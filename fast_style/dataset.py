@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -149,6 +150,8 @@ class DatasetStylizer(L.LightningModule):
 
     def stylizer(self) -> Stylizer:
         if self._stylizer is None:  # on this process's device, once Lightning has placed it
+            if self.device.type == "cpu":  # processes on one machine share its cores, not each take all of them
+                torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, self.trainer.num_devices)))
             self._stylizer = Stylizer(self.net, self.record, self.device, precision=self.precision_name, **self.options)
         return self._stylizer
 

@@ -83,6 +83,14 @@ def file_styles(path: Path) -> tuple[str, ...]:
     return (model.record.style or path.stem,)
 
 
+def _gallery_styles(path: Path) -> tuple[str, ...]:
+    try:
+        model = read_model(path, weights=False)
+    except ModelFileError:
+        return ()
+    return tuple(model.config["styles"]) if model.architecture == "gallery" else ()
+
+
 def style_index() -> tuple[dict[str, tuple[Path, str | None]], list[str]]:
     """Every style the shipped models offer: name -> (file, the style inside it, or None for a
     single-style file, whose name is its file's). A file that cannot be read is one line."""
@@ -121,6 +129,10 @@ def resolve_style(spec: str, model: Path | None = None) -> tuple[Path, Style | N
     if missing:
         raise ModelFileError(f"no trained model named {missing[0]!r} (available: {', '.join(index) or 'none'}; "
                              "stylize --list-styles)")
+    if isinstance(style, dict):  # a mix: the gallery that has every one of them, though single-style files share names
+        galleries = [path for path in shipped_models().values() if set(names) <= set(_gallery_styles(path))]
+        if galleries:
+            return galleries[0], style
     files = {index[n][0] for n in names}
     if len(files) > 1:
         raise ModelFileError(f"--style {spec}: these styles live in different files ({', '.join(sorted(map(str, files)))}); "

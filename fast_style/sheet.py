@@ -7,17 +7,22 @@ from collections.abc import Callable
 from PIL import Image, ImageDraw
 
 LABEL, GAP = 24, 8  # pixels
+COLUMNS = 6  # tiles a row: a gallery's 16 styles make three rows, not one strip
 
 
 def make_sheet(photo: Image.Image, styles: dict[str, Callable[[Image.Image], Image.Image]], tile: int = 384) -> Image.Image:
-    """The photo (longest side `tile`), then the photo in each style, side by side."""
+    """The photo (longest side `tile`), then the photo in each style, in rows of COLUMNS."""
     image = photo.convert("RGB")
     image.thumbnail((tile, tile))
     tiles = [("photo", image)] + [(name, stylize(image)) for name, stylize in styles.items()]
-    sheet = Image.new("RGB", (len(tiles) * (image.width + GAP) - GAP, image.height + LABEL), "white")
+    columns, rows = min(COLUMNS, len(tiles)), -(-len(tiles) // COLUMNS)
+    w, h = image.width + GAP, image.height + LABEL + GAP
+    sheet = Image.new("RGB", (columns * w - GAP, rows * h - GAP), "white")
     draw = ImageDraw.Draw(sheet)
     for i, (name, picture) in enumerate(tiles):
-        x = i * (image.width + GAP)
-        sheet.paste(picture, (x, LABEL))
-        draw.text((x + 4, 4), name, fill="black", font_size=16)
+        x, y = (i % columns) * w, (i // columns) * h
+        sheet.paste(picture, (x, y + LABEL))
+        while len(name) > 1 and draw.textlength(name, font_size=16) > image.width - 8:  # a long name: cut to its tile
+            name = name[:-2] + "…"
+        draw.text((x + 4, y + 4), name, fill="black", font_size=16)
     return sheet

@@ -312,6 +312,10 @@ def test_list_styles_and_style_names_inside_a_gallery(tiny_model: Path, tmp_path
     assert "these styles live in different files" in capsys.readouterr().err
     assert main(["--model", str(shipped / "gallery.safetensors"), "--style", "wave", str(photo), "-o", str(out)]) == 2
     assert "no style 'wave' (its styles: monet, klimt)" in capsys.readouterr().err
+    # A single-style file named like a gallery's style wins for the name alone; a mix is the gallery's.
+    shutil.copy(tiny_model, shipped / "klimt.safetensors")
+    assert models.resolve_style("klimt") == (shipped / "klimt.safetensors", None)
+    assert models.resolve_style("monet=1,klimt=1") == (shipped / "gallery.safetensors", {"monet": 1.0, "klimt": 1.0})
 
 
 def test_an_image_piped_in_comes_out_on_stdout_in_its_format(tiny_model: Path, tmp_path: Path,
@@ -350,3 +354,11 @@ def test_json_prints_one_object_a_line_per_input(tiny_model: Path, photo_dir: Pa
     assert bad == {"input": str(tmp_path / "missing.jpg"), "output": None, "seconds": bad["seconds"], "error": "file not found"}
     assert all(Path(line["output"]).is_file() and line["seconds"] >= 0 for line in lines if not line["error"])
     assert f"error: {tmp_path / 'missing.jpg'}: file not found" in captured.err
+
+
+def test_a_sheet_of_many_styles_comes_in_rows() -> None:
+    from fast_style.sheet import COLUMNS, GAP, LABEL, make_sheet
+
+    styles = {f"a_rather_long_style_name_{i}": (lambda im: im) for i in range(COLUMNS + 1)}  # the photo + 7: 2 rows
+    sheet = make_sheet(Image.new("RGB", (80, 60), "red"), styles, tile=40)
+    assert sheet.size == (COLUMNS * (40 + GAP) - GAP, 2 * (30 + LABEL + GAP) - GAP)
