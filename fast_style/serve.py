@@ -81,19 +81,26 @@ class Studio:
             return self._catalogue
 
     def _read_catalogue(self) -> dict[str, Any]:
+        styles: dict[str, str] = {}
+        galleries: dict[str, list[str]] = {}  # what mixes: each gallery file's styles
+        arbitrary = []
         if self.models is None:
             index, _ = style_index()
             styles = {name: str(path) for name, (path, _) in index.items()}
-            arbitrary = [p for p in shipped_models().values() if _architecture(p) == "arbitrary"]
-        else:
-            styles, arbitrary = {}, []
-            for path in self.models:
+        for path in self.models or shipped_models().values():
+            try:
                 model = read_model(path, weights=False)
-                if model.architecture == "arbitrary":
-                    arbitrary.append(path)
-                names = model.config["styles"] if model.architecture == "gallery" else [model.record.style or path.stem]
-                styles.update({name: str(path) for name in names if model.architecture != "arbitrary"})
-        return {"styles": styles, "arbitrary": str(arbitrary[0]) if arbitrary else None}
+            except ModelFileError:
+                continue  # style_index has said so; the others are served
+            if model.architecture == "arbitrary":
+                arbitrary.append(path)
+            elif model.architecture == "gallery":
+                galleries[str(path)] = list(model.config["styles"])
+                if self.models is not None:
+                    styles.update({name: str(path) for name in model.config["styles"]})
+            elif self.models is not None:
+                styles[model.record.style or path.stem] = str(path)
+        return {"styles": styles, "galleries": galleries, "arbitrary": str(arbitrary[0]) if arbitrary else None}
 
     def stylizer(self, path: Path) -> Stylizer:
         with self._lock:
@@ -125,13 +132,17 @@ class Studio:
         if spec is None:
             raise RequestError("no style models are available")
         try:
-            names = [part.partition("=")[0] for part in spec.split(",")]
-            files = {catalogue["styles"].get(name) for name in names}
-            if None in files:
-                raise RequestError(f"no style {next(n for n in names if n not in catalogue['styles'])!r}")
-            if len(files) > 1:
-                raise RequestError("a mix takes the styles of one gallery model")
-            path, style = resolve_style(spec, Path(files.pop()))
+            names = [part.partition("=")[0].strip() for part in spec.split(",")]
+            unknown = [n for n in names if n not in catalogue["styles"]]
+            if unknown:
+                raise RequestError(f"no style {unknown[0]!r}")
+            if "=" in spec:  # a mix: the gallery that has all of them, though single-style files share names
+                files = [path for path, offered in catalogue["galleries"].items() if set(names) <= set(offered)]
+                if not files:
+                    raise RequestError("a mix takes the styles of one gallery model")
+                path, style = resolve_style(spec, Path(files[0]))
+            else:
+                path, style = resolve_style(spec, Path(catalogue["styles"][spec]))
         except (ModelFileError, ValueError) as e:
             raise RequestError(str(e)) from None
         options["style"] = style
@@ -217,13 +228,6 @@ class Studio:
         if self.job(job)["state"] != "done":
             raise RequestError("the video is not done")
         return self.workdir / job / "output.mp4"
-
-
-def _architecture(path: Path) -> str | None:
-    try:
-        return read_model(path, weights=False).architecture
-    except ModelFileError:
-        return None
 
 
 def _number(params: dict[str, str], key: str, default: float, low: float, high: float) -> float:

@@ -32,8 +32,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         gallery.shifts[1].fill_(-0.5)
     from test_arbitrary import arbitrary
 
+    from fast_style.transformer import TransformerConfig, TransformerNet
+
+    single = TransformerNet(TransformerConfig(channels=8, res_blocks=1, output_scale=1.0))
     models = [save_model(root / "gallery.safetensors", gallery, {"style": "gallery"}),
-              save_model(root / "any.safetensors", arbitrary(), {"style": "any"})]
+              save_model(root / "any.safetensors", arbitrary(), {"style": "any"}),
+              save_model(root / "red.safetensors", single, {"style": "red"})]  # a single-style file named like a gallery style
     studio = Studio(models, device="cpu", precision="fp32", vgg_weights="random")
     httpd = make_server(studio, port=0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -54,7 +58,7 @@ def post(url: str, data: bytes) -> tuple[int, bytes, str]:
 
 def test_the_api_stylizes_at_full_size_and_answers_bad_requests(server: str, tmp_path: Path) -> None:
     choices = json.loads(urllib.request.urlopen(f"{server}/api/styles").read())
-    assert choices == {"styles": [{"name": "red", "model": "gallery"}, {"name": "blue", "model": "gallery"}],
+    assert choices == {"styles": [{"name": "red", "model": "red"}, {"name": "blue", "model": "gallery"}],
                        "arbitrary": True}
     png = make_photo(tmp_path / "a.png", (67, 41)).read_bytes()
     status, body, kind = post(f"{server}/api/stylize?style=red&strength=0.8", png)
@@ -65,6 +69,8 @@ def test_the_api_stylizes_at_full_size_and_answers_bad_requests(server: str, tmp
         status, body, _ = post(f"{server}/api/stylize?{query}", data)
         assert status == 400 and json.loads(body) == {"error": error}
     assert post(f"{server}/../../etc/passwd", b"")[0] == 404
+    status, body, _ = post(f"{server}/api/stylize?style=red=0.3,blue=0.7", png)  # a mix: the gallery's red
+    assert status == 200, body
     assert post(f"{server}/api/stylize?style=red", png)[0] == 200  # and it goes on
 
 
