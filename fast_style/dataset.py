@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from fast_style.files import InputError, load_input, save_image
 from fast_style.images import find_images, to_pil, to_tensor
-from fast_style.model_file import load_model
+from fast_style.model_file import load_model, read_model
 from fast_style.models import parse_style
 from fast_style.stylizer import Stylizer
 
@@ -193,9 +193,9 @@ class _Writer(BasePredictionWriter):
 
 def _choices(model: Path, paintings: Path | None) -> list[str]:
     """What `random` picks from: a gallery's styles, or the paintings of a folder."""
-    net, _ = load_model(model)
-    if hasattr(net, "styles") and net.styles:  # a gallery
-        return list(net.styles)
+    header = read_model(model, weights=False)  # the header alone: the network loads once, in the module
+    if header.architecture == "gallery":
+        return list(header.config["styles"])
     if paintings is not None:
         found = [str(p) for p in find_images(paintings)]
         if not found:

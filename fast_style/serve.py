@@ -30,7 +30,7 @@ from PIL import Image
 from fast_style.files import InputError, encode_image, load_input_bytes
 from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS
 from fast_style.model_file import ModelFileError, read_model
-from fast_style.models import resolve_style, style_index, shipped_models
+from fast_style.models import file_styles, resolve_style, shipped_models, style_index
 from fast_style.stylizer import Stylizer
 
 PAGE = Path(__file__).parent / "web" / "index.html"
@@ -94,12 +94,11 @@ class Studio:
                 continue  # style_index has said so; the others are served
             if model.architecture == "arbitrary":
                 arbitrary.append(path)
-            elif model.architecture == "gallery":
+                continue
+            if model.architecture == "gallery":
                 galleries[str(path)] = list(model.config["styles"])
-                if self.models is not None:
-                    styles.update({name: str(path) for name in model.config["styles"]})
-            elif self.models is not None:
-                styles[model.record.style or path.stem] = str(path)
+            if self.models is not None:  # the files given, each with its styles (models.file_styles)
+                styles.update({name: str(path) for name in file_styles(path)})
         return {"styles": styles, "galleries": galleries, "arbitrary": str(arbitrary[0]) if arbitrary else None}
 
     def stylizer(self, path: Path) -> Stylizer:
