@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -170,6 +171,10 @@ class _Writer(BasePredictionWriter):
     def __init__(self, out: Path, items: list[Item], seed: int | None) -> None:
         super().__init__(write_interval="batch")
         self.out, self.items, self.seed = out, items, seed
+        self.run_id = ""  # names this run's manifest parts: a killed run's parts are history, not this run's
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.run_id = trainer.strategy.broadcast(f"{time.time_ns():x}{os.getpid():x}")  # the first process's
 
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: dict[str, Any],
                            batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -183,7 +188,7 @@ class _Writer(BasePredictionWriter):
             except (OSError, ValueError) as e:
                 lines.append(self._line(item, "failed", None, f"cannot be written ({e})"))
         lines += [self._line(self.items[i], "failed", None, error) for i, error in prediction["failed"]]
-        with open(self.out / f".{MANIFEST}.rank{trainer.global_rank}", "a", encoding="utf-8") as f:
+        with open(self.out / f".{MANIFEST}.{self.run_id}.rank{trainer.global_rank}", "a", encoding="utf-8") as f:
             f.writelines(json.dumps(line) + "\n" for line in lines)
 
     def _line(self, item: Item, status: str, seconds: float | None, error: str | None = None) -> dict[str, Any]:
@@ -239,26 +244,58 @@ def run(r: Run) -> dict[str, int] | None:
     items, done, _ = plan(r.root, r.out, styles, r.per_image, r.seed)
     module = DatasetStylizer(r.model, items, r.root, r.batch_size, r.workers, r.max_pixels, r.size, r.precision,
                              r.strength, r.preserve_color)
+    for name in ("lightning.pytorch", "lightning.fabric"):  # no tips about cloud loggers, no banners per process
+        logging.getLogger(name).setLevel(logging.WARNING)
+    writer = _Writer(r.out, items, r.seed if r.per_image == "random" else None)
     # inference_mode off: under it the compiled int8 network ran 2x slower (fast_style.engine)
     trainer = L.Trainer(accelerator=r.accelerator, devices=r.devices, num_nodes=r.num_nodes, logger=False,
                         enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
                         inference_mode=False,
-                        callbacks=[_Writer(r.out, items, r.seed if r.per_image == "random" else None)],
+                        callbacks=[writer],
                         strategy="ddp" if (r.devices not in (1, "1") or r.num_nodes > 1) else "auto")
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no tips about cloud loggers
     if items:  # the same on every process: all of them predict, or none
         trainer.predict(module, return_predictions=False)
         trainer.strategy.barrier()
     if not trainer.is_global_zero:
         return None
     counts = {"written": 0, "failed": 0, "exists": len(done)}
+    mine = f".{MANIFEST}.{writer.run_id}.rank" if writer.run_id else "\0"
+    parts = sorted(r.out.glob(f".{MANIFEST}.*"))
     with open(r.out / MANIFEST, "a", encoding="utf-8") as manifest:
+        for part in [p for p in parts if not p.name.startswith(mine)]:  # a killed run's lines: history
+            manifest.writelines(line + "\n" for line in part.read_text(encoding="utf-8").splitlines() if _whole_line(line))
         for relative in done:
             manifest.write(json.dumps({"input": relative, "output": relative, "style": None, "seed": None,
                                        "seconds": 0, "status": "exists", "error": None}) + "\n")
-        for part in sorted(r.out.glob(f".{MANIFEST}.rank*")):
+        for part in [p for p in parts if p.name.startswith(mine)]:
             for line in part.read_text(encoding="utf-8").splitlines():
                 counts[json.loads(line)["status"]] += 1
                 manifest.write(line + "\n")
-            part.unlink()
+    for part in parts:
+        part.unlink()
+    sweep(r.out, [item.relative for item in items])
     return counts
+
+
+def _whole_line(line: str) -> bool:
+    """A kill can cut a manifest part's last line short."""
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def sweep(out: Path, relatives: list[str]) -> int:
+    """Remove the temporary files a killed run left beside these outputs (fast_style.atomic names
+    them .STEM.XXXXXXXX.SUFFIX), so that no half-written image stays in the folder."""
+    names: dict[Path, set[str]] = {}
+    for relative in relatives:
+        names.setdefault((out / relative).parent, set()).add(Path(relative).name)
+    removed = 0
+    for folder, wanted in names.items():
+        for path in folder.glob(".*"):
+            m = re.fullmatch(r"\.(.+)\.[a-z0-9_]{8}(\.[^.]+)", path.name)
+            if m and m[1] + m[2] in wanted and path.is_file():
+                path.unlink()
+                removed += 1
+    return removed

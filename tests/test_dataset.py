@@ -60,13 +60,21 @@ def test_two_processes_write_what_one_does_once_and_a_rerun_writes_nothing(tiny_
         a, b = (np.asarray(Image.open(tmp_path / run / name)) for run in ("one", "two"))
         assert np.array_equal(a, b), name
 
-    # A rerun writes nothing; one output lost (a killed run) is the only one written again.
+    # A rerun writes nothing; what a killed run leaves (an output missing, its half-written
+    # temporary file, its manifest part with a line cut short) is mended, and only that output is written.
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "two").rglob("*.jpg")}
     (tmp_path / "two" / "a" / "1.jpg").unlink()
+    (tmp_path / "two" / "a" / ".1.k1lled_9.jpg").write_bytes(b"\xff\xd8\xff\xe0 half")
+    killed = json.dumps({"input": "a/3.jpg", "status": "written"})
+    (tmp_path / "two" / ".manifest.jsonl.dead.rank3").write_text(killed + '\n{"input": "a/1.j')
+    before = len(manifest(tmp_path / "two"))
     again = stylize("--model", str(tiny_model), "--devices", "1", str(root), "-o", str(tmp_path / "two"), cwd=tmp_path)
     assert "1 written, 6 already there, 1 failed" in again.stdout
     changed = [p for p, t in stamps.items() if not p.exists() or p.stat().st_mtime_ns != t]
     assert changed == [tmp_path / "two" / "a" / "1.jpg"] and (tmp_path / "two" / "a" / "1.jpg").exists()
+    assert sorted(p.name for p in (tmp_path / "two").rglob(".*")) == []  # no temporary file, no part left
+    lines = manifest(tmp_path / "two")[before:]
+    assert lines[0] == json.loads(killed) and len(lines) == 1 + 8  # the killed run's whole line, then this run's 8
 
 
 def test_random_styles_of_a_gallery_are_recorded_and_reproducible(tmp_path: Path) -> None:
