@@ -16,6 +16,7 @@ import time
 import torch
 
 from fast_style.serve import Studio, make_server
+from fast_style.video import stylize_frames
 
 
 def main() -> None:
@@ -55,24 +56,33 @@ def main() -> None:
         browser.close()
     server.shutdown()
     alone = engine_fps(studio, args)
+    one_at_a_time = engine_fps(studio, args, lanes=1)
     studio.close()
     print(f"{args.style}, 640x480 camera, network size {args.size}, precision {studio.resolve({'style': args.style})[0].precision}")
     print(f"page:   {page_fps:6.1f} fps, {stats['latency']:.0f} ms from sending a frame to drawing it")
-    print(f"engine: {alone:6.1f} fps (the same Stylizer, frames as tensors, nothing around it)")
+    print(f"engine: {alone:6.1f} fps (the same Stylizer on camera-sized frames, as stylize runs a stream, nothing around it)")
+    print(f"engine: {one_at_a_time:6.1f} fps one frame at a time on every core (the page before lanes)")
     print(f"engine: {beside_browser:6.1f} fps with the page open and its camera on, sending nothing")
     print(f"page / engine: {page_fps / alone:.0%} (beside the open page: {page_fps / beside_browser:.0%})")
 
 
-def engine_fps(studio: Studio, args: argparse.Namespace) -> float:
+def engine_fps(studio: Studio, args: argparse.Namespace, lanes: int | None = None) -> float:
+    """Frames a second of the Stylizer alone on a stream of camera frames, run as `stylize` runs a
+    stream (fast_style.video.stylize_frames: side by side where lanes pay; `lanes=1`: one at a time)."""
     stylizer, options = studio.resolve({"style": args.style, "size": args.size})
-    frame = torch.rand(1, 3, 480, 640)
-    size = options.pop("size")
-    for _ in range(3):
-        stylizer.stylize_tensor(frame, size, **options)
+    stylizer = stylizer.with_defaults(strength=options["strength"], preserve_color=options["preserve_color"])
+    frame = (torch.rand(480, 640, 3) * 255).byte().numpy()
+    list(stylize_frames(stylizer, iter([frame] * 4), options["size"], lanes=lanes))
     count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < min(args.seconds, 10):
-        stylizer.stylize_tensor(frame, size, **options)
-        count += 1
+
+    def frames():  # noqa: ANN202
+        nonlocal count
+        while time.perf_counter() - start < min(args.seconds, 10):
+            count += 1
+            yield frame
+
+    for _ in stylize_frames(stylizer, frames(), options["size"], lanes=lanes):
+        pass
     return count / (time.perf_counter() - start)
 
 

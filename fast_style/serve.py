@@ -19,6 +19,8 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +31,7 @@ from PIL import Image
 
 from fast_style.files import InputError, encode_image, load_input_bytes
 from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS
+from fast_style.lanes import CORES, thread_count
 from fast_style.model_file import ModelFileError, read_model
 from fast_style.models import file_styles, resolve_style, shipped_models, style_index
 from fast_style.stylizer import Stylizer
@@ -57,7 +60,7 @@ class Studio:
         self._jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._video_lock = threading.Lock()  # one video at a time: the CPU is shared with the page
-        self._engine_lock = threading.Lock()
+        self._cores = _Cores(CORES)
         self.workdir = Path(tempfile.mkdtemp(prefix="fast_style_serve_"))
 
     def close(self) -> None:
@@ -156,8 +159,12 @@ class Studio:
             raise RequestError(str(e)) from None
         stylizer, options = self.resolve(params)
         size = options.pop("size")
+        # A webcam frame of a light network takes one core, beside the next frame (fast_style.lanes);
+        # anything else takes every core, alone.
+        lanes = stylizer.lanes_for(image.height, image.width, size) if params.get("frame") == "1" else 1
+        cores = 1 if lanes > 1 else CORES
         try:
-            with self._engine_lock:  # one picture at a time through the network: two would share the cores
+            with self._cores.hold(cores), thread_count(cores):
                 result = stylizer(image, size, **options)
         except (ValueError, RuntimeError) as e:
             raise RequestError(str(e).splitlines()[0]) from None
@@ -227,6 +234,30 @@ class Studio:
         if self.job(job)["state"] != "done":
             raise RequestError("the video is not done")
         return self.workdir / job / "output.mp4"
+
+
+class _Cores:
+    """The network's share of the CPU: frames hold one core each, a photo holds them all (and
+    goes before frames that come after it)."""
+
+    def __init__(self, cores: int) -> None:
+        self.cores, self.busy, self.waiting = cores, 0, 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, n: int) -> Iterator[None]:
+        with self._cond:
+            whole = n >= self.cores
+            self.waiting += whole
+            self._cond.wait_for(lambda: self.busy + n <= self.cores and (whole or not self.waiting))
+            self.waiting -= whole
+            self.busy += n
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.busy -= n
+                self._cond.notify_all()
 
 
 def _number(params: dict[str, str], key: str, default: float, low: float, high: float) -> float:

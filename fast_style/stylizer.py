@@ -18,6 +18,7 @@ from fast_style.blend import blend, keep_photo_color
 from fast_style.engine import MAX_PASS_PIXELS, Engine, default_device
 from fast_style.gallery import mix_weights
 from fast_style.images import fit_longest, resize, to_pil, to_tensor
+from fast_style.lanes import lane_count, macs_per_pixel
 from fast_style.model_file import ModelRecord, load_model
 
 __all__ = ["Stylizer", "default_device"]
@@ -55,6 +56,7 @@ class Stylizer:
         _check_strength(strength)
         self.engine = Engine(net, device, precision, compile, channels_last, max_pass_pixels)
         self.record = record or ModelRecord()
+        self._macs_per_pixel: float | None = None
         self.strength, self.preserve_color = strength, preserve_color
         self.style, self.style_image = style, style_image
         # An arbitrary-style network reads paintings through the VGG (`vgg_weights`), once each.
@@ -70,6 +72,7 @@ class Stylizer:
         stylizer.engine, stylizer.record = engine, record or ModelRecord()
         stylizer.strength, stylizer.preserve_color = _check_strength(strength), preserve_color
         stylizer.style, stylizer.style_image, stylizer.reader = None, None, None
+        stylizer._macs_per_pixel = float("inf")  # an optimisation per frame: no lanes
         return stylizer
 
     def with_defaults(self, **defaults: object) -> Stylizer:
@@ -94,6 +97,14 @@ class Stylizer:
     precision = property(lambda self: self.engine.precision)
     compiles = property(lambda self: self.engine.compiles)
     net = property(lambda self: self.engine.net)
+
+    def lanes_for(self, height: int, width: int, size: int | None = None) -> int:
+        """How many frames of this size a stream should run at once (fast_style.lanes)."""
+        if self._macs_per_pixel is None:
+            conditional = self.engine.conditional
+            self._macs_per_pixel = macs_per_pixel(conditional.body if conditional is not None else self.engine.net)
+        scale = (size / max(height, width)) ** 2 if size else 1.0
+        return lane_count(self.device, self._macs_per_pixel * height * width * scale)
 
     @property
     def styles(self) -> tuple[str, ...]:

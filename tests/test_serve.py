@@ -3,6 +3,7 @@
 import json
 import shutil
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -172,3 +173,31 @@ def test_the_page_shows_stylized_webcam_frames(page) -> None:  # noqa: ANN001
     page.click("#camStop")
     # The fake camera's 640x480, sent at the network size the page asks for (384), shown at 640 px.
     assert page.eval_on_selector("#live", "c => [c.width, c.height, c.style.width]") == [384, 288, "640px"]
+
+
+def test_frames_share_the_cores_and_a_photo_waits_for_them_then_goes_first() -> None:
+    from fast_style.serve import _Cores
+
+    cores, order, release = _Cores(2), [], threading.Event()
+
+    def take(n: int, name: str) -> None:
+        with cores.hold(n):
+            order.append(name)
+            release.wait(5)
+
+    frames = [threading.Thread(target=take, args=(1, f"frame {i}"), daemon=True) for i in (1, 2)]
+    for t in frames:
+        t.start()
+    time.sleep(0.1)
+    assert sorted(order) == ["frame 1", "frame 2"]  # side by side, one core each
+    photo = threading.Thread(target=take, args=(2, "photo"), daemon=True)
+    photo.start()
+    time.sleep(0.1)
+    late = threading.Thread(target=take, args=(1, "late frame"), daemon=True)
+    late.start()
+    time.sleep(0.1)
+    assert len(order) == 2  # the photo waits for every core; the late frame waits behind the photo
+    release.set()
+    for t in (*frames, photo, late):
+        t.join(5)
+    assert order[2:] == ["photo", "late frame"]

@@ -1,0 +1,97 @@
+"""Frames of a stream side by side, each on a core of its own.
+
+A small network splits each layer of one frame across the cores and waits at every layer for the
+slowest of them; one frame per core skips the waits. Large networks lose by it: two frames'
+activations no longer fit the caches (docs/realtime.md has the measurements)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+import torch
+from torch import nn
+
+T, R = TypeVar("T"), TypeVar("R")
+LANE_MACS = 14e9  # a frame whose convolutions take up to this many multiply-adds gains from lanes (measured)
+
+
+CORES = torch.get_num_threads()  # the count as first seen: what whole-frame work runs on
+
+
+@contextmanager
+def thread_count(n: int) -> Iterator[None]:
+    """This thread's intra-op threads for the block. Torch keeps the count per thread once a
+    thread has used it; setting it also sets the count that threads not yet started take, so
+    work on every core says so (`thread_count(CORES)`) rather than trusting the default."""
+    before = torch.get_num_threads()  # a thread's first call takes the process-wide count
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _one_thread() -> None:
+    torch.get_num_threads()
+    torch.set_num_threads(1)
+
+
+def macs_per_pixel(net: nn.Module) -> float:
+    """The convolutions' multiply-adds per input pixel, counted on a small input."""
+    total = 0
+
+    def count(conv: nn.Conv2d, _: tuple, y: torch.Tensor) -> None:
+        nonlocal total
+        total += y.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, 3, 64, 64, device=next(net.parameters()).device))
+    finally:
+        for h in hooks:
+            h.remove()
+    return total / (64 * 64)
+
+
+def lane_count(device: torch.device, frame_macs: float) -> int:
+    """One lane a core for a light network on a CPU; one lane (all cores on each frame) otherwise."""
+    if device.type != "cpu" or frame_macs > LANE_MACS:
+        return 1
+    return CORES
+
+
+class Lanes:
+    """`lanes.map(fn, items)`: fn over items, `lanes` at a time, each on one thread, results in order."""
+
+    def __init__(self, lanes: int) -> None:
+        self.lanes = lanes
+        self._pool = ThreadPoolExecutor(lanes, initializer=_one_thread) if lanes > 1 else None
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        if self._pool is None:
+            with thread_count(CORES):
+                yield from map(fn, items)
+            return
+        running: deque[Future] = deque()
+        for item in items:
+            running.append(self._pool.submit(fn, item))
+            if len(running) >= self.lanes:
+                yield running.popleft().result()
+        while running:
+            yield running.popleft().result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            torch.set_num_threads(CORES)  # the lanes set the count new threads take too
+
+    def __enter__(self) -> Lanes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

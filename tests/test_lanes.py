@@ -1,0 +1,78 @@
+"""Frames side by side, one thread each, in order; only where they pay."""
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fast_style import Stylizer
+from fast_style.lanes import CORES, LANE_MACS, Lanes, lane_count, macs_per_pixel
+from fast_style.video import stylize_frames
+
+
+def test_lanes_keep_the_order_run_side_by_side_on_one_thread_each_and_restore_the_count() -> None:
+    before = torch.get_num_threads()
+    seen: list[tuple[int, int]] = []
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def work(i: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        seen.append((threading.get_ident(), torch.get_num_threads()))
+        time.sleep(0.02 * (i % 3))  # later items finish first now and then
+        with lock:
+            running -= 1
+        return i * i
+
+    with Lanes(2) as lanes:
+        assert list(lanes.map(work, range(9))) == [i * i for i in range(9)]
+    assert most == 2 and len({ident for ident, _ in seen}) == 2
+    assert {threads for _, threads in seen} == {1}
+    assert torch.get_num_threads() == before
+
+
+def test_a_failure_in_a_lane_reaches_the_caller() -> None:
+    def work(i: int) -> int:
+        if i == 3:
+            raise RuntimeError("out of memory")
+        return i
+
+    got = []
+    with Lanes(2) as lanes, pytest.raises(RuntimeError, match="out of memory"):
+        for x in lanes.map(work, range(6)):
+            got.append(x)
+    assert got == [0, 1, 2]
+
+
+def test_multiply_adds_are_counted_per_input_pixel() -> None:
+    assert macs_per_pixel(nn.Conv2d(3, 8, 3, padding=1)) == 8 * 3 * 9
+    strided = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Conv2d(8, 4, 1, groups=2))
+    assert macs_per_pixel(strided) == (8 * 3 * 9 + 4 * 4) / 4
+
+
+def test_lanes_only_for_light_networks_on_a_cpu() -> None:
+    cpu = torch.device("cpu")
+    assert lane_count(cpu, LANE_MACS / 2) == CORES
+    assert lane_count(cpu, LANE_MACS * 2) == 1
+    assert lane_count(torch.device("cuda"), 1e6) == 1
+    shipped = Stylizer.load(Path(__file__).parents[1] / "checkpoints" / "starry_night.safetensors", device="cpu")
+    assert shipped.lanes_for(480, 854) == 1  # 63 GMAC a 480p frame: one frame on every core
+    assert shipped.lanes_for(480, 854, size=256) == CORES
+
+
+def test_frames_in_lanes_are_the_frames_of_one_lane(tiny_model: Path) -> None:
+    stylizer = Stylizer.load(tiny_model, device="cpu")
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (36, 52, 3), dtype=np.uint8) for _ in range(7)]
+    one = list(stylize_frames(stylizer, iter(frames), lanes=1))
+    two = list(stylize_frames(stylizer, iter(frames), lanes=2))
+    assert len(two) == 7
+    for a, b in zip(one, two):  # the same frames in the same order (sums split over threads may round apart)
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
