@@ -2,28 +2,25 @@
 or a live source, one forward pass per image or frame.
 
 This module reads the command line, refuses what does not apply, and hands each mode what it
-needs: files (fast_style.files), shipped models (fast_style.models), the picture pipeline
-(fast_style.stylizer), video (fast_style.video), the window (fast_style.live)."""
+needs: inputs to outputs (fast_style.outputs), shipped models (fast_style.models), the picture
+pipeline (fast_style.stylizer), video (fast_style.video), the window (fast_style.live)."""
 
 from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from fast_style.config import GatysConfig, LossConfig, StyleConfig
-from fast_style.files import InputError, check_target, expand_inputs, is_video, load_input, output_path, save_image
+from fast_style.files import InputError, expand_inputs, is_video, load_input, save_image
 from fast_style.hardware import PRECISIONS
 from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.model_file import ModelFileError
 from fast_style.models import arbitrary_model, file_styles, resolve_style, sheet_models, style_index
+from fast_style.outputs import Options, Report, VideoOptions, stylize_files, stylize_one_video, stylize_pipe
 
 IMAGE_BATCH = 4  # same-size images per pass; video frames go one at a time (fast_style.video)
 PRECISION_CHOICES = ["auto", *PRECISIONS]
@@ -311,169 +308,6 @@ def _devices(value: str) -> int | str:
     return value if value == "auto" else int(value)
 
 
-class Report:
-    """What became of each input, a line each: its output (failures on stderr), or with --json
-    one JSON object a line on stdout, failures included, for scripts to follow a long run."""
-
-    def __init__(self, as_json: bool = False) -> None:
-        self.as_json = as_json
-        self._started: dict[str, float] = {}
-
-    def start(self, source: Path | str) -> None:
-        self._started[str(source)] = time.perf_counter()
-
-    def done(self, source: Path | str, target: Path | str, detail: str = "", seconds: float | None = None) -> None:
-        """`seconds`: the input's own share of a batch; else the time since `start`."""
-        if self.as_json:
-            return self._line(source, target, None, seconds)
-        print(f"{target}{detail}")
-
-    def failed(self, source: Path | str, error: str) -> None:
-        print(f"error: {source}: {error}", file=sys.stderr)
-        if self.as_json:
-            self._line(source, None, error)
-
-    def _line(self, source: Path | str, target: Path | str | None, error: str | None,
-              seconds: float | None = None) -> None:
-        started = self._started.pop(str(source), None)
-        if seconds is None and started is not None:
-            seconds = time.perf_counter() - started
-        seconds = round(seconds, 4) if seconds is not None else None
-        print(json.dumps({"input": str(source), "output": None if target is None else str(target),
-                          "seconds": seconds, "error": error}), flush=True)
-
-
-def stylize_pipe(stylizer: "Stylizer", source: str, target: Path, fmt: str | None, options: Options) -> int:  # noqa: F821
-    """One image: from stdin (`-`) or a file, to stdout (`-o -`) or a file; the output is
-    encoded whole before a byte is written, so a failure leaves no half image behind."""
-    from fast_style.files import encode_image, image_format, load_input_bytes
-
-    report, name = options.report, "stdin" if source == "-" else source
-    report.start(name)
-    try:
-        if source == "-":
-            image, in_format = load_input_bytes(sys.stdin.buffer.read(), options.max_pixels)
-        else:
-            image, in_format = load_input(Path(source), options.max_pixels), image_format(Path(source).suffix)
-        out_format = image_format(fmt) if fmt else image_format(target.suffix) if target != Path("-") else in_format
-        if target != Path("-"):
-            check_target(target, set(), options.overwrite)
-        if options.output_size:
-            image = _fit(image, options.output_size)
-        result = stylizer.stylize_batch([image], options.size)[0]
-        if target == Path("-"):
-            sys.stdout.buffer.write(encode_image(result, out_format))
-            sys.stdout.buffer.flush()
-            return 0
-        save_image(result, target)
-    except (InputError, RuntimeError) as e:
-        report.failed(name, str(e).splitlines()[0])
-        return 1
-    report.done(name, target)
-    return 0
-
-
-@dataclass(frozen=True)
-class Options:
-    """What stylize_files needs of the command line."""
-
-    size: int | None
-    output_size: int | None
-    batch_size: int
-    max_pixels: int
-    overwrite: bool
-    report: Report
-
-
-@dataclass(frozen=True)
-class VideoOptions:
-    size: int | None  # the network's working size
-    output_size: int | None  # the output's longest side
-    batch_size: int
-    max_frames: int | None
-
-
-def stylize_files(stylizer: "Stylizer", inputs: list[tuple[Path, Path]], out: Path | None,  # noqa: F821
-                  options: Options, video: VideoOptions) -> int:
-    """Every input to its output, each failure one line; 1 if any failed. Images are grouped by
-    size into batches here, the one place that batches, so the network gets each batch as it is."""
-    single = len(inputs) == 1
-    failures = 0
-    planned: set[Path] = set()
-    for group in _batches(stylizer, inputs, out, single, options, video, planned):
-        failures += group if isinstance(group, int) else _write_batch(stylizer, group, options)
-    if failures:
-        print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
-    return 1 if failures else 0
-
-
-Job = tuple[Path, Image.Image, Path]  # (source, image, target)
-
-
-def _batches(stylizer: "Stylizer", inputs: list[tuple[Path, Path]], out: Path | None, single: bool,  # noqa: F821
-             options: Options, video: VideoOptions, planned: set[Path]) -> Iterator[list[Job] | int]:
-    """Batches of same-size images to stylize, or the number of inputs that already failed (bad
-    inputs, videos done on the way). At most twice `batch_size` decoded images are held at a time."""
-    pending: dict[tuple[int, int], list[Job]] = {}
-    report = options.report
-    for source, relative in inputs:
-        report.start(source)
-        target = output_path(source, relative, out, single, stylizer.name)
-        try:
-            check_target(target, planned, options.overwrite)
-        except InputError as e:
-            report.failed(source, str(e))
-            yield 1
-            continue
-        planned.add(target)
-        if is_video(source) and source.is_file():
-            yield stylize_one_video(stylizer, str(source), target, video, report)
-            continue
-        try:
-            image = load_input(source, options.max_pixels)
-        except InputError as e:
-            report.failed(source, str(e))
-            yield 1
-            continue
-        if options.output_size:
-            image = _fit(image, options.output_size)
-        group = pending.setdefault(image.size, [])
-        group.append((source, image, target))
-        if len(group) == options.batch_size:
-            yield pending.pop(image.size)
-        elif sum(len(g) for g in pending.values()) >= 2 * options.batch_size:  # many sizes: memory stays bounded
-            yield from pending.values()
-            pending.clear()
-    yield from pending.values()
-
-
-def _fit(image: Image.Image, side: int) -> Image.Image:
-    scale = side / max(image.size)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
-
-
-def _write_batch(stylizer: "Stylizer", jobs: list[Job], options: Options) -> int:  # noqa: F821
-    """Stylize one same-size batch and save it; the number of inputs that failed."""
-    start = time.perf_counter()
-    try:
-        outputs: list = stylizer.stylize_batch([image for _, image, _ in jobs], options.size)
-    except RuntimeError as e:  # e.g. out of memory: these inputs fail, the others go on
-        outputs = [e] * len(jobs)
-    share = (time.perf_counter() - start) / len(jobs)
-    failed = 0
-    for output, (source, _, target) in zip(outputs, jobs):
-        try:
-            if isinstance(output, Exception):
-                raise InputError(f"stylizing failed ({str(output).splitlines()[0]})")
-            saving = time.perf_counter()
-            save_image(output, target)
-            options.report.done(source, target, seconds=share + time.perf_counter() - saving)
-        except (InputError, OSError, ValueError) as e:
-            options.report.failed(source, str(e))
-            failed += 1
-    return failed
-
-
 def stream_defaults(device: str | None, compile: bool) -> tuple[str, bool]:
     """Videos and live sources only: the fastest path within tolerance (fast_style.hardware)."""
     import torch
@@ -583,22 +417,6 @@ def gatys_stylizer(style_image: Path, style_size: int, steps: int, method: str, 
     loss_fn = perceptual_loss(style_image, style_size, config=LossConfig(vgg_weights=vgg_weights))  # the training defaults
     engine = GatysEngine(loss_fn, steps, method, torch.device(device) if device else default_device())
     return Stylizer.over(engine, ModelRecord(style=style_image.stem), strength, preserve_color)
-
-
-def stylize_one_video(stylizer: "Stylizer", source: str, target: Path, options: VideoOptions,  # noqa: F821
-                      report: Report, input_format: str | None = None) -> int:
-    """1 if it failed (reported in one line), else 0."""
-    from fast_style.video import VideoError, stylize_video
-
-    try:
-        result = stylize_video(stylizer, source, target, size=options.size, output_size=options.output_size,
-                               batch_size=options.batch_size, input_format=input_format, max_frames=options.max_frames)
-    except (VideoError, OSError, RuntimeError) as e:  # RuntimeError: out of memory and the like; the next input goes on
-        report.failed(source, str(e).strip().splitlines()[0])
-        return 1
-    audio = f", audio {result.audio}" if result.audio else ""
-    report.done(source, target, f" ({result.frames} frames at {result.fps:g} fps{audio})")
-    return 0
 
 
 if __name__ == "__main__":
