@@ -70,12 +70,12 @@ class Lanes:
 
     def __init__(self, lanes: int) -> None:
         self.lanes = lanes
+        self._threads = torch.get_num_threads()  # the caller's count, given back at the end
         self._pool = ThreadPoolExecutor(lanes, initializer=_one_thread) if lanes > 1 else None
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         if self._pool is None:
-            with thread_count(CORES):
-                yield from map(fn, items)
+            yield from map(fn, items)
             return
         running: deque[Future] = deque()
         for item in items:
@@ -88,7 +88,7 @@ class Lanes:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
-            torch.set_num_threads(CORES)  # the lanes set the count new threads take too
+            torch.set_num_threads(self._threads)  # the lanes set the count new threads take too
 
     def __enter__(self) -> Lanes:
         return self

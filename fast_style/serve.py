@@ -214,7 +214,8 @@ class Studio:
         def progress(done: int, total: int | None) -> None:
             state["frames"], state["total"] = done, total
 
-        with self._video_lock:
+        # a thread of its own: it takes every core, whatever count the frames' threads left behind
+        with self._video_lock, thread_count(CORES):
             state["state"] = "running"
             try:
                 size = options.pop("size")

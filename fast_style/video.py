@@ -220,7 +220,8 @@ def _transcode(
                 if stylizer.compiles:  # say why the first frame takes seconds
                     bar.set_postfix_str(f"compiling the {stylizer.precision} network for {vout.width}x{vout.height} "
                                         "(once per frame size; cached on disk)", refresh=True)
-                work = lanes or stylizer.lanes_for(vout.height, vout.width, size)
+                # batches already spread frames over the cores: lanes are for frames one at a time
+                work = lanes or (stylizer.lanes_for(vout.height, vout.width, size) if batch_size == 1 else 1)
                 with Lanes(work) as pool:
                     stylize = partial(_stylize_batch, stylizer, h=vout.height, w=vout.width, size=size)
                     for frames in pool.map(stylize, chain([first], batches)):

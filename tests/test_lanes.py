@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from fast_style import Stylizer
-from fast_style.lanes import CORES, LANE_MACS, Lanes, lane_count, macs_per_pixel
+from fast_style.lanes import CORES, LANE_MACS, Lanes, lane_count, macs_per_pixel, thread_count
 from fast_style.video import stylize_frames
 
 
@@ -35,6 +35,11 @@ def test_lanes_keep_the_order_run_side_by_side_on_one_thread_each_and_restore_th
         assert list(lanes.map(work, range(9))) == [i * i for i in range(9)]
     assert most == 2 and len({ident for ident, _ in seen}) == 2
     assert {threads for _, threads in seen} == {1}
+    assert torch.get_num_threads() == before
+    with thread_count(1):  # a caller's own count comes back too, not the machine's
+        with Lanes(2) as lanes:
+            list(lanes.map(work, range(3)))
+        assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
 
 
