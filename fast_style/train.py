@@ -79,8 +79,33 @@ def check_numbers(cfg: DictConfig) -> None:
             raise ValueError(f"{key} must be {want}, not {OmegaConf.select(cfg, key)}")
 
 
+def check_time_left(cfg: DictConfig) -> None:
+    """Lightning's max_time counts the whole run, resumes included (its Timer is checkpointed):
+    a resume with no time left would read every painting and stop at once. Say so first."""
+    limit = cfg.trainer.get("max_time")
+    if not cfg.ckpt_path or not limit or not Path(cfg.ckpt_path).is_file():
+        return
+    if isinstance(limit, str):
+        days, hours, minutes, seconds = (int(x) for x in limit.strip().split(":"))
+        limit = datetime.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    else:
+        limit = datetime.timedelta(**limit)
+    state = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    used = datetime.timedelta(seconds=round(state.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {}).get("train", 0)))
+    if used >= limit:
+        raise ValueError(f"{cfg.ckpt_path}: the run has trained {used} already, trainer.max_time={cfg.trainer.max_time} "
+                         f"counts the whole run across resumes: give more (e.g. {_dhms(used + datetime.timedelta(hours=2))})")
+    log.info("resuming a run that has trained %s of trainer.max_time=%s (it counts the whole run)", used, cfg.trainer.max_time)
+
+
+def _dhms(t: datetime.timedelta) -> str:
+    seconds = int(t.total_seconds())
+    return f"{seconds // 86400:02d}:{seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     check_numbers(cfg)
+    check_time_left(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     plain = OmegaConf.to_container(cfg, resolve=True)
     trainer_args = plain["trainer"]

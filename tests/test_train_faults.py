@@ -123,3 +123,19 @@ def test_ctrl_c_saves_a_checkpoint(tmp_path: Path, photo_dir: Path) -> None:
     step = torch.load(last, weights_only=True)["global_step"]
     assert f"interrupted at step {step}; resume with ckpt_path={last}" in err
     assert not (tmp_path / "checkpoints").exists()  # an interrupted run does not replace the shipped model
+
+
+def test_a_resume_past_max_time_says_so_before_loading(tmp_path: Path) -> None:
+    # Lightning's Timer is checkpointed: max_time counts the whole run, resumes included.
+    from omegaconf import OmegaConf
+
+    from fast_style.train import check_time_left
+
+    last = tmp_path / "last.ckpt"
+    torch.save({"callbacks": {"Timer": {"time_elapsed": {"train": 3723.4}}}}, last)
+    cfg = OmegaConf.create({"ckpt_path": str(last), "trainer": {"max_time": "00:01:00:00"}})
+    with pytest.raises(ValueError, match=r"trained 1:02:03 already, trainer.max_time=00:01:00:00 counts the whole "
+                                         r"run across resumes: give more \(e.g. 00:03:02:03\)"):
+        check_time_left(cfg)
+    check_time_left(OmegaConf.merge(cfg, {"trainer": {"max_time": {"hours": 2}}}))  # time left: no error
+    check_time_left(OmegaConf.merge(cfg, {"trainer": {"max_time": None}}))
