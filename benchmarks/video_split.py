@@ -1,5 +1,7 @@
 """Where a video's time goes: decoding, the network and H.264 encoding, each alone, then the
-three-thread pipeline of `stylize` (fast_style.video) on the same clip.
+three-thread pipeline of `stylize` (fast_style.video) on the same clip, and a generated live
+source of the clip's size at 30 fps through the path `stylize --live` shows in its window
+(fast_style.live: the newest frame taken, late ones dropped, frames side by side in lanes).
 
     uv run python benchmarks/video_split.py --model checkpoints/starry_night_realtime.safetensors \
         --clip ../shared/data/video/test_pattern.mp4 [--precision int8] [--frames 200]
@@ -20,7 +22,8 @@ import torch
 
 from fast_style import Stylizer
 from fast_style.hardware import cpu_description
-from fast_style.video import stylize_video, upright
+from fast_style.live import live_frames
+from fast_style.video import stylize_frames, stylize_video, upright
 
 
 def decode(clip: Path, frames: int) -> list[np.ndarray]:
@@ -72,10 +75,19 @@ def main() -> None:
     encode(frames)
     print(f"encode    {len(frames) / (time.perf_counter() - start):7.1f} fps  (libx264, crf 18, preset medium)")
     with tempfile.TemporaryDirectory() as tmp:
+        # frames side by side (fast_style.lanes) compile once more, for one thread a lane
+        stylize_video(stylizer, args.clip, Path(tmp) / "warm.mp4", progress=False, max_frames=8)
         start = time.perf_counter()
         result = stylize_video(stylizer, args.clip, Path(tmp) / "out.mp4", progress=False, max_frames=args.frames)
         print(f"pipeline  {result.frames / (time.perf_counter() - start):7.1f} fps  (stylize's three threads, "
-              "the first frame already compiled)")
+              "compiled beforehand for its lanes)")
+    h, w = arrays[0].shape[:2]
+    source = f"testsrc2=size={w}x{h}:rate=30"
+    shown, start = 0, time.perf_counter()
+    for _ in stylize_frames(stylizer, live_frames(source, "lavfi", max_frames=args.frames)):
+        shown += 1
+    print(f"live      {shown / (time.perf_counter() - start):7.1f} fps  (lavfi {source}, the window's path: "
+          "the newest frame, late ones dropped)")
 
 
 if __name__ == "__main__":

@@ -61,17 +61,17 @@ def save_image(image: Image.Image, path: Path) -> None:
         _save(image, tmp, Image.registered_extensions()[path.suffix.lower()])
 
 
-def encode_image(image: Image.Image, fmt: str) -> bytes:
+def encode_image(image: Image.Image, fmt: str, quality: int = 95) -> bytes:
     """The whole file in memory (for stdout: written at once, or not at all)."""
     buffer = io.BytesIO()
-    _save(image, buffer, fmt)
+    _save(image, buffer, fmt, quality)
     return buffer.getvalue()
 
 
-def _save(image: Image.Image, target: Path | io.BytesIO, fmt: str) -> None:
+def _save(image: Image.Image, target: Path | io.BytesIO, fmt: str, quality: int = 95) -> None:
     if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):  # no alpha in these formats: flatten on white
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
-    image.save(target, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+    image.save(target, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
 
 
 def image_format(name: str) -> str:

@@ -10,7 +10,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import av
 import numpy as np
@@ -34,15 +34,14 @@ def live_frames(source: str, input_format: str | None = None, max_frames: int | 
                     return
                 yield upright(frame)
         return
-    latest: list[np.ndarray | None] = [None]
+    latest: list[av.VideoFrame | None] = [None]  # converted to RGB only when taken: dropped frames cost nothing
     ready, done = threading.Condition(), threading.Event()
 
     def read() -> None:
         try:
-            for frame in container.decode(video=0):
-                array = upright(frame)
+            for frame in paced(container.decode(video=0), stop=done):
                 with ready:
-                    latest[0] = array
+                    latest[0] = frame
                     ready.notify()
                 if done.is_set():
                     break
@@ -64,11 +63,28 @@ def live_frames(source: str, input_format: str | None = None, max_frames: int | 
             if frame is None:
                 return
             count += 1
-            yield frame
+            yield upright(frame)
     finally:
         done.set()
         reader.join(timeout=5)
         container.close()
+
+
+def paced(frames: Iterator[av.VideoFrame], stop: threading.Event | None = None,
+          clock: Callable[[], float] = time.monotonic) -> Iterator[av.VideoFrame]:
+    """Frames no sooner than their timestamps say. A camera is paced by its sensor; a generated
+    source (lavfi) or a file given as --live would otherwise be read as fast as a core can, and
+    every frame but the newest thrown away, taking that core from the network."""
+    stop = stop or threading.Event()
+    start = first = None
+    for frame in frames:
+        if frame.time is not None:
+            if start is None:
+                start, first = clock(), frame.time
+            wait = (frame.time - first) - (clock() - start)
+            if wait > 0 and stop.wait(wait):
+                return
+        yield frame
 
 
 class DisplayError(RuntimeError):

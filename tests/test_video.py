@@ -231,3 +231,34 @@ def test_a_live_source_that_does_not_open_is_one_line(tiny_model: Path, tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(tmp_path / "video9") in err[0]
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_a_live_source_is_read_no_faster_than_its_timestamps() -> None:
+    # A generated source or a file as --live would otherwise be read at full speed, mostly to be dropped.
+    import threading
+    from types import SimpleNamespace
+
+    from fast_style.live import paced
+
+    now = [100.0]
+    waits: list[float] = []
+
+    class Stop(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(round(timeout, 6))
+            now[0] += timeout
+            return False
+
+    frames = [SimpleNamespace(time=t) for t in (5.0, 5.04, 5.08, None, 5.2)]
+    now_after_read = iter([0.0, 0.01, 0.1, 0.0])  # time the reader spends on each frame before asking for the next
+
+    def clock() -> float:
+        return now[0]
+
+    def source():  # noqa: ANN202
+        for f in frames:
+            now[0] += next(now_after_read, 0.0)
+            yield f
+
+    assert list(paced(source(), Stop(), clock)) == frames
+    assert waits == [0.03, 0.06]  # frame 2 came late: no wait; the frame without a time: none
