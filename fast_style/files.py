@@ -13,6 +13,7 @@ from fast_style.atomic import atomic_write
 from fast_style.images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, open_image
 
 DEFAULT_OUT = Path("stylized")
+QUALITY = 95  # JPEG and WebP outputs
 
 
 class InputError(Exception):
@@ -61,14 +62,14 @@ def save_image(image: Image.Image, path: Path) -> None:
         _save(image, tmp, Image.registered_extensions()[path.suffix.lower()])
 
 
-def encode_image(image: Image.Image, fmt: str, quality: int = 95) -> bytes:
+def encode_image(image: Image.Image, fmt: str, quality: int = QUALITY) -> bytes:
     """The whole file in memory (for stdout: written at once, or not at all)."""
     buffer = io.BytesIO()
     _save(image, buffer, fmt, quality)
     return buffer.getvalue()
 
 
-def _save(image: Image.Image, target: Path | io.BytesIO, fmt: str, quality: int = 95) -> None:
+def _save(image: Image.Image, target: Path | io.BytesIO, fmt: str, quality: int = QUALITY) -> None:
     if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):  # no alpha in these formats: flatten on white
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
     image.save(target, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))

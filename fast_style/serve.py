@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlparse
 
 from PIL import Image
 
-from fast_style.files import InputError, encode_image, load_input_bytes
+from fast_style.files import QUALITY, InputError, encode_image, load_input_bytes
 from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS
 from fast_style.lanes import CORES, thread_count
 from fast_style.model_file import ModelFileError, read_model
@@ -174,7 +174,7 @@ class Studio:
             fmt = "PNG"
         # A webcam frame is seen for 40 ms and then replaced: a lighter JPEG is half the time to
         # encode here and to decode in the browser, on cores the network shares.
-        return encode_image(result, fmt, quality=FRAME_QUALITY if params.get("frame") == "1" else 95), Image.MIME[fmt]
+        return encode_image(result, fmt, quality=FRAME_QUALITY if params.get("frame") == "1" else QUALITY), Image.MIME[fmt]
 
     def add_painting(self, data: bytes) -> str:
         try:

@@ -85,11 +85,14 @@ def check_time_left(cfg: DictConfig) -> None:
     limit = cfg.trainer.get("max_time")
     if not cfg.ckpt_path or not limit or not Path(cfg.ckpt_path).is_file():
         return
-    if isinstance(limit, str):
-        days, hours, minutes, seconds = (int(x) for x in limit.strip().split(":"))
-        limit = datetime.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    else:
-        limit = datetime.timedelta(**limit)
+    try:
+        if isinstance(limit, str):
+            days, hours, minutes, seconds = (int(x) for x in limit.strip().split(":"))
+            limit = datetime.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        else:
+            limit = datetime.timedelta(**limit)
+    except (TypeError, ValueError):
+        raise ValueError(f"trainer.max_time must be DD:HH:MM:SS or a dict of timedelta fields, not {limit!r}") from None
     state = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=True, mmap=True)
     used = datetime.timedelta(seconds=round(state.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {}).get("train", 0)))
     if used >= limit:

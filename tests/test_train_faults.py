@@ -139,3 +139,5 @@ def test_a_resume_past_max_time_says_so_before_loading(tmp_path: Path) -> None:
         check_time_left(cfg)
     check_time_left(OmegaConf.merge(cfg, {"trainer": {"max_time": {"hours": 2}}}))  # time left: no error
     check_time_left(OmegaConf.merge(cfg, {"trainer": {"max_time": None}}))
+    with pytest.raises(ValueError, match=r"trainer.max_time must be DD:HH:MM:SS .*not '2h'"):
+        check_time_left(OmegaConf.merge(cfg, {"trainer": {"max_time": "2h"}}))
