@@ -1,5 +1,8 @@
+import contextlib
 import getpass
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -54,39 +57,44 @@ SHARED_DATA = Path(os.environ.get("FAST_STYLE_DATA", Path(__file__).resolve().pa
 
 
 def run_train(cwd: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-    """`train OVERRIDES...` in cwd (its runs/ and checkpoints/ land there)."""
-    result = subprocess.run([sys.executable, "-m", "fast_style.train", *overrides], cwd=cwd, capture_output=True, text=True)
+    """`train OVERRIDES...` in cwd (its runs/ and checkpoints/ land there), in this process."""
+    [result] = run_train_many([(cwd, list(overrides))])
     if check and result.returncode != 0:
         pytest.fail(f"train failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result
 
 
-_TRAIN_MANY = """
-import contextlib, io, json, os, sys
-from fast_style.train import main
-plan, report, results = json.loads(sys.argv[1]), sys.argv[2], []
-for cwd, argv in plan:
-    os.chdir(cwd)
-    sys.argv = ["train", *argv]
-    out, err, code = io.StringIO(), io.StringIO(), 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+def run_train_many(cases: list[tuple[Path, list[str]]]) -> list[subprocess.CompletedProcess]:
+    """`train` runs in this process, one after the other, as the command line would run them: a new
+    process spends 8 s (AVX-512 Zen 4) to 20 s (AVX2 Zen 3) importing torch, torchvision and
+    Lightning, which was most of a short run's time. Tests that need a process of their own (kill -9,
+    Ctrl-C, DDP, other CPU caps) start one."""
+    from fast_style.train import main
+
+    results = []
+    for cwd, argv in cases:
+        out, err, code = io.StringIO(), io.StringIO(), 0
+        # Lightning's own loggers may hold the stderr of import time: point them here for the run.
+        handlers = [h for name in ("lightning.pytorch", "lightning.fabric")
+                    for h in logging.getLogger(name).handlers if isinstance(h, logging.StreamHandler)]
+        old_streams = [h.stream for h in handlers]
+        [h.setStream(err) for h in handlers]
+        old_argv, old_cwd = sys.argv, os.getcwd()
         try:
-            main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-    results.append([code, out.getvalue(), err.getvalue()])
-with open(report, "w") as f:
-    json.dump(results, f)
-"""
-
-
-def run_train_many(cases: list[tuple[Path, list[str]]], report: Path) -> list[subprocess.CompletedProcess]:
-    """Several `train` runs that fail at start, in one process: each subprocess spends ~8 s
-    importing torch and Lightning, which was most of a bad-settings test's time."""
-    plan = json.dumps([[str(cwd), list(argv)] for cwd, argv in cases])
-    subprocess.run([sys.executable, "-c", _TRAIN_MANY, plan, str(report)], check=True, capture_output=True)
-    return [subprocess.CompletedProcess(argv, code, out, err)
-            for (_, argv), (code, out, err) in zip(cases, json.loads(report.read_text()))]
+            os.chdir(cwd)
+            sys.argv = ["train", *argv]
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    main()
+                except SystemExit as e:
+                    code = e.code if isinstance(e.code, int) else 1
+        finally:
+            sys.argv = old_argv
+            os.chdir(old_cwd)
+            for h, stream in zip(handlers, old_streams):
+                h.setStream(stream)
+        results.append(subprocess.CompletedProcess(["train", *argv], code, out.getvalue(), err.getvalue()))
+    return results
 
 
 def metadata(path: Path) -> dict:

@@ -97,7 +97,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]
         (root, [*FAST, "style=gallery", "style.images=[wave.jpg,udnie.jpg]", f"data.root={photos}", "trainer.max_steps=1"]),
         (root, [*FAST, *common, "trainer.max_steps=1", "init_weights=checkpoints/gallery.safetensors",
                 "export_dir=from_gallery"]),
-    ], root / "report.json")
+    ])
     assert [r.returncode for r in runs] == [0, 0, 0], runs[0].stderr[-2000:] + runs[2].stderr[-2000:]
     return root, photos, paintings
 

@@ -66,7 +66,7 @@ def bad_settings(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list]:
     for i, (overrides, _) in enumerate(BAD_SETTINGS):
         (tmp / f"run{i}").mkdir()
         cases.append((tmp / f"run{i}", [*FAST, *(o.format(**paths) for o in overrides)]))
-    return paths, run_train_many(cases, tmp / "report.json")
+    return paths, run_train_many(cases)
 
 
 @pytest.mark.parametrize("case", range(len(BAD_SETTINGS)), ids=[o[-1].replace("{", "").replace("}", "") for o, _ in BAD_SETTINGS])
