@@ -16,6 +16,7 @@ This path imports Lightning; plain `stylize` does not (it comes here only for th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -23,6 +24,7 @@ import os
 import re
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,6 +233,20 @@ class Run:
     seed: int = 0
 
 
+
+@contextlib.contextmanager
+def _lightning_quiet() -> Iterator[None]:
+    """Lightning's loggers at WARNING for the run, then as they were: a caller may train next."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
 def run(r: Run) -> dict[str, int] | None:
     """Stylize the folder; on the first process, the counts of this run's statuses (from the
     merged manifest); None on the others."""
@@ -244,18 +260,17 @@ def run(r: Run) -> dict[str, int] | None:
     items, done, _ = plan(r.root, r.out, styles, r.per_image, r.seed)
     module = DatasetStylizer(r.model, items, r.root, r.batch_size, r.workers, r.max_pixels, r.size, r.precision,
                              r.strength, r.preserve_color)
-    for name in ("lightning.pytorch", "lightning.fabric"):  # no tips about cloud loggers, no banners per process
-        logging.getLogger(name).setLevel(logging.WARNING)
-    writer = _Writer(r.out, items, r.seed if r.per_image == "random" else None)
-    # inference_mode off: under it the compiled int8 network ran 2x slower (fast_style.engine)
-    trainer = L.Trainer(accelerator=r.accelerator, devices=r.devices, num_nodes=r.num_nodes, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
-                        inference_mode=False,
-                        callbacks=[writer],
-                        strategy="ddp" if (r.devices not in (1, "1") or r.num_nodes > 1) else "auto")
-    if items:  # the same on every process: all of them predict, or none
-        trainer.predict(module, return_predictions=False)
-        trainer.strategy.barrier()
+    with _lightning_quiet():  # no tips about cloud loggers, no banners per process
+        writer = _Writer(r.out, items, r.seed if r.per_image == "random" else None)
+        # inference_mode off: under it the compiled int8 network ran 2x slower (fast_style.engine)
+        trainer = L.Trainer(accelerator=r.accelerator, devices=r.devices, num_nodes=r.num_nodes, logger=False,
+                            enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
+                            inference_mode=False,
+                            callbacks=[writer],
+                            strategy="ddp" if (r.devices not in (1, "1") or r.num_nodes > 1) else "auto")
+        if items:  # the same on every process: all of them predict, or none
+            trainer.predict(module, return_predictions=False)
+            trainer.strategy.barrier()
     if not trainer.is_global_zero:
         return None
     counts = {"written": 0, "failed": 0, "exists": len(done)}

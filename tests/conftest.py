@@ -75,7 +75,7 @@ def run_train_many(cases: list[tuple[Path, list[str]]]) -> list[subprocess.Compl
     for cwd, argv in cases:
         out, err, code = io.StringIO(), io.StringIO(), 0
         # Lightning's own loggers may hold the stderr of import time: point them here for the run.
-        handlers = [h for name in ("lightning.pytorch", "lightning.fabric")
+        handlers = [h for name in ("lightning", "lightning.pytorch", "lightning.fabric")
                     for h in logging.getLogger(name).handlers if isinstance(h, logging.StreamHandler)]
         old_streams = [h.stream for h in handlers]
         [h.setStream(err) for h in handlers]
