@@ -15,6 +15,7 @@ from PIL import Image
 from fast_style import Stylizer
 from fast_style.images import open_rgb, to_tensor
 from fast_style.lanes import thread_count
+from fast_style import quantize
 from fast_style.quantize import Int8Unavailable
 from fast_style.stylize import main
 from conftest import CAN_IMITATE_AVX2, avx2_env
@@ -61,11 +62,21 @@ def test_a_video_that_fades_in_from_black_still_gets_its_picture() -> None:
     assert (int8(x) - expected).abs().mean() < 6 / 255
 
 
-@pytest.mark.slow
-def test_int8_from_the_command_line(tmp_path: Path) -> None:
+@pytest.fixture
+def quantized(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """int8 wired in but not compiled (some 20 s a network on an AVX2 laptop): the shapes it was
+    asked to quantize for. The tests above and below run the real one."""
+    shapes = []
+    monkeypatch.setattr(quantize, "quantize_int8", lambda net, x: shapes.append(tuple(x.shape)) or net)
+    return shapes
+
+
+def test_int8_from_the_command_line(tmp_path: Path, quantized: list) -> None:
     out = tmp_path / "out.png"
     assert main(["--model", str(REALTIME), str(PHOTO), "--size", "64", "--precision", "int8", "-o", str(out)]) == 0
     assert Image.open(out).size == Image.open(PHOTO).size
+    [(batch, channels, h, w)] = quantized
+    assert (batch, channels, max(h, w)) == (1, 3, 64)  # the network's working size
 
 
 def test_int8_is_refused_off_the_cpu(capsys: pytest.CaptureFixture) -> None:
@@ -109,14 +120,15 @@ def test_int8_keeps_the_picture_on_an_avx2_cpu_too() -> None:
     assert "2 passed" in result.stdout
 
 
-@pytest.mark.slow
-def test_auto_takes_int8_for_videos_but_not_for_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_takes_int8_for_videos_but_not_for_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     quantized: list) -> None:
     """Streams pay the one-time cost of quantizing back; a photo would not (fast_style.hardware.stream_path)."""
     chosen, load = [], Stylizer.load
     monkeypatch.setattr(Stylizer, "load", classmethod(lambda cls, *a, **k: chosen.append((k["precision"], k["compile"])) or load(*a, **k)))
     clip = make_clip(tmp_path / "clip.mp4")
     assert main(["--model", str(REALTIME), str(clip), "-o", str(tmp_path / "out.mp4")]) == 0
-    assert chosen == [("int8", False)]
+    assert chosen == [("int8", False)] and quantized
     assert probe(tmp_path / "out.mp4")[0] == probe(clip)[0]
+    videos = len(quantized)
     assert main(["--model", str(REALTIME), str(PHOTO), "--size", "64", "-o", str(tmp_path / "out.png")]) == 0
-    assert chosen[-1] == ("auto", False)
+    assert chosen[-1] == ("auto", False) and len(quantized) == videos
