@@ -32,15 +32,19 @@ pytestmark = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "am
 
 @pytest.mark.slow  # each frame size is quantized and compiled: seconds
 def test_int8_gives_the_fp32_picture_at_every_size() -> None:
+    """The first frame of each size calibrates the ranges. The first size starts black, as a video
+    that fades in: a black frame alone would leave the ranges zero wide (measured: 70/255 from fp32)."""
     photo = to_tensor(open_rgb(PHOTO))[None]
     fp32 = Stylizer.load(STARRY_NIGHT, device="cpu")
     int8 = Stylizer.load(STARRY_NIGHT, device="cpu", precision="int8")
     # Odd, then a second size (not fixed to the first) on one core, as a lane runs it: a network
     # made on every core is not the one a lane should run (that one ran 25% slower).
-    for (h, w), threads in [((75, 113), torch.get_num_threads()), ((96, 64), 1)]:
+    for (h, w), threads, fade_in in [((75, 113), torch.get_num_threads(), True), ((96, 64), 1, False)]:
         x = F.interpolate(photo, size=(h, w), mode="bilinear", antialias=True).clamp(0, 1)
         expected = fp32(x)
         with thread_count(threads):
+            if fade_in:
+                int8(torch.zeros_like(x))
             y = int8(x)
         assert y.shape == x.shape and y.dtype == torch.float32
         assert expected.std() > 0.1  # a painting, not a flat colour
@@ -50,16 +54,6 @@ def test_int8_gives_the_fp32_picture_at_every_size() -> None:
     assert sorted(threads for _, _, threads in int8.engine._int8_nets) == sorted([1, torch.get_num_threads()])
     with thread_count(1):
         assert torch.equal(int8(x), y)  # reused, not recalibrated on the next frame
-
-
-@pytest.mark.slow
-def test_a_video_that_fades_in_from_black_still_gets_its_picture() -> None:
-    """The first frame calibrates the ranges: a black one alone would leave them zero wide."""
-    x = F.interpolate(to_tensor(open_rgb(PHOTO))[None], size=(64, 96), mode="bilinear", antialias=True).clamp(0, 1)
-    expected = Stylizer.load(STARRY_NIGHT, device="cpu")(x)
-    int8 = Stylizer.load(STARRY_NIGHT, device="cpu", precision="int8")
-    int8(torch.zeros_like(x))
-    assert (int8(x) - expected).abs().mean() < 6 / 255
 
 
 @pytest.fixture
@@ -112,12 +106,12 @@ def test_an_int8_video_keeps_its_frames_and_picture(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not CAN_IMITATE_AVX2, reason="imitating an AVX2 CPU needs AVX-512 (on AVX2 the tests above are that run)")
 def test_int8_keeps_the_picture_on_an_avx2_cpu_too() -> None:
-    """Without VNNI, int8 pairs saturate: the picture tests of this file again, under AVX2 caps
+    """Without VNNI, int8 pairs saturate: the picture test of this file again, under AVX2 caps
     (reproducing 11/255 from fp32 before 7-bit activations; docs/cpus.md)."""
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "fp32_picture or fades_in"],
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "fp32_picture"],
                             env=avx2_env(), capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "2 passed" in result.stdout
+    assert "1 passed" in result.stdout
 
 
 def test_auto_takes_int8_for_videos_but_not_for_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
