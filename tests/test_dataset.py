@@ -1,6 +1,7 @@
 """A folder across processes with Lightning's prediction loop: each output exactly once."""
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,9 @@ def test_two_processes_write_what_one_does_once_and_a_rerun_writes_nothing(tiny_
                                                                          capsys: pytest.CaptureFixture) -> None:
     root = folder(tmp_path / "in")
     # One process: this one (a new one would spend most of its time importing torch and Lightning).
+    level = logging.getLogger("lightning.pytorch").level
     assert main(["--model", str(tiny_model), "--devices", "1", str(root), "-o", str(tmp_path / "one")]) == 1  # the broken one
+    assert logging.getLogger("lightning.pytorch").level == level  # quiet for the run only: a caller may train next
     two = stylize("--model", str(tiny_model), "--devices", "2", "--batch-size", "2", str(root), "-o",
                   str(tmp_path / "two"), cwd=tmp_path)
     assert two.returncode == 1, two.stderr[-2000:]
