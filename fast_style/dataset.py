@@ -233,7 +233,6 @@ class Run:
     seed: int = 0
 
 
-
 @contextlib.contextmanager
 def _lightning_quiet() -> Iterator[None]:
     """Lightning's loggers at WARNING for the run, then as they were: a caller may train next."""
@@ -246,6 +245,7 @@ def _lightning_quiet() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
 
 def run(r: Run) -> dict[str, int] | None:
     """Stylize the folder; on the first process, the counts of this run's statuses (from the
