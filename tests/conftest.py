@@ -78,7 +78,8 @@ def run_train_many(cases: list[tuple[Path, list[str]]]) -> list[subprocess.Compl
         handlers = [h for name in ("lightning", "lightning.pytorch", "lightning.fabric")
                     for h in logging.getLogger(name).handlers if isinstance(h, logging.StreamHandler)]
         old_streams = [h.stream for h in handlers]
-        [h.setStream(err) for h in handlers]
+        for h in handlers:
+            h.setStream(err)
         old_argv, old_cwd = sys.argv, os.getcwd()
         try:
             os.chdir(cwd)

@@ -1,7 +1,6 @@
 """Precision decided from the hardware (fast_style.hardware), for both classes of x86 CPU: the
 one this runs on and, where it has AVX-512, an AVX2-only one imitated with ISA caps."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -12,10 +12,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from fast_style import Stylizer
+from fast_style import Stylizer, quantize
 from fast_style.images import open_rgb, to_tensor
 from fast_style.lanes import thread_count
-from fast_style import quantize
 from fast_style.quantize import Int8Unavailable
 from fast_style.stylize import main
 from conftest import CAN_IMITATE_AVX2, avx2_env
