@@ -32,6 +32,7 @@ NETS = {
     "full": TransformerConfig(),
     "small": TransformerConfig(channels=16, res_blocks=3),
     "realtime": TransformerConfig(channels=16, res_blocks=4, layout="realtime"),
+    "realtime8": TransformerConfig(channels=16, res_blocks=4, layout="realtime8"),
 }
 
 

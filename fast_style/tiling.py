@@ -4,8 +4,8 @@ Instance norm makes every output pixel depend on statistics of the whole image, 
 normalised on their own come out in different colours. Here the statistics of each norm layer
 are taken once, from a reference (the image scaled down to the largest size one pass takes),
 and every tile is normalised with them. With fixed statistics the network is a plain conv net:
-a tile cut at a multiple of 4 with a margin wider than the receptive field (about 54 px) gives
-exactly the pixels a single pass with those statistics would.
+a tile cut at a multiple of the network's stride with a margin wider than its receptive field
+(`TransformerNet.tile_margin`) gives exactly the pixels a single pass with those statistics would.
 
 The reference is as large as a single pass may be, so the look is continuous at the threshold:
 an image just above it gets nearly its own statistics (docs/design.md has the measurements).
@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MARGIN = 64  # > receptive radius of TransformerNet, and a multiple of 4
-TILE = 1024
+from fast_style.transformer import TransformerNet
+
+TILE = 1024  # a multiple of every layout's stride (4 or 8)
 
 NormStats = list[tuple[torch.Tensor, torch.Tensor]]  # per InstanceNorm2d, in module order: (mean, var), (1, C, 1, 1)
 
@@ -80,17 +81,18 @@ def reference_image(x: torch.Tensor, max_pixels: int) -> torch.Tensor:
     return F.interpolate(x, size=(max(1, int(h * scale)), max(1, int(w * scale))), mode="bicubic", antialias=True).clamp(0, 1)
 
 
-def stylize_tiled(net: nn.Module, x: torch.Tensor, max_pixels: int, tile: int = TILE,
+def stylize_tiled(net: TransformerNet, x: torch.Tensor, max_pixels: int, tile: int = TILE,
                   stats: NormStats | None = None) -> torch.Tensor:
-    """(1, 3, H, W) -> (1, 3, H, W) in tiles of `tile` pixels (a multiple of 4) plus margins,
-    normalised with `stats` (default: those of the image scaled to `max_pixels`)."""
+    """(1, 3, H, W) -> (1, 3, H, W) in tiles of `tile` pixels (a multiple of the net's stride) plus
+    margins, normalised with `stats` (default: those of the image scaled to `max_pixels`)."""
     h, w = x.shape[-2:]
+    margin = net.tile_margin
     fixed = with_fixed_norms(net, stats if stats is not None else norm_statistics(net, reference_image(x, max_pixels)))
     out = torch.empty_like(x)
     for top in range(0, h, tile):
         for left in range(0, w, tile):
-            t0, l0 = max(0, top - MARGIN), max(0, left - MARGIN)
-            t1, l1 = min(h, top + tile + MARGIN), min(w, left + tile + MARGIN)
+            t0, l0 = max(0, top - margin), max(0, left - margin)
+            t1, l1 = min(h, top + tile + margin), min(w, left + tile + margin)
             y = fixed(x[..., t0:t1, l0:l1])
             out[..., top : top + tile, left : left + tile] = y[..., top - t0 : top - t0 + tile, left - l0 : left - l0 + tile]
     return out

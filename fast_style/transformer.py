@@ -22,7 +22,8 @@ class TransformerConfig:
     # after 130 steps) than an unscaled output, which Adam at 1e-3 moves too far per step.
     output_scale: float = 1 / 255
     # "johnson": the paper's layout. "realtime": the same idea made for CPUs without AVX-512,
-    # with almost nothing at full resolution (see TransformerNet).
+    # with almost nothing at full resolution (see TransformerNet). "realtime8": as realtime, the
+    # residual blocks at an eighth of the size, where they cost a quarter as much a channel.
     layout: str = "johnson"
 
     def to_dict(self) -> dict[str, int | float | str]:
@@ -85,7 +86,7 @@ class UpsampleConv(nn.Sequential):
         )
 
 
-LAYOUTS = ("johnson", "realtime")
+LAYOUTS = ("johnson", "realtime", "realtime8")
 
 
 class TransformerNet(nn.Module):
@@ -101,15 +102,29 @@ class TransformerNet(nn.Module):
         c = self.config.channels
         if self.config.layout not in LAYOUTS:
             raise ValueError(f"unknown network layout {self.config.layout!r} (known: {', '.join(LAYOUTS)})")
-        if self.config.layout == "realtime":
+        self.multiple, self.min_side = MULTIPLE, MIN_SIDE
+        # What a tile needs around it (fast_style.tiling): more than the receptive radius, measured
+        # as the input pixels one output pixel's gradient reaches (johnson 55, realtime 40,
+        # realtime8 80), and a multiple of self.multiple so that tiles keep the strided grid.
+        self.tile_margin = 64
+        if self.config.layout.startswith("realtime"):
             # Johnson's full-resolution layers (a 9x9 conv in, a 3x3 and a 9x9 conv out) cost more
             # than the residual blocks at a quarter of the size. Here the first conv already has
             # stride 2 and the last makes 3 channels from c: at 480p, 5.4 GMAC a frame against the
-            # small Johnson net's 13.6 (docs/realtime.md has the candidates measured).
-            self.encoder = nn.Sequential(ConvNormReLU(3, c, 5, stride=2), ConvNormReLU(c, 3 * c, 3, stride=2))
-            self.residuals = nn.Sequential(*[ResidualBlock(3 * c) for _ in range(self.config.res_blocks)])
+            # small Johnson net's 13.6; realtime8 3.9 (docs/realtime.md has the candidates measured).
+            widths = [c, 3 * c] if self.config.layout == "realtime" else [c, 2 * c, 4 * c]
+            pairs = list(zip(widths, widths[1:]))
+            self.multiple = 2 ** len(widths)
+            self.min_side = max(MIN_SIDE, 2 * self.multiple)  # a 3x3 reflection pad at the smallest size
+            self.tile_margin = 64 if self.multiple == 4 else 96
+            self.encoder = nn.Sequential(
+                ConvNormReLU(3, c, 5, stride=2), *[ConvNormReLU(a, b, 3, stride=2) for a, b in pairs]
+            )
+            self.residuals = nn.Sequential(*[ResidualBlock(widths[-1]) for _ in range(self.config.res_blocks)])
             self.decoder = nn.Sequential(
-                UpsampleConv(3 * c, c, 3), nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(c, 3, 3)
+                *[UpsampleConv(b, a, 3) for a, b in reversed(pairs)],
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                ConvLayer(c, 3, 3),
             )
             return
         self.encoder = nn.Sequential(
@@ -128,6 +143,7 @@ class TransformerNet(nn.Module):
         h, w = x.shape[-2:]
         # Pad (replicating the edge) up to a size the strided convs divide exactly,
         # then crop: any H x W comes back H x W, odd sizes included.
-        x = F.pad(x, (0, _padding(w), 0, _padding(h)), mode="replicate")
+        pad = [_padding(side, self.multiple, self.min_side) for side in (w, h)]
+        x = F.pad(x, (0, pad[0], 0, pad[1]), mode="replicate")
         y = self.decoder(self.residuals(self.encoder(x))) * self.output_scale
         return y[..., :h, :w]

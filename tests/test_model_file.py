@@ -25,10 +25,16 @@ def test_safetensors_round_trip_rebuilds_the_net_from_the_file_alone(tmp_path: P
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary left behind
 
 
-def test_the_realtime_layout_is_rebuilt_from_the_file(tmp_path: Path) -> None:
-    config = TransformerConfig(channels=8, res_blocks=2, layout="realtime")
-    path = save_model(tmp_path / "m.safetensors", TransformerNet(config), {"style": "wave"})
-    assert load_model(path)[0].config == config
+@pytest.mark.parametrize("layout", ["realtime", "realtime8"])
+def test_the_realtime_layouts_are_rebuilt_from_the_file(tmp_path: Path, layout: str) -> None:
+    config = TransformerConfig(channels=8, res_blocks=2, layout=layout)
+    net = TransformerNet(config).eval()
+    path = save_model(tmp_path / "m.safetensors", net, {"style": "wave"})
+    loaded = load_model(path)[0]
+    assert loaded.config == config
+    x = torch.rand(1, 3, 20, 28)  # not a multiple of 8: realtime8 pads it
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
 
 
 def test_tensors_that_do_not_fit_the_declared_network(tmp_path: Path) -> None:

@@ -15,10 +15,13 @@ from fast_style.transformer import TransformerConfig, TransformerNet
 SMALL = Path(__file__).parents[1] / "checkpoints" / "starry_night_small.safetensors"
 
 
-def test_tiles_with_the_image_own_statistics_reproduce_a_single_pass_exactly() -> None:
-    """No seams: statistics passed explicitly, every tile gives the single-pass pixels."""
+@pytest.mark.parametrize("layout", ["johnson", "realtime8"])
+def test_tiles_with_the_image_own_statistics_reproduce_a_single_pass_exactly(layout: str) -> None:
+    """No seams: statistics passed explicitly, every tile gives the single-pass pixels. realtime8
+    reaches 80 px and strides by 8: a margin of 64 or tiles cut at 4 would show."""
     torch.manual_seed(0)
-    net = TransformerNet(TransformerConfig(channels=8, res_blocks=2, output_scale=1.0)).eval()
+    net = TransformerNet(TransformerConfig(channels=8, res_blocks=2 if layout == "johnson" else 4,
+                                           output_scale=1.0, layout=layout)).eval()
     x = torch.rand(1, 3, 301, 263)  # odd sizes: the last tiles are ragged
     with torch.no_grad():
         whole = net(x)

@@ -4,8 +4,8 @@ import torch
 from fast_style.transformer import TransformerConfig, TransformerNet
 
 
-@pytest.mark.parametrize("layout", ["johnson", "realtime"])
-@pytest.mark.parametrize("h,w", [(37, 53), (341, 250), (256, 256), (1, 1), (3, 5), (8, 9)])
+@pytest.mark.parametrize("layout", ["johnson", "realtime", "realtime8"])
+@pytest.mark.parametrize("h,w", [(37, 53), (341, 250), (256, 256), (1, 1), (3, 5), (8, 9), (15, 17)])
 def test_any_size_comes_back_the_same_size(h: int, w: int, layout: str) -> None:
     net = TransformerNet(TransformerConfig(channels=8, res_blocks=1, layout=layout)).eval()
     with torch.no_grad():
@@ -27,22 +27,24 @@ def test_default_is_johnsons_network() -> None:
     assert sum(isinstance(m, torch.nn.InstanceNorm2d) for m in net.modules()) == 15
 
 
-def test_the_realtime_layout_keeps_one_conv_at_full_resolution() -> None:
-    """Its cost is what makes it real time on AVX2 (docs/realtime.md): count the convs that run at
-    the input's size, and the parameters of model=realtime."""
-    net = TransformerNet(TransformerConfig(channels=16, res_blocks=4, layout="realtime")).eval()
-    assert sum(p.numel() for p in net.parameters()) == 182_739
+@pytest.mark.parametrize("layout,parameters,smallest", [("realtime", 182_739, (16, 24)), ("realtime8", 344_643, (8, 12))])
+def test_the_realtime_layouts_keep_one_conv_at_full_resolution(layout: str, parameters: int, smallest: tuple) -> None:
+    """Their cost is what makes them real time on AVX2 (docs/realtime.md): count the convs that run
+    at the input's size and at the residual blocks' size, and the parameters of model=<layout>."""
+    net = TransformerNet(TransformerConfig(channels=16, res_blocks=4, layout=layout)).eval()
+    assert sum(p.numel() for p in net.parameters()) == parameters
     sizes = []
-    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.shape[-2:])) for m in net.modules()
+    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[-2:]))) for m in net.modules()
              if isinstance(m, torch.nn.Conv2d)]
     with torch.no_grad():
         net(torch.rand(1, 3, 64, 96))
     for hook in hooks:
         hook.remove()
-    assert [tuple(s) for s in sizes].count((64, 96)) == 1  # the last conv, 16 channels to 3
+    assert sizes.count((64, 96)) == 1  # the last conv, 16 channels to 3
+    assert sizes.count(smallest) == 1 + 2 * 4  # the last strided conv and the residual blocks'
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules())
 
 
 def test_an_unknown_layout_is_refused_in_one_line() -> None:
-    with pytest.raises(ValueError, match="unknown network layout 'unet' \\(known: johnson, realtime\\)"):
+    with pytest.raises(ValueError, match="unknown network layout 'unet' \\(known: johnson, realtime, realtime8\\)"):
         TransformerNet(TransformerConfig(layout="unet"))
