@@ -173,7 +173,10 @@ def read_model(path: str | Path, weights: bool = True) -> ModelFile:
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ModelFileError(f"{path}: not a Lightning checkpoint of fast_style")
     hparams = ckpt.get("hyper_parameters", {})
-    state = {k.removeprefix("transformer."): v for k, v in ckpt["state_dict"].items() if k.startswith("transformer.")}
+    # The weights the run would export: its moving average where it keeps one (optim.ema).
+    ema = ckpt["state_dict"].get("ema.n_averaged", torch.zeros(())).item() > 0
+    prefix = "ema.module." if ema else "transformer."
+    state = {k.removeprefix(prefix): v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     record = record_from_hparams(hparams, ckpt.get("global_step", 0))
     architecture, config = network_settings(hparams.get("model") or {}, hparams.get("style") or {}, hparams.get("extend"))
     return ModelFile(architecture, config, record, state, FORMAT_VERSION)

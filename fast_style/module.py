@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torchvision.utils import make_grid
 
 from fast_style.config import LossConfig
@@ -28,10 +29,11 @@ class StyleTransferModule(L.LightningModule):
 
     def __init__(
         self, model: dict, style: dict, loss: dict, optim: dict, preview: dict | None = None, stability: dict | None = None,
-        extend: list[str] | None = None,
+        extend: list[str] | None = None, channels_last: bool = False,
     ) -> None:
         """`extend`: the styles of a gallery that this run adds `style` to; only the new
-        painting's norm parameters learn, the shared network and the other paintings stay."""
+        painting's norm parameters learn, the shared network and the other paintings stay.
+        `channels_last`: weights and batches in NHWC (fast_style.hardware.training_channels_last)."""
         super().__init__()
         self.save_hyperparameters()
         self.transformer = build_network(*network_settings(model, style, extend))  # Transformer-, Gallery- or ArbitraryNet
@@ -52,31 +54,49 @@ class StyleTransferModule(L.LightningModule):
         self.held_out = list(range(n, n + len(held_out)))  # loss indices of the paintings kept out
         if extend:
             self.transformer.body.requires_grad_(False)
+        # `optim.ema`: an exponential moving average of the weights is what previews show and the
+        # export writes: with one painting a step, the weights swing from painting to painting
+        # (docs/arbitrary.md), and the average settles where the last step need not.
+        self.ema = None
+        if optim.get("ema"):
+            self.ema = AveragedModel(self.transformer, multi_avg_fn=get_ema_multi_avg_fn(optim["ema"]), use_buffers=True)
+            self.ema.requires_grad_(False)  # no gradients: DDP would wait for them
         self.preview = preview or {"every_n_steps": 0, "count": 0}
         self.stability = {"weight": 0.0, "noise": 0.0, "shift": 0, **(stability or {})}
         self.recent: dict[str, deque] = {}
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
         self._last_step_time: float | None = None
         self._previewed_step = -1
 
-    def code(self, style: int) -> torch.Tensor | None:
+    @property
+    def averaged(self) -> torch.nn.Module:
+        """The network to show and export: the moving average, once it has begun."""
+        return self.ema.module if self.ema is not None and self.ema.n_averaged else self.transformer
+
+    def code(self, style: int, net: torch.nn.Module | None = None) -> torch.Tensor | None:
         """The style code of painting `style`: a gallery's one-hot weights, an arbitrary network's
         reading of the painting (learned: gradients reach the predictor); None for one style."""
-        net = self.transformer
+        net = net if net is not None else self.transformer
         if isinstance(net, GalleryNet):
             return net.one_hot(style).to(self.device)
         if isinstance(net, ArbitraryNet):
             return net.embed(self.loss.style_statistics[style])
         return None
 
-    def forward(self, x: torch.Tensor, style: int = 0, run: str = "__call__") -> torch.Tensor:
-        """`style`: which painting, for a network of several; `run="forward"` skips a compiled wrapper."""
-        code = self.code(style)
-        call = getattr(self.transformer, run)
+    def forward(self, x: torch.Tensor, style: int = 0, run: str = "__call__",
+                net: torch.nn.Module | None = None) -> torch.Tensor:
+        """`style`: which painting, for a network of several; `run="forward"` skips a compiled
+        wrapper; `net`: another copy of the network (the average) instead of the one trained."""
+        net = net if net is not None else self.transformer
+        code = self.code(style, net)
+        call = getattr(net, run)
         return call(x) if code is None else call(x, code)
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         # A gallery learns one painting a step, chosen at random (Dumoulin et al. 2017).
         style, painting = self.learned[int(torch.randint(len(self.learned), ()))]
+        batch = batch.contiguous(memory_format=self.memory_format)
         output = self(batch, style)
         losses = self.loss(output, batch, painting)
         if self.stability["weight"]:
@@ -108,6 +128,8 @@ class StyleTransferModule(L.LightningModule):
         return torch.nn.functional.mse_loss(copy.float(), output[..., dy:, dx:].float())
 
     def on_train_batch_end(self, outputs: Any, batch: torch.Tensor, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.transformer)
         every = self.preview["every_n_steps"]
         if every and (self.global_step == 1 or self.global_step % every == 0):
             self.log_preview()
@@ -131,7 +153,8 @@ class StyleTransferModule(L.LightningModule):
         paintings = self.held_out or [i for i, _ in self.learned]
         styles = [paintings[i % len(paintings)] for i in range(len(photos))]
         with torch.autocast(self.device.type, enabled=False):
-            stylized = torch.cat([self(photo[None], s) for photo, s in zip(photos, styles)]).float().clamp(0, 1)
+            stylized = torch.cat([self(photo[None], s, net=self.averaged)
+                                  for photo, s in zip(photos, styles)]).float().clamp(0, 1)
             if self.held_out:
                 val = [self.loss(y[None], p[None], s)["total"] for y, p, s in zip(stylized, photos, styles)]
                 logger.experiment.add_scalar("val/total", torch.stack(val).mean().item(), self.global_step)
@@ -161,8 +184,17 @@ class StyleTransferModule(L.LightningModule):
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("loss.")}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        for key, value in self.loss.state_dict(prefix="loss.").items():
-            checkpoint["state_dict"].setdefault(key, value)
+        # The VGG, and an average that a run without one did not save (n_averaged 0: the first
+        # step's update copies the weights it resumes with).
+        state = checkpoint["state_dict"]
+        keep = [*self.loss.state_dict(prefix="loss.").items()]
+        if self.ema is not None:
+            keep += self.ema.state_dict(prefix="ema.").items()
+        else:  # an average this run does not keep
+            for key in [k for k in state if k.startswith("ema.")]:
+                del state[key]
+        for key, value in keep:
+            state.setdefault(key, value)
 
     def summary(self) -> dict[str, Any]:
         """What a model card needs: mean losses over the last steps."""

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from fast_style.atomic import atomic_write
 from fast_style.config import LossConfig, StyleConfig
 from fast_style.data import PhotoDataModule
-from fast_style.hardware import training_precision
+from fast_style.hardware import training_channels_last, training_precision
 from fast_style.model_file import ModelFileError, ModelRecord, load_model, read_model, record_from_hparams, save_model
 from fast_style.module import NonFiniteLossError, StyleTransferModule
 from fast_style.arbitrary import ArbitraryNet
@@ -70,7 +70,9 @@ def check_numbers(cfg: DictConfig) -> None:
         ("data.num_workers", cfg.data.num_workers >= 0, "0 or more"),
         ("optim.lr", cfg.optim.lr > 0, "positive"),
         ("optim.norm_lr", cfg.optim.get("norm_lr") is None or cfg.optim.norm_lr > 0, "positive, or null for optim.lr"),
+        ("optim.ema", cfg.optim.get("ema") is None or 0 < cfg.optim.ema < 1, "between 0 and 1 (e.g. 0.995), or null"),
         ("checkpoint_every_n_steps", cfg.checkpoint_every_n_steps >= 1, "at least 1"),
+        ("channels_last", cfg.channels_last in (True, False, "auto"), "auto, true or false"),
         ("style.weight", cfg.style.weight >= 0, "0 or more"),
         ("loss.content_weight", cfg.loss.content_weight >= 0, "0 or more"),
         ("loss.tv_weight", cfg.loss.tv_weight >= 0, "0 or more"),
@@ -116,12 +118,16 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     trainer_args["precision"], line = training_precision(requested, trainer_args.get("accelerator", "auto"))
     if line:
         (log.warning if line.startswith("warning") else log.info)(line.removeprefix("warning: "))
+    channels_last, line = training_channels_last(cfg.channels_last, trainer_args.get("accelerator", "auto"))
+    if line:
+        log.info(line)
     data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
     data.setup("fit")  # fail on a bad photo folder now, not after the VGG has loaded
     adds_painting = cfg.init_weights and not cfg.style.images and not cfg.style.folder
     extend = _gallery_styles(cfg.init_weights) if adds_painting else None
     module = StyleTransferModule(
-        plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"], extend
+        plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"], extend,
+        channels_last,
     )
     before = warm_start(module, cfg.init_weights) if cfg.init_weights else None
     if cfg.compile:  # in place: the state_dict keys, so checkpoints and exports, stay the same
@@ -205,7 +211,7 @@ def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run
         trained=datetime.datetime.now().isoformat(timespec="seconds"),
         init_weights=str(cfg.init_weights) if cfg.init_weights else None,
     )
-    exported = save_model(run_dir / f"{name}.safetensors", module.transformer, record)
+    exported = save_model(run_dir / f"{name}.safetensors", module.averaged, record)
     log.info("exported %s", exported)
     target = Path(cfg.export_dir) / f"{name}.safetensors"
     if target.exists() and not cfg.overwrite_export:

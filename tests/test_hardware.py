@@ -55,6 +55,25 @@ def test_the_training_run_says_which_precision_it_chose(tmp_path: Path, photo_di
     result = run_train(tmp_path, *FAST, f"data.root={photo_dir}", "trainer=debug")
     chosen = "bf16-mixed" if BF16_CPU else "32-true"
     assert f"precision auto: {chosen} (" in result.stdout + result.stderr
+    assert "channels_last auto: on (" in result.stdout + result.stderr
+
+
+def test_training_runs_channels_last_on_cpus_only_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fast_style.config import LossConfig
+    from fast_style.module import StyleTransferModule
+
+    on, line = hardware.training_channels_last("auto", "auto")
+    assert on and line.startswith("channels_last auto: on (a CPU")
+    assert hardware.training_channels_last(False, "cpu") == (False, None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert hardware.training_channels_last("auto", "auto") == (False, None)  # not measured on GPUs
+    assert hardware.training_channels_last("auto", "cpu")[0]
+    style = {"name": "wave", "image": "wave.jpg", "size": 32, "weight": 1e10}
+    loss = {**LossConfig(vgg_weights="random").__dict__}
+    module = StyleTransferModule({"channels": 8, "res_blocks": 1}, style, loss, {"lr": 1e-3}, channels_last=True)
+    convs = [p for p in module.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)  # the VGG's too
+    assert any(not p.is_contiguous() for p in convs)
 
 
 @x86

@@ -119,6 +119,34 @@ def test_stability_term_is_logged_and_summarised(tmp_path: Path, photo_dir: Path
     assert record(tmp_path / "checkpoints" / "wave.safetensors")["final_losses"]["stability"] > 0
 
 
+def test_a_moving_average_of_the_weights_is_exported_and_resumed(tmp_path: Path, photo_dir: Path) -> None:
+    common = [f"data.root={photo_dir}", "optim.lr=1e-2", "overwrite_export=true"]
+    exported = tmp_path / "checkpoints" / "wave.safetensors"
+    train(tmp_path, *common, "trainer.max_steps=4", "optim.ema=0.5")
+    [last] = tmp_path.glob("runs/wave/*/checkpoints/last.ckpt")
+    state = torch.load(last, weights_only=True)["state_dict"]
+    assert state["ema.n_averaged"] == 4
+    average = {k.removeprefix("ema.module."): v for k, v in state.items() if k.startswith("ema.module.")}
+    current = {k.removeprefix("transformer."): v for k, v in state.items() if k.startswith("transformer.")}
+    assert average.keys() == current.keys() and any(not torch.equal(average[k], current[k]) for k in current)
+    net, _ = load_model(exported)
+    assert all(torch.equal(v, average[k]) for k, v in net.state_dict().items())  # the average is what ships
+    assert all(torch.equal(v, average[k]) for k, v in load_model(last)[0].state_dict().items())  # and what evaluate reads
+
+    resumed, plain, wrong = train_in_turn(
+        tmp_path,
+        [*common, "trainer.max_steps=6", "optim.ema=0.5", f"ckpt_path={last}"],
+        [*common, "trainer.max_steps=5", f"ckpt_path={last}"],  # the average dropped: the weights trained
+        [*common, "optim.ema=1.5"],
+    )
+    assert resumed.returncode == plain.returncode == 0, resumed.stderr[-2000:] + plain.stderr[-2000:]
+    lasts = sorted(tmp_path.glob("runs/wave/*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    assert torch.load(lasts[-2], weights_only=True)["state_dict"]["ema.n_averaged"] == 6
+    assert not [k for k in torch.load(lasts[-1], weights_only=True)["state_dict"] if not k.startswith("transformer.")]
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip().splitlines()[-1] == "error: optim.ema must be between 0 and 1 (e.g. 0.995), or null, not 1.5"
+
+
 @pytest.mark.slow  # compiles the network and the VGG losses, forward and backward
 def test_compiled_training_writes_the_same_files(tmp_path: Path, photo_dir: Path) -> None:
     common = [f"data.root={photo_dir}", "stability.weight=1e4", "stability.shift=3"]  # the copy changes size
