@@ -17,11 +17,16 @@ def main() -> None:
     p.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"))
     p.add_argument("--precision", nargs="+", default=["fp32"], help="a row per model and precision (default fp32)")
     p.add_argument("--style", nargs="+", help="a gallery model's styles: a row for each (default: its first)")
+    p.add_argument("--pan", nargs="+", default=["2,3"], metavar="DY,DX",
+                   help="pixels a frame of each pan clip (a column each): a network that downsamples by N "
+                        "flickers on moves that are not multiples of N where its strided convs alias")
     args = p.parse_args()
     photos = [to_tensor(open_rgb(photo)) for photo in args.photo]
     size = tuple(args.size)
+    pans = [tuple(int(v) for v in step.split(",")) for step in args.pan]
     clips = {
-        "pan": [pan_clip(photo, args.frames, size) for photo in photos],
+        **{"pan" if step == (2, 3) else f"pan{step[0]},{step[1]}": [pan_clip(photo, args.frames, size, step)
+                                                                   for photo in photos] for step in pans},
         "zoom": [zoom_clip(photo, args.frames, size) for photo in photos],
     }
     print(f"{args.frames} frames of {size[0]}x{size[1]} from each of {len(photos)} photos; mean |S(t+1) - warp(S(t))|:")
