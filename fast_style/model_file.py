@@ -195,6 +195,10 @@ def load_model(path: str | Path) -> tuple[nn.Module, ModelRecord]:
     if model.architecture not in ARCHITECTURES:
         raise ModelFileError(f"{path}: architecture {model.architecture!r} is not one this fast_style knows "
                              f"({', '.join(ARCHITECTURES)}); upgrade fast_style")
+    known = {f.name for f in dataclasses.fields(ARCHITECTURES[model.architecture][0])}
+    if unknown := sorted(set(model.config) - known):
+        raise ModelFileError(f"{path}: its network has settings this fast_style does not know ({', '.join(unknown)}); "
+                             "upgrade fast_style")
     try:
         net = build_network(model.architecture, model.config)
         net.load_state_dict(model.state)

@@ -115,6 +115,9 @@ def test_a_newer_format_or_an_unknown_architecture_is_one_clear_line(tmp_path: P
          f"model format {FORMAT_VERSION + 1} is newer than this fast_style reads"),
         ("alien", {"format_version": 1, "architecture": "gallery9", "config": {}, "record": {}},
          re.escape("architecture 'gallery9' is not one this fast_style knows (johnson, gallery, arbitrary)")),
+        ("later", {"format_version": 1, "architecture": "johnson", "config": {**net.config.to_dict(), "antialias": True},
+                   "record": {}},
+         re.escape("its network has settings this fast_style does not know (antialias); upgrade fast_style")),
     ]:
         save_file(state, str(tmp_path / f"{name}.safetensors"), metadata={"fast_style": json.dumps(header)})
         with pytest.raises(ModelFileError, match=message):
