@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 from fast_style import Stylizer
+from fast_style import video
 from fast_style.hardware import cpu_description
+from fast_style.lanes import CORES
 from fast_style.live import live_frames
 from fast_style.video import stylize_frames, stylize_video, upright
 
@@ -56,6 +58,7 @@ def main() -> None:
     p.add_argument("--precision", default="fp32")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--ahead", type=int, nargs="+", default=[video.AHEAD], help="pipeline rows, frames queued ahead")
     args = p.parse_args()
     print(cpu_description())
     start = time.perf_counter()
@@ -77,10 +80,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # frames side by side (fast_style.lanes) compile once more, for one thread a lane
         stylize_video(stylizer, args.clip, Path(tmp) / "warm.mp4", progress=False, max_frames=8)
-        start = time.perf_counter()
-        result = stylize_video(stylizer, args.clip, Path(tmp) / "out.mp4", progress=False, max_frames=args.frames)
-        print(f"pipeline  {result.frames / (time.perf_counter() - start):7.1f} fps  (stylize's three threads, "
-              "compiled beforehand for its lanes)")
+        for ahead in args.ahead:  # frames queued for the lanes beyond one each (fast_style.lanes.Lanes)
+            video.AHEAD = ahead
+            start, cpu = time.perf_counter(), time.process_time()
+            result = stylize_video(stylizer, args.clip, Path(tmp) / "out.mp4", progress=False, max_frames=args.frames)
+            wall = time.perf_counter() - start
+            print(f"pipeline  {result.frames / wall:7.1f} fps  (stylize's three threads, compiled beforehand for "
+                  f"its lanes; {ahead} ahead; the cores busy {100 * (time.process_time() - cpu) / wall / CORES:.0f}%)")
     h, w = arrays[0].shape[:2]
     source = f"testsrc2=size={w}x{h}:rate=30"
     shown, start = 0, time.perf_counter()

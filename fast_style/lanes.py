@@ -66,10 +66,14 @@ def lane_count(device: torch.device, frame_macs: float) -> int:
 
 
 class Lanes:
-    """`lanes.map(fn, items)`: fn over items, `lanes` at a time, each on one thread, results in order."""
+    """`lanes.map(fn, items)`: fn over items, `lanes` at a time, each on one thread, results in
+    order. `ahead`: items handed out beyond the lanes, so that a lane whose frame finished before
+    the oldest one's starts the next at once instead of idling (for files, where throughput
+    counts; a live source keeps 0, each item queued ahead being a frame of latency)."""
 
-    def __init__(self, lanes: int) -> None:
+    def __init__(self, lanes: int, ahead: int = 0) -> None:
         self.lanes = lanes
+        self.ahead = ahead if lanes > 1 else 0
         self._threads = torch.get_num_threads()  # the caller's count, given back at the end
         self._pool = ThreadPoolExecutor(lanes, initializer=_one_thread) if lanes > 1 else None
 
@@ -80,7 +84,7 @@ class Lanes:
         running: deque[Future] = deque()
         for item in items:
             running.append(self._pool.submit(fn, item))
-            if len(running) >= self.lanes:
+            if len(running) >= self.lanes + self.ahead:
                 yield running.popleft().result()
         while running:
             yield running.popleft().result()

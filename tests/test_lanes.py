@@ -43,6 +43,24 @@ def test_lanes_keep_the_order_run_side_by_side_on_one_thread_each_and_restore_th
     assert torch.get_num_threads() == before
 
 
+def test_a_lane_goes_on_to_the_next_frames_while_the_oldest_one_is_slow() -> None:
+    """With frames handed out ahead, the free lane takes frames 1-3 while frame 0 still runs
+    (without, it waits for frame 0, and frame 0 would wait here for frame 3 in vain)."""
+    third_done = threading.Event()
+    waited: list[bool] = []
+
+    def work(i: int) -> int:
+        if i == 0:
+            waited.append(third_done.wait(timeout=10))
+        if i == 3:
+            third_done.set()
+        return i
+
+    with Lanes(2, ahead=2) as lanes:
+        assert list(lanes.map(work, range(8))) == list(range(8))
+    assert waited == [True]
+
+
 def test_a_failure_in_a_lane_reaches_the_caller() -> None:
     def work(i: int) -> int:
         if i == 3:
