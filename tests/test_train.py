@@ -133,16 +133,17 @@ def test_a_moving_average_of_the_weights_is_exported_and_resumed(tmp_path: Path,
     assert all(torch.equal(v, average[k]) for k, v in net.state_dict().items())  # the average is what ships
     assert all(torch.equal(v, average[k]) for k, v in load_model(last)[0].state_dict().items())  # and what evaluate reads
 
-    resumed, plain, wrong = train_in_turn(
+    resumed, plain, wrong = train_in_turn(  # run folders of their own: two short runs can start in one second
         tmp_path,
-        [*common, "trainer.max_steps=6", "optim.ema=0.5", f"ckpt_path={last}"],
-        [*common, "trainer.max_steps=5", f"ckpt_path={last}"],  # the average dropped: the weights trained
+        [*common, "trainer.max_steps=6", "optim.ema=0.5", f"ckpt_path={last}", "hydra.run.dir=resumed"],
+        [*common, "trainer.max_steps=5", f"ckpt_path={last}", "hydra.run.dir=plain"],  # the average dropped
         [*common, "optim.ema=1.5"],
     )
     assert resumed.returncode == plain.returncode == 0, resumed.stderr[-2000:] + plain.stderr[-2000:]
-    lasts = sorted(tmp_path.glob("runs/wave/*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-    assert torch.load(lasts[-2], weights_only=True)["state_dict"]["ema.n_averaged"] == 6
-    assert not [k for k in torch.load(lasts[-1], weights_only=True)["state_dict"] if not k.startswith("transformer.")]
+    state = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert state["ema.n_averaged"] == 6
+    state = torch.load(tmp_path / "plain" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert state and not [k for k in state if not k.startswith("transformer.")]
     assert wrong.returncode == 1
     assert wrong.stderr.strip().splitlines()[-1] == "error: optim.ema must be between 0 and 1 (e.g. 0.995), or null, not 1.5"
 
