@@ -3,10 +3,18 @@ beside the floor of the measure itself (an identity "network"). Run by hand:
 `uv run python benchmarks/flicker.py --model checkpoints/starry_night.safetensors --photo ../shared/data/content/*.jpg`."""
 
 import argparse
+from functools import partial
 
 from fast_style import Stylizer
 from fast_style.flicker import flicker, pan_clip, zoom_clip
 from fast_style.images import open_rgb, to_tensor
+from fast_style.motion import GridLock
+
+
+def steady(stylizer: Stylizer):
+    """A stylize function for one clip, its frames in order, the grid following their motion."""
+    lock = GridLock()
+    return lambda batch: stylizer.stylize_tensor(batch, motion=[lock(frame) for frame in batch])
 
 
 def main() -> None:
@@ -20,6 +28,9 @@ def main() -> None:
     p.add_argument("--pan", nargs="+", default=["2,3"], metavar="DY,DX",
                    help="pixels a frame of each pan clip (a column each): a network that downsamples by N "
                         "flickers on moves that are not multiples of N where its strided convs alias")
+    p.add_argument("--grid-lock", action="store_true",
+                   help="a second row per model with the grid following the measured motion, as videos run "
+                        "(fast_style.motion; the motion is estimated from the frames, not given)")
     args = p.parse_args()
     photos = [to_tensor(open_rgb(photo)) for photo in args.photo]
     size = tuple(args.size)
@@ -33,15 +44,18 @@ def main() -> None:
     for motion, motion_clips in clips.items():
         print(f"  {motion}: {motion_clips[0].motion}")
     print(f"{'model':55s} " + " ".join(f"{m:>7s}" for m in clips))
-    rows = [("identity (the measure's own floor)", lambda x: x)]
+    # Each row makes its stylize function anew for each clip: a locked grid keeps a clip's motion.
+    rows = [("identity (the measure's own floor)", lambda: lambda x: x)]
     for path in args.model:
         for precision in args.precision:
             stylizer = Stylizer.load(path, precision=precision)
             for style in (args.style or [None]) if len(stylizer.styles) > 1 else [None]:
                 stylizer = Stylizer.load(path, precision=precision, style=style)
-                rows.append((f"{path} {style or ''} {precision}", stylizer.stylize_tensor))
-    for name, stylize in rows:
-        means = [sum(flicker(stylize, clip) for clip in motion_clips) / len(motion_clips) for motion_clips in clips.values()]
+                rows.append((f"{path} {style or ''} {precision}", lambda s=stylizer: s.stylize_tensor))
+                if args.grid_lock:
+                    rows.append((f"{path} {style or ''} {precision} grid lock", partial(steady, stylizer)))
+    for name, make in rows:
+        means = [sum(flicker(make(), clip) for clip in motion_clips) / len(motion_clips) for motion_clips in clips.values()]
         print(f"{name:55s} " + " ".join(f"{m:7.4f}" for m in means))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from itertools import product
 from pathlib import Path
 
 import av
@@ -59,6 +60,8 @@ def main() -> None:
     p.add_argument("--compile", action="store_true")
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--ahead", type=int, nargs="+", default=[video.AHEAD], help="pipeline rows, frames queued ahead")
+    p.add_argument("--grid-lock", nargs="+", choices=["on", "off"], default=["on"],
+                   help="pipeline rows with the grid following the scene (the default) and without (fast_style.motion)")
     args = p.parse_args()
     print(cpu_description())
     start = time.perf_counter()
@@ -79,14 +82,18 @@ def main() -> None:
     print(f"encode    {len(frames) / (time.perf_counter() - start):7.1f} fps  (libx264, crf 18, preset medium)")
     with tempfile.TemporaryDirectory() as tmp:
         # frames side by side (fast_style.lanes) compile once more, for one thread a lane
-        stylize_video(stylizer, args.clip, Path(tmp) / "warm.mp4", progress=False, max_frames=8)
-        for ahead in args.ahead:  # frames queued for the lanes beyond one each (fast_style.lanes.Lanes)
+        # (a locked grid pads the frame: another shape)
+        for lock in args.grid_lock:
+            stylize_video(stylizer, args.clip, Path(tmp) / "warm.mp4", progress=False, max_frames=8, grid_lock=lock == "on")
+        for lock, ahead in product(args.grid_lock, args.ahead):  # frames queued for the lanes beyond one each
             video.AHEAD = ahead
             start, cpu = time.perf_counter(), time.process_time()
-            result = stylize_video(stylizer, args.clip, Path(tmp) / "out.mp4", progress=False, max_frames=args.frames)
+            result = stylize_video(stylizer, args.clip, Path(tmp) / "out.mp4", progress=False, max_frames=args.frames,
+                                   grid_lock=lock == "on")
             wall = time.perf_counter() - start
             print(f"pipeline  {result.frames / wall:7.1f} fps  (stylize's three threads, compiled beforehand for "
-                  f"its lanes; {ahead} ahead; the cores busy {100 * (time.process_time() - cpu) / wall / CORES:.0f}%)")
+                  f"its lanes; grid lock {lock}; {ahead} ahead; the cores busy "
+                  f"{100 * (time.process_time() - cpu) / wall / CORES:.0f}%)")
     h, w = arrays[0].shape[:2]
     source = f"testsrc2=size={w}x{h}:rate=30"
     shown, start = 0, time.perf_counter()

@@ -96,7 +96,7 @@ def has_display() -> bool:
 
 
 def show(stylizer: Stylizer, source: str, input_format: str | None = None, size: int | None = None,
-         max_frames: int | None = None, output_size: int | None = None) -> int:
+         max_frames: int | None = None, output_size: int | None = None, grid_lock: bool = True) -> int:
     """A window with the stylized source; Escape, q or closing the window ends it. Frames shown."""
     try:
         import tkinter
@@ -117,7 +117,8 @@ def show(stylizer: Stylizer, source: str, input_format: str | None = None, size:
     root.bind("q", lambda _: closed.set())
     shown, start = 0, time.perf_counter()
     try:
-        for frame in stylize_frames(stylizer, live_frames(source, input_format, max_frames), size, output_size):
+        for frame in stylize_frames(stylizer, live_frames(source, input_format, max_frames), size, output_size,
+                                    grid_lock=grid_lock):
             photo = ImageTk.PhotoImage(Image.fromarray(frame))
             label.configure(image=photo)
             label.image = photo  # Tk keeps no reference of its own

@@ -100,6 +100,7 @@ class VideoOptions:
     output_size: int | None  # the output's longest side
     batch_size: int
     max_frames: int | None
+    grid_lock: bool = True  # the network's grid follows the scene (fast_style.motion)
 
 
 def stylize_files(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | None,
@@ -190,7 +191,8 @@ def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: Vi
 
     try:
         result = stylize_video(stylizer, source, target, size=options.size, output_size=options.output_size,
-                               batch_size=options.batch_size, input_format=input_format, max_frames=options.max_frames)
+                               batch_size=options.batch_size, input_format=input_format, max_frames=options.max_frames,
+                               grid_lock=options.grid_lock)
     except (VideoError, OSError, RuntimeError) as e:  # RuntimeError: out of memory and the like; the next input goes on
         report.failed(source, str(e).strip().splitlines()[0])
         return 1

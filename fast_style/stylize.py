@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a live source for PyAV: a camera (/dev/video0) or a stream URL; shown in a window, or written to -o OUT.mp4")
     p.add_argument("--live-format", metavar="FMT", help="PyAV/FFmpeg input format of --live: v4l2 (Linux camera), avfoundation, dshow, lavfi")
     p.add_argument("--frames", type=int, help="stop after this many frames (videos and --live)")
+    p.add_argument("--no-grid-lock", action="store_true",
+                   help="videos and --live: keep the network's strided grid fixed to the frame instead of moving it "
+                        "with the scene (pans then flicker: docs/video.md)")
     data = p.add_argument_group("datasets (docs/datasets.md): one folder in, one out, across processes and machines")
     data.add_argument("--devices", help="processes (CPU) or GPUs on each machine: N or auto (Lightning's prediction loop)")
     data.add_argument("--num-nodes", type=int, help="machines (torchrun or SLURM set the rest, as for training)")
@@ -228,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.optimize and videos:
         print(f"error: {videos[0]}: --optimize works on images only (a video would take hours a second)", file=sys.stderr)
         return 2
-    if args.frames is not None and not (args.live or videos):
-        print("error: --frames applies to videos and --live only", file=sys.stderr)
+    streamed = _given(args, "frames", "no_grid_lock")
+    if streamed and not (args.live or videos):
+        print(f"error: {' '.join(streamed)}: applies to videos and --live only", file=sys.stderr)
         return 2
     if args.live and args.output is not None and args.output.exists() and not args.overwrite:
         print(f"error: {args.live}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)
@@ -264,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.export is not None:
         return export(stylizer, args.export, args.overwrite)
     if args.live and args.output is None:
-        return show_live(stylizer, args.live, args.live_format, args.size, args.output_size, args.frames)
-    video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames)
+        return show_live(stylizer, args.live, args.live_format, args.size, args.output_size, args.frames,
+                         not args.no_grid_lock)
+    video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames, not args.no_grid_lock)
     report = Report(args.json)
     if args.live:
         return stylize_one_video(stylizer, args.live, args.output, video, report, input_format=args.live_format)
@@ -320,7 +325,7 @@ def stream_defaults(device: str | None, compile: bool) -> tuple[str, bool]:
 
 
 def show_live(stylizer: "Stylizer", source: str, input_format: str | None, size: int | None,  # noqa: F821
-              output_size: int | None, frames: int | None) -> int:
+              output_size: int | None, frames: int | None, grid_lock: bool = True) -> int:
     from fast_style.live import DisplayError, has_display, show
     from fast_style.video import VideoError
 
@@ -328,7 +333,7 @@ def show_live(stylizer: "Stylizer", source: str, input_format: str | None, size:
         print("error: no display to show --live in (DISPLAY is not set); write it to a file with -o OUT.mp4", file=sys.stderr)
         return 2
     try:
-        shown = show(stylizer, source, input_format, size, frames, output_size)
+        shown = show(stylizer, source, input_format, size, frames, output_size, grid_lock)
     except VideoError as e:
         print(f"error: {source}: {e}", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ colour), whose settings can change with every call, and PIL images (alpha kept).
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import overload
 
@@ -20,6 +21,7 @@ from fast_style.gallery import mix_weights
 from fast_style.images import fit_longest, resize, to_pil, to_tensor
 from fast_style.lanes import lane_count, macs_per_pixel
 from fast_style.model_file import ModelRecord, load_model
+from fast_style.motion import locked
 
 __all__ = ["Stylizer", "default_device"]
 
@@ -98,6 +100,13 @@ class Stylizer:
     compiles = property(lambda self: self.engine.compiles)
     net = property(lambda self: self.engine.net)
 
+    @property
+    def grid(self) -> int:
+        """The network's stride: its strokes sit on a grid of this many pixels (1: no network)."""
+        conditional = getattr(self.engine, "conditional", None)
+        net = conditional.body if conditional is not None else getattr(self.engine, "net", None)
+        return getattr(net, "multiple", 1)
+
     def lanes_for(self, height: int, width: int, size: int | None = None) -> int:
         """How many frames of this size a stream should run at once (fast_style.lanes)."""
         if self._macs_per_pixel is None:
@@ -149,14 +158,22 @@ class Stylizer:
 
     def stylize_tensor(self, batch: torch.Tensor, size: int | None = None, strength: float | None = None,
                        preserve_color: bool | None = None, style: Style = None,
-                       style_image: StyleImage = None) -> torch.Tensor:
+                       style_image: StyleImage = None,
+                       motion: Sequence[tuple[float, float]] | None = None) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 3, H, W), in [0, 1]. With `size`, the network runs with the longest
-        side scaled to `size` (bigger brush strokes, less time) and the result is scaled back."""
+        side scaled to `size` (bigger brush strokes, less time) and the result is scaled back.
+        `motion`: for frames of a stream, each one's (y, x) from a `fast_style.motion.GridLock`,
+        so that the network's grid moves with the scene and a pan does not flicker."""
         strength = self.strength if strength is None else _check_strength(strength)
         keep_color = self.preserve_color if preserve_color is None else preserve_color
         h, w = batch.shape[-2:]
         photo = batch.to(self.device, torch.float32)
-        y = self.engine(fit_longest(photo, size), self.style_code(style, style_image))
+        x, code = fit_longest(photo, size), self.style_code(style, style_image)
+        if motion is not None and self.grid > 1:
+            scale = x.shape[-1] / w
+            y = locked(lambda z: self.engine(z, code), x, [(my * scale, mx * scale) for my, mx in motion], self.grid)
+        else:
+            y = self.engine(x, code)
         if y.shape[-2:] != (h, w):
             y = resize(y, h, w).clamp_(0, 1)
         if keep_color:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from fast_style.atomic import atomic_write
 from fast_style.lanes import CORES, Lanes
+from fast_style.motion import GridLock
 from fast_style.stylizer import Stylizer
 
 
@@ -70,6 +71,7 @@ def stylize_video(
     on_frames: Callable[[int, int | None], None] | None = None,
     lanes: int | None = None,
     preset: str = "superfast",
+    grid_lock: bool = True,
 ) -> VideoResult:
     """Write `target` (via a temporary file, renamed at the end). `size` is the network's working
     size, as for images; `output_size` scales the longest side of the output. Sides are rounded
@@ -78,10 +80,11 @@ def stylize_video(
     cache); `lanes` frames run side by side (None: where they pay, fast_style.lanes). `preset`
     is x264's: superfast encodes stylized frames 2.7x faster than medium for 0.7 dB (measured,
     docs/realtime.md). `on_frames(done, total)` follows the frames written (total: None where
-    the container does not say)."""
+    the container does not say). `grid_lock`: the network's grid follows the scene's motion
+    (fast_style.motion), so pans do not flicker."""
     with atomic_write(target) as tmp:
         return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress, input_format,
-                          max_frames, on_frames, lanes, preset)
+                          max_frames, on_frames, lanes, preset, grid_lock)
 
 
 _END = object()  # the last item through a pipeline queue
@@ -110,6 +113,7 @@ def _transcode(
     stylizer: Stylizer, source: str, tmp: str, size: int | None, output_size: int | None, batch_size: int, crf: int,
     progress: bool, input_format: str | None, max_frames: int | None,
     on_frames: Callable[[int, int | None], None] | None = None, lanes: int | None = None, preset: str = "superfast",
+    grid_lock: bool = True,
 ) -> VideoResult:
     """Three stages in three threads, so decoding, the network and encoding overlap: a reader
     (demux + decode), the network here, and a writer (encode + mux). PyAV and torch release the
@@ -137,8 +141,9 @@ def _transcode(
             except (ValueError, av.FFmpegError):
                 aout, audio = out.add_stream("aac", rate=ain.rate), "re-encoded"
         bar = tqdm(total=max_frames or vin.frames or None, unit="frame", disable=not progress, desc=Path(source).name)
-        decoded: queue.Queue = queue.Queue(maxsize=2 * batch_size)  # ("video", array, frame) | ("audio", x)
+        decoded: queue.Queue = queue.Queue(maxsize=2 * batch_size)  # ("video", array, frame, motion) | ("audio", x)
         stylized: queue.Queue = queue.Queue(maxsize=4)  # ("video", [(array, frame)]) | ("audio", x)
+        lock = GridLock() if grid_lock else None  # measured here, in frame order, as frames are decoded
         stop, errors = threading.Event(), []
 
         def read() -> None:
@@ -148,7 +153,8 @@ def _transcode(
                     if packet.stream is vin:
                         for frame in packet.decode():
                             if max_frames is None or frames < max_frames:
-                                _put(decoded, ("video", upright(frame), frame), stop)
+                                array = upright(frame)
+                                _put(decoded, ("video", array, frame, lock(array) if lock else None), stop)
                                 frames += 1
                         if max_frames is not None and frames >= max_frames:
                             break
@@ -202,8 +208,8 @@ def _transcode(
         writer.start()
         count = 0
 
-        def frame_batches() -> Iterator[list[tuple[np.ndarray, av.VideoFrame]]]:
-            pending: list[tuple[np.ndarray, av.VideoFrame]] = []
+        def frame_batches() -> Iterator[list[Decoded]]:
+            pending: list[Decoded] = []
             while (item := _get(decoded, stop)) is not _END:
                 if item[0] == "audio":
                     _put(stylized, item, stop)
@@ -247,25 +253,37 @@ def _transcode(
         return VideoResult(frames=count, fps=float(rate), audio=audio)
 
 
-def _stylize_batch(stylizer: Stylizer, pending: list[tuple[np.ndarray, av.VideoFrame]], h: int, w: int,
-                   size: int | None) -> list:
-    batch = _frames_to_tensor([array for array, _ in pending])
+Decoded = tuple[np.ndarray, av.VideoFrame, tuple[float, float] | None]  # the picture, its frame, its motion
+
+
+def _stylize_batch(stylizer: Stylizer, pending: list[Decoded], h: int, w: int, size: int | None) -> list:
+    batch = _frames_to_tensor([array for array, _, _ in pending])
+    sy, sx = h / batch.shape[-2], w / batch.shape[-1]
     if (batch.shape[-2], batch.shape[-1]) != (h, w):
         batch = torch.nn.functional.interpolate(batch, size=(h, w), mode="area")
-    return list(zip(_tensor_to_frames(stylizer.stylize_tensor(batch, size)), (src for _, src in pending)))
+    motion = None if pending[0][2] is None else [(my * sy, mx * sx) for _, _, (my, mx) in pending]
+    return list(zip(_tensor_to_frames(stylizer.stylize_tensor(batch, size, motion=motion)), (src for _, src, _ in pending)))
 
 
 def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None,
-                   output_size: int | None = None, lanes: int | None = None) -> Iterator:
+                   output_size: int | None = None, lanes: int | None = None, grid_lock: bool = True) -> Iterator:
     """Live use: each frame (PIL image, (H, W, 3) uint8 array or (3, H, W) tensor) is stylized
     as soon as it arrives and yielded in the type it came in, in order. `size` is the network's
     working size; `output_size`, the longest side of what is yielded (arrays only). Where lanes
-    pay (fast_style.lanes), a frame waits for the next one to start beside it."""
+    pay (fast_style.lanes), a frame waits for the next one to start beside it. `grid_lock`: the
+    network's grid follows the scene (fast_style.motion), so pans do not flicker."""
     from PIL import Image
 
-    def one(frame: object) -> object:
-        if isinstance(frame, Image.Image):
-            return stylizer(frame, size)
+    lock = GridLock() if grid_lock else None
+
+    def measured(frame: object) -> tuple[object, tuple[float, float] | None]:
+        """In frame order, before the lanes: each measure needs the frames before it."""
+        if lock is None:
+            return frame, None
+        return frame, lock(np.asarray(frame.convert("RGB")) if isinstance(frame, Image.Image) else frame)
+
+    def one(item: tuple[object, tuple[float, float] | None]) -> object:
+        frame, motion = item
         if isinstance(frame, np.ndarray):
             x = _frames_to_tensor([frame])
             if output_size:
@@ -273,8 +291,9 @@ def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None
                 scale = output_size / max(h, w)
                 x = torch.nn.functional.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))),
                                                     mode="area")
-            return _tensor_to_frames(stylizer.stylize_tensor(x, size))[0]
-        return stylizer(frame, size)
+                motion = motion and (motion[0] * x.shape[-2] / h, motion[1] * x.shape[-1] / w)
+            return _tensor_to_frames(stylizer.stylize_tensor(x, size, motion=motion and [motion]))[0]
+        return stylizer(frame, size, motion=motion and [motion])
 
     frames = iter(frames)
     first = next(frames, None)
@@ -283,4 +302,4 @@ def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None
     h, w = (first.height, first.width) if isinstance(first, Image.Image) else tuple(first.shape[:2] if isinstance(
         first, np.ndarray) else first.shape[-2:])
     with Lanes(lanes or stylizer.lanes_for(h, w, size)) as pool:
-        yield from pool.map(one, chain([first], frames))
+        yield from pool.map(one, map(measured, chain([first], frames)))

@@ -270,7 +270,7 @@ def test_options_that_do_not_apply_are_refused_in_one_line(argv: list[str], mess
 def test_frames_without_a_video_is_refused(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     photo = make_photo(tmp_path / "a.jpg", (20, 20))
     assert main(["--model", str(tiny_model), str(photo), "--frames", "3", "-o", str(tmp_path / "o.jpg")]) == 2
-    assert capsys.readouterr().err.strip() == "error: --frames applies to videos and --live only"
+    assert capsys.readouterr().err.strip() == "error: --frames: applies to videos and --live only"
     assert not (tmp_path / "o.jpg").exists()
 
 

@@ -183,12 +183,12 @@ def test_a_network_failure_mid_video_stops_every_stage_and_leaves_no_file(tiny_m
     calls = 0
     real = stylizer.stylize_tensor
 
-    def failing(batch: torch.Tensor, size: int | None = None) -> torch.Tensor:
+    def failing(batch: torch.Tensor, size: int | None = None, **options: object) -> torch.Tensor:
         nonlocal calls
         calls += 1
         if calls == 3:
             raise RuntimeError("out of memory")
-        return real(batch, size)
+        return real(batch, size, **options)
 
     stylizer.stylize_tensor = failing  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="out of memory"):

@@ -1,0 +1,121 @@
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fast_style import Stylizer
+from fast_style.flicker import flicker, pan_clip
+from fast_style.images import open_rgb, to_tensor
+from fast_style.motion import GridLock, locked
+from fast_style.stylize import main
+from fast_style.video import stylize_frames, stylize_video
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO = ROOT / "data" / "examples" / "chicago.jpg"
+REALTIME8 = ROOT / "checkpoints" / "starry_night_realtime8.safetensors"  # downsamples by 8
+
+
+@pytest.fixture(scope="module")
+def photo() -> torch.Tensor:
+    return to_tensor(open_rgb(PHOTO))  # (3, 474, 712)
+
+
+@pytest.mark.parametrize("step", [(2, 3), (-5, 7), (0, 1), (13, -4)])
+def test_a_pan_is_measured_to_the_pixel(photo: torch.Tensor, step: tuple[int, int]) -> None:
+    lock, (dy, dx) = GridLock(), step
+    for t in range(6):
+        y, x = 60 + t * dy, 100 + t * dx
+        motion = lock(photo[:, y : y + 240, x : x + 320])
+    assert motion == pytest.approx((5 * dy, 5 * dx), abs=0.05)
+
+
+def test_a_uint8_frame_reads_as_its_tensor_does(photo: torch.Tensor) -> None:
+    lock = GridLock()
+    for t in range(3):
+        frame = (photo[:, 2 * t : 2 * t + 200, 3 * t : 3 * t + 300] * 255).round().byte()
+        motion = lock(frame.permute(1, 2, 0).numpy())
+    assert motion == pytest.approx((4, 6), abs=0.05)
+
+
+def test_a_slow_pan_does_not_drift(photo: torch.Tensor) -> None:
+    # Half a pixel a frame, made by halving a photo twice the size: each frame measured against a
+    # reference, not the frame before, so the fractions do not add up to an error.
+    big = F.interpolate(photo[None], scale_factor=2, mode="bilinear", align_corners=False)
+    lock = GridLock()
+    for t in range(24):
+        motion = lock(F.avg_pool2d(big[:, :, t : t + 400, t : t + 600], 2)[0])
+    assert motion == pytest.approx((11.5, 11.5), abs=0.3)
+
+
+def test_a_cut_leaves_the_grid_where_it_was(photo: torch.Tensor) -> None:
+    lock = GridLock()
+    lock(photo[:, :200, :300])
+    assert lock(photo[:, 4:204, 8:308]) == pytest.approx((4, 8), abs=0.05)
+    torch.manual_seed(0)
+    assert lock(torch.rand(3, 200, 300)) == pytest.approx((4, 8), abs=0.05)  # nothing in common: no motion read
+
+
+def test_locking_pads_and_crops_back_exactly() -> None:
+    x = torch.rand(3, 3, 37, 50)
+    seen = []
+
+    def run(z: torch.Tensor) -> torch.Tensor:
+        seen.append(z.shape)
+        return z * 2
+
+    y = locked(run, x, [(0, 0), (3, -2), (12.6, 7.4)], multiple=8)
+    assert seen == [(3, 3, 45, 58)]  # one shape whatever the motion: compiled and int8 networks are made once
+    assert torch.equal(y, x * 2)
+
+
+def test_a_locked_grid_takes_the_flicker_out_of_a_pan(photo: torch.Tensor) -> None:
+    stylizer = Stylizer.load(REALTIME8, precision="fp32")
+    assert stylizer.grid == 8
+    clip = pan_clip(photo, frames=8, size=(128, 160), step=(2, 3))
+    lock = GridLock()
+    plain = flicker(stylizer.stylize_tensor, clip)
+    steady = flicker(lambda batch: stylizer.stylize_tensor(batch, motion=[lock(f) for f in batch]), clip)
+    assert steady < 0.4 * plain  # 0.07 -> 0.015 on the content photos (docs/video.md)
+
+
+def write_pan(path: Path, photo: torch.Tensor, frames: int, size: tuple[int, int], step: tuple[int, int]) -> Path:
+    h, w = size
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=10, options={"crf": "0"})
+        v.width, v.height, v.pix_fmt = w, h, "yuv444p"
+        for t in range(frames):
+            crop = photo[:, t * step[0] : t * step[0] + h, t * step[1] : t * step[1] + w]
+            array = (crop * 255).round().byte().permute(1, 2, 0).contiguous().numpy()
+            out.mux(v.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        out.mux(v.encode(None))
+    return path
+
+
+def frames_of(path: Path) -> torch.Tensor:
+    with av.open(str(path)) as inp:
+        return torch.stack([torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1).float() / 255
+                            for f in inp.decode(video=0)])
+
+
+def test_videos_and_live_frames_lock_the_grid_unless_told_not_to(photo: torch.Tensor, tmp_path: Path) -> None:
+    clip = write_pan(tmp_path / "pan.mp4", photo, frames=8, size=(128, 160), step=(2, 3))
+    stylizer = Stylizer.load(REALTIME8, precision="fp32")
+    video, live = {}, {}
+    for grid_lock in (True, False):
+        target = tmp_path / f"out_{grid_lock}.mp4"
+        stylize_video(stylizer, clip, target, progress=False, grid_lock=grid_lock, crf=0)
+        out = frames_of(target)
+        video[grid_lock] = (out[1:, :, :-2, :-3] - out[:-1, :, 2:, 3:]).abs().mean().item()
+        out = torch.stack(list(stylize_frames(stylizer, iter(frames_of(clip)), grid_lock=grid_lock)))
+        live[grid_lock] = (out[1:, :, :-2, :-3] - out[:-1, :, 2:, 3:]).abs().mean().item()
+    assert video[True] < 0.4 * video[False]
+    assert live[True] < 0.4 * live[False]
+
+
+def test_grid_lock_is_refused_for_images_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--model", str(REALTIME8), str(PHOTO), "-o", str(tmp_path / "out.jpg"), "--no-grid-lock"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --no-grid-lock: applies to videos and --live only"
+    assert not (tmp_path / "out.jpg").exists()
