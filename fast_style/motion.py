@@ -24,7 +24,7 @@ def _luma(frame: torch.Tensor | np.ndarray) -> torch.Tensor:
     if isinstance(frame, np.ndarray):
         h, w = frame.shape[:2]
         top, left = max(0, (h - CROP) // 2), max(0, (w - CROP) // 2)
-        x = torch.from_numpy(frame[top : top + CROP, left : left + CROP]).permute(2, 0, 1).float()
+        x = torch.from_numpy(np.array(frame[top : top + CROP, left : left + CROP])).permute(2, 0, 1).float()  # a copy: frames may be read-only
     else:
         h, w = frame.shape[-2:]
         top, left = max(0, (h - CROP) // 2), max(0, (w - CROP) // 2)
