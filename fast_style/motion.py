@@ -14,44 +14,59 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-MIN_PEAK = 0.05  # a correlation peak below this is no translation (a cut, a zoom, noise): the grid stays
-CROP = 256  # motion is measured on the middle CROP x CROP of the luma, at full resolution
-REFRESH = 1 / 8  # the reference frame is renewed once the scene has moved this share of CROP from it
+MIN_PEAK = 0.05  # a correlation peak below this is no translation (a cut, a zoom, noise)
+AGREE = 1.0  # patches whose motions differ by at most this many pixels vote together
+STILL = 0.25  # a motion of at most this many pixels renews the reference frame, as a large one does
+LUMA = torch.tensor([0.299, 0.587, 0.114])  # Rec. 601 weights of R, G, B
 
 
-def _luma(frame: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """(3, H, W) float [0, 1] or (H, W, 3) uint8 -> the middle CROP x CROP (at most) of its luma."""
-    if isinstance(frame, np.ndarray):
-        h, w = frame.shape[:2]
-        top, left = max(0, (h - CROP) // 2), max(0, (w - CROP) // 2)
-        x = torch.from_numpy(np.array(frame[top : top + CROP, left : left + CROP])).permute(2, 0, 1).float()  # a copy: frames may be read-only
+def _patches(frame: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """(3, H, W) float [0, 1] or (H, W, 3) uint8 -> (5, P, P): the luma of the frame's middle and of
+    four squares towards its corners, P the largest power of two in half its shorter side (32-256).
+    A camera that pans moves all five; a still one keeps its corners still whatever crosses the
+    middle, and the vote in `GridLock` follows the majority."""
+    h, w = frame.shape[:2] if isinstance(frame, np.ndarray) else frame.shape[-2:]
+    size = min(256, max(32, 1 << (min(h, w) // 2).bit_length() - 1), h, w)
+    tops = [(h - size) // 2, max(0, h // 4 - size // 2), max(0, 3 * h // 4 - size // 2)]
+    lefts = [(w - size) // 2, max(0, w // 4 - size // 2), max(0, 3 * w // 4 - size // 2)]
+    corners = [(tops[0], lefts[0])] + [(min(t, h - size), min(l, w - size)) for t in tops[1:] for l in lefts[1:]]
+    if isinstance(frame, np.ndarray):  # (5, P, P, 3): copies of the squares only
+        crops = torch.from_numpy(np.stack([frame[t : t + size, l : l + size] for t, l in corners])).float()
     else:
-        h, w = frame.shape[-2:]
-        top, left = max(0, (h - CROP) // 2), max(0, (w - CROP) // 2)
-        x = frame.detach()[:, top : top + CROP, left : left + CROP].float().cpu()
-    return 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]  # (h, w)
+        crops = torch.stack([frame[:, t : t + size, l : l + size] for t, l in corners]).detach().cpu().float()
+        crops = crops.permute(0, 2, 3, 1)
+    return crops @ LUMA  # (5, P, P)
 
 
-def _vertex(left: torch.Tensor, mid: torch.Tensor, right: torch.Tensor) -> float:
+def _vertex(left: torch.Tensor, mid: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     """Where a parabola through three equally spaced values peaks, relative to the middle one."""
-    curve = float(left - 2 * mid + right)
-    return max(-0.5, min(0.5, float(left - right) / (2 * curve))) if curve < 0 else 0.0
+    curve = left - 2 * mid + right
+    return torch.where(curve < 0, ((left - right) / (2 * curve).clamp(max=-1e-12)).clamp(-0.5, 0.5), 0.0)
 
 
-def translation(reference: torch.Tensor, spectrum: torch.Tensor, shape: tuple[int, int]) -> tuple[float, float] | None:
-    """Two frames' windowed spectra -> (dy, dx): what the reference showed at (y + dy, x + dx) the
-    other shows at (y, x); None without a clear peak."""
+def translations(reference: torch.Tensor, spectrum: torch.Tensor, size: int) -> list[tuple[float, float] | None]:
+    """Two frames' windowed patch spectra -> for each patch (dy, dx): what the reference showed at
+    (y + dy, x + dx) the other shows at (y, x); None where it has no clear peak."""
     cross = reference * spectrum.conj()
-    surface = torch.fft.irfft2(cross / cross.abs().clamp_min(1e-12), s=shape)  # (h, w), peaks at the shift
-    peak = int(surface.argmax())
-    if surface.view(-1)[peak] < MIN_PEAK:
-        return None
-    h, w = shape
-    py, px = divmod(peak, w)
+    surfaces = torch.fft.irfft2(cross / cross.abs().clamp_min(1e-12), s=(size, size))  # (5, P, P): peaks at the shift
+    peaks = surfaces.flatten(1).argmax(1)
+    py, px, n = peaks // size, peaks % size, torch.arange(len(peaks))
+    at = lambda dy, dx: surfaces[n, (py + dy) % size, (px + dx) % size]  # noqa: E731 - each patch's value
     # Sub-pixel: a parabola through the peak and its neighbours along each axis.
-    dy = py + _vertex(surface[(py - 1) % h, px], surface[py, px], surface[(py + 1) % h, px])
-    dx = px + _vertex(surface[py, (px - 1) % w], surface[py, px], surface[py, (px + 1) % w])
-    return (dy - h if dy > h / 2 else dy), (dx - w if dx > w / 2 else dx)
+    dy = py + _vertex(at(-1, 0), at(0, 0), at(1, 0))
+    dx = px + _vertex(at(0, -1), at(0, 0), at(0, 1))
+    dy, dx = torch.where(dy > size / 2, dy - size, dy), torch.where(dx > size / 2, dx - size, dx)
+    return [(y, x) if strong else None for y, x, strong in zip(dy.tolist(), dx.tolist(), (at(0, 0) >= MIN_PEAK).tolist())]
+
+
+def _vote(motions: list[tuple[float, float] | None]) -> tuple[float, float] | None:
+    """The mean of the largest group of patches that agree, if it is a majority of the five."""
+    found = [m for m in motions if m is not None]
+    groups = [[n for n in found if abs(n[0] - m[0]) <= AGREE and abs(n[1] - m[1]) <= AGREE] for m in found]
+    best = max(groups, key=len, default=[])
+    if 2 * len(best) <= len(motions):
+        return None
+    return sum(m[0] for m in best) / len(best), sum(m[1] for m in best) / len(best)
 
 
 class GridLock:
@@ -63,22 +78,24 @@ class GridLock:
     def __init__(self) -> None:
         self.y = self.x = 0.0
         self._window: torch.Tensor | None = None
-        self._reference: tuple[torch.Tensor, float, float] | None = None  # spectrum, and the motion there
+        self._reference: tuple[torch.Tensor, float, float] | None = None  # spectra, and the motion there
 
     def __call__(self, frame: torch.Tensor | np.ndarray) -> tuple[float, float]:
-        luma = _luma(frame)
-        if self._window is None or self._window.shape != luma.shape:
-            h, w = luma.shape
-            self._window = torch.hann_window(h, periodic=False)[:, None] * torch.hann_window(w, periodic=False)[None]
+        patches = _patches(frame)
+        size = patches.shape[-1]
+        if self._window is None or self._window.shape[-1] != size:
+            self._window = torch.outer(*[torch.hann_window(size, periodic=False)] * 2)
             self._reference = None
-        spectrum = torch.fft.rfft2((luma - luma.mean()) * self._window)
-        moved = None if self._reference is None else translation(self._reference[0], spectrum, luma.shape)
-        if moved is None:  # the first frame, a cut: the grid stays where it is
+        spectrum = torch.fft.rfft2((patches - patches.mean((1, 2), keepdim=True)) * self._window)
+        moved = None if self._reference is None else _vote(translations(self._reference[0], spectrum, size))
+        if moved is None:  # the first frame, a cut, no majority: the grid stays where it is
             self._reference = spectrum, self.y, self.x
             return self.y, self.x
         _, y0, x0 = self._reference
         self.y, self.x = y0 + moved[0], x0 + moved[1]
-        if max(abs(moved[0]), abs(moved[1])) > REFRESH * min(luma.shape):
+        # Renewed once the scene has moved an eighth of a patch from it, or when it has not moved
+        # (then what crosses a still camera is measured against the frame before, not an older one).
+        if not STILL < max(abs(moved[0]), abs(moved[1])) <= size / 8:
             self._reference = spectrum, self.y, self.x
         return self.y, self.x
 
