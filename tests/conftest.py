@@ -1,4 +1,5 @@
 import contextlib
+import copy
 import getpass
 import io
 import json
@@ -43,6 +44,15 @@ def make_photo_dir(root: Path) -> Path:
     make_photo(root / "nested" / "deeper" / "q.png", (90, 72), seed=9)
     (root / "notes.txt").write_text("not a photo")
     return root
+
+
+def as_stored(net: torch.nn.Module) -> torch.nn.Module:
+    """The network as a model file holds it: its parameters rounded to float16 (save_model)."""
+    stored = copy.deepcopy(net)
+    with torch.no_grad():
+        for p in stored.parameters():
+            p.copy_(p.half())
+    return stored
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from conftest import as_stored
 from fast_style.model_file import FORMAT_VERSION, ModelFileError, ModelRecord, load_model, read_model, save_model
 from fast_style.styles import style_image_path
 from fast_style.transformer import TransformerConfig, TransformerNet
@@ -21,8 +22,26 @@ def test_safetensors_round_trip_rebuilds_the_net_from_the_file_alone(tmp_path: P
     assert info.style == "wave" and info.steps == 12
     x = torch.rand(1, 3, 20, 24)
     with torch.no_grad():
-        assert torch.equal(loaded(x), net.eval()(x))
+        assert torch.equal(loaded(x), as_stored(net).eval()(x))
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary left behind
+
+
+def test_parameters_are_stored_in_float16_unless_asked_or_too_large(tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    net = TransformerNet(TransformerConfig(channels=8, res_blocks=2))
+    with torch.no_grad():
+        net.decoder[-1][1].bias[0] = 1e6  # beyond float16: kept as float32, not stored as inf
+    half = save_model(tmp_path / "half.safetensors", net, {})
+    full = save_model(tmp_path / "full.safetensors", net, {}, dtype=torch.float32)
+    with safe_open(str(half), framework="pt") as f:
+        dtypes = {k: f.get_slice(k).get_dtype() for k in f.keys()}
+    assert dtypes.pop("decoder.2.1.bias") == "F32" and set(dtypes.values()) == {"F16"}
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    x = torch.rand(1, 3, 20, 24)
+    with torch.no_grad():
+        assert torch.equal(load_model(full)[0](x), net.eval()(x))  # float32 on request: exact
+        assert load_model(half)[0].decoder[-1][1].bias[0] == 1e6
 
 
 @pytest.mark.parametrize("layout", ["realtime", "realtime8"])
@@ -34,7 +53,7 @@ def test_the_realtime_layouts_are_rebuilt_from_the_file(tmp_path: Path, layout: 
     assert loaded.config == config
     x = torch.rand(1, 3, 20, 28)  # not a multiple of 8: realtime8 pads it
     with torch.no_grad():
-        assert torch.equal(loaded(x), net(x))
+        assert torch.equal(loaded(x), as_stored(net)(x))
 
 
 def test_tensors_that_do_not_fit_the_declared_network(tmp_path: Path) -> None:
@@ -77,7 +96,7 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
 
 
 def test_every_shipped_model_loads_and_says_what_it_was_trained_on() -> None:
-    """Shipped files from before the format was versioned (format 0) still load."""
+    """Each in float16 (save_model), with its record."""
     shipped = sorted((Path(__file__).parents[1] / "checkpoints").glob("*.safetensors"))
     assert len(shipped) >= 6
     from fast_style.arbitrary import ArbitraryNet
@@ -88,6 +107,8 @@ def test_every_shipped_model_loads_and_says_what_it_was_trained_on() -> None:
         net, record = load_model(path)
         assert isinstance(record, ModelRecord) and record.style == path.stem, path
         assert record.steps > 0 and record.weights["style"] > 0, path
+        float32 = {torch.float32} if isinstance(net, ArbitraryNet) else set()  # its input statistics
+        assert {t.dtype for t in read_model(path).state.values()} == {torch.float16} | float32, path
         if isinstance(net, ArbitraryNet):  # any painting: it records the painters held out of its training
             assert record.held_out and len(record.held_out) >= 10, path
             net = net.single(torch.zeros(net.code_shape))
