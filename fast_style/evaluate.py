@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--against", type=Path, metavar="DIR",
                    help="another tool's pictures of the same pairs, DIR/PAINTING/PHOTO.png (benchmarks/peer_arbitrary.py), "
                         "scored with the same losses")
+    p.add_argument("--strength", type=float, default=1.0,
+                   help="the model's output blended with the photo (stylize --strength): the content/style trade-off")
     p.add_argument("--device")
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
                    help="the network's precision (default fp32): what a faster precision costs in loss")
@@ -76,14 +78,15 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
              style_size: int | None = None, baseline: str = "none", baseline_from: Path | None = None,
              steps: int = GatysConfig.steps, method: str = GatysConfig.method, device: str | None = None, precision: str = "fp32",
              vgg_weights: str = "imagenet", progress: bool = True, paintings: Path | None = None,
-             max_paintings: int | None = None, against: Path | None = None) -> dict:
+             max_paintings: int | None = None, against: Path | None = None, strength: float = 1.0) -> dict:
     """The model's mean losses on the photos, at the loss weights it was trained with (the
     training defaults where its file does not say), and optionally Gatys' on the same photos.
     A gallery is evaluated style by style, each against its own painting (found in `paintings`
     by name where its recorded path is not there): {"styles": {name: report}}. So is an
     arbitrary-style network, over the paintings its training held out (or those in `paintings`),
-    optionally beside another tool's pictures of the same pairs (`against`)."""
-    stylizer = Stylizer.load(model, device=device, precision=precision, vgg_weights=vgg_weights)
+    optionally beside another tool's pictures of the same pairs (`against`). `strength` < 1 scores
+    the output as `stylize --strength` blends it with the photo."""
+    stylizer = Stylizer.load(model, device=device, precision=precision, vgg_weights=vgg_weights, strength=strength)
     common = dict(photos_dir=photos_dir, size=size, style_size=style_size, baseline=baseline, steps=steps,
                   method=method, vgg_weights=vgg_weights, progress=progress)
     if stylizer.reader is not None:
@@ -185,7 +188,7 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
             _sync(device)
             base_rows.append(losses | {"seconds_per_image": time.perf_counter() - start})
     report: dict = {"model": _means(model_rows), "photos": len(photos), "size": size, "weights": weights,
-                    "precision": stylizer.precision, "setup": setup}
+                    "precision": stylizer.precision, "strength": stylizer.strength, "setup": setup}
     if base_rows or reused:
         base = report["baseline"] = reused or _means(base_rows) | {"method": method, "steps": steps}
         for k in ("content", "style", "total"):
@@ -233,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate(args.model, args.photos, args.size, args.style_image, args.style_size, args.baseline,
                           args.baseline_from, args.steps, args.method, args.device, args.precision, args.vgg_weights,
                           progress=not args.json, paintings=args.paintings, max_paintings=args.max_paintings,
-                          against=args.against)
+                          against=args.against, strength=args.strength)
     except (ModelFileError, VGGWeightsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -61,6 +61,20 @@ def test_evaluate_json_against_gatys(tiny_model: Path, photo_dir: Path, capsys: 
     assert report["baseline"]["total"] < report["model"]["total"]  # 5 steps of Gatys beat an untrained network
 
 
+def test_evaluate_scores_a_lower_strength_as_stylize_blends_it(tiny_model: Path, photo_dir: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    common = ["--model", str(tiny_model), "--photos", str(photo_dir), "--style-image", str(STYLE), "--size", "32",
+              "--style-size", "64", "--json", "--vgg-weights", "random"]
+    reports = {}
+    for strength in ("0", "0.5", "1"):
+        assert evaluate([*common, "--strength", strength]) == 0
+        reports[strength] = json.loads(capsys.readouterr().out)
+    assert reports["0"]["model"]["content"] == 0 and reports["0"]["strength"] == 0  # the photo itself
+    assert 0 < reports["0.5"]["model"]["content"] < reports["1"]["model"]["content"]
+    assert evaluate([*common, "--strength", "1.5"]) == 1
+    assert capsys.readouterr().err.strip() == "error: strength must be between 0 and 1, not 1.5"
+
+
 def test_stylize_optimize_takes_strength_and_colour(tmp_path: Path) -> None:
     """Gatys sits behind the same picture pipeline: strength 0 gives the photo back."""
     photo = make_photo(tmp_path / "p.png", (24, 20))
