@@ -113,7 +113,7 @@ def architecture_of(net: nn.Module) -> str:
 def save_model(path: str | Path, net: nn.Module, record: ModelRecord | dict[str, Any],
                dtype: torch.dtype = torch.float16) -> Path:
     """Write weights + the format-1 header atomically. Parameters are stored in `dtype`: float16
-    halves the file, and the pictures stay within 1/255 of float32's (docs/models.md, measured);
+    halves the file, and the pictures stay within 1/255 of float32's (docs/design.md, measured);
     buffers (an arbitrary network's input statistics) stay float32. The reader takes either."""
     path = Path(path)
     record = record if isinstance(record, ModelRecord) else ModelRecord.from_dict(record)
