@@ -40,8 +40,9 @@ def pan_clip(photo: torch.Tensor, frames: int, size: tuple[int, int], step: tupl
     return Clip(clip, align, f"pan {dy} down, {dx} right a frame")
 
 
-def _centre_grid(h: int, w: int, scale: float) -> torch.Tensor:
-    """(1, h, w, 2) sampling grid that magnifies the centre by `scale` (align_corners=True units)."""
+def centre_grid(h: int, w: int, scale: float) -> torch.Tensor:
+    """(1, h, w, 2) sampling grid that magnifies the centre by `scale` (align_corners=True units):
+    the zoom clips here, and the stability term's zoomed copy in training."""
     ys, xs = torch.linspace(-1, 1, h), torch.linspace(-1, 1, w)
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (h, w, 2) as (x, y)
     return (grid / scale)[None]
@@ -54,11 +55,11 @@ def zoom_clip(photo: torch.Tensor, frames: int, size: tuple[int, int], rate: flo
     if top < 0 or left < 0:
         raise ValueError(f"a {h}x{w} window leaves the {tuple(photo.shape[-2:])} photo")
     window = photo[None, :, top : top + h, left : left + w]
-    clip = torch.cat([F.grid_sample(window, _centre_grid(h, w, rate**t), align_corners=True) for t in range(frames)])
+    clip = torch.cat([F.grid_sample(window, centre_grid(h, w, rate**t), align_corners=True) for t in range(frames)])
 
     def align(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Frame t+1 at p shows what frame t showed at centre + (p - centre) / rate: inside frame t.
-        grid = _centre_grid(h, w, rate).to(out.device).expand(len(out) - 1, -1, -1, -1)
+        grid = centre_grid(h, w, rate).to(out.device).expand(len(out) - 1, -1, -1, -1)
         return out[1:], F.grid_sample(out[:-1], grid, align_corners=True)
 
     return Clip(clip, align, f"zoom x{rate} a frame")

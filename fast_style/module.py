@@ -14,6 +14,7 @@ from torchvision.utils import make_grid
 
 from fast_style.config import LossConfig
 from fast_style.arbitrary import ArbitraryNet, split_paintings
+from fast_style.flicker import centre_grid
 from fast_style.gallery import GalleryNet
 from fast_style.losses import perceptual_loss
 from fast_style.model_file import build_network, network_settings
@@ -62,7 +63,7 @@ class StyleTransferModule(L.LightningModule):
             self.ema = AveragedModel(self.transformer, multi_avg_fn=get_ema_multi_avg_fn(optim["ema"]), use_buffers=True)
             self.ema.requires_grad_(False)  # no gradients: DDP would wait for them
         self.preview = preview or {"every_n_steps": 0, "count": 0}
-        self.stability = {"weight": 0.0, "noise": 0.0, "shift": 0, **(stability or {})}
+        self.stability = {"weight": 0.0, "noise": 0.0, "shift": 0, "zoom": 0.0, **(stability or {})}
         self.recent: dict[str, deque] = {}
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
@@ -118,14 +119,23 @@ class StyleTransferModule(L.LightningModule):
         """Gupta et al. 2017 (arXiv:1705.02092): a photo and a slightly changed copy must come out
         alike, so video frames that differ by sensor noise or a small motion do not flicker. The
         copy is noisy and, with `shift`, moved by up to that many pixels: the network downsamples
-        by 4, so shifts that are not multiples of 4 are what make a panning shot shimmer."""
+        by 4, so shifts that are not multiples of 4 are what make a panning shot shimmer. With
+        `zoom` the copy is also magnified about its centre by up to 1 + zoom, and compared with
+        the output magnified alike: a zoom moves every part of the frame by another sub-stride
+        amount, which the run-time grid lock (fast_style.motion) cannot follow."""
         dy, dx = (int(d) for d in torch.randint(0, self.stability["shift"] + 1, (2,)))
         moved = batch[..., dy:, dx:]  # (B, 3, H - dy, W - dx): the scene moved up-left
+        target = output[..., dy:, dx:].float()
+        if self.stability["zoom"]:
+            grid = centre_grid(*moved.shape[-2:], 1 + self.stability["zoom"] * float(torch.rand(()))).to(batch.device)
+            grid = grid.expand(len(batch), -1, -1, -1)
+            moved = torch.nn.functional.grid_sample(moved.float(), grid, align_corners=True)
+            target = torch.nn.functional.grid_sample(target, grid, align_corners=True)
         noisy = (moved + self.stability["noise"] * torch.randn_like(moved)).clamp(0, 1)
         # forward, not __call__: under `compile=true` the copy's size changes from step to step,
         # and a graph compiled per size would cost more than it saves. It runs eagerly.
         copy = self(noisy, style, run="forward")
-        return torch.nn.functional.mse_loss(copy.float(), output[..., dy:, dx:].float())
+        return torch.nn.functional.mse_loss(copy.float(), target)
 
     def on_train_batch_end(self, outputs: Any, batch: torch.Tensor, batch_idx: int) -> None:
         if self.ema is not None:

@@ -73,6 +73,8 @@ def check_numbers(cfg: DictConfig) -> None:
         ("optim.ema", cfg.optim.get("ema") is None or 0 < cfg.optim.ema < 1, "between 0 and 1 (e.g. 0.995), or null"),
         ("checkpoint_every_n_steps", cfg.checkpoint_every_n_steps >= 1, "at least 1"),
         ("channels_last", cfg.channels_last in (True, False, "auto"), "auto, true or false"),
+        ("new_painting", cfg.new_painting in ("norms", "network"), "norms or network"),
+        ("stability.zoom", 0 <= cfg.stability.zoom < 0.5, "from 0 to below 0.5 (e.g. 0.04)"),
         ("style.weight", cfg.style.weight >= 0, "0 or more"),
         ("loss.content_weight", cfg.loss.content_weight >= 0, "0 or more"),
         ("loss.tv_weight", cfg.loss.tv_weight >= 0, "0 or more"),
@@ -124,7 +126,10 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
     data.setup("fit")  # fail on a bad photo folder now, not after the VGG has loaded
     adds_painting = cfg.init_weights and not cfg.style.images and not cfg.style.folder
-    extend = _gallery_styles(cfg.init_weights) if adds_painting else None
+    # A painting added to a gallery learns its norms alone and joins it (`norms`), or every
+    # weight of a single-style network that starts from the gallery's (`network`).
+    joins = adds_painting and cfg.new_painting == "norms"
+    extend = _gallery_styles(cfg.init_weights) if joins else None
     module = StyleTransferModule(
         plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"], extend,
         channels_last,
@@ -179,6 +184,11 @@ def warm_start(module: StyleTransferModule, path: str) -> ModelRecord:
         # Any painting from a gallery: its convolutions, and its paintings' mean norms to start from.
         target.body.load_state_dict(net.body.state_dict())
         target.start_from(net.scales.detach(), net.shifts.detach())
+        return dataclasses.replace(record, style_images=None)
+    if isinstance(net, GalleryNet) and isinstance(target, TransformerNet) and net.config.body() == target.config:
+        # A new painting's own network from a gallery's (new_painting=network): its convolutions
+        # and the mean of its paintings' norms, the start a new painting also gets in the gallery.
+        target.load_state_dict(net.single(torch.full(net.code_shape, 1 / len(net.styles))).state_dict())
         return dataclasses.replace(record, style_images=None)
     if isinstance(target, GalleryNet) and isinstance(net, TransformerNet) and net.config == target.body.config:
         # A gallery from a single-style network: its convs, and its norms for every painting.

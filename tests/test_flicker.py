@@ -45,3 +45,38 @@ def test_a_pointwise_network_does_not_flicker_on_a_zoom_and_noise_does() -> None
 def test_a_window_that_leaves_the_photo_is_refused(make) -> None:
     with pytest.raises(ValueError, match="leaves the"):
         make(torch.rand(3, 40, 40))
+
+
+class _Pointwise(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 1 - x
+
+
+class _Pattern(_Pointwise):
+    """Adds a pattern fixed to the frame, which does not follow a zoom of the scene."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        return super().forward(x) + 0.1 * torch.cos(torch.arange(h)[:, None] * 1.3 + torch.arange(w) * 0.7)
+
+
+def test_the_stability_term_sees_a_zoom_only_when_asked() -> None:
+    """stability.zoom: the copy is magnified, and compared with the output magnified alike. A
+    pointwise network is zoom-equivariant (no loss); one that paints a fixed pattern is not."""
+    from fast_style.config import LossConfig
+    from fast_style.module import StyleTransferModule
+
+    loss = {**LossConfig(vgg_weights="random").__dict__}
+    style = {"name": "wave", "image": "wave.jpg", "size": 32, "weight": 1e10}
+    batch = ramp(40, 48)[None].repeat(2, 1, 1, 1)
+    losses = {}
+    for zoom in (0.0, 0.1):
+        module = StyleTransferModule({"channels": 8, "res_blocks": 1}, style, loss, {"lr": 1e-3},
+                                     stability={"weight": 1.0, "noise": 0.0, "shift": 0, "zoom": zoom})
+        for name, net in [("pointwise", _Pointwise()), ("pattern", _Pattern())]:
+            module.transformer = net
+            torch.manual_seed(0)
+            losses[name, zoom] = module.stability_loss(batch, module.transformer(batch)).item()
+    assert losses["pointwise", 0.0] == losses["pattern", 0.0] == 0  # no shift, no zoom: the copy is the photo
+    assert losses["pointwise", 0.1] == pytest.approx(0, abs=1e-10)
+    assert losses["pattern", 0.1] > 1e-4

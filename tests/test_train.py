@@ -8,7 +8,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import metadata, record, run_train, run_train_many
+from conftest import as_stored, metadata, record, run_train, run_train_many
 from fast_style.model_file import load_model, read_model
 
 FAST = [
@@ -115,8 +115,10 @@ def test_init_weights_continues_an_exported_model(tmp_path: Path, photo_dir: Pat
 
 
 def test_stability_term_is_logged_and_summarised(tmp_path: Path, photo_dir: Path) -> None:
-    train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=3", "stability.weight=1e4", "stability.shift=3")
-    assert record(tmp_path / "checkpoints" / "wave.safetensors")["final_losses"]["stability"] > 0
+    train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=3", "stability.weight=1e4", "stability.shift=3",
+          "stability.zoom=0.05")
+    info = record(tmp_path / "checkpoints" / "wave.safetensors")
+    assert info["final_losses"]["stability"] > 0 and info["stability"]["zoom"] == 0.05
 
 
 def test_a_moving_average_of_the_weights_is_exported_and_resumed(tmp_path: Path, photo_dir: Path) -> None:
@@ -205,3 +207,28 @@ def test_a_new_painting_joins_a_gallery_without_changing_the_others(tmp_path: Pa
     assert all(torch.equal(a, b) for a, b in zip(old.body.state_dict().values(), new.body.state_dict().values()))
     assert torch.equal(new.scales[:2], old.scales) and torch.equal(new.shifts[:2], old.shifts)
     assert not torch.allclose(new.shifts[2], old.shifts.mean(0))  # the new painting learned from its start
+
+
+def test_a_new_painting_can_train_its_own_network_from_a_gallerys(tmp_path: Path, photo_dir: Path) -> None:
+    """new_painting=network: a single-style network of the new painting, every weight starting from
+    the gallery's convolutions and the mean of its paintings' norms."""
+    new = ["style.name=shipwreck", "style.image=shipwreck.jpg", f"data.root={photo_dir}",
+           "init_weights=checkpoints/gallery.safetensors", "new_painting=network"]
+    runs = train_in_turn(
+        tmp_path,
+        ["style=gallery", "style.images=[wave.jpg,the_scream.jpg]", f"data.root={photo_dir}", "trainer.max_steps=2"],
+        [*new, "trainer.max_steps=1", "optim.lr=1e-9"],  # one step that moves nothing measurable: the start
+        [*new, "trainer.max_steps=2", "optim.lr=1e-2", "export_dir=learned"],
+        [*new, "new_painting=all", "export_dir=wrong"],
+    )
+    assert [r.returncode for r in runs] == [0, 0, 0, 1], runs[-2].stderr
+    assert runs[-1].stderr.strip().splitlines()[-1] == "error: new_painting must be norms or network, not all"
+    gallery, _ = load_model(tmp_path / "checkpoints" / "gallery.safetensors")
+    start, start_record = load_model(tmp_path / "checkpoints" / "shipwreck.safetensors")
+    learned, _ = load_model(tmp_path / "learned" / "shipwreck.safetensors")
+    assert read_model(tmp_path / "learned" / "shipwreck.safetensors").architecture == "johnson"
+    assert start_record.style_image == "shipwreck.jpg" and start_record.style_images is None and start_record.steps == 3
+    mean = as_stored(gallery.single(torch.full((2,), 0.5))).state_dict()
+    assert all(torch.allclose(v, mean[k], atol=1e-3) for k, v in start.state_dict().items())
+    # Unlike new_painting=norms, the convolutions learn too.
+    assert not torch.allclose(learned.state_dict()["encoder.0.0.1.weight"], mean["encoder.0.0.1.weight"], atol=1e-3)
