@@ -30,15 +30,17 @@ class StyleTransferModule(L.LightningModule):
 
     def __init__(
         self, model: dict, style: dict, loss: dict, optim: dict, preview: dict | None = None, stability: dict | None = None,
-        extend: list[str] | None = None, channels_last: bool = False,
+        extend: list[str] | None = None, channels_last: bool = False, rehearse: list[str] | None = None,
     ) -> None:
         """`extend`: the styles of a gallery that this run adds `style` to; only the new
         painting's norm parameters learn, the shared network and the other paintings stay.
+        `rehearse`: with `extend`, those styles' paintings: the shared network learns too, and half
+        the steps go to the gallery's paintings, so that they keep their pictures.
         `channels_last`: weights and batches in NHWC (fast_style.hardware.training_channels_last)."""
         super().__init__()
         self.save_hyperparameters()
         self.transformer = build_network(*network_settings(model, style, extend))  # Transformer-, Gallery- or ArbitraryNet
-        paintings = style.get("images") or style["image"]
+        paintings = style.get("images") or ([*rehearse, style["image"]] if rehearse else style["image"])
         held_out: list = []
         if style.get("folder"):  # the held-out paintings get loss targets too: previews and validation
             learned, held_out = split_paintings(style["folder"], style.get("holdout_every", 0))
@@ -51,9 +53,11 @@ class StyleTransferModule(L.LightningModule):
         if isinstance(self.transformer, ArbitraryNet):
             n = len(paintings)
             self.transformer.fit_inputs(self.loss.style_statistics[:n])
-        self.learned = [(n - 1, 0)] if extend else [(i, i) for i in range(n)]
+        self.learned = [(n - 1, 0)] if extend and not rehearse else [(i, i) for i in range(n)]
+        # A rehearsing run gives the new painting half the steps; otherwise all are alike.
+        self.chances = torch.tensor([0.5 / (n - 1)] * (n - 1) + [0.5]) if rehearse else None
         self.held_out = list(range(n, n + len(held_out)))  # loss indices of the paintings kept out
-        if extend:
+        if extend and not rehearse:
             self.transformer.body.requires_grad_(False)
         # `optim.ema`: an exponential moving average of the weights is what previews show and the
         # export writes: with one painting a step, the weights swing from painting to painting
@@ -96,7 +100,8 @@ class StyleTransferModule(L.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         # A gallery learns one painting a step, chosen at random (Dumoulin et al. 2017).
-        style, painting = self.learned[int(torch.randint(len(self.learned), ()))]
+        pick = torch.randint(len(self.learned), ()) if self.chances is None else torch.multinomial(self.chances, 1)
+        style, painting = self.learned[int(pick)]
         batch = batch.contiguous(memory_format=self.memory_format)
         output = self(batch, style)
         losses = self.loss(output, batch, painting)

@@ -28,6 +28,7 @@ from fast_style.model_file import ModelFileError, ModelRecord, load_model, read_
 from fast_style.module import NonFiniteLossError, StyleTransferModule
 from fast_style.arbitrary import ArbitraryNet
 from fast_style.gallery import GalleryNet
+from fast_style.styles import style_image_path
 from fast_style.transformer import TransformerConfig, TransformerNet
 from fast_style.vgg import VGGWeightsError
 
@@ -73,7 +74,7 @@ def check_numbers(cfg: DictConfig) -> None:
         ("optim.ema", cfg.optim.get("ema") is None or 0 < cfg.optim.ema < 1, "between 0 and 1 (e.g. 0.995), or null"),
         ("checkpoint_every_n_steps", cfg.checkpoint_every_n_steps >= 1, "at least 1"),
         ("channels_last", cfg.channels_last in (True, False, "auto"), "auto, true or false"),
-        ("new_painting", cfg.new_painting in ("norms", "network"), "norms or network"),
+        ("new_painting", cfg.new_painting in ("norms", "rehearse", "network"), "norms, rehearse or network"),
         ("stability.zoom", 0 <= cfg.stability.zoom < 0.5, "from 0 to below 0.5 (e.g. 0.04)"),
         ("style.weight", cfg.style.weight >= 0, "0 or more"),
         ("loss.content_weight", cfg.loss.content_weight >= 0, "0 or more"),
@@ -126,13 +127,15 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
     data.setup("fit")  # fail on a bad photo folder now, not after the VGG has loaded
     adds_painting = cfg.init_weights and not cfg.style.images and not cfg.style.folder
-    # A painting added to a gallery learns its norms alone and joins it (`norms`), or every
-    # weight of a single-style network that starts from the gallery's (`network`).
-    joins = adds_painting and cfg.new_painting == "norms"
+    # A painting added to a gallery joins it, learning its norms alone (`norms`) or with the
+    # shared network while the gallery's paintings are rehearsed (`rehearse`); or it gets a
+    # single-style network of its own that starts from the gallery's (`network`).
+    joins = adds_painting and cfg.new_painting in ("norms", "rehearse")
     extend = _gallery_styles(cfg.init_weights) if joins else None
+    rehearse = _gallery_paintings(cfg) if extend and cfg.new_painting == "rehearse" else None
     module = StyleTransferModule(
         plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"], extend,
-        channels_last,
+        channels_last, rehearse,
     )
     before = warm_start(module, cfg.init_weights) if cfg.init_weights else None
     if cfg.compile:  # in place: the state_dict keys, so checkpoints and exports, stay the same
@@ -164,6 +167,22 @@ def _gallery_styles(path: str) -> list[str] | None:
     """The styles of a gallery file, to add a painting to; None for other files."""
     model = read_model(path)
     return list(model.config["styles"]) if model.architecture == "gallery" else None
+
+
+def _gallery_paintings(cfg: DictConfig) -> list[str]:
+    """The paintings of the gallery at `init_weights`, where its record says or in `style.paintings`."""
+    model = read_model(cfg.init_weights)
+    found = []
+    for image in model.record.style_images or []:
+        folder = Path(cfg.style.paintings).expanduser() / Path(image).name if cfg.style.get("paintings") else None
+        try:
+            found.append(str(folder if folder is not None and folder.is_file() else style_image_path(image)))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{cfg.init_weights}: its painting {image} is not found; new_painting=rehearse "
+                                    "needs the gallery's paintings: give their folder as style.paintings=DIR") from None
+    if len(found) != len(model.config["styles"]):
+        raise ValueError(f"{cfg.init_weights}: its record does not list its paintings, which new_painting=rehearse needs")
+    return found
 
 
 def warm_start(module: StyleTransferModule, path: str) -> ModelRecord:

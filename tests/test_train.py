@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import as_stored, metadata, record, run_train, run_train_many
 from fast_style.model_file import load_model, read_model
+from fast_style.styles import STYLES_DIR
 
 FAST = [
     "style=wave",
@@ -209,6 +210,38 @@ def test_a_new_painting_joins_a_gallery_without_changing_the_others(tmp_path: Pa
     assert not torch.allclose(new.shifts[2], old.shifts.mean(0))  # the new painting learned from its start
 
 
+def test_a_new_painting_can_join_a_gallery_with_the_shared_network_learning(tmp_path: Path, photo_dir: Path) -> None:
+    """new_painting=rehearse: the new painting joins the gallery, the shared network learns too, and
+    the gallery's paintings are rehearsed (their norms learn as well), found where recorded or in
+    style.paintings; one line when they are nowhere."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "ours.jpg").write_bytes((STYLES_DIR / "udnie.jpg").read_bytes())
+    new = ["style.name=shipwreck", "style.image=shipwreck.jpg", f"data.root={photo_dir}",
+           "init_weights=checkpoints/gallery.safetensors", "new_painting=rehearse", "optim.lr=1e-2", "seed=1"]
+    runs = train_in_turn(
+        tmp_path,
+        ["style=gallery", "style.images=[wave.jpg,mine/ours.jpg]", f"data.root={photo_dir}", "trainer.max_steps=2"],
+        [*new, "trainer.max_steps=6", "export_dir=joined"],
+        [*new, "trainer.max_steps=1", "style.paintings=elsewhere", "export_dir=moved"],
+    )
+    (tmp_path / "mine" / "ours.jpg").rename(tmp_path / "ours.jpg")
+    runs += train_in_turn(tmp_path, [*new, "trainer.max_steps=1", f"style.paintings={tmp_path}", "export_dir=found"],
+                          [*new, "trainer.max_steps=1", "export_dir=lost"])
+    assert [r.returncode for r in runs] == [0, 0, 0, 0, 1], runs[-1].stderr
+    assert runs[-1].stderr.strip().splitlines()[-1] == (
+        "error: checkpoints/gallery.safetensors: its painting mine/ours.jpg is not found; new_painting=rehearse "
+        "needs the gallery's paintings: give their folder as style.paintings=DIR")
+    old, _ = load_model(tmp_path / "checkpoints" / "gallery.safetensors")
+    new_net, new_record = load_model(tmp_path / "joined" / "shipwreck.safetensors")
+    assert new_net.styles == ("wave", "ours", "shipwreck") and new_record.steps == 8
+    assert new_record.style_images == ["wave.jpg", "mine/ours.jpg", "shipwreck.jpg"]
+    # Unlike new_painting=norms, the convolutions learn, and so do the paintings rehearsed.
+    assert not torch.allclose(new_net.body.state_dict()["encoder.0.0.1.weight"], old.body.state_dict()["encoder.0.0.1.weight"],
+                              atol=1e-3)
+    assert not torch.allclose(new_net.shifts[:2], old.shifts, atol=1e-3)
+    assert load_model(tmp_path / "found" / "shipwreck.safetensors")[0].styles == new_net.styles
+
+
 def test_a_new_painting_can_train_its_own_network_from_a_gallerys(tmp_path: Path, photo_dir: Path) -> None:
     """new_painting=network: a single-style network of the new painting, every weight starting from
     the gallery's convolutions and the mean of its paintings' norms."""
@@ -222,7 +255,7 @@ def test_a_new_painting_can_train_its_own_network_from_a_gallerys(tmp_path: Path
         [*new, "new_painting=all", "export_dir=wrong"],
     )
     assert [r.returncode for r in runs] == [0, 0, 0, 1], runs[-2].stderr
-    assert runs[-1].stderr.strip().splitlines()[-1] == "error: new_painting must be norms or network, not all"
+    assert runs[-1].stderr.strip().splitlines()[-1] == "error: new_painting must be norms, rehearse or network, not all"
     gallery, _ = load_model(tmp_path / "checkpoints" / "gallery.safetensors")
     start, start_record = load_model(tmp_path / "checkpoints" / "shipwreck.safetensors")
     learned, _ = load_model(tmp_path / "learned" / "shipwreck.safetensors")
