@@ -16,7 +16,7 @@ import torch
 from fast_style.config import GatysConfig, LossConfig, StyleConfig
 from fast_style.images import find_images, fit_longest, open_rgb, resize, to_tensor
 from fast_style.losses import PerceptualLoss, perceptual_loss
-from fast_style.model_file import ModelFileError, ModelRecord
+from fast_style.model_file import ModelFileError, ModelRecord, read_model
 from fast_style.optimize import optimize_image
 from fast_style.stylize import PRECISION_CHOICES
 from fast_style.stylizer import Stylizer
@@ -111,8 +111,15 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
     images = stylizer.record.style_images or []
     if len(images) != len(stylizer.styles):
         raise ValueError(f"{model}: its record names {len(images)} paintings for {len(stylizer.styles)} styles")
-    styles = {name: _evaluate_style(stylizer, name, _find_painting(image, paintings), baseline_from=None, **common)
-              for name, image in zip(stylizer.styles, images)}
+    styles = {}
+    for name, image in zip(stylizer.styles, images):
+        painting = _find_painting(image, paintings)
+        styles[name] = _evaluate_style(stylizer, name, painting, baseline_from=None, **common)
+        if (single := _single_beside(model, name)) is not None:  # the quality goal's yardstick (docs/gallery.md)
+            alone = Stylizer.load(single, device=device, precision=precision, vgg_weights=vgg_weights, strength=strength)
+            styles[name]["single"] = _evaluate_style(alone, None, painting, baseline_from=None,
+                                                     **{**common, "baseline": "none"})["model"]
+            styles[name]["single_ratio"] = styles[name]["model"]["total"] / styles[name]["single"]["total"]
     return {"styles": styles, "photos": next(iter(styles.values()))["photos"], "size": size,
             "precision": stylizer.precision}
 
@@ -138,6 +145,17 @@ def _arbitrary_paintings(model: Path, stylizer: Stylizer, paintings: Path | None
     if missing:
         raise FileNotFoundError(f"{missing[0]}: a held-out painting of {model} is not there; pass --paintings DIR")
     return held
+
+
+def _single_beside(gallery: Path, style: str) -> Path | None:
+    """A single-style network of a gallery's style in the gallery file's folder, named for it."""
+    path = gallery.parent / f"{style}.safetensors"
+    if not path.is_file() or path.resolve() == gallery.resolve():
+        return None
+    try:
+        return path if read_model(path, weights=False).architecture == "johnson" else None
+    except ModelFileError:
+        return None
 
 
 def _find_painting(image: str, paintings: Path | None) -> str:
@@ -215,19 +233,23 @@ def print_table(report: dict) -> None:
 
 
 def print_gallery_table(report: dict) -> None:
-    """One row a style; the ratios to Gatys where there is a baseline."""
+    """One row a style; the ratios to Gatys where there is a baseline, to the single-style network
+    of the painting where one lies beside the gallery (blank for the others; the mean over those)."""
     styles = report["styles"]
     print(f"{report['photos']} photos, longest side {report['size']} px, each style against its own painting")
-    ratios = [(key, label) for key, label, part in [("total_ratio", "total / gatys", "baseline"),
+    ratios = [(key, label) for key, label, part in [("single_ratio", "total / single", "single"),
+                                                    ("total_ratio", "total / gatys", "baseline"),
                                                     ("against_ratio", "total / other", "against")]
-              if all(part in r for r in styles.values())]
+              if any(part in r for r in styles.values())]
     cols = ["content", "style", "total"]
     print(f"{'style':40s}" + "".join(f"{c:>16s}" for c in cols + [label for _, label in ratios]))
     for name, r in styles.items():
-        print(f"{name:40s}" + "".join(f"{r['model'][c]:16.4g}" for c in cols) + "".join(f"{r[k]:16.3f}" for k, _ in ratios))
+        print(f"{name:40s}" + "".join(f"{r['model'][c]:16.4g}" for c in cols)
+              + "".join(f"{r[k]:16.3f}" if k in r else f"{'':16s}" for k, _ in ratios))
     means = {c: sum(r["model"][c] for r in styles.values()) / len(styles) for c in cols}
+    mean_ratios = [[r[k] for r in styles.values() if k in r] for k, _ in ratios]
     print(f"{'mean':40s}" + "".join(f"{means[c]:16.4g}" for c in cols)
-          + "".join(f"{sum(r[k] for r in styles.values()) / len(styles):16.3f}" for k, _ in ratios))
+          + "".join(f"{sum(v) / len(v):16.3f}" for v in mean_ratios))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,9 +135,19 @@ def test_evaluate_reports_each_style_of_a_gallery(tmp_path: Path, photo_dir: Pat
     assert [report["styles"][s]["setup"]["style_image"] for s in STYLES] == ["starry_night.jpg", "wave.jpg", "the_scream.jpg"]
     totals = [report["styles"][s]["model"]["total"] for s in STYLES]
     assert len(set(totals)) == 3  # each style scored on its own painting
+    assert "single" not in json.dumps(report)
+    # A single-style network of a style beside the gallery file: scored on the same photos and
+    # painting, and the gallery's style against it.
+    save_model(tmp_path / "wave.safetensors", net.single(net.one_hot(1)), {"style": "wave", "style_size": 64})
+    assert evaluate(["--model", str(path), "--photos", str(photo_dir), "--size", "32", "--json", "--vgg-weights", "random"]) == 0
+    wave = json.loads(capsys.readouterr().out)["styles"]["wave"]
+    assert wave["single"]["total"] == pytest.approx(wave["model"]["total"], rel=1e-3)  # the same network, so 1.0
+    assert wave["single_ratio"] == pytest.approx(1.0, rel=1e-3)
     assert evaluate(["--model", str(path), "--photos", str(photo_dir), "--size", "32", "--vgg-weights", "random"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[0] for line in lines[2:]] == [*STYLES, "mean"]
+    assert lines[1].split()[-3:] == ["total", "/", "single"]
+    assert [len(line.split()) for line in lines[2:]] == [4, 5, 4, 5]  # a ratio for wave alone, and its mean
 
 
 def test_norm_parameters_can_learn_faster_than_the_shared_network() -> None:
