@@ -242,13 +242,14 @@ def print_gallery_table(report: dict) -> None:
                                                     ("against_ratio", "total / other", "against")]
               if any(part in r for r in styles.values())]
     cols = ["content", "style", "total"]
-    print(f"{'style':40s}" + "".join(f"{c:>16s}" for c in cols + [label for _, label in ratios]))
+    w = max(40, *(len(name) + 2 for name in styles))
+    print(f"{'style':{w}s}" + "".join(f"{c:>16s}" for c in cols + [label for _, label in ratios]))
     for name, r in styles.items():
-        print(f"{name:40s}" + "".join(f"{r['model'][c]:16.4g}" for c in cols)
+        print(f"{name:{w}s}" + "".join(f"{r['model'][c]:16.4g}" for c in cols)
               + "".join(f"{r[k]:16.3f}" if k in r else f"{'':16s}" for k, _ in ratios))
     means = {c: sum(r["model"][c] for r in styles.values()) / len(styles) for c in cols}
     mean_ratios = [[r[k] for r in styles.values() if k in r] for k, _ in ratios]
-    print(f"{'mean':40s}" + "".join(f"{means[c]:16.4g}" for c in cols)
+    print(f"{'mean':{w}s}" + "".join(f"{means[c]:16.4g}" for c in cols)
           + "".join(f"{sum(v) / len(v):16.3f}" for v in mean_ratios))
 
 
