@@ -19,6 +19,7 @@ from fast_style.losses import PerceptualLoss, perceptual_loss
 from fast_style.model_file import ModelFileError, ModelRecord, read_model
 from fast_style.optimize import optimize_image
 from fast_style.stylize import PRECISION_CHOICES
+from fast_style.styles import find_painting
 from fast_style.stylizer import Stylizer
 from fast_style.vgg import VGGWeightsError
 
@@ -113,7 +114,7 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
         raise ValueError(f"{model}: its record names {len(images)} paintings for {len(stylizer.styles)} styles")
     styles = {}
     for name, image in zip(stylizer.styles, images):
-        painting = _find_painting(image, paintings)
+        painting = find_painting(image, paintings)
         styles[name] = _evaluate_style(stylizer, name, painting, baseline_from=None, **common)
         if (single := _single_beside(model, name)) is not None:  # the quality goal's yardstick (docs/gallery.md)
             alone = Stylizer.load(single, device=device, precision=precision, vgg_weights=vgg_weights, strength=strength)
@@ -156,12 +157,6 @@ def _single_beside(gallery: Path, style: str) -> Path | None:
         return path if read_model(path, weights=False).architecture == "johnson" else None
     except ModelFileError:
         return None
-
-
-def _find_painting(image: str, paintings: Path | None) -> str:
-    if paintings is not None and not Path(image).is_file() and (paintings / Path(image).name).is_file():
-        return str(paintings / Path(image).name)
-    return image
 
 
 def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | str | None, photos_dir: Path,

@@ -28,7 +28,7 @@ from fast_style.model_file import ModelFileError, ModelRecord, load_model, read_
 from fast_style.module import NonFiniteLossError, StyleTransferModule
 from fast_style.arbitrary import ArbitraryNet
 from fast_style.gallery import GalleryNet
-from fast_style.styles import style_image_path
+from fast_style.styles import find_painting
 from fast_style.transformer import TransformerConfig, TransformerNet
 from fast_style.vgg import VGGWeightsError
 
@@ -165,18 +165,17 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
 
 def _gallery_styles(path: str) -> list[str] | None:
     """The styles of a gallery file, to add a painting to; None for other files."""
-    model = read_model(path)
+    model = read_model(path, weights=False)  # the header alone
     return list(model.config["styles"]) if model.architecture == "gallery" else None
 
 
 def _gallery_paintings(cfg: DictConfig) -> list[str]:
     """The paintings of the gallery at `init_weights`, where its record says or in `style.paintings`."""
-    model = read_model(cfg.init_weights)
+    model = read_model(cfg.init_weights, weights=False)
     found = []
     for image in model.record.style_images or []:
-        folder = Path(cfg.style.paintings).expanduser() / Path(image).name if cfg.style.get("paintings") else None
         try:
-            found.append(str(folder if folder is not None and folder.is_file() else style_image_path(image)))
+            found.append(str(find_painting(image, cfg.style.get("paintings"))))
         except FileNotFoundError:
             raise FileNotFoundError(f"{cfg.init_weights}: its painting {image} is not found; new_painting=rehearse "
                                     "needs the gallery's paintings: give their folder as style.paintings=DIR") from None

@@ -20,3 +20,13 @@ def style_image_path(image: str) -> Path:
     if bundled.is_file():
         return bundled
     raise FileNotFoundError(f"{image}: style image not found (bundled styles: {', '.join(bundled_styles())})")
+
+
+def find_painting(image: str, folder: str | Path | None = None) -> Path:
+    """A gallery's painting as its record names it: that path, else the file of that name in
+    `folder` (the paintings have moved since training), else a bundled painting."""
+    path = Path(image).expanduser()
+    moved = Path(folder).expanduser() / path.name if folder is not None else None
+    if not path.is_file() and moved is not None and moved.is_file():
+        return moved
+    return style_image_path(image)
