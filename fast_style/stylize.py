@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, help="stop after this many frames (videos and --live)")
     p.add_argument("--no-grid-lock", action="store_true",
                    help="videos and --live: keep the network's strided grid fixed to the frame instead of moving it "
-                        "with the scene (pans then flicker: docs/video.md)")
+                        "with the scene (pans and zooms then flicker: docs/video.md)")
     data = p.add_argument_group("datasets (docs/datasets.md): one folder in, one out, across processes and machines")
     data.add_argument("--devices", help="processes (CPU) or GPUs on each machine: N or auto (Lightning's prediction loop)")
     data.add_argument("--num-nodes", type=int, help="machines (torchrun or SLURM set the rest, as for training)")

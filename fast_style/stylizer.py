@@ -21,7 +21,7 @@ from fast_style.gallery import mix_weights
 from fast_style.images import fit_longest, resize, to_pil, to_tensor
 from fast_style.lanes import lane_count, macs_per_pixel
 from fast_style.model_file import ModelRecord, load_model
-from fast_style.motion import locked
+from fast_style.motion import Motion, locked
 
 __all__ = ["Stylizer", "default_device"]
 
@@ -159,11 +159,12 @@ class Stylizer:
     def stylize_tensor(self, batch: torch.Tensor, size: int | None = None, strength: float | None = None,
                        preserve_color: bool | None = None, style: Style = None,
                        style_image: StyleImage = None,
-                       motion: Sequence[tuple[float, float]] | None = None) -> torch.Tensor:
+                       motion: Sequence[Motion | tuple[float, float]] | None = None) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 3, H, W), in [0, 1]. With `size`, the network runs with the longest
         side scaled to `size` (bigger brush strokes, less time) and the result is scaled back.
-        `motion`: for frames of a stream, each one's (y, x) from a `fast_style.motion.GridLock`,
-        so that the network's grid moves with the scene and a pan does not flicker."""
+        `motion`: for frames of a stream, each one's `Motion` from a `fast_style.motion.GridLock`
+        (or a pan's (y, x)), so that the network's grid moves with the scene and a pan or a zoom
+        does not flicker."""
         strength = self.strength if strength is None else _check_strength(strength)
         keep_color = self.preserve_color if preserve_color is None else preserve_color
         h, w = batch.shape[-2:]
@@ -171,7 +172,7 @@ class Stylizer:
         x, code = fit_longest(photo, size), self.style_code(style, style_image)
         if motion is not None and self.grid > 1:
             scale = x.shape[-1] / w
-            y = locked(lambda z: self.engine(z, code), x, [(my * scale, mx * scale) for my, mx in motion], self.grid)
+            y = locked(lambda z: self.engine(z, code), x, [Motion(*m).resized(scale, scale) for m in motion], self.grid)
         else:
             y = self.engine(x, code)
         if y.shape[-2:] != (h, w):

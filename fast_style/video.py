@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from fast_style.atomic import atomic_write
 from fast_style.lanes import CORES, Lanes
-from fast_style.motion import GridLock
+from fast_style.motion import GridLock, Motion
 from fast_style.stylizer import Stylizer
 
 
@@ -253,7 +253,7 @@ def _transcode(
         return VideoResult(frames=count, fps=float(rate), audio=audio)
 
 
-Decoded = tuple[np.ndarray, av.VideoFrame, tuple[float, float] | None]  # the picture, its frame, its motion
+Decoded = tuple[np.ndarray, av.VideoFrame, Motion | None]  # the picture, its frame, its motion
 
 
 def _stylize_batch(stylizer: Stylizer, pending: list[Decoded], h: int, w: int, size: int | None) -> list:
@@ -261,7 +261,7 @@ def _stylize_batch(stylizer: Stylizer, pending: list[Decoded], h: int, w: int, s
     sy, sx = h / batch.shape[-2], w / batch.shape[-1]
     if (batch.shape[-2], batch.shape[-1]) != (h, w):
         batch = torch.nn.functional.interpolate(batch, size=(h, w), mode="area")
-    motion = None if pending[0][2] is None else [(my * sy, mx * sx) for _, _, (my, mx) in pending]
+    motion = None if pending[0][2] is None else [m.resized(sy, sx) for _, _, m in pending]
     return list(zip(_tensor_to_frames(stylizer.stylize_tensor(batch, size, motion=motion)), (src for _, src, _ in pending)))
 
 
@@ -276,13 +276,13 @@ def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None
 
     lock = GridLock() if grid_lock else None
 
-    def measured(frame: object) -> tuple[object, tuple[float, float] | None]:
+    def measured(frame: object) -> tuple[object, Motion | None]:
         """In frame order, before the lanes: each measure needs the frames before it."""
         if lock is None:
             return frame, None
         return frame, lock(np.asarray(frame.convert("RGB")) if isinstance(frame, Image.Image) else frame)
 
-    def one(item: tuple[object, tuple[float, float] | None]) -> object:
+    def one(item: tuple[object, Motion | None]) -> object:
         frame, motion = item
         if isinstance(frame, np.ndarray):
             x = _frames_to_tensor([frame])
@@ -291,7 +291,7 @@ def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None
                 scale = output_size / max(h, w)
                 x = torch.nn.functional.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))),
                                                     mode="area")
-                motion = motion and (motion[0] * x.shape[-2] / h, motion[1] * x.shape[-1] / w)
+                motion = motion and motion.resized(x.shape[-2] / h, x.shape[-1] / w)
             return _tensor_to_frames(stylizer.stylize_tensor(x, size, motion=motion and [motion]))[0]
         return stylizer(frame, size, motion=motion and [motion])
 
