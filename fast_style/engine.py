@@ -1,6 +1,7 @@
 """The network on a device at a precision: float [0, 1] tensors in, stylized tensors out.
 
-The one place that decides how the network runs (eager, compiled, int8, in tiles). It keeps no
+The one place that decides how the network runs (eager, compiled, int8, in tiles; a realtime
+network with its last upsampling computed at half size: `transformer.for_inference`). It keeps no
 per-call state, so one Engine serves several threads: the int8 networks, made per input shape,
 are built under a lock, and tiling works on its own copy of the network (fast_style.tiling)."""
 
@@ -16,6 +17,7 @@ from torch import nn
 from fast_style.gallery import ConditionalNet, GalleryNet
 from fast_style.hardware import PRECISIONS, cpu_has_fast_bf16, inference_precision
 from fast_style.tiling import stylize_tiled
+from fast_style.transformer import for_inference
 
 MAX_PASS_PIXELS = 2048 * 2048  # larger inputs go through in tiles: bounded memory
 STYLE_CACHE = 8  # style codes kept ready (each a single-style network, compiled where asked)
@@ -111,7 +113,8 @@ class Engine:
             if key in self._styles:
                 self._styles.move_to_end(key)
                 return self._styles[key]
-            net = self.net if key is None else self.conditional.single(torch.tensor(key)).to(self.device, memory_format=self.memory_format)
+            net = self.net if key is None else self.conditional.single(torch.tensor(key))
+            net = for_inference(net).to(self.device, memory_format=self.memory_format)
             forward: Runner = net
             if self.compile:
                 # Inductor kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR), so only the first run

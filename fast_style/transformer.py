@@ -4,6 +4,7 @@ normalisation (Ulyanov et al. 2016, arXiv:1607.08022) in place of batch norm."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import torch
@@ -84,6 +85,42 @@ class UpsampleConv(nn.Sequential):
             nn.InstanceNorm2d(c_out, affine=True),
             nn.ReLU(inplace=True),
         )
+
+
+# For phase a (0, 1) of a 2x nearest upsampling, tap t (0-2) of a 3x3 kernel reads the source
+# pixel at offset (a + t - 1) // 2: PHASES[a, offset + 1, t] = 1.
+PHASES = torch.tensor([[[1, 0, 0], [0, 1, 1], [0, 0, 0]], [[0, 0, 0], [1, 1, 0], [0, 0, 1]]], dtype=torch.float32)
+
+
+class UpsampledConv(nn.Module):
+    """A 3x3 ConvLayer applied to the 2x nearest upsampling of x, computed on x itself: each of the
+    four output phases is a 3x3 conv of x whose taps that read one source pixel are summed, and
+    pixel_shuffle interleaves them. Exact (the reflection pad of the upsampled tensor is the
+    replicate pad of x), and for inference only: no upsampled tensor, and a conv with 4x the
+    output channels, which oneDNN runs better than one with 3. The realtime networks' last layer
+    (docs/realtime.md: 1.4x faster a 480p frame in fp32, 5-15% in int8)."""
+
+    def __init__(self, layer: ConvLayer) -> None:
+        super().__init__()
+        conv = layer[1]
+        weight = torch.einsum("ast,bru,oitu->oabisr", PHASES, PHASES, conv.weight.detach().float())  # (O, 2, 2, I, 3, 3)
+        self.conv = nn.Conv2d(conv.in_channels, 4 * conv.out_channels, 3).to(conv.weight.device)
+        with torch.no_grad():
+            self.conv.weight.copy_(weight.reshape(self.conv.weight.shape))
+            self.conv.bias.copy_(conv.bias.repeat_interleave(4))  # output channel o * 4 + phase
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(self.conv(F.pad(x, (1, 1, 1, 1), mode="replicate")), 2)
+
+
+def for_inference(net: TransformerNet) -> TransformerNet:
+    """A copy of a realtime network whose last upsample + conv is one `UpsampledConv`; other
+    networks as they are."""
+    if not net.config.layout.startswith("realtime") or not isinstance(net.decoder[-2], nn.Upsample):
+        return net
+    decoder, net = net.decoder, copy.deepcopy(net)
+    net.decoder = nn.Sequential(*decoder[:-2], UpsampledConv(decoder[-1]))
+    return net
 
 
 LAYOUTS = ("johnson", "realtime", "realtime8")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fast_style.transformer import TransformerConfig, TransformerNet
+from fast_style.transformer import TransformerConfig, TransformerNet, UpsampledConv, for_inference
 
 
 @pytest.mark.parametrize("layout", ["johnson", "realtime", "realtime8"])
@@ -48,3 +48,18 @@ def test_the_realtime_layouts_keep_one_conv_at_full_resolution(layout: str, para
 def test_an_unknown_layout_is_refused_in_one_line() -> None:
     with pytest.raises(ValueError, match="unknown network layout 'unet' \\(known: johnson, realtime, realtime8\\)"):
         TransformerNet(TransformerConfig(layout="unet"))
+
+
+@pytest.mark.parametrize("layout", ["realtime", "realtime8"])
+@pytest.mark.parametrize("h,w", [(37, 53), (64, 96), (1, 1)])
+def test_the_last_upsampling_computed_at_half_size_gives_the_same_picture(layout: str, h: int, w: int) -> None:
+    torch.manual_seed(0)
+    net = TransformerNet(TransformerConfig(channels=8, res_blocks=1, layout=layout)).eval()
+    fast = for_inference(net)
+    assert isinstance(fast.decoder[-1], UpsampledConv) and not isinstance(fast.decoder[-2], torch.nn.Upsample)
+    assert isinstance(net.decoder[-2], torch.nn.Upsample)  # a copy: the trained network is as it was
+    x = torch.rand(2, 3, h, w)
+    with torch.no_grad():
+        assert torch.allclose(fast(x), net(x), atol=1e-5)
+    johnson = TransformerNet(TransformerConfig(channels=8, res_blocks=1))
+    assert for_inference(johnson) is johnson  # its last conv is 9x9 at full size, after no upsampling
