@@ -125,6 +125,13 @@ def _motion(motions: list[tuple[float, float] | None], centres: torch.Tensor) ->
     return None
 
 
+def _unrelated(motions: list[tuple[float, float] | None]) -> bool:
+    """No two squares agree on a motion: a cut, not something crossing part of the picture (on
+    unrelated pictures small squares still find correlation peaks, at random places)."""
+    found = [m for m in motions if m is not None]
+    return not any(abs(a[0] - b[0]) <= AGREE and abs(a[1] - b[1]) <= AGREE for a, b in combinations(found, 2))
+
+
 def _rescaled(motion: Motion, k: float) -> Motion:
     """The motion in the scene's geometry magnified by k about the centre."""
     return Motion(motion.y * k, motion.x * k, motion.scale / k)
@@ -172,7 +179,7 @@ class GridLock:
                     moved = moved[0], moved[1], magnify * (1 + moved[2]) - 1
                     break
         if not moved:  # the first frame, a cut, no majority: the grid stays where it is
-            if found and not any(found):  # a cut (nothing in common): the next shot starts at the frame's size
+            if found and _unrelated(found):  # a cut: the next shot starts at the frame's size
                 self.motion = Motion(self.motion.y, self.motion.x)
             self._reference, self._rate = (spectrum, self.motion), 1.0
             return self.motion

@@ -100,6 +100,15 @@ def test_a_zoom_is_measured_and_the_grid_starts_afresh_past_max_scale(photo: tor
     assert sum(abs(s - rate) > 0.03 for s in steps) >= 2  # and started afresh
 
 
+def test_a_cut_after_a_zoom_starts_the_next_shot_at_its_size(photo: torch.Tensor) -> None:
+    lock = GridLock()
+    for t in range(4):
+        motion = lock(zoomed(photo, 1.03**t, (119.5, 159.5), (240, 320)))
+    assert motion.scale == pytest.approx(1.03**3, abs=0.01)
+    torch.manual_seed(0)
+    assert lock(torch.rand(3, 240, 320)) == (motion.y, motion.x, 1)  # the grid's phase kept, its scale not
+
+
 def test_locking_a_zoom_resamples_into_one_shape_and_back() -> None:
     ramp = torch.linspace(0, 1, 50)[None, :] * 0.5 + torch.linspace(0, 1, 37)[:, None] * 0.3  # (37, 50)
     x = torch.stack([ramp, 1 - ramp, ramp.flip(1)])[None].expand(2, -1, -1, -1)  # (2, 3, 37, 50)
