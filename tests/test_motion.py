@@ -149,12 +149,13 @@ def test_a_locked_grid_takes_the_flicker_out_of_a_pan(photo: torch.Tensor, size:
     assert steady < 0.4 * plain  # 0.07 -> 0.015 on the content photos (docs/video.md)
 
 
-def test_a_locked_grid_takes_the_flicker_out_of_a_zoom(photo: torch.Tensor) -> None:
+@pytest.mark.parametrize("size", [None, 160])  # with --size the zoom is resampled at the network's size
+def test_a_locked_grid_takes_the_flicker_out_of_a_zoom(photo: torch.Tensor, size: int | None) -> None:
     stylizer = Stylizer.load(REALTIME8, precision="fp32")
     clip = zoom_clip(photo, frames=10, size=(192, 256))
     lock = GridLock()
-    plain = flicker(lambda batch: stylizer.stylize_tensor(batch), clip)
-    steady = flicker(lambda batch: stylizer.stylize_tensor(batch, motion=[lock(f) for f in batch]), clip)
+    plain = flicker(lambda batch: stylizer.stylize_tensor(batch, size), clip)
+    steady = flicker(lambda batch: stylizer.stylize_tensor(batch, size, motion=[lock(f) for f in batch]), clip)
     assert steady < 0.65 * plain  # 0.069 -> 0.033 on the content photos (docs/video.md)
 
 
