@@ -194,8 +194,8 @@ class GridLock:
             self._reference = spectra, ref
         self.motion = motion
         # Renewed once a square has moved an eighth of its size or the scene's size has changed by
-        # `RENEW_ZOOM`,
-        # or when it has not moved (then what crosses a still camera is measured against the frame before).
+        # `RENEW_ZOOM`, or when nothing moved (then what crosses a still camera is measured against
+        # the frame before).
         moved_far = max(abs(uy), abs(ux)) + abs(m) * float(centres.abs().max()) > size / 8
         if moved_far or abs(m) > RENEW_ZOOM or (m == 0 and max(abs(uy), abs(ux)) <= STILL):
             self._reference = spectrum, motion
