@@ -81,7 +81,7 @@ def stylize_video(
     is x264's: superfast encodes stylized frames 2.7x faster than medium for 0.7 dB (measured,
     docs/realtime.md). `on_frames(done, total)` follows the frames written (total: None where
     the container does not say). `grid_lock`: the network's grid follows the scene's motion
-    (fast_style.motion), so pans do not flicker."""
+    (fast_style.motion), so pans and zooms do not flicker."""
     with atomic_write(target) as tmp:
         return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress, input_format,
                           max_frames, on_frames, lanes, preset, grid_lock)
@@ -271,7 +271,7 @@ def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None
     as soon as it arrives and yielded in the type it came in, in order. `size` is the network's
     working size; `output_size`, the longest side of what is yielded (arrays only). Where lanes
     pay (fast_style.lanes), a frame waits for the next one to start beside it. `grid_lock`: the
-    network's grid follows the scene (fast_style.motion), so pans do not flicker."""
+    network's grid follows the scene (fast_style.motion), so pans and zooms do not flicker."""
     from PIL import Image
 
     lock = GridLock() if grid_lock else None
