@@ -228,8 +228,10 @@ def locked(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
         there, back = zip(*[_zoom_grids(h, w, m, multiple) for m in motion])
         canvas = F.grid_sample(x, torch.cat(there).to(x), align_corners=True, padding_mode="border")
         # Bicubic back: bilinear there and back took 27% of the detail, bicubic back 15% (docs/video.md).
+        # Other backends than CPU and CUDA (MPS) may lack bicubic sampling: bilinear there.
         y = run(canvas)
-        return F.grid_sample(y, torch.cat(back).to(y), mode="bicubic", align_corners=True,
+        mode = "bicubic" if y.device.type in ("cpu", "cuda") else "bilinear"
+        return F.grid_sample(y, torch.cat(back).to(y), mode=mode, align_corners=True,
                              padding_mode="border").clamp_(0, 1)  # bicubic overshoots a little
     offsets = [(round(m.y) % multiple, round(m.x) % multiple) for m in motion]
     if len(set(offsets)) == 1:  # a frame at a time, as streams run on CPUs: no copies but the pad
