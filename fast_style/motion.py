@@ -44,34 +44,41 @@ class Motion(NamedTuple):
         return Motion(self.y * sy, self.x * sx, self.scale)
 
 
-def _patches(frame: torch.Tensor | np.ndarray, magnify: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def _patches(frame: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """(3, H, W) float [0, 1] or (H, W, 3) uint8 -> (5, P, P): the luma of the frame's middle and of
     four squares towards its corners, P the largest power of two in half its shorter side (32-256),
     and (5, 2): their centres' (y, x) from the frame's centre. A camera that pans moves all five
     the same way, a zoom moves them apart; a still camera keeps its corners still whatever crosses
-    the middle, and the vote in `GridLock` follows the majority. With `magnify`, the squares of
-    the frame magnified so about its centre (to measure a zoomed frame's pan at the reference's size)."""
+    the middle, and the vote in `GridLock` follows the majority."""
     h, w = frame.shape[:2] if isinstance(frame, np.ndarray) else frame.shape[-2:]
     size = min(256, max(32, 1 << (min(h, w) // 2).bit_length() - 1), h, w)
     tops = [(h - size) // 2, max(0, h // 4 - size // 2), max(0, 3 * h // 4 - size // 2)]
     lefts = [(w - size) // 2, max(0, w // 4 - size // 2), max(0, 3 * w // 4 - size // 2)]
     corners = [(tops[0], lefts[0])] + [(min(t, h - size), min(l, w - size)) for t in tops[1:] for l in lefts[1:]]
     centres = torch.tensor([(t + (size - 1) / 2 - (h - 1) / 2, l + (size - 1) / 2 - (w - 1) / 2) for t, l in corners])
-    if magnify != 1:
-        luma = (torch.from_numpy(frame).float() if isinstance(frame, np.ndarray)
-                else frame.detach().cpu().float().permute(1, 2, 0)) @ LUMA  # (H, W)
-        square = torch.arange(size) - (size - 1) / 2
-        ys = (centres[:, 0, None] + square) / magnify * 2 / (h - 1)  # (5, P): where each row samples
-        xs = (centres[:, 1, None] + square) / magnify * 2 / (w - 1)
-        grid = torch.stack([xs[:, None, :].expand(-1, size, -1), ys[:, :, None].expand(-1, -1, size)], dim=-1)
-        crops = F.grid_sample(luma.expand(5, 1, h, w), grid, align_corners=True, padding_mode="border")[:, 0]
-        return crops, centres
     if isinstance(frame, np.ndarray):  # (5, P, P, 3): copies of the squares only
         crops = torch.from_numpy(np.stack([frame[t : t + size, l : l + size] for t, l in corners])).float()
     else:
         crops = torch.stack([frame[:, t : t + size, l : l + size] for t, l in corners]).detach().cpu().float()
         crops = crops.permute(0, 2, 3, 1)
     return crops @ LUMA, centres  # (5, P, P), (5, 2)
+
+
+def _luma(frame: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """The whole frame's luma, (H, W), in the units `_patches` gives."""
+    rgb = torch.from_numpy(frame).float() if isinstance(frame, np.ndarray) else frame.detach().cpu().float().permute(1, 2, 0)
+    return rgb @ LUMA
+
+
+def _magnified(luma: torch.Tensor, centres: torch.Tensor, size: int, magnify: float) -> torch.Tensor:
+    """`_patches`' squares of the frame magnified by `magnify` about its centre: a zoomed frame's
+    squares at the reference's size, whose motion is then the pan alone."""
+    h, w = luma.shape
+    square = torch.arange(size) - (size - 1) / 2
+    ys = (centres[:, 0, None] + square) / magnify * 2 / (h - 1)  # (5, P): where each row samples
+    xs = (centres[:, 1, None] + square) / magnify * 2 / (w - 1)
+    grid = torch.stack([xs[:, None, :].expand(-1, size, -1), ys[:, :, None].expand(-1, -1, size)], dim=-1)
+    return F.grid_sample(luma.expand(5, 1, h, w), grid, align_corners=True, padding_mode="border")[:, 0]
 
 
 def _vertex(left: torch.Tensor, mid: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
@@ -166,15 +173,21 @@ class GridLock:
             # the reference's size by that much before it is measured (phase correlation reads a
             # few percent of zoom badly), then by what it measured, for the pan alone (the squares'
             # motions are where their texture is, not their centres).
+            luma: list[torch.Tensor] = []  # the frame's, made once and only for a zoom
+
+            def at(magnify: float) -> torch.Tensor:  # the frame's squares' spectra at that magnification
+                if magnify == 1:
+                    return spectrum
+                luma[:] = luma or [_luma(frame)]
+                return self._spectrum(_magnified(luma[0], centres, size, magnify))
+
             guess = ref.scale / (self.motion.scale * self._rate)
             for magnify in dict.fromkeys([guess, 1.0]):
-                found = translations(spectra, spectrum if magnify == 1 else self._spectrum(_patches(frame, magnify)[0]),
-                                     size)
+                found = translations(spectra, at(magnify), size)
                 moved = _motion(found, centres)
                 if moved and moved[2] != 0:
                     magnify *= 1 + moved[2]
-                    moved = _motion(translations(spectra, self._spectrum(_patches(frame, magnify)[0]), size),
-                                    centres) or moved
+                    moved = _motion(translations(spectra, at(magnify), size), centres) or moved
                 if moved:
                     moved = moved[0], moved[1], magnify * (1 + moved[2]) - 1
                     break
