@@ -24,7 +24,8 @@ from fast_style.atomic import atomic_write
 from fast_style.config import LossConfig, StyleConfig
 from fast_style.data import PhotoDataModule
 from fast_style.hardware import training_channels_last, training_precision
-from fast_style.model_file import ModelFileError, ModelRecord, load_model, read_model, record_from_hparams, save_model
+from fast_style.model_file import (ModelFile, ModelFileError, ModelRecord, load_model, read_model, record_from_hparams,
+                                   save_model)
 from fast_style.module import NonFiniteLossError, StyleTransferModule
 from fast_style.arbitrary import ArbitraryNet
 from fast_style.gallery import GalleryNet
@@ -131,8 +132,9 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     # shared network while the gallery's paintings are rehearsed (`rehearse`); or it gets a
     # single-style network of its own that starts from the gallery's (`network`).
     joins = adds_painting and cfg.new_painting in ("norms", "rehearse")
-    extend = _gallery_styles(cfg.init_weights) if joins else None
-    rehearse = _gallery_paintings(cfg) if extend and cfg.new_painting == "rehearse" else None
+    start = read_model(cfg.init_weights, weights=False) if joins else None  # the header alone
+    extend = list(start.config["styles"]) if start is not None and start.architecture == "gallery" else None
+    rehearse = _gallery_paintings(cfg, start) if extend and cfg.new_painting == "rehearse" else None
     module = StyleTransferModule(
         plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"], extend,
         channels_last, rehearse,
@@ -163,15 +165,8 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     return trainer
 
 
-def _gallery_styles(path: str) -> list[str] | None:
-    """The styles of a gallery file, to add a painting to; None for other files."""
-    model = read_model(path, weights=False)  # the header alone
-    return list(model.config["styles"]) if model.architecture == "gallery" else None
-
-
-def _gallery_paintings(cfg: DictConfig) -> list[str]:
+def _gallery_paintings(cfg: DictConfig, model: ModelFile) -> list[str]:
     """The paintings of the gallery at `init_weights`, where its record says or in `style.paintings`."""
-    model = read_model(cfg.init_weights, weights=False)
     found = []
     for image in model.record.style_images or []:
         try:

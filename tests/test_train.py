@@ -75,6 +75,10 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
                    f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
     assert "exists; kept it" in result.stderr + result.stdout
     assert exported.read_bytes() == before
+    # Exported into the run's own folder: one file, no warning about keeping it.
+    result = train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=1", "hydra.run.dir=here", "export_dir=here")
+    assert (tmp_path / "here" / "wave.safetensors").is_file()
+    assert "kept it" not in result.stderr + result.stdout
     [resumed] = [r for r in (tmp_path / "runs" / "wave").iterdir() if r != run]
     assert record(resumed / "wave.safetensors")["steps"] == 34
 
