@@ -34,7 +34,8 @@ def load_vgg_state(weights: str) -> dict[str, torch.Tensor] | None:
             raise VGGWeightsError(
                 f"VGG-16 ImageNet weights are not in {cache} and could not be downloaded "
                 f"({type(e).__name__}: {e}). Connect once to download them, or copy "
-                f"vgg16-397923af.pth into $TORCH_HOME/hub/checkpoints/, or pass loss.vgg_weights=/path/to/vgg16.pth"
+                f"vgg16-397923af.pth into $TORCH_HOME/hub/checkpoints/, or name the file "
+                f"(train: loss.vgg_weights=PATH; stylize and evaluate: --vgg-weights PATH)"
             ) from None
     else:
         path = Path(weights).expanduser()

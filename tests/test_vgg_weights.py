@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from fast_style import vgg as vgg_module
+from fast_style.styles import STYLES_DIR
+from fast_style.stylize import main as stylize
 from fast_style.vgg import VGG16Features, VGGWeightsError
+from conftest import make_photo
 
 CACHED = Path(torch.hub.get_dir()) / "checkpoints" / "vgg16-397923af.pth"
 
@@ -25,13 +28,20 @@ def test_real_imagenet_weights_load_and_are_the_published_ones() -> None:
     assert conv1.bias[:3].tolist() == pytest.approx([0.403388, 0.377794, 0.464362], abs=1e-5)
 
 
-def test_missing_weights_give_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_weights_give_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
     def offline(*args: object, **kwargs: object) -> None:
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     with pytest.raises(VGGWeightsError, match="TORCH_HOME.*vgg_weights="):
         VGG16Features("imagenet")
+    # stylize's any-painting path says it in one line, with its own option's name
+    photo = make_photo(tmp_path / "photo.jpg", (40, 30))
+    assert stylize(["--style-image", str(STYLES_DIR / "wave.jpg"), str(photo), "-o", str(tmp_path / "out.png")]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: VGG-16 ImageNet weights are not in ") and "stylize and evaluate: --vgg-weights PATH" in line
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_weights_from_an_explicit_file(tmp_path: Path) -> None:
