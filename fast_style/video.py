@@ -57,6 +57,10 @@ def _tensor_to_frames(batch: torch.Tensor) -> np.ndarray:
     return batch.mul(255).round_().byte().permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
 
 
+PRESET = "superfast"  # x264's; stylize_video says why
+X264_CPU_THREADS = str(max(1, CORES // 2))  # x264's own choice (1.5 threads a core) starves the network of cores
+
+
 def stylize_video(
     stylizer: Stylizer,
     source: str | Path,
@@ -70,7 +74,7 @@ def stylize_video(
     output_size: int | None = None,
     on_frames: Callable[[int, int | None], None] | None = None,
     lanes: int | None = None,
-    preset: str = "superfast",
+    preset: str = PRESET,
     grid_lock: bool = True,
 ) -> VideoResult:
     """Write `target` (via a temporary file, renamed at the end). `size` is the network's working
@@ -112,7 +116,7 @@ def _get(q: queue.Queue, stop: threading.Event) -> object:
 def _transcode(
     stylizer: Stylizer, source: str, tmp: str, size: int | None, output_size: int | None, batch_size: int, crf: int,
     progress: bool, input_format: str | None, max_frames: int | None,
-    on_frames: Callable[[int, int | None], None] | None = None, lanes: int | None = None, preset: str = "superfast",
+    on_frames: Callable[[int, int | None], None] | None = None, lanes: int | None = None, preset: str = PRESET,
     grid_lock: bool = True,
 ) -> VideoResult:
     """Three stages in three threads, so decoding, the network and encoding overlap: a reader
@@ -129,8 +133,8 @@ def _transcode(
         vin.thread_type = "AUTO"
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
         options = {"crf": str(crf), "preset": preset}
-        if stylizer.device.type == "cpu":  # x264's own choice (1.5 threads a core) starves the network of cores
-            options["threads"] = str(max(1, CORES // 2))
+        if stylizer.device.type == "cpu":
+            options["threads"] = X264_CPU_THREADS
         vout = out.add_stream("libx264", rate=rate, options=options)
         vout.pix_fmt = "yuv420p"
         ain = inp.streams.audio[0] if inp.streams.audio else None
