@@ -13,6 +13,7 @@ from fast_style.atomic import atomic_write
 from fast_style.images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, open_image
 
 DEFAULT_OUT = Path("stylized")
+VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi")  # the containers that take H.264 and the audio
 QUALITY = 95  # JPEG and WebP outputs
 
 
@@ -21,12 +22,13 @@ class InputError(Exception):
 
 
 def expand_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
-    """(file, its path relative to the folder it was found in): folders recurse, globs expand."""
+    """(file, its path relative to the folder it was found in): folders recurse (photos and
+    videos), globs expand."""
     found = []
     for item in inputs:
         path = Path(item)
         if path.is_dir() and path.suffix.lower() not in IMAGE_EXTENSIONS:
-            found += [(p, p.relative_to(path)) for p in find_images(path)]
+            found += [(p, p.relative_to(path)) for p in find_images(path, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)]
         elif not path.exists() and glob.has_magic(item):
             found += [(Path(p), Path(Path(p).name)) for p in sorted(glob.glob(item, recursive=True))]
         else:
@@ -35,7 +37,25 @@ def expand_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
 
 
 def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_EXTENSIONS
+    """By the name, but for GIFs: a still one is a picture, an animated one a video."""
+    suffix = path.suffix.lower()
+    if suffix == ".gif" and path.is_file():
+        try:
+            with Image.open(path) as im:
+                return getattr(im, "n_frames", 1) > 1
+        except (OSError, SyntaxError, ValueError):
+            return False  # reported as the picture it cannot decode
+    return suffix in VIDEO_EXTENSIONS
+
+
+def check_output_kind(source: Path, out: Path) -> None:
+    """InputError before anything loads where `-o FILE` cannot hold what `source` gives: videos
+    are H.264, which .webm and .gif do not take; a picture is not written as a video."""
+    suffix = out.suffix.lower()
+    if is_video(source) and suffix in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and suffix not in VIDEO_OUTPUTS:
+        raise InputError(f"{out}: a video is written as H.264, in {' '.join(VIDEO_OUTPUTS)}, not {suffix}")
+    if not is_video(source) and suffix in VIDEO_EXTENSIONS and suffix != ".gif":
+        raise InputError(f"{out}: {source.name} is a picture, written as {' '.join(IMAGE_EXTENSIONS)} or .gif, not {suffix}")
 
 
 def output_path(source: Path, relative: Path, out: Path | None, single: bool, name: str) -> Path:

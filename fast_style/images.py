@@ -8,13 +8,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")  # read with PyAV (fast_style.video)
 
 
-def find_images(root: Path) -> list[Path]:
-    """Every image under root, recursively, in a stable order."""
-    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+def find_images(root: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
+    """Every image (or file with one of `extensions`) under root, recursively, in a stable order."""
+    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in extensions and p.is_file())
 
 
 DEFAULT_MAX_PIXELS = 100_000_000  # refuse larger images (decompression bombs) unless told otherwise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,8 @@ def read_model(path: str | Path, weights: bool = True) -> ModelFile:
         header = _header(path, meta)
         return ModelFile(header["architecture"], header.get("config", {}), ModelRecord.from_dict(header.get("record", {})),
                          state, header["format_version"])
+    if not zipfile.is_zipfile(path):  # what torch.save writes; torch.load's own error for a photo is "pop from empty list"
+        raise ModelFileError(f"{path}: not a model file (a .safetensors exported by train, or a Lightning .ckpt)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001

@@ -64,6 +64,7 @@ def stylize_pipe(stylizer: Stylizer, source: str, target: Path, fmt: str | None,
             image, in_format = load_input_bytes(sys.stdin.buffer.read(), options.max_pixels)
         else:
             image, in_format = load_input(Path(source), options.max_pixels), image_format(Path(source).suffix)
+        _check_scaled(image, options)
         out_format = image_format(fmt) if fmt else image_format(target.suffix) if target != Path("-") else in_format
         if target != Path("-"):
             check_target(target, set(), options.overwrite)
@@ -141,6 +142,7 @@ def _batches(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | No
             continue
         try:
             image = load_input(source, options.max_pixels)
+            _check_scaled(image, options)
         except InputError as e:
             report.failed(source, str(e))
             yield 1
@@ -155,6 +157,16 @@ def _batches(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | No
             yield from pending.values()
             pending.clear()
     yield from pending.values()
+
+
+def _check_scaled(image: Image.Image, options: Options) -> None:
+    """The pixel limit holds for the picture `--size` or `--output-size` makes, too: `--size
+    30000` (a typo) would otherwise run for hours in tiles."""
+    for option, side in (("--size", options.size), ("--output-size", options.output_size)):
+        pixels = image.width * image.height * (side / max(image.size)) ** 2 if side else 0
+        if pixels > options.max_pixels:
+            raise InputError(f"refused: {option} {side} makes it {pixels / 1e6:.3g} megapixels, above the limit of "
+                             f"{options.max_pixels / 1e6:g} (--max-pixels)")
 
 
 def _fit(image: Image.Image, side: int) -> Image.Image:

@@ -15,9 +15,9 @@ from pathlib import Path
 from PIL import Image
 
 from fast_style.config import GatysConfig, LossConfig, StyleConfig
-from fast_style.files import InputError, expand_inputs, is_video, load_input, save_image
+from fast_style.files import VIDEO_OUTPUTS, InputError, check_output_kind, expand_inputs, is_video, load_input, save_image
 from fast_style.hardware import PRECISIONS
-from fast_style.images import DEFAULT_MAX_PIXELS
+from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
 from fast_style.model_file import ModelFileError
 from fast_style.models import arbitrary_model, file_styles, resolve_style, sheet_models, style_index
 from fast_style.outputs import Options, Report, VideoOptions, stylize_files, stylize_one_video, stylize_pipe
@@ -171,13 +171,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     elif bool(args.inputs) == bool(args.live):
         p.error("give INPUT files or --live SOURCE (one of the two)")
     if args.sheet:
-        if len(args.inputs) != 1 or args.output is None:
-            p.error("--sheet takes one photo and -o SHEET.png")
+        if len(args.inputs) != 1 or args.output is None or args.output.suffix.lower() not in IMAGE_EXTENSIONS:
+            p.error(f"--sheet takes one photo and -o SHEET.png (or {' '.join(IMAGE_EXTENSIONS)})")
         refuse(_given(args, "batch_size", "frames", "compile", "output_size"), "does not apply to --sheet")
     if args.live:
         refuse(_given(args, "batch_size", "max_pixels"), "does not apply to --live (one frame at a time)")
-        if args.output is not None and not is_video(args.output):
-            p.error("--live writes a video (-o OUT.mp4) or, without -o, shows a window")
+        if args.output is not None and args.output.suffix.lower() not in VIDEO_OUTPUTS:
+            p.error(f"--live writes a video (-o OUT{' OUT'.join(VIDEO_OUTPUTS)}) or, without -o, shows a window")
     else:
         refuse(_given(args, "live_format"), "applies to --live only")
     to_stdout = args.output == Path("-")
@@ -225,9 +225,15 @@ def main(argv: list[str] | None = None) -> int:
         return stylize_dataset(args)
     inputs = [] if args.inputs == ["-"] else expand_inputs(args.inputs)
     if args.inputs and args.inputs != ["-"] and not inputs:
-        print(f"error: {' '.join(args.inputs)}: no images found", file=sys.stderr)
+        print(f"error: {' '.join(args.inputs)}: no images or videos found", file=sys.stderr)
         return 1
     videos = [source for source, _ in inputs if is_video(source)]
+    if len(inputs) == 1 and args.output not in (None, Path("-")):
+        try:
+            check_output_kind(inputs[0][0], args.output)
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if args.optimize and videos:
         print(f"error: {videos[0]}: --optimize works on images only (a video would take hours a second)", file=sys.stderr)
         return 2

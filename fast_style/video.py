@@ -94,6 +94,28 @@ def stylize_video(
 _END = object()  # the last item through a pipeline queue
 
 
+class _Clock:
+    """Output timestamps that always increase, as the encoder needs: the source's own where they
+    do (variable frame rates kept), frames counted at the stream's rate where they do not. AVI
+    stores no presentation times, so its B-frames decode with shuffled guesses (1 4 3 5 2 ...):
+    counted from the start."""
+
+    def __init__(self, rate: Fraction, counted: bool) -> None:
+        self.tick = 1 / Fraction(rate)
+        self.counted = counted
+        self.last: Fraction | None = None  # seconds
+
+    def __call__(self, frame: av.VideoFrame, source: av.VideoFrame) -> None:
+        t = None if self.counted or source.pts is None else source.pts * source.time_base
+        if t is not None and (self.last is None or t > self.last):
+            frame.pts, frame.time_base = source.pts, source.time_base
+        else:
+            self.counted = True  # from here on: a frame a tick after the last one
+            n = 0 if self.last is None else int(self.last / self.tick) + 1
+            frame.pts, frame.time_base, t = n, self.tick, n * self.tick
+        self.last = t
+
+
 def _put(q: queue.Queue, item: object, stop: threading.Event) -> None:
     """A put that gives up once another stage has failed, instead of waiting forever."""
     while not stop.is_set():
@@ -148,6 +170,7 @@ def _transcode(
         decoded: queue.Queue = queue.Queue(maxsize=2 * batch_size)  # ("video", array, frame, motion) | ("audio", x)
         stylized: queue.Queue = queue.Queue(maxsize=4)  # ("video", [(array, frame)]) | ("audio", x)
         lock = GridLock() if grid_lock else None  # measured here, in frame order, as frames are decoded
+        clock = _Clock(rate, counted=inp.format.name == "avi")
         stop, errors = threading.Event(), []
 
         def read() -> None:
@@ -193,7 +216,7 @@ def _transcode(
                         started = True
                     for array, src in payload:
                         frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-                        frame.pts, frame.time_base = src.pts, src.time_base
+                        clock(frame, src)
                         out.mux(vout.encode(frame))
                     bar.update(len(payload))
                     written += len(payload)
@@ -203,6 +226,9 @@ def _transcode(
                     out.mux(vout.encode(None))
                     if audio == "re-encoded":
                         out.mux(aout.encode(None))
+            except av.FFmpegError as e:
+                errors.append(VideoError(f"cannot be encoded ({e})"))
+                stop.set()
             except BaseException as e:  # noqa: BLE001 - handed to the main thread
                 errors.append(e)
                 stop.set()

@@ -57,6 +57,13 @@ def test_pixel_limit_can_be_raised(tiny_model: Path, tmp_path: Path, capsys: pyt
     assert main(["--model", str(tiny_model), str(photo), "-o", str(tmp_path / "a.png"), "--max-pixels", "5000"]) == 1
     assert "above the limit of 0.005 (--max-pixels)" in capsys.readouterr().err
     assert main(["--model", str(tiny_model), str(photo), "-o", str(tmp_path / "a.png"), "--max-pixels", "8000"]) == 0
+    # and for the picture --size or --output-size would make (--size 30000, a typo, ran for hours)
+    for option in ("--size", "--output-size"):
+        assert main(["--model", str(tiny_model), str(photo), "-o", str(tmp_path / "b.png"), option, "200",
+                     "--max-pixels", "8000"]) == 1
+        assert capsys.readouterr().err.splitlines()[0] == (
+            f"error: {photo}: refused: {option} 200 makes it 0.032 megapixels, above the limit of 0.008 (--max-pixels)")
+    assert not (tmp_path / "b.png").exists()
 
 
 def test_odd_formats_are_read_right(tmp_path: Path) -> None:

@@ -88,9 +88,12 @@ MARKER = Path("/tmp/fast_style_pickle_ran")
 def test_a_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
     MARKER.unlink(missing_ok=True)
     path = tmp_path / "evil.ckpt"
-    with open(path, "wb") as f:
-        pickle.dump({"state_dict": {}, "payload": Exploit()}, f)
+    torch.save({"state_dict": {}, "payload": Exploit()}, path)  # a zip, as Lightning writes
     with pytest.raises(ModelFileError, match="evil.ckpt: cannot be loaded safely"):
+        load_model(path)
+    with open(path, "wb") as f:  # torch's older plain pickle
+        pickle.dump({"state_dict": {}, "payload": Exploit()}, f)
+    with pytest.raises(ModelFileError, match=r"evil.ckpt: not a model file \(a .safetensors exported by train, or a Lightning .ckpt\)"):
         load_model(path)
     assert not MARKER.exists()
 

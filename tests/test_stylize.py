@@ -54,6 +54,33 @@ def test_folder_input_recurses_and_keeps_structure(tiny_model: Path, photo_dir: 
     assert written == ["nested/deeper/q_tiny.png", "p0_tiny.jpg", "p1_tiny.jpg", "p2_tiny.jpg", "p3_tiny.jpg"]
 
 
+def test_a_folder_takes_its_videos_tiffs_and_gifs(tiny_model: Path, tmp_path: Path) -> None:
+    """Before: a folder's videos, TIFFs and GIFs were skipped without a word (and a folder of
+    clips was "no images found"); a still GIF became a one-frame video."""
+    from test_video import FP32, make_clip, probe
+
+    folder = tmp_path / "holidays"
+    make_photo(folder / "scan.tif", (50, 40))
+    (folder / "day1").mkdir()
+    make_clip(folder / "day1" / "clip.mov", frames=5)
+    still = Image.new("RGB", (30, 20), "teal")
+    still.save(folder / "still.gif")
+    still.save(folder / "moving.gif", save_all=True, append_images=[Image.new("RGB", (30, 20), c) for c in ("red", "navy", "gold")],
+                             duration=100)
+    assert main(["--model", str(tiny_model), str(folder), "-o", str(tmp_path / "out"), *FP32]) == 0
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*"))
+    assert written == ["day1", "day1/clip_tiny.mp4", "moving_tiny.mp4", "scan_tiny.tif", "still_tiny.gif"]
+    assert probe(tmp_path / "out" / "day1" / "clip_tiny.mp4")[0] == 5 and probe(tmp_path / "out" / "moving_tiny.mp4")[0] == 4
+    assert Image.open(tmp_path / "out" / "scan_tiny.tif").size == (50, 40)
+    assert Image.open(tmp_path / "out" / "still_tiny.gif").size == (30, 20)
+
+
+def test_a_folder_with_nothing_to_stylize_says_so(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "notes.txt").write_text("no picture")
+    assert main(["--model", str(tiny_model), str(tmp_path), "-o", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path}: no images or videos found"
+
+
 def test_glob_input(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["--model", str(tiny_model), str(photo_dir / "p[01].jpg"), "-o", str(out)]) == 0
@@ -251,7 +278,10 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
     (["--optimize", "--style-image", "p.jpg", "a.jpg", "--precision", "bf16"], "--precision: does not apply to --optimize"),
     (["--model", "m.safetensors", "--export", "m.onnx", "--strength", "0.5"], "--strength: does not apply to --export"),
     (["--model", "m.safetensors", "--live", "/dev/video0", "--batch-size", "2"], "--batch-size: does not apply to --live"),
+    (["--model", "m.safetensors", "--live", "/dev/video0", "-o", "cam.webm"],
+     "--live writes a video (-o OUT.mp4 OUT.mov OUT.mkv OUT.m4v OUT.avi) or, without -o, shows a window"),
     (["--sheet", "a.jpg", "-o", "s.png", "--frames", "3"], "--frames: does not apply to --sheet"),
+    (["--sheet", "a.jpg", "-o", "sheet"], "--sheet takes one photo and -o SHEET.png (or .jpg .jpeg .png .webp .bmp .tif .tiff)"),
     (["--model", "m.safetensors", "a.jpg", "--size", "0"], "--size must be at least 1, not 0"),
     (["--list-styles", "--size", "3"], "--list-styles takes nothing else (not size)"),
     (["--model", "m.safetensors", "-", "a.jpg", "-o", "-"], "- (an image on stdin) is the only input"),

@@ -129,6 +129,42 @@ def test_a_rotated_phone_video_comes_out_upright(tiny_model: Path, tmp_path: Pat
     assert probe(tmp_path / "o.mp4")[0] == 12 and probe(tmp_path / "o.mp4")[3] == (48, 64)
 
 
+def test_an_avi_with_b_frames_keeps_its_frames_in_order(tiny_model: Path, tmp_path: Path) -> None:
+    """AVI stores no presentation times: its B-frames decode with shuffled timestamps, which the
+    encoder refused (a traceback) before frames were counted at the rate instead."""
+    for name in ("camera.avi", "camera.mp4"):  # the same frames in both
+        src = make_clip(tmp_path / name, frames=12, rate=10)
+        assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / f"o_{name}.mp4"), *FP32]) == 0
+    with av.open(str(tmp_path / "camera.avi")) as c:
+        decoded = [f.pts for f in c.decode(video=0)]
+    assert decoded != sorted(decoded)  # what made the encoder fail
+    with av.open(str(tmp_path / "o_camera.avi.mp4")) as c:
+        frames = list(c.decode(video=0))
+    assert [f.pts for f in frames] == sorted({f.pts for f in frames}) and len(frames) == 12
+    assert abs(float(frames[-1].pts * frames[-1].time_base) - 11 / 10) < 1e-3  # at the clip's rate
+    with av.open(str(tmp_path / "o_camera.mp4.mp4")) as c:  # in display order: each frame nearest its twin
+        twins = [f.to_ndarray(format="rgb24").astype(np.float32) for f in c.decode(video=0)]
+    for i, frame in enumerate(frames):
+        assert np.argmin([np.abs(frame.to_ndarray(format="rgb24") - t).mean() for t in twins]) == i
+
+
+@pytest.mark.parametrize("source, target, message", [
+    ("clip.mp4", "o.webm", "a video is written as H.264, in .mp4 .mov .mkv .m4v .avi, not .webm"),
+    ("clip.mp4", "o.gif", "a video is written as H.264, in .mp4 .mov .mkv .m4v .avi, not .gif"),
+    ("clip.mp4", "o.png", "a video is written as H.264, in .mp4 .mov .mkv .m4v .avi, not .png"),
+    ("photo.jpg", "o.mp4", "photo.jpg is a picture, written as .jpg .jpeg .png .webp .bmp .tif .tiff or .gif, not .mp4"),
+])
+def test_an_output_that_cannot_hold_the_input_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                           source: str, target: str, message: str) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_clip(folder / "clip.mp4")
+    Image.new("RGB", (40, 30), "teal").save(folder / "photo.jpg")
+    assert main(["--model", str(tiny_model), str(folder / source), "-o", str(folder / target), *FP32]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {folder / target}: {message}"
+    assert sorted(p.name for p in folder.iterdir()) == ["clip.mp4", "photo.jpg"]
+
+
 def test_a_file_that_is_not_a_video_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_text("not a video")
