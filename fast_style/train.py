@@ -8,6 +8,7 @@ import logging
 import shutil
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 import hydra
@@ -66,23 +67,46 @@ class SaveOnInterrupt(Callback):
 
 
 def check_numbers(cfg: DictConfig) -> None:
-    """Nonsense values fail here, in one line, before anything loads."""
+    """Nonsense values fail here, in one line, before anything loads (`trainer.max_steps=abc` was
+    a traceback from inside Lightning)."""
+    whole = lambda low: lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low  # noqa: E731
     for key, ok, want in [
-        ("batch_size", cfg.batch_size >= 1, "at least 1"),
-        ("data.num_workers", cfg.data.num_workers >= 0, "0 or more"),
-        ("optim.lr", cfg.optim.lr > 0, "positive"),
-        ("optim.norm_lr", cfg.optim.get("norm_lr") is None or cfg.optim.norm_lr > 0, "positive, or null for optim.lr"),
-        ("optim.ema", cfg.optim.get("ema") is None or 0 < cfg.optim.ema < 1, "between 0 and 1 (e.g. 0.995), or null"),
-        ("checkpoint_every_n_steps", cfg.checkpoint_every_n_steps >= 1, "at least 1"),
-        ("channels_last", cfg.channels_last in (True, False, "auto"), "auto, true or false"),
-        ("new_painting", cfg.new_painting in ("norms", "rehearse", "network"), "norms, rehearse or network"),
-        ("stability.zoom", 0 <= cfg.stability.zoom < 0.5, "from 0 to below 0.5 (e.g. 0.04)"),
-        ("style.weight", cfg.style.weight >= 0, "0 or more"),
-        ("loss.content_weight", cfg.loss.content_weight >= 0, "0 or more"),
-        ("loss.tv_weight", cfg.loss.tv_weight >= 0, "0 or more"),
+        ("batch_size", whole(1), "at least 1"),
+        ("data.num_workers", whole(0), "0 or more"),
+        ("optim.lr", lambda v: v > 0, "positive"),
+        ("optim.norm_lr", lambda v: v is None or v > 0, "positive, or null for optim.lr"),
+        ("optim.ema", lambda v: v is None or 0 < v < 1, "between 0 and 1 (e.g. 0.995), or null"),
+        ("checkpoint_every_n_steps", whole(1), "at least 1"),
+        ("channels_last", lambda v: v in (True, False, "auto"), "auto, true or false"),
+        ("new_painting", lambda v: v in ("norms", "rehearse", "network"), "norms, rehearse or network"),
+        ("stability.zoom", lambda v: 0 <= v < 0.5, "from 0 to below 0.5 (e.g. 0.04)"),
+        ("style.weight", lambda v: v >= 0, "0 or more"),
+        ("loss.content_weight", lambda v: v >= 0, "0 or more"),
+        ("loss.tv_weight", lambda v: v >= 0, "0 or more"),
+        ("trainer.max_steps", whole(-1), "a whole number, or -1 for no limit"),
+        ("trainer.max_epochs", lambda v: v is None or whole(-1)(v), "a whole number, or -1 for no limit"),
+        ("trainer.log_every_n_steps", whole(1), "at least 1"),
     ]:
-        if not ok:
-            raise ValueError(f"{key} must be {want}, not {OmegaConf.select(cfg, key)}")
+        value = OmegaConf.select(cfg, key)
+        try:
+            good = ok(value)
+        except TypeError:  # a word where a number goes
+            good = False
+        if not good:
+            raise ValueError(f"{key} must be {want}, not {value}")
+
+
+def check_checkpoint(cfg: DictConfig) -> None:
+    """`ckpt_path` resumes a run from a checkpoint Lightning wrote (a zip); anything else was a
+    traceback ("pop from empty list") after the VGG had loaded."""
+    if not cfg.ckpt_path:
+        return
+    path = Path(cfg.ckpt_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found (ckpt_path)")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a checkpoint of a run (ckpt_path resumes from a run's checkpoints/last.ckpt; "
+                         "to start from an exported model, init_weights=PATH)")
 
 
 def check_time_left(cfg: DictConfig) -> None:
@@ -114,6 +138,7 @@ def _dhms(t: datetime.timedelta) -> str:
 
 def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     check_numbers(cfg)
+    check_checkpoint(cfg)
     check_time_left(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     plain = OmegaConf.to_container(cfg, resolve=True)
