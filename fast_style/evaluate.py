@@ -50,7 +50,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
                    help="the network's precision (default fp32): what a faster precision costs in loss")
     p.add_argument("--vgg-weights", default=LossConfig.vgg_weights, help="imagenet, a .pth file, or random (tests only)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name in ("size", "style_size", "steps", "max_paintings"):  # --size 0 ran at full size; --steps 0 divided by 0
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+    for name in ("paintings", "against"):
+        folder = getattr(args, name)
+        if folder is not None and not folder.is_dir():
+            p.error(f"--{name} {folder}: folder not found")
+    return args
 
 
 def _sync(device: torch.device) -> None:

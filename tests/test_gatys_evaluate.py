@@ -139,3 +139,17 @@ def test_evaluate_table_and_bad_folder(tiny_model: Path, photo_dir: Path, tmp_pa
     assert evaluate(["--model", str(tiny_model), "--photos", str(tmp_path / "none"), "--style-image", str(STYLE),
                      "--vgg-weights", "random"]) == 1
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'none'}: no photos found"
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--size", "0"], "--size must be at least 1, not 0"),  # ran at full size
+    (["--style-size", "0"], "--style-size must be at least 1, not 0"),
+    (["--baseline", "gatys", "--steps", "0"], "--steps must be at least 1, not 0"),  # ZeroDivisionError
+    (["--paintings", "/nowhere"], "--paintings /nowhere: folder not found"),  # searched the recorded paths instead
+])
+def test_evaluate_refuses_nonsense_in_one_line(tiny_model: Path, photo_dir: Path, capsys: pytest.CaptureFixture,
+                                               option: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exit:
+        evaluate(["--model", str(tiny_model), "--photos", str(photo_dir), "--vgg-weights", "random", *option])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"evaluate: error: {message}"
