@@ -25,7 +25,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 from PIL import Image
 
@@ -264,6 +264,13 @@ class _Cores:
                 self._cond.notify_all()
 
 
+def attachment(name: str) -> str:
+    """A Content-Disposition for any file name (RFC 6266): headers are Latin-1, so "東京.mp4"
+    dropped the connection; an ASCII fallback, and the name itself percent-encoded in UTF-8."""
+    plain = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name)}"
+
+
 def _number(params: dict[str, str], key: str, default: float, low: float, high: float) -> float:
     if params.get(key) in (None, ""):
         return default
@@ -306,7 +313,7 @@ class Handler(BaseHTTPRequestHandler):
             if len(parts) == 4 and parts[:2] == ["api", "video"] and parts[3] == "result":
                 state = self.studio.job(parts[2])
                 return self._send(self.studio.result(parts[2]).read_bytes(), "video/mp4",
-                                  {"Content-Disposition": f'attachment; filename="{state["name"]}"'})
+                                  {"Content-Disposition": attachment(state["name"])})
             self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
         except RequestError as e:
             self._json({"error": str(e)}, HTTPStatus.BAD_REQUEST)
