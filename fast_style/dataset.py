@@ -35,7 +35,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from fast_style.files import InputError, load_input, save_image
+from fast_style.files import InputError, load_input, outside, save_image
 from fast_style.images import find_images, to_pil, to_tensor
 from fast_style.model_file import load_model, read_model
 from fast_style.models import parse_style
@@ -75,7 +75,7 @@ def whole(path: Path) -> bool:
 def plan(root: Path, out: Path, styles: list[str], per_image: str, seed: int) -> tuple[list[Item], list[str], list[str]]:
     """(items to stylize, inputs whose outputs exist whole, unreadable inputs): the same on every process."""
     todo, done, bad = [], [], []
-    for path in find_images(root):
+    for path in outside(find_images(root), out):  # outputs inside the input folder are not inputs on a resume
         relative = path.relative_to(root).as_posix()
         if (out / relative).exists() and whole(out / relative):
             done.append(relative)

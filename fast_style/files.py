@@ -21,19 +21,27 @@ class InputError(Exception):
     """One input that cannot be stylized; reported in one line, the others go on."""
 
 
-def expand_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
+def expand_inputs(inputs: list[str], out: Path | None = None) -> list[tuple[Path, Path]]:
     """(file, its path relative to the folder it was found in): folders recurse (photos and
-    videos), globs expand."""
+    videos), globs expand. A folder's walk leaves out `out` (default ./stylized): with the outputs
+    inside the input folder, each run stylized the last one's outputs again."""
     found = []
     for item in inputs:
         path = Path(item)
         if path.is_dir() and path.suffix.lower() not in IMAGE_EXTENSIONS:
-            found += [(p, p.relative_to(path)) for p in find_images(path, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)]
+            files = find_images(path, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+            found += [(p, p.relative_to(path)) for p in outside(files, out or DEFAULT_OUT)]
         elif not path.exists() and glob.has_magic(item):
             found += [(Path(p), Path(Path(p).name)) for p in sorted(glob.glob(item, recursive=True))]
         else:
             found.append((path, Path(path.name)))
     return found
+
+
+def outside(files: list[Path], folder: Path) -> list[Path]:
+    """The files not under `folder`."""
+    folder = folder.resolve()
+    return [p for p in files if folder not in p.resolve().parents]
 
 
 def is_video(path: Path) -> bool:

@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
     if args.dataset:
         return stylize_dataset(args)
-    inputs = [] if args.inputs == ["-"] else expand_inputs(args.inputs)
+    inputs = [] if args.inputs == ["-"] else expand_inputs(args.inputs, args.output)
     if args.inputs and args.inputs != ["-"] and not inputs:
         print(f"error: {' '.join(args.inputs)}: no images or videos found", file=sys.stderr)
         return 1

@@ -44,6 +44,13 @@ def test_the_plan_does_not_depend_on_the_process_count(tmp_path: Path) -> None:
     assert all(len({(items[i].size, items[i].style) for i in b}) == 1 for b in cut)  # one size, one style a batch
 
 
+def test_outputs_inside_the_input_folder_are_not_planned_as_inputs(tmp_path: Path) -> None:
+    root = folder(tmp_path / "in")
+    make_photo(root / "out" / "a" / "1.jpg", (40, 30))  # an earlier run's output, written inside the input folder
+    items, done, _ = plan(root, root / "out", ["x"], "same", seed=0)
+    assert done == ["a/1.jpg"] and len(items) == 7 and not any(i.relative.startswith("out/") for i in items)
+
+
 @pytest.mark.slow  # two processes over gloo
 def test_two_processes_write_what_one_does_once_and_a_rerun_writes_nothing(tiny_model: Path, tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture) -> None:

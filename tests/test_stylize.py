@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import BF16_CPU, make_photo
+from conftest import BF16_CPU, make_photo, make_photo_dir
 from fast_style import Stylizer
 from fast_style.model_file import load_model, save_model
 from fast_style.stylize import main
@@ -79,6 +79,19 @@ def test_a_folder_with_nothing_to_stylize_says_so(tiny_model: Path, tmp_path: Pa
     (tmp_path / "notes.txt").write_text("no picture")
     assert main(["--model", str(tiny_model), str(tmp_path), "-o", str(tmp_path / "out")]) == 1
     assert capsys.readouterr().err.strip() == f"error: {tmp_path}: no images or videos found"
+
+
+def test_outputs_inside_the_input_folder_are_not_stylized_again(tiny_model: Path, photo_dir: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`stylize photos/ -o photos/out/` twice, or `stylize .` twice with the default ./stylized:
+    the second run stylized the first one's outputs (out/out/p0_tiny_tiny.jpg)."""
+    for _ in range(2):
+        main(["--model", str(tiny_model), str(photo_dir), "-o", str(photo_dir / "out")])
+    assert sorted(p.name for p in (photo_dir / "out").rglob("*.jpg")) == [f"p{i}_tiny.jpg" for i in range(4)]
+    monkeypatch.chdir(make_photo_dir(tmp_path / "more"))
+    for _ in range(2):
+        main(["--model", str(tiny_model), "."])
+    assert len(list(Path("stylized").rglob("*_tiny.*"))) == 5 and not list(Path("stylized").rglob("*_tiny_tiny.*"))
 
 
 def test_glob_input(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
