@@ -164,11 +164,11 @@ class Stylizer:
         side scaled to `size` (bigger brush strokes, less time) and the result is scaled back.
         `motion`: for frames of a stream, each one's `Motion` from a `fast_style.motion.GridLock`
         (or a pan's (y, x)), so that the network's grid moves with the scene and a pan or a zoom
-        does not flicker."""
+        does not flicker. A uint8 batch (torchvision.io.read_image's) comes back uint8."""
         strength = self.strength if strength is None else _check_strength(strength)
         keep_color = self.preserve_color if preserve_color is None else preserve_color
+        photo = _pixels(batch, size).to(self.device, torch.float32)
         h, w = batch.shape[-2:]
-        photo = batch.to(self.device, torch.float32)
         x, code = fit_longest(photo, size), self.style_code(style, style_image)
         if motion is not None and self.grid > 1:
             scale = x.shape[-1] / w
@@ -181,6 +181,8 @@ class Stylizer:
             y = keep_photo_color(y, photo)
         if strength < 1:
             y = blend(photo, y, strength)
+        if batch.dtype == torch.uint8:
+            y = y.mul(255).round_().to(torch.uint8)
         return y.to(batch.device)
 
     @overload
@@ -192,7 +194,10 @@ class Stylizer:
         """`options`: strength, preserve_color, style, style_image, for this call only."""
         if isinstance(image, Image.Image):
             return self.stylize_batch([image], size, **options)[0]
-        if image.dim() == 3:
+        if not isinstance(image, torch.Tensor):
+            raise TypeError(f"a Stylizer takes a PIL image or a tensor, not {type(image).__name__}"
+                            + (" (Image.fromarray(array) makes one of an RGB array)" if hasattr(image, "__array__") else ""))
+        if image.dim() == 3 and image.shape[0] == 3:
             return self.stylize_tensor(image.unsqueeze(0), size, **options)[0]
         return self.stylize_tensor(image, size, **options)
 
@@ -242,6 +247,23 @@ def _pairs(style_image: Stylizer.StyleImage) -> list[tuple[Stylizer.Painting, fl
     if isinstance(style_image, (list, tuple)):
         return [(p, float(w)) for p, w in style_image]
     return [(style_image, 1.0)]
+
+
+def _pixels(batch: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The one pixel convention, checked: RGB in [0, 1] (uint8 divided by 255). A batch of 0-255
+    floats, or channels last, used to come out as noise or a conv's error about channels."""
+    if batch.dim() != 4 or batch.shape[1] != 3:
+        raise ValueError(f"takes RGB tensors shaped (3, H, W) or (B, 3, H, W), not {tuple(batch.shape)}")
+    if size is not None and size < 1:
+        raise ValueError(f"size must be at least 1, not {size}")
+    if batch.dtype == torch.uint8:
+        return batch.float() / 255
+    if not batch.is_floating_point():
+        raise ValueError(f"takes float pixels in [0, 1] or uint8 ones, not {batch.dtype}")
+    low, high = torch.aminmax(batch)
+    if low < -0.01 or high > 1.01:  # a little outside, as resampling leaves, passes
+        raise ValueError(f"float pixels go from 0 to 1, not {float(low):g} to {float(high):g} (0-255? divide by 255)")
+    return batch
 
 
 def _check_strength(strength: float) -> float:

@@ -184,5 +184,9 @@ def test_evaluate_scores_the_held_out_paintings_beside_another_tool(trained: tup
     assert evaluate([*args, "--paintings", str(paintings), "--max-paintings", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[0] for line in lines[2:]] == ["a1", "a2", "b1", "mean"]
-    assert evaluate([*args, "--against", str(root / "nowhere")]) == 1
+    (root / "empty").mkdir()
+    assert evaluate([*args, "--against", str(root / "empty")]) == 1
     assert "no picture of this pair in --against" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # no such folder: refused before anything loads
+        evaluate([*args, "--against", str(root / "nowhere")])
+    assert capsys.readouterr().err.strip().endswith(f"--against {root / 'nowhere'}: folder not found")

@@ -141,6 +141,19 @@ def test_python_api_takes_pil_and_tensors(tiny_model: Path) -> None:
     y = stylizer(x)
     assert y.shape == (3, 29, 33) and y.min() >= 0 and y.max() <= 1
     assert stylizer(torch.rand(2, 3, 16, 20)).shape == (2, 3, 16, 20)
+    # uint8, as torchvision.io.read_image gives: the same picture, back in uint8 (it was taken as 0-255 floats)
+    u8 = (x * 255).round().to(torch.uint8)
+    assert stylizer(u8).dtype == torch.uint8
+    assert (stylizer(u8).float() / 255 - stylizer(u8.float() / 255)).abs().max() <= 0.5 / 255 + 1e-6
+    for bad, message in [(x * 255, r"float pixels go from 0 to 1, not [\d.]+ to 25[\d.]+ \(0-255\? divide by 255\)"),
+                         (x.permute(1, 2, 0), r"takes RGB tensors shaped \(3, H, W\) or \(B, 3, H, W\), not \(29, 33, 3\)"),
+                         (x[:1], r"not \(1, 29, 33\)"), (x.double().long(), "takes float pixels in \\[0, 1\\] or uint8 ones")]:
+        with pytest.raises(ValueError, match=message):
+            stylizer(bad)
+    with pytest.raises(ValueError, match="size must be at least 1, not 0"):
+        stylizer(x, 0)
+    with pytest.raises(TypeError, match=r"takes a PIL image or a tensor, not ndarray \(Image.fromarray"):
+        stylizer(np.zeros((4, 4, 3), np.uint8))
 
 
 def test_lightning_checkpoint_is_accepted(tmp_path: Path) -> None:
