@@ -96,24 +96,39 @@ def check_numbers(cfg: DictConfig) -> None:
             raise ValueError(f"{key} must be {want}, not {value}")
 
 
-def check_checkpoint(cfg: DictConfig) -> None:
-    """`ckpt_path` resumes a run from a checkpoint Lightning wrote (a zip); anything else was a
-    traceback ("pop from empty list") after the VGG had loaded."""
+def check_resume(cfg: DictConfig) -> None:
+    """`ckpt_path` resumes a run as it was. What would fail after the VGG had loaded, or train
+    something other than asked, fails here in one line: a file that is no checkpoint of a run
+    ("pop from empty list"), another network (forty lines of size mismatches), another painting
+    (trained from the old one's weights and step count), no steps or no time left."""
     if not cfg.ckpt_path:
         return
     path = Path(cfg.ckpt_path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found (ckpt_path)")
-    if not zipfile.is_zipfile(path):
+    if not zipfile.is_zipfile(path):  # what Lightning writes
         raise ValueError(f"{path}: not a checkpoint of a run (ckpt_path resumes from a run's checkpoints/last.ckpt; "
                          "to start from an exported model, init_weights=PATH)")
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    saved, now = state.get("hyper_parameters", {}), OmegaConf.to_container(cfg, resolve=True)
+    for group, keys in (("model", None), ("style", ("name", "image", "images", "folder"))):
+        was, asked = saved.get(group) or {}, now[group]
+        for key in keys or was:
+            if key in was and key in asked and was[key] != asked[key]:
+                raise ValueError(f"{path}: the run trained with {group}.{key}={was[key]}, not {asked[key]}; resume it "
+                                 f"with its own settings, or start a new run from its weights: init_weights={path}")
+    steps, max_steps = state.get("global_step", 0), cfg.trainer.get("max_steps", -1)
+    if max_steps not in (None, -1) and steps >= max_steps:
+        raise ValueError(f"{path}: the run is at step {steps} already, trainer.max_steps={max_steps} counts the whole "
+                         f"run across resumes: give more (e.g. {steps + 1000})")
+    check_time_left(cfg, state)
 
 
-def check_time_left(cfg: DictConfig) -> None:
+def check_time_left(cfg: DictConfig, state: dict) -> None:
     """Lightning's max_time counts the whole run, resumes included (its Timer is checkpointed):
     a resume with no time left would read every painting and stop at once. Say so first."""
     limit = cfg.trainer.get("max_time")
-    if not cfg.ckpt_path or not limit or not Path(cfg.ckpt_path).is_file():
+    if not limit:
         return
     try:
         if isinstance(limit, str):
@@ -123,7 +138,6 @@ def check_time_left(cfg: DictConfig) -> None:
             limit = datetime.timedelta(**limit)
     except (TypeError, ValueError):
         raise ValueError(f"trainer.max_time must be DD:HH:MM:SS or a dict of timedelta fields, not {limit!r}") from None
-    state = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=True, mmap=True)
     used = datetime.timedelta(seconds=round(state.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {}).get("train", 0)))
     if used >= limit:
         raise ValueError(f"{cfg.ckpt_path}: the run has trained {used} already, trainer.max_time={cfg.trainer.max_time} "
@@ -138,8 +152,7 @@ def _dhms(t: datetime.timedelta) -> str:
 
 def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     check_numbers(cfg)
-    check_checkpoint(cfg)
-    check_time_left(cfg)
+    check_resume(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     plain = OmegaConf.to_container(cfg, resolve=True)
     trainer_args = plain["trainer"]

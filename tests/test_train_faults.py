@@ -128,19 +128,32 @@ def test_ctrl_c_saves_a_checkpoint(tmp_path: Path, photo_dir: Path) -> None:
     assert not (tmp_path / "checkpoints").exists()  # an interrupted run does not replace the shipped model
 
 
-def test_a_resume_past_max_time_says_so_before_loading(tmp_path: Path) -> None:
-    # Lightning's Timer is checkpointed: max_time counts the whole run, resumes included.
+def test_a_resume_that_cannot_go_on_as_asked_says_so_before_loading(tmp_path: Path) -> None:
     from omegaconf import OmegaConf
 
-    from fast_style.train import check_time_left
+    from fast_style.train import check_resume
 
     last = tmp_path / "last.ckpt"
-    torch.save({"callbacks": {"Timer": {"time_elapsed": {"train": 3723.4}}}}, last)
-    cfg = OmegaConf.create({"ckpt_path": str(last), "trainer": {"max_time": "00:01:00:00"}})
+    model, style = {"channels": 32, "layout": "johnson"}, {"name": "wave", "image": "wave.jpg", "weight": 1e10}
+    torch.save({"global_step": 40, "callbacks": {"Timer": {"time_elapsed": {"train": 3723.4}}},
+                "hyper_parameters": {"model": model, "style": style, "optim": {"lr": 1e-3}}}, last)
+    cfg = OmegaConf.create({"ckpt_path": str(last), "trainer": {"max_time": "00:01:00:00", "max_steps": -1},
+                            "model": model, "style": style, "optim": {"lr": 3e-4}})  # another lr: a resume may change it
+    # Lightning's Timer is checkpointed: max_time counts the whole run, resumes included.
     with pytest.raises(ValueError, match=r"trained 1:02:03 already, trainer.max_time=00:01:00:00 counts the whole "
                                          r"run across resumes: give more \(e.g. 00:03:02:03\)"):
-        check_time_left(cfg)
-    check_time_left(OmegaConf.merge(cfg, {"trainer": {"max_time": {"hours": 2}}}))  # time left: no error
-    check_time_left(OmegaConf.merge(cfg, {"trainer": {"max_time": None}}))
-    with pytest.raises(ValueError, match=r"trainer.max_time must be DD:HH:MM:SS .*not '2h'"):
-        check_time_left(OmegaConf.merge(cfg, {"trainer": {"max_time": "2h"}}))
+        check_resume(cfg)
+    cfg.trainer.max_time = "00:02:00:00"
+    check_resume(cfg)  # time left: no error
+    for change, message in [
+        ({"model": {"channels": 16}}, r"the run trained with model.channels=32, not 16; resume it with its own settings, "
+                                      r"or start a new run from its weights: init_weights=.*last.ckpt"),
+        ({"style": {"name": "the_scream"}}, "the run trained with style.name=wave, not the_scream"),  # went on from wave's weights
+        ({"trainer": {"max_steps": 40}}, r"the run is at step 40 already, trainer.max_steps=40 counts the whole run"),
+        ({"trainer": {"max_time": "2h"}}, r"trainer.max_time must be DD:HH:MM:SS .*not '2h'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            check_resume(OmegaConf.merge(cfg, change))
+    last.write_bytes(b"\x00" * 10)
+    with pytest.raises(ValueError, match="not a checkpoint of a run"):
+        check_resume(cfg)
