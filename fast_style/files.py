@@ -50,7 +50,7 @@ def is_video(path: Path) -> bool:
     if suffix == ".gif" and path.is_file():
         try:
             with Image.open(path) as im:
-                return getattr(im, "n_frames", 1) > 1
+                return getattr(im, "is_animated", False)
         except (OSError, SyntaxError, ValueError):
             return False  # reported as the picture it cannot decode
     return suffix in VIDEO_EXTENSIONS
