@@ -251,7 +251,10 @@ def run(r: Run) -> dict[str, int] | None:
     """Stylize the folder; on the first process, the counts of this run's statuses (from the
     merged manifest); None on the others."""
     if not r.root.is_dir():
-        raise FileNotFoundError(f"{r.root}: input folder not found")
+        raise FileNotFoundError(f"{r.root}: " + ("a file; a dataset run takes a folder of images" if r.root.exists()
+                                                 else "input folder not found"))
+    if r.out.resolve() == r.root.resolve():  # outputs keep the inputs' names: each would be taken as done
+        raise ValueError(f"{r.out}: the output folder is the input folder; write to another (-o OUT_FOLDER)")
     if r.per_image == "random":
         styles = _choices(r.model, r.paintings)
     else:

@@ -23,14 +23,15 @@ class InputError(Exception):
 
 def expand_inputs(inputs: list[str], out: Path | None = None) -> list[tuple[Path, Path]]:
     """(file, its path relative to the folder it was found in): folders recurse (photos and
-    videos), globs expand. A folder's walk leaves out `out` (default ./stylized): with the outputs
-    inside the input folder, each run stylized the last one's outputs again."""
-    found = []
+    videos), globs expand. A folder's walk leaves out a subfolder `out` (default ./stylized): with
+    the outputs inside the input folder, each run stylized the last one's outputs again."""
+    found, out = [], out or DEFAULT_OUT
     for item in inputs:
         path = Path(item)
         if path.is_dir() and path.suffix.lower() not in IMAGE_EXTENSIONS:
             files = find_images(path, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
-            found += [(p, p.relative_to(path)) for p in outside(files, out or DEFAULT_OUT)]
+            files = files if out.resolve() == path.resolve() else outside(files, out)  # -o the folder itself: beside
+            found += [(p, p.relative_to(path)) for p in files]
         elif not path.exists() and glob.has_magic(item):
             found += [(Path(p), Path(Path(p).name)) for p in sorted(glob.glob(item, recursive=True))]
         else:

@@ -51,6 +51,18 @@ def test_outputs_inside_the_input_folder_are_not_planned_as_inputs(tmp_path: Pat
     assert done == ["a/1.jpg"] and len(items) == 7 and not any(i.relative.startswith("out/") for i in items)
 
 
+
+@pytest.mark.parametrize("where, message", [("in", "the output folder is the input folder; write to another (-o OUT_FOLDER)"),
+                                            ("in/a/1.jpg", "a file; a dataset run takes a folder of images")])
+def test_a_dataset_run_needs_an_input_folder_apart_from_its_outputs(tiny_model: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture, where: str,
+                                                                     message: str) -> None:
+    folder(tmp_path / "in")
+    out = tmp_path / "in" if where == "in" else tmp_path / "out"
+    assert main(["--model", str(tiny_model), "--devices", "1", str(tmp_path / where), "-o", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
+
+
 @pytest.mark.slow  # two processes over gloo
 def test_two_processes_write_what_one_does_once_and_a_rerun_writes_nothing(tiny_model: Path, tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture) -> None:

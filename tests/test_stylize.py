@@ -92,6 +92,10 @@ def test_outputs_inside_the_input_folder_are_not_stylized_again(tiny_model: Path
     for _ in range(2):
         main(["--model", str(tiny_model), "."])
     assert len(list(Path("stylized").rglob("*_tiny.*"))) == 5 and not list(Path("stylized").rglob("*_tiny_tiny.*"))
+    # -o the input folder itself: the outputs go beside the inputs, nested ones too
+    photos = make_photo_dir(tmp_path / "beside")
+    assert main(["--model", str(tiny_model), str(photos), "-o", str(photos)]) == 0
+    assert (photos / "p0_tiny.jpg").is_file() and (photos / "nested" / "deeper" / "q_tiny.png").is_file()
 
 
 def test_glob_input(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
