@@ -9,6 +9,7 @@ import shutil
 import sys
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -66,26 +67,30 @@ class SaveOnInterrupt(Callback):
                 print(f"interrupted at step {trainer.global_step}; resume with ckpt_path={self.path}", file=sys.stderr)
 
 
+def _whole(low: int) -> Callable[[object], bool]:
+    """A test for a whole number (a bool is none) of at least `low`."""
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
 def check_numbers(cfg: DictConfig) -> None:
     """Nonsense values fail here, in one line, before anything loads (`trainer.max_steps=abc` was
     a traceback from inside Lightning)."""
-    whole = lambda low: lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low  # noqa: E731
     for key, ok, want in [
-        ("batch_size", whole(1), "at least 1"),
-        ("data.num_workers", whole(0), "0 or more"),
+        ("batch_size", _whole(1), "at least 1"),
+        ("data.num_workers", _whole(0), "0 or more"),
         ("optim.lr", lambda v: v > 0, "positive"),
         ("optim.norm_lr", lambda v: v is None or v > 0, "positive, or null for optim.lr"),
         ("optim.ema", lambda v: v is None or 0 < v < 1, "between 0 and 1 (e.g. 0.995), or null"),
-        ("checkpoint_every_n_steps", whole(1), "at least 1"),
+        ("checkpoint_every_n_steps", _whole(1), "at least 1"),
         ("channels_last", lambda v: v in (True, False, "auto"), "auto, true or false"),
         ("new_painting", lambda v: v in ("norms", "rehearse", "network"), "norms, rehearse or network"),
         ("stability.zoom", lambda v: 0 <= v < 0.5, "from 0 to below 0.5 (e.g. 0.04)"),
         ("style.weight", lambda v: v >= 0, "0 or more"),
         ("loss.content_weight", lambda v: v >= 0, "0 or more"),
         ("loss.tv_weight", lambda v: v >= 0, "0 or more"),
-        ("trainer.max_steps", whole(-1), "a whole number, or -1 for no limit"),
-        ("trainer.max_epochs", lambda v: v is None or whole(-1)(v), "a whole number, or -1 for no limit"),
-        ("trainer.log_every_n_steps", whole(1), "at least 1"),
+        ("trainer.max_steps", _whole(-1), "a whole number, or -1 for no limit"),
+        ("trainer.max_epochs", lambda v: v is None or _whole(-1)(v), "a whole number, or -1 for no limit"),
+        ("trainer.log_every_n_steps", _whole(1), "at least 1"),
     ]:
         value = OmegaConf.select(cfg, key)
         try:
