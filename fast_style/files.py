@@ -67,6 +67,17 @@ def check_output_kind(source: Path, out: Path) -> None:
         raise InputError(f"{out}: {source.name} is a picture, written as {' '.join(IMAGE_EXTENSIONS)} or .gif, not {suffix}")
 
 
+def too_many_pixels(width: int, height: int, sides: dict[str, int | None], max_pixels: int) -> str | None:
+    """Why the picture an option (`--size`: the network's; `--output-size`: the output's) would make
+    of width x height is refused, if it is: `--size 30000`, a typo, ran for hours in tiles."""
+    for option, side in sides.items():
+        pixels = width * height * (side / max(width, height)) ** 2 if side else 0
+        if pixels > max_pixels:
+            return (f"refused: {option} {side} makes it {pixels / 1e6:.3g} megapixels, above the limit of "
+                    f"{max_pixels / 1e6:g} (--max-pixels)")
+    return None
+
+
 def output_path(source: Path, relative: Path, out: Path | None, single: bool, name: str) -> Path:
     """Images keep their format; videos become .mp4 (H.264)."""
     if out is not None and single and out.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from fast_style.files import InputError, check_target, is_video, load_input, output_path, save_image
+from fast_style.files import InputError, check_target, is_video, load_input, output_path, save_image, too_many_pixels
+from fast_style.images import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     from fast_style.stylizer import Stylizer
@@ -102,6 +103,7 @@ class VideoOptions:
     batch_size: int
     max_frames: int | None
     grid_lock: bool = True  # the network's grid follows the scene (fast_style.motion)
+    max_pixels: int = DEFAULT_MAX_PIXELS  # for what --size and --output-size make of a frame
 
 
 def stylize_files(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | None,
@@ -160,13 +162,9 @@ def _batches(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | No
 
 
 def _check_scaled(image: Image.Image, options: Options) -> None:
-    """The pixel limit holds for the picture `--size` or `--output-size` makes, too: `--size
-    30000` (a typo) would otherwise run for hours in tiles."""
-    for option, side in (("--size", options.size), ("--output-size", options.output_size)):
-        pixels = image.width * image.height * (side / max(image.size)) ** 2 if side else 0
-        if pixels > options.max_pixels:
-            raise InputError(f"refused: {option} {side} makes it {pixels / 1e6:.3g} megapixels, above the limit of "
-                             f"{options.max_pixels / 1e6:g} (--max-pixels)")
+    sides = {"--size": options.size, "--output-size": options.output_size}
+    if reason := too_many_pixels(image.width, image.height, sides, options.max_pixels):
+        raise InputError(reason)
 
 
 def _fit(image: Image.Image, side: int) -> Image.Image:
@@ -204,7 +202,7 @@ def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: Vi
     try:
         result = stylize_video(stylizer, source, target, size=options.size, output_size=options.output_size,
                                batch_size=options.batch_size, input_format=input_format, max_frames=options.max_frames,
-                               grid_lock=options.grid_lock)
+                               grid_lock=options.grid_lock, max_pixels=options.max_pixels)
     except (VideoError, OSError, RuntimeError) as e:  # RuntimeError: out of memory and the like; the next input goes on
         report.failed(source, str(e).strip().splitlines()[0])
         return 1

@@ -276,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.live and args.output is None:
         return show_live(stylizer, args.live, args.live_format, args.size, args.output_size, args.frames,
                          not args.no_grid_lock)
-    video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames, not args.no_grid_lock)
+    video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames, not args.no_grid_lock,
+                         args.max_pixels)
     report = Report(args.json)
     if args.live:
         return stylize_one_video(stylizer, args.live, args.output, video, report, input_format=args.live_format)

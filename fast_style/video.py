@@ -21,6 +21,8 @@ import torch
 from tqdm import tqdm
 
 from fast_style.atomic import atomic_write
+from fast_style.files import too_many_pixels
+from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.lanes import CORES, Lanes
 from fast_style.motion import GridLock, Motion
 from fast_style.stylizer import Stylizer
@@ -76,6 +78,7 @@ def stylize_video(
     lanes: int | None = None,
     preset: str = PRESET,
     grid_lock: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> VideoResult:
     """Write `target` (via a temporary file, renamed at the end). `size` is the network's working
     size, as for images; `output_size` scales the longest side of the output. Sides are rounded
@@ -88,7 +91,7 @@ def stylize_video(
     (fast_style.motion), so pans and zooms do not flicker."""
     with atomic_write(target) as tmp:
         return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress, input_format,
-                          max_frames, on_frames, lanes, preset, grid_lock)
+                          max_frames, on_frames, lanes, preset, grid_lock, max_pixels)
 
 
 _END = object()  # the last item through a pipeline queue
@@ -139,7 +142,7 @@ def _transcode(
     stylizer: Stylizer, source: str, tmp: str, size: int | None, output_size: int | None, batch_size: int, crf: int,
     progress: bool, input_format: str | None, max_frames: int | None,
     on_frames: Callable[[int, int | None], None] | None = None, lanes: int | None = None, preset: str = PRESET,
-    grid_lock: bool = True,
+    grid_lock: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> VideoResult:
     """Three stages in three threads, so decoding, the network and encoding overlap: a reader
     (demux + decode), the network here, and a writer (encode + mux). PyAV and torch release the
@@ -256,8 +259,12 @@ def _transcode(
             first = next(batches, None)
             if first is not None:  # the first frame fixes the output size, and how many frames run at once
                 h, w = first[0][0].shape[:2]
+                if reason := too_many_pixels(w, h, {"--output-size": output_size}, max_pixels):
+                    raise VideoError(reason)
                 scale = output_size / max(h, w) if output_size else 1.0
                 vout.height, vout.width = max(2, round(h * scale) // 2 * 2), max(2, round(w * scale) // 2 * 2)
+                if reason := too_many_pixels(vout.width, vout.height, {"--size": size}, max_pixels):
+                    raise VideoError(reason)
                 if stylizer.compiles:  # say why the first frame takes seconds
                     bar.set_postfix_str(f"compiling the {stylizer.precision} network for {vout.width}x{vout.height} "
                                         "(once per frame size; cached on disk)", refresh=True)

@@ -165,6 +165,18 @@ def test_an_output_that_cannot_hold_the_input_is_one_line(tiny_model: Path, tmp_
     assert sorted(p.name for p in folder.iterdir()) == ["clip.mp4", "photo.jpg"]
 
 
+@pytest.mark.parametrize("option", ["--size", "--output-size"])
+def test_a_frame_size_past_the_pixel_limit_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                       option: str) -> None:
+    """As for pictures: `--size 20000` (a typo) made each frame 327 megapixels, minutes of tiles a frame."""
+    clip = make_clip(tmp_path / "clip.mp4")
+    out = tmp_path / "o.mp4"
+    assert main(["--model", str(tiny_model), str(clip), "-o", str(out), option, "300", "--max-pixels", "8000", *FP32]) == 1
+    [line] = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]  # beside the progress bar
+    assert line == f"error: {clip}: refused: {option} 300 makes it 0.0675 megapixels, above the limit of 0.008 (--max-pixels)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "models"]  # no output, no temporary file
+
+
 def test_a_file_that_is_not_a_video_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_text("not a video")
