@@ -7,6 +7,7 @@ are built under a lock, and tiling works on its own copy of the network (fast_st
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -15,10 +16,11 @@ import torch
 from torch import nn
 
 from fast_style.gallery import ConditionalNet, GalleryNet
-from fast_style.hardware import PRECISIONS, cpu_has_fast_bf16, inference_precision
+from fast_style.hardware import PRECISIONS, cpu_has_fast_bf16, emulated_precision, inference_precision
 from fast_style.tiling import stylize_tiled
 from fast_style.transformer import for_inference
 
+log = logging.getLogger(__name__)
 MAX_PASS_PIXELS = 2048 * 2048  # larger inputs go through in tiles: bounded memory
 STYLE_CACHE = 8  # style codes kept ready (each a single-style network, compiled where asked)
 
@@ -54,6 +56,8 @@ class Engine:
             precision = inference_precision(self.device)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be auto or one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if line := emulated_precision(self.device, precision):
+            log.warning(line)  # with logging left unset, Python prints the line alone
         self.precision = precision
         self.dtype = PRECISIONS[precision]  # autocast dtype, None for fp32
         if precision == "int8":

@@ -21,6 +21,21 @@ def cpu_has_fast_bf16() -> bool:
     return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def cpu_has_fast_fp16() -> bool:
+    """AVX512-fp16 or AMX-fp16, as oneDNN sees them."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_fp16_supported()
+
+
+def emulated_precision(device: torch.device, precision: str) -> str | None:
+    """A warning line where an explicit precision is one this CPU only emulates: under the AVX2
+    cap, `stylize` of a 712x474 photo took 69 s in bf16 and 61 s in fp16, against 4.4 s in fp32."""
+    fast = {"bf16": cpu_has_fast_bf16, "fp16": cpu_has_fast_fp16}.get(precision)
+    if device.type != "cpu" or fast is None or fast():
+        return None
+    return (f"warning: precision {precision} on a CPU without {precision} instructions is emulated, "
+            "tens of times slower than fp32; precision auto picks what runs fast here")
+
+
 def is_x86() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
 
