@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--optimize", action="store_true",
                        help="Gatys et al. 2016: optimise each image against --style-image (slow, the quality reference; images only)")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
-                   help="image or video files, folders of images (recursive), globs; `-`: one image on stdin")
+                   help="image or video files, folders of them (recursive), globs; `-`: one image on stdin")
     p.add_argument("-o", "--output", type=Path,
                    help="output file (one input) or folder (default: ./stylized); `-` writes the one image to stdout")
     p.add_argument("--format", help="the image format of `-o -` or of a piped input's output (default: the input's)")
@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--export", type=Path, metavar="FILE", help="write the network as FILE.onnx or FILE.pt (TorchScript), batch, height and width free, and exit")
     p.add_argument("--max-pixels", type=int,
-                   help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}; guards against decompression bombs)")
+                   help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}; guards against decompression bombs), "
+                        "and images or frames that --size or --output-size would make larger")
     p.add_argument("--style-image", type=Path, action="append",
                    help="any painting, in one pass through the arbitrary-style network (checkpoints/any.safetensors, "
                         "or --model FILE); twice, with --mix, a mix of two; with --optimize, the painting to optimise towards")
