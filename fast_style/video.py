@@ -109,7 +109,7 @@ class _Clock:
         self.last: Fraction | None = None  # seconds
 
     def __call__(self, frame: av.VideoFrame, source: av.VideoFrame) -> None:
-        t = None if self.counted or source.pts is None else source.pts * source.time_base
+        t = None if self.counted or source.pts is None or source.time_base is None else source.pts * source.time_base
         if t is not None and (self.last is None or t > self.last):
             frame.pts, frame.time_base = source.pts, source.time_base
         else:
