@@ -35,7 +35,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from fast_style.files import InputError, load_input, outside, save_image
+from fast_style.files import InputError, load_input, outside, save_image, too_many_pixels
 from fast_style.images import find_images, to_pil, to_tensor
 from fast_style.model_file import load_model, read_model
 from fast_style.models import parse_style
@@ -100,8 +100,8 @@ def batches(items: list[Item], batch_size: int) -> list[list[int]]:
 
 
 class _Images(Dataset):
-    def __init__(self, root: Path, items: list[Item], max_pixels: int) -> None:
-        self.root, self.items, self.max_pixels = root, items, max_pixels
+    def __init__(self, root: Path, items: list[Item], max_pixels: int, size: int | None) -> None:
+        self.root, self.items, self.max_pixels, self.size = root, items, max_pixels, size
 
     def __len__(self) -> int:
         return len(self.items)
@@ -109,8 +109,10 @@ class _Images(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = self.items[i]
         try:
-            image = to_tensor(load_input(self.root / item.relative, self.max_pixels).convert("RGB"))
-            return {"index": i, "image": image, "error": None}
+            image = load_input(self.root / item.relative, self.max_pixels)
+            if reason := too_many_pixels(image.width, image.height, {"--size": self.size}, self.max_pixels):
+                raise InputError(reason)  # --size 30000, a typo, would run for hours in tiles
+            return {"index": i, "image": to_tensor(image.convert("RGB")), "error": None}
         except InputError as e:
             return {"index": i, "image": None, "error": str(e)}
 
@@ -148,7 +150,7 @@ class DatasetStylizer(L.LightningModule):
 
     def predict_dataloader(self) -> DataLoader:
         sampler = _Batches(batches(self.items, self.batch_size), self.global_rank, self.trainer.world_size)
-        return DataLoader(_Images(self.root, self.items, self.max_pixels), batch_sampler=sampler,
+        return DataLoader(_Images(self.root, self.items, self.max_pixels, self.size), batch_sampler=sampler,
                           num_workers=self.workers, collate_fn=_collate)
 
     def stylizer(self) -> Stylizer:

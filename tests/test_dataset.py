@@ -63,6 +63,17 @@ def test_a_dataset_run_needs_an_input_folder_apart_from_its_outputs(tiny_model: 
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
 
 
+def test_a_size_past_the_pixel_limit_fails_each_image_in_the_manifest(tiny_model: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    root = folder(tmp_path / "in")
+    assert main(["--model", str(tiny_model), "--devices", "1", str(root), "-o", str(tmp_path / "out"),
+                 "--size", "300", "--max-pixels", "8000"]) == 1
+    assert "0 written, 0 already there, 8 failed" in capsys.readouterr().out
+    errors = {line["error"] for line in manifest(tmp_path / "out") if line["input"] != "b/broken.jpg"}
+    assert errors == {"refused: --size 300 makes it 0.0675 megapixels, above the limit of 0.008 (--max-pixels)",
+                      "refused: --size 300 makes it 0.0614 megapixels, above the limit of 0.008 (--max-pixels)"}
+
+
 @pytest.mark.slow  # two processes over gloo
 def test_two_processes_write_what_one_does_once_and_a_rerun_writes_nothing(tiny_model: Path, tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture) -> None:
