@@ -112,7 +112,7 @@ def stream_path(device: torch.device) -> tuple[str, bool]:
     return inference_precision(device), device.type in ("cpu", "cuda")
 
 
-def _training_device(accelerator: str) -> str:
+def training_device(accelerator: str) -> str:
     """What Lightning's `accelerator` resolves to: cuda, mps or cpu."""
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
         return "cuda"
@@ -128,7 +128,7 @@ def training_channels_last(requested: bool | str, accelerator: str) -> tuple[boo
     AMX and on AVX2 (docs/cpus.md). GPUs are not measured yet: left as they were."""
     if requested != "auto":
         return bool(requested), None
-    if _training_device(accelerator) != "cpu":
+    if training_device(accelerator) != "cpu":
         return False, None
     return True, "channels_last auto: on (a CPU: oneDNN's convs take NHWC as it is; 1.5x a step with AMX, measured)"
 
@@ -136,7 +136,7 @@ def training_channels_last(requested: bool | str, accelerator: str) -> tuple[boo
 def training_precision(requested: str, accelerator: str) -> tuple[str, str | None]:
     """Lightning's precision for `trainer.precision`, and a line to print: why `auto` chose it,
     or a warning that an explicit choice is slow on this hardware."""
-    device = _training_device(accelerator)
+    device = training_device(accelerator)
     cuda, mps = device == "cuda", device == "mps"
     if requested == "auto":
         if cuda:

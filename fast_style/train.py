@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from fast_style.atomic import atomic_write
 from fast_style.config import LossConfig, StyleConfig
 from fast_style.data import PhotoDataModule
-from fast_style.hardware import training_channels_last, training_precision
+from fast_style.hardware import training_channels_last, training_device, training_precision
 from fast_style.model_file import (ModelFile, ModelFileError, ModelRecord, load_model, read_model, record_from_hparams,
                                    save_model)
 from fast_style.module import NonFiniteLossError, StyleTransferModule
@@ -155,8 +155,18 @@ def _dhms(t: datetime.timedelta) -> str:
     return f"{seconds // 86400:02d}:{seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def check_accelerator(cfg: DictConfig) -> None:
+    """`trainer=gpu` on a machine without one failed after the photos and the VGG had loaded,
+    with Lightning's "No supported gpu backend found!"."""
+    accelerator = cfg.trainer.get("accelerator", "auto")
+    if accelerator in ("gpu", "cuda", "mps") and training_device(accelerator) == "cpu":
+        raise ValueError(f"trainer.accelerator={accelerator} (trainer=gpu) needs a CUDA or Apple GPU, and this machine "
+                         "has neither: trainer=default trains on the CPU")
+
+
 def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     check_numbers(cfg)
+    check_accelerator(cfg)
     check_resume(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     plain = OmegaConf.to_container(cfg, resolve=True)

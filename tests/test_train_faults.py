@@ -157,3 +157,17 @@ def test_a_resume_that_cannot_go_on_as_asked_says_so_before_loading(tmp_path: Pa
     last.write_bytes(b"\x00" * 10)
     with pytest.raises(ValueError, match="not a checkpoint of a run"):
         check_resume(cfg)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_gpu_asked_for_where_there_is_none_is_one_line_before_loading() -> None:
+    """It was Lightning's "No supported gpu backend found!", after the photos and the VGG had loaded."""
+    from omegaconf import OmegaConf
+
+    from fast_style.train import check_accelerator
+
+    with pytest.raises(ValueError, match=r"trainer.accelerator=cuda \(trainer=gpu\) needs a CUDA or Apple GPU, and this "
+                                         r"machine has neither: trainer=default trains on the CPU"):
+        check_accelerator(OmegaConf.create({"trainer": {"accelerator": "cuda"}}))
+    check_accelerator(OmegaConf.create({"trainer": {"accelerator": "cpu"}}))
+    check_accelerator(OmegaConf.create({"trainer": {"accelerator": "auto"}}))
