@@ -167,6 +167,15 @@ def test_compiled_training_writes_the_same_files(tmp_path: Path, photo_dir: Path
     assert info.steps == 5 and net(torch.rand(1, 3, 20, 28)).shape == (1, 3, 20, 28)
 
 
+def test_max_epochs_coming_before_max_steps_is_said(tmp_path: Path, photo_dir: Path) -> None:
+    """The default trainer.max_epochs=2 ends a run on a small folder long before trainer.max_steps."""
+    result = train(tmp_path, f"data.root={photo_dir}", "trainer.max_epochs=2", "trainer.max_steps=50")
+    [line] = [x for x in (result.stdout + result.stderr).splitlines() if "came first" in x]
+    steps = record(tmp_path / "checkpoints" / "wave.safetensors")["steps"]
+    assert line.endswith(f"stopped at step {steps} of trainer.max_steps=50: trainer.max_epochs=2 came first "
+                         f"({steps // 2} steps an epoch); trainer.max_epochs=-1 lets the steps decide")
+
+
 def test_a_sweep_trains_one_network_per_style(tmp_path: Path, photo_dir: Path) -> None:
     """`train -m style=a,b`: Hydra's multirun, one run and one export per style."""
     settings = [o for o in FAST if not o.startswith("style=")]
