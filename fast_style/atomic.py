@@ -14,7 +14,11 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path with the target's suffix (writers that pick the format from the
     name still work); it becomes `path` only if the block finishes, with the usual permissions."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # mkdir's own words: "File exists: 'a.jpg'"
+        above = next(p for p in [path.parent, *path.parent.parents] if p.exists())
+        raise NotADirectoryError(f"cannot write {path}: {above} is a file, not a folder") from None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:

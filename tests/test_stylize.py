@@ -198,7 +198,8 @@ def test_unwritable_output_is_one_line(tiny_model: Path, tmp_path: Path, capsys:
     (tmp_path / "file").write_text("x")
     assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "file" / "sub")]) == 1
     [line, summary] = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"error: {a}: ") and summary == "1 of 1 inputs failed"
+    assert summary == "1 of 1 inputs failed"  # mkdir's own words were "[Errno 17] File exists: '.../file'"
+    assert line == f"error: {a}: cannot write {tmp_path / 'file' / 'sub' / 'a_tiny.jpg'}: {tmp_path / 'file'} is a file, not a folder"
 
 
 def test_bf16_stays_close_to_fp32(tiny_model: Path) -> None:
