@@ -60,16 +60,16 @@ def is_video(path: Path) -> bool:
 def check_output_kind(source: Path, out: Path) -> None:
     """InputError before anything loads where `-o FILE` cannot hold what `source` gives: videos
     are H.264, which .webm and .gif do not take; a picture is not written as a video."""
-    suffix = out.suffix.lower()
-    if is_video(source) and suffix in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and suffix not in VIDEO_OUTPUTS:
+    suffix, video = out.suffix.lower(), is_video(source)
+    if video and suffix in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and suffix not in VIDEO_OUTPUTS:
         raise InputError(f"{out}: a video is written as H.264, in {' '.join(VIDEO_OUTPUTS)}, not {suffix}")
-    if not is_video(source) and suffix in VIDEO_EXTENSIONS and suffix != ".gif":
+    if not video and suffix in VIDEO_EXTENSIONS and suffix != ".gif":
         raise InputError(f"{out}: {source.name} is a picture, written as {' '.join(IMAGE_EXTENSIONS)} or .gif, not {suffix}")
 
 
 def too_many_pixels(width: int, height: int, sides: dict[str, int | None], max_pixels: int) -> str | None:
     """Why the picture an option (`--size`: the network's; `--output-size`: the output's) would make
-    of width x height is refused, if it is: `--size 30000`, a typo, ran for hours in tiles."""
+    of width x height is refused, if it is: `--size 30000`, a typo, would run for hours in tiles."""
     for option, side in sides.items():
         pixels = width * height * (side / max(width, height)) ** 2 if side else 0
         if pixels > max_pixels:

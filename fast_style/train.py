@@ -210,8 +210,9 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path, weights_only=True)  # resume runs no pickled code
     if trainer.fast_dev_run:
         return trainer
-    if 0 < trainer.max_steps > trainer.global_step and trainer.max_epochs not in (None, -1) \
-            and trainer.current_epoch >= trainer.max_epochs:  # Lightning stops at whichever comes first
+    steps_short = trainer.max_steps > 0 and trainer.global_step < trainer.max_steps
+    epochs_done = trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs
+    if steps_short and epochs_done:  # Lightning stops at whichever comes first
         log.warning("stopped at step %d of trainer.max_steps=%d: trainer.max_epochs=%d came first (%d steps an epoch); "
                     "trainer.max_epochs=-1 lets the steps decide", trainer.global_step, trainer.max_steps,
                     trainer.max_epochs, trainer.num_training_batches)
