@@ -1,7 +1,7 @@
 """The network on a device at a precision: float [0, 1] tensors in, stylized tensors out.
 
-The one place that decides how the network runs (eager, compiled, int8, in tiles; a realtime
-network with its last upsampling computed at half size: `transformer.for_inference`). It keeps no
+The one place that decides how the network runs (eager, compiled, int8, in tiles; the
+upsamplings computed at the lower size: `transformer.for_inference`). It keeps no
 per-call state, so one Engine serves several threads: the int8 networks, made per input shape,
 are built under a lock, and tiling works on its own copy of the network (fast_style.tiling)."""
 

@@ -88,38 +88,52 @@ class UpsampleConv(nn.Sequential):
 
 
 # For phase a (0, 1) of a 2x nearest upsampling, tap t (0-2) of a 3x3 kernel reads the source
-# pixel at offset (a + t - 1) // 2: PHASES[a, offset + 1, t] = 1.
-PHASES = torch.tensor([[[1, 0, 0], [0, 1, 1], [0, 0, 0]], [[0, 0, 0], [1, 1, 0], [0, 0, 1]]], dtype=torch.float32)
+# pixel at offset (a + t - 1) // 2, which is a - 1 or a: PHASES[a, r, t] = 1 where it reads offset a - 1 + r.
+PHASES = torch.tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], dtype=torch.float32)
 
 
 class UpsampledConv(nn.Module):
-    """A 3x3 ConvLayer applied to the 2x nearest upsampling of x, computed on x itself: each of the
-    four output phases is a 3x3 conv of x whose taps that read one source pixel are summed, and
-    pixel_shuffle interleaves them. Exact (the reflection pad of the upsampled tensor is the
-    replicate pad of x), and for inference only: no upsampled tensor, and a conv with 4x the
-    output channels, which oneDNN runs better than one with 3. The realtime networks' last layer
-    (docs/realtime.md: 1.4x faster a 480p frame in fp32, 5-15% in int8)."""
+    """A 3x3 ConvLayer on the 2x nearest upsampling of x (and the instance norm + ReLU of an
+    UpsampleConv), computed on x itself, for inference. Each output pixel reads only 2x2 source
+    pixels, so the four output phases are 2x2 convs of x (its taps that read one pixel summed):
+    2.25x fewer multiply-adds and no upsampled tensor. Exact (the reflection pad of the upsampled
+    tensor is the replicate pad of x). docs/speed.md has what it gains."""
 
-    def __init__(self, layer: ConvLayer) -> None:
+    def __init__(self, layer: ConvLayer, norm: nn.InstanceNorm2d | None = None) -> None:
         super().__init__()
         conv = layer[1]
-        weight = torch.einsum("ast,bru,oitu->oabisr", PHASES, PHASES, conv.weight.detach().float())  # (O, 2, 2, I, 3, 3)
-        self.conv = nn.Conv2d(conv.in_channels, 4 * conv.out_channels, 3).to(conv.weight.device)
+        if conv.kernel_size != (3, 3):
+            raise ValueError(f"UpsampledConv is made for 3x3 convs, not {conv.kernel_size}")
+        self.out_channels = conv.out_channels
+        weight = torch.einsum("art,bsu,oitu->aboirs", PHASES, PHASES, conv.weight.detach().float())  # (2, 2, O, I, 2, 2)
+        self.conv = nn.Conv2d(conv.in_channels, 4 * conv.out_channels, 2).to(conv.weight.device)
         with torch.no_grad():
-            self.conv.weight.copy_(weight.reshape(self.conv.weight.shape))
-            self.conv.bias.copy_(conv.bias.repeat_interleave(4))  # output channel o * 4 + phase
+            self.conv.weight.copy_(weight.reshape(self.conv.weight.shape))  # channel (2a + b) * O + o
+            self.conv.bias.copy_(conv.bias.repeat(4))
+        self.norm = norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pixel_shuffle(self.conv(F.pad(x, (1, 1, 1, 1), mode="replicate")), 2)
+        (h, w), o = x.shape[-2:], self.out_channels
+        # Channels last, so that each phase's slice and the interleaving below move whole pixels.
+        y = self.conv(F.pad(x, (1, 1, 1, 1), mode="replicate")).permute(0, 2, 3, 1)  # (B, h+1, w+1, 4 O)
+        rows = [torch.stack([y[:, a:a + h, b:b + w, (2 * a + b) * o:(2 * a + b + 1) * o] for b in (0, 1)], 3)
+                for a in (0, 1)]
+        y = torch.stack(rows, 2).reshape(y.shape[0], 2 * h, 2 * w, o).permute(0, 3, 1, 2)  # pixel (2i + a, 2j + b)
+        return y if self.norm is None else F.relu(self.norm(y))
 
 
 def for_inference(net: TransformerNet) -> TransformerNet:
-    """A copy of a realtime network whose last upsample + conv is one `UpsampledConv`; other
-    networks as they are."""
-    if not net.config.layout.startswith("realtime") or not isinstance(net.decoder[-2], nn.Upsample):
-        return net
-    decoder, net = net.decoder, copy.deepcopy(net)
-    net.decoder = nn.Sequential(*decoder[:-2], UpsampledConv(decoder[-1]))
+    """A copy of `net` whose upsample + conv layers are each one `UpsampledConv`."""
+    net = copy.deepcopy(net)
+    layers, decoder = [], list(net.decoder)
+    while decoder:
+        layer = decoder.pop(0)
+        if isinstance(layer, UpsampleConv):  # upsample, conv, norm, ReLU
+            layer = UpsampledConv(layer[1], layer[2])
+        elif isinstance(layer, nn.Upsample):  # the realtime networks' last layer: upsample, conv
+            layer = UpsampledConv(decoder.pop(0))
+        layers.append(layer)
+    net.decoder = nn.Sequential(*layers)
     return net
 
 
