@@ -160,6 +160,9 @@ def _header(path: Path, meta: dict[str, str]) -> dict[str, Any]:
     return {**header, "format_version": version}
 
 
+MODEL_SUFFIXES = (".safetensors", ".ckpt")
+
+
 def read_model(path: str | Path, weights: bool = True) -> ModelFile:
     """A .safetensors (any format version) or a Lightning .ckpt of fast_style. `weights=False`
     reads a .safetensors file's header alone (its `state` is then empty): to list styles."""

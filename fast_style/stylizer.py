@@ -20,14 +20,15 @@ from fast_style.engine import MAX_PASS_PIXELS, Engine, default_device
 from fast_style.gallery import mix_weights
 from fast_style.images import fit_longest, resize, to_pil, to_tensor
 from fast_style.lanes import lane_count, macs_per_pixel
-from fast_style.model_file import ModelRecord, load_model
+from fast_style.model_file import MODEL_SUFFIXES, ModelRecord, load_model
+from fast_style.models import resolve_style
 from fast_style.motion import Motion, locked
 
 __all__ = ["Stylizer", "default_device"]
 
 
 class Stylizer:
-    """`Stylizer.load("checkpoints/starry_night.safetensors")(image)`.
+    """`Stylizer.load("starry_night")(image)`, or `Stylizer.load("path/to/model.safetensors")`.
 
     Takes a PIL image (returns one of the same size) or a float [0, 1] tensor (3, H, W) or
     (B, 3, H, W) (returns the same shape, on the same device). `strength`, `preserve_color`,
@@ -91,6 +92,13 @@ class Stylizer:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None, **kwargs: int | str) -> Stylizer:
+        """A model file, or a shipped style as `stylize --style` takes it ("wave", a gallery's
+        "monet_water_lilies", a mix "starry_night=0.6,wave=0.4"): an installed wheel keeps the
+        shipped models inside the package, where no path of the user's reaches them."""
+        name = Path(path)
+        if isinstance(path, str) and name.name == path and name.suffix not in MODEL_SUFFIXES and not name.exists():
+            path, style = resolve_style(path)
+            kwargs.setdefault("style", style)
         net, record = load_model(path)
         return cls(net, record, device, **kwargs)
 

@@ -160,6 +160,23 @@ def test_python_api_takes_pil_and_tensors(tiny_model: Path) -> None:
         stylizer(np.zeros((4, 4, 3), np.uint8))
 
 
+def test_python_api_loads_a_shipped_style_by_name_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fast_style.model_file import ModelFileError
+
+    monkeypatch.chdir(tmp_path)  # as a script run elsewhere, or an installed wheel: no checkpoints/ here
+    root = Path(__file__).parent.parent / "checkpoints"
+    photo = torch.rand(3, 24, 32)
+    by_name = Stylizer.load("wave", device="cpu")
+    assert torch.equal(by_name(photo), Stylizer.load(root / "wave.safetensors", device="cpu")(photo))
+    monet = Stylizer.load("monet_water_lilies", device="cpu")  # a style inside the gallery file
+    assert monet.style == "monet_water_lilies" and len(monet.styles) == 16
+    assert Stylizer.load("starry_night=0.6,wave=0.4", device="cpu").style == {"starry_night": 0.6, "wave": 0.4}
+    with pytest.raises(ModelFileError, match="no trained model named 'starry_nite' \\(available: "):
+        Stylizer.load("starry_nite")
+    with pytest.raises(ModelFileError, match="starry_nite.safetensors: model file not found"):
+        Stylizer.load("starry_nite.safetensors")
+
+
 def test_lightning_checkpoint_is_accepted(tmp_path: Path) -> None:
     from fast_style.transformer import TransformerConfig, TransformerNet
 
