@@ -182,6 +182,12 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
     photos = find_images(photos_dir) if photos_dir.is_dir() else []
     if not photos:
         raise FileNotFoundError(f"{photos_dir}: no photos found")
+    for path in photos:  # all read first: no minutes of work before a bad file stops the run
+        try:
+            open_rgb(path)
+        except (OSError, ValueError, SyntaxError) as e:
+            raise ValueError(f"{path}: cannot be read as an image ({e}); the scores are over every photo of "
+                             f"{photos_dir}, so move it out") from None
     setup = {"photos": [str(p.relative_to(photos_dir)) for p in photos], "size": size,
              "style_image": Path(style_image).name, "style_size": style_size, "weights": weights,
              "vgg_weights": vgg_weights}

@@ -139,6 +139,13 @@ def test_evaluate_table_and_bad_folder(tiny_model: Path, photo_dir: Path, tmp_pa
     assert evaluate(["--model", str(tiny_model), "--photos", str(tmp_path / "none"), "--style-image", str(STYLE),
                      "--vgg-weights", "random"]) == 1
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'none'}: no photos found"
+    folder = tmp_path / "photos"  # a damaged file among good ones was a traceback after the ones before it were scored
+    make_photo(folder / "a.jpg", (40, 30))
+    (folder / "b.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    assert evaluate(["--model", str(tiny_model), "--photos", str(folder), "--style-image", str(STYLE),
+                     "--vgg-weights", "random", "--baseline", "gatys", "--steps", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {folder / 'b.jpg'}: cannot be read as an image (") and len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize("option, message", [
