@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import re
 import shutil
 import sys
 import warnings
@@ -31,7 +32,7 @@ from fast_style.model_file import (ModelFile, ModelFileError, ModelRecord, load_
 from fast_style.module import NonFiniteLossError, StyleTransferModule
 from fast_style.arbitrary import ArbitraryNet
 from fast_style.gallery import GalleryNet
-from fast_style.styles import find_painting
+from fast_style.styles import find_painting, style_image_path
 from fast_style.transformer import TransformerConfig, TransformerNet
 from fast_style.vgg import VGGWeightsError
 
@@ -84,7 +85,11 @@ def check_numbers(cfg: DictConfig) -> None:
         ("checkpoint_every_n_steps", _whole(1), "at least 1"),
         ("channels_last", lambda v: v in (True, False, "auto"), "auto, true or false"),
         ("new_painting", lambda v: v in ("norms", "rehearse", "network"), "norms, rehearse or network"),
+        ("stability.weight", lambda v: v >= 0, "0 or more"),
+        ("stability.noise", lambda v: v >= 0, "0 or more"),
+        ("stability.shift", _whole(0), "a whole number of pixels, 0 or more"),
         ("stability.zoom", lambda v: 0 <= v < 0.5, "from 0 to below 0.5 (e.g. 0.04)"),
+        ("style.size", lambda v: v is None or _whole(1)(v), "at least 1, or null for the painting's own size"),
         ("style.weight", lambda v: v >= 0, "0 or more"),
         ("loss.content_weight", lambda v: v >= 0, "0 or more"),
         ("loss.tv_weight", lambda v: v >= 0, "0 or more"),
@@ -340,11 +345,39 @@ def unknown_styles(argv: list[str]) -> list[str]:
     return unknown
 
 
+def naming_fault(argv: list[str]) -> str | None:
+    """What is wrong with the name the model would get: a `style.name` that is not a plain file
+    name, or a `style.image` of another painting without one, which trained a model named after
+    the default style (checkpoints/starry_night.safetensors, shadowing the shipped one)."""
+    given = {arg.lstrip("+").split("=", 1)[0]: arg.split("=", 1)[1] for arg in argv if "=" in arg}
+    if "style.name" in given:
+        name = given["style.name"]
+        return None if re.fullmatch(r"\w[\w.-]*", name) else (
+            f"style.name={name} is not a plain name (letters, digits, _ . -): it names the model's files")
+    image = given.get("style.image")
+    if image is None or "$" in image:
+        return None
+    try:
+        stem = style_image_path(image).stem
+    except FileNotFoundError:
+        return None  # said in its own words once the run starts
+    default = next(d["style"] for d in OmegaConf.load(CONF_DIR / "train.yaml").defaults if "style" in d)
+    names = given.get("style", default).split(",")
+    if other := [n for n in names if n != stem]:
+        suggestion = re.sub(r"[^\w.-]", "_", stem)
+        return (f"style.image={image} would train a model named {other[0]} (exported as {other[0]}.safetensors) on "
+                f"another painting; name it: style.name={suggestion}")
+    return None
+
+
 def main() -> None:
     # An unknown style gets one line, before Hydra's multi-line report.
     if unknown := unknown_styles(sys.argv[1:]):
         known = ", ".join(sorted(p.stem for p in (CONF_DIR / "style").glob("*.yaml")))
         print(f"error: unknown style {unknown[0]!r} (available: {known}; or set style.image=PATH)", file=sys.stderr)
+        sys.exit(1)
+    if fault := naming_fault(sys.argv[1:]):  # before Hydra makes a run folder of the name
+        print(f"error: {fault}", file=sys.stderr)
         sys.exit(1)
     _hydra_main()
 

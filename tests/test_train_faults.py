@@ -47,7 +47,15 @@ def test_unreadable_photos_are_skipped_and_counted(tmp_path: Path, photo_dir: Pa
 BAD_SETTINGS = [
     (["data.root={empty}"], "error: {empty}: no readable .jpg/.jpeg/.png/.webp/.bmp/.tif/.tiff images in this folder"),
     (["data.root={photos}", "style.image={tmp}/nope.jpg"], "error: {tmp}/nope.jpg: style image not found (bundled styles: "),
-    (["data.root={photos}", "style.image={photos}/notes.txt"], "error: {photos}/notes.txt: style image cannot be read ("),
+    (["data.root={photos}", "style.image={photos}/notes.txt", "style.name=notes"], "error: {photos}/notes.txt: style image cannot be read ("),
+    # named after the default style (here wave), shadowing the shipped model of that name
+    # (trainer.max_steps: a regression trains two steps and fails, instead of running on)
+    (["data.root={photos}", "trainer.max_steps=2", "style.image={photos}/p0.jpg"],
+     "error: style.image={photos}/p0.jpg would train a model named wave (exported as wave.safetensors) on another painting; name it: style.name=p0"),
+    (["data.root={photos}", "trainer.max_steps=2", "style.image={photos}/p0.jpg", "style.name=../p0"],
+     "error: style.name=../p0 is not a plain name (letters, digits, _ . -): it names the model's files"),
+    (["data.root={photos}", "trainer.max_steps=2", "stability.weight=-1e7"], "error: stability.weight must be 0 or more, not -10000000.0"),
+    (["data.root={photos}", "trainer.max_steps=2", "style.size=0"], "error: style.size must be at least 1, or null for the painting's own size, not 0"),
     (["data.root={photos}", "style=nonesuch"], "error: unknown style 'nonesuch' (available: any, composition_vii, gallery, shipwreck, "),
     (["data.root={photos}", "-m", "style=wave,nope"], "error: unknown style 'nope' (available: "),  # in a sweep
     (["data.root={photos}", "data.image_size=-3"], "error: data.image_size must be a positive number of pixels, not -3"),
