@@ -53,6 +53,10 @@ _store.store(group="model", name="default", node=_model_defaults)
 # The frozen VGG is in eval mode on purpose, and the model summary cannot size bf16 weights.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
 warnings.filterwarnings("ignore", message=r".*is not supported by the model summary.*")
+# Nothing a user can act on: Lightning's own use of torch's pytree, and its advertisement.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+    lambda record: "litlogger" not in record.getMessage())
 
 
 class SaveOnInterrupt(Callback):

@@ -74,6 +74,7 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
     result = train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=34",
                    f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
     assert "exists; kept it" in result.stderr + result.stdout
+    assert "LeafSpec" not in result.stderr + result.stdout and "litlogger" not in result.stderr + result.stdout
     assert exported.read_bytes() == before
     # Exported into the run's own folder: one file, no warning about keeping it.
     result = train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=1", "hydra.run.dir=here", "export_dir=here")
