@@ -21,6 +21,9 @@ from fast_style.tiling import stylize_tiled
 from fast_style.transformer import for_inference
 
 log = logging.getLogger(__name__)
+# Inductor's C++ compiler imports cpp_extension, which warns that a CUDA build of torch finds no
+# CUDA runtime: in the middle of the progress bar, and beside the point on a CPU.
+logging.getLogger("torch.utils.cpp_extension").addFilter(lambda record: "No CUDA runtime" not in record.getMessage())
 MAX_PASS_PIXELS = 2048 * 2048  # larger inputs go through in tiles: bounded memory
 STYLE_CACHE = 8  # style codes kept ready (each a single-style network, compiled where asked)
 

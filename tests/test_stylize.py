@@ -440,3 +440,14 @@ def test_a_sheet_of_many_styles_comes_in_rows() -> None:
     styles = {f"a_rather_long_style_name_{i}": (lambda im: im) for i in range(COLUMNS + 1)}  # the photo + 7: 2 rows
     sheet = make_sheet(Image.new("RGB", (80, 60), "red"), styles, tile=40)
     assert sheet.size == (COLUMNS * (40 + GAP) - GAP, 2 * (30 + LABEL + GAP) - GAP)
+
+
+def test_compiling_on_a_cpu_with_a_cuda_build_of_torch_does_not_warn_of_cuda(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import fast_style.engine  # noqa: F401 - what a compiled or int8 run imports first
+
+    # What torch.utils.cpp_extension logs when Inductor's C++ build imports it: it landed mid-progress bar.
+    logging.getLogger("torch.utils.cpp_extension").warning("No CUDA runtime is found, using CUDA_HOME='/usr/local'")
+    logging.getLogger("torch.utils.cpp_extension").warning("another warning")
+    assert "No CUDA runtime" not in caplog.text and "another warning" in caplog.text
