@@ -96,7 +96,7 @@ class Stylizer:
         "monet_water_lilies", a mix "starry_night=0.6,wave=0.4"): an installed wheel keeps the
         shipped models inside the package, where no path of the user's reaches them."""
         name = Path(path)
-        if isinstance(path, str) and name.name == path and name.suffix not in MODEL_SUFFIXES and not name.exists():
+        if isinstance(path, str) and name.name == path and name.suffix not in MODEL_SUFFIXES and not name.is_file():
             path, style = resolve_style(path)
             kwargs.setdefault("style", style)
         net, record = load_model(path)
