@@ -127,7 +127,9 @@ class _Batches(torch.utils.data.Sampler):
     """This process's batches: batch j of the plan when j mod world == rank."""
 
     def __init__(self, plan_batches: list[list[int]], rank: int, world: int) -> None:
-        self.mine = plan_batches[rank::world]
+        # A process with no batch still joins the run (Lightning refuses an empty dataloader): a
+        # resume with one image left on two processes was "DataLoader ... has zero length".
+        self.mine = plan_batches[rank::world] or [[]]
 
     def __iter__(self):  # noqa: ANN204
         return iter(self.mine)

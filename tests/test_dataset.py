@@ -112,6 +112,10 @@ def test_two_processes_write_what_one_does_once_and_a_rerun_writes_nothing(tiny_
     assert sorted(p.name for p in (tmp_path / "two").rglob(".*")) == []  # no temporary file, no part left
     lines = manifest(tmp_path / "two")[before:]
     assert lines[0] == json.loads(killed) and len(lines) == 1 + 8  # the killed run's whole line, then this run's 8
+    # Fewer batches than processes (the broken one alone is left): the idle process joins, and says nothing.
+    again = stylize("--model", str(tiny_model), "--devices", "2", str(root), "-o", str(tmp_path / "two"), cwd=tmp_path)
+    assert again.returncode == 1 and again.stdout.strip().startswith(f"{tmp_path / 'two'}: 0 written, 7 already there, 1 failed"), \
+        again.stderr[-2000:]
 
 
 def test_random_styles_of_a_gallery_are_recorded_and_reproducible(tmp_path: Path) -> None:
