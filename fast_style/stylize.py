@@ -140,6 +140,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if (args.style_per_image == "random") == bool(args.style or args.style_image):
             if args.style_per_image == "random":
                 p.error("--style-per-image random picks the styles: not with --style or --style-image")
+        if args.style_per_image != "random":
+            refuse(_given(args, "seed", "paintings"), "only with --style-per-image random")
+        if args.devices is not None and args.devices != "auto" and not (args.devices.isdigit() and int(args.devices) >= 1):
+            p.error(f"--devices must be a number of processes or GPUs (at least 1), or auto, not {args.devices}")
+        if args.workers is not None and args.workers < 0:
+            p.error(f"--workers must be 0 or more, not {args.workers}")
     else:
         refuse(_given(args, "paintings", "seed", "workers"), "apply to --style-per-image and --devices runs only")
     if not (args.model or args.style or args.sheet or args.optimize or args.style_image):
@@ -190,7 +196,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--format applies to -o - and to a piped input (-); a file's format comes from its name")
     if args.json and (args.live or args.sheet or args.export is not None or args.list_styles):
         p.error("--json reports files: not with --live, --sheet or --export")
-    for name in ("size", "output_size", "max_pixels", "style_size", "steps", "frames", "batch_size"):
+    for name in ("size", "output_size", "max_pixels", "style_size", "steps", "frames", "batch_size", "num_nodes"):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1, not {value}")

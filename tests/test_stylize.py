@@ -336,6 +336,12 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
     (["--model", "m.safetensors", "a.jpg", "b.jpg", "-o", "-"], "-o - writes one image to stdout"),
     (["--model", "m.safetensors", "a.jpg", "-o", "-", "--json"], "-o - writes one image to stdout"),
     (["--model", "m.safetensors", "a.jpg", "--format", "png"], "--format applies to -o - and to a piped input"),
+    # dataset runs: Lightning's traceback, a bare int() error, and silently accepted
+    (["--model", "m.safetensors", "--devices", "0", "in", "-o", "out"], "--devices must be a number of processes or GPUs (at least 1), or auto, not 0"),
+    (["--model", "m.safetensors", "--devices", "abc", "in", "-o", "out"], "or auto, not abc"),
+    (["--model", "m.safetensors", "--devices", "2", "--num-nodes", "0", "in", "-o", "out"], "--num-nodes must be at least 1, not 0"),
+    (["--model", "m.safetensors", "--devices", "1", "--workers", "-1", "in", "-o", "out"], "--workers must be 0 or more, not -1"),
+    (["--model", "m.safetensors", "--devices", "1", "--seed", "3", "in", "-o", "out"], "--seed: only with --style-per-image random"),
 ])
 def test_options_that_do_not_apply_are_refused_in_one_line(argv: list[str], message: str,
                                                            capsys: pytest.CaptureFixture) -> None:
