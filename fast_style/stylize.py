@@ -183,6 +183,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         refuse(_given(args, "batch_size", "frames", "compile", "output_size"), "does not apply to --sheet")
     if args.live:
         refuse(_given(args, "batch_size", "max_pixels"), "does not apply to --live (one frame at a time)")
+        if args.live_format is not None and not _input_format(args.live_format):
+            p.error(f"--live-format {args.live_format}: this FFmpeg has no such input format (cameras: v4l2 on Linux, "
+                    "avfoundation on macOS, dshow on Windows; lavfi for test sources)")
         if args.output is not None and args.output.suffix.lower() not in VIDEO_OUTPUTS:
             p.error(f"--live writes a video (-o OUT{' OUT'.join(VIDEO_OUTPUTS)}) or, without -o, shows a window")
     else:
@@ -321,6 +324,17 @@ def stylize_dataset(args: argparse.Namespace) -> int:
     print(f"{args.output}: {counts['written']} written, {counts['exists']} already there, {counts['failed']} failed "
           f"(manifest: {args.output / 'manifest.jsonl'})")
     return 1 if counts["failed"] else 0
+
+
+def _input_format(name: str) -> bool:
+    """Whether PyAV's FFmpeg opens inputs of this format (av.formats_available leaves out devices such as v4l2)."""
+    import av
+
+    try:
+        av.format.ContainerFormat(name, "r")
+    except ValueError:
+        return False
+    return True
 
 
 def _devices(value: str) -> int | str:

@@ -336,6 +336,8 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
     (["--model", "m.safetensors", "a.jpg", "b.jpg", "-o", "-"], "-o - writes one image to stdout"),
     (["--model", "m.safetensors", "a.jpg", "-o", "-", "--json"], "-o - writes one image to stdout"),
     (["--model", "m.safetensors", "a.jpg", "--format", "png"], "--format applies to -o - and to a piped input"),
+    (["--model", "m.safetensors", "--live", "testsrc2", "--live-format", "nosuchfmt"],  # was av's traceback
+     "--live-format nosuchfmt: this FFmpeg has no such input format (cameras: v4l2 on Linux, "),
     # dataset runs: Lightning's traceback, a bare int() error, and silently accepted
     (["--model", "m.safetensors", "--devices", "0", "in", "-o", "out"], "--devices must be a number of processes or GPUs (at least 1), or auto, not 0"),
     (["--model", "m.safetensors", "--devices", "abc", "in", "-o", "out"], "or auto, not abc"),
