@@ -164,6 +164,7 @@ def test_python_api_loads_a_shipped_style_by_name_from_any_folder(tmp_path: Path
     from fast_style.model_file import ModelFileError
 
     monkeypatch.chdir(tmp_path)  # as a script run elsewhere, or an installed wheel: no checkpoints/ here
+    (tmp_path / "wave").mkdir()  # a folder of the name does not hide the style
     root = Path(__file__).parent.parent / "checkpoints"
     photo = torch.rand(3, 24, 32)
     by_name = Stylizer.load("wave", device="cpu")
