@@ -120,6 +120,33 @@ def test_init_weights_continues_an_exported_model(tmp_path: Path, photo_dir: Pat
     assert wrong.returncode == 1 and "differs from this run's" in wrong.stderr.strip().splitlines()[-1]
 
 
+def test_a_shallower_network_starts_from_a_deeper_ones_first_residual_blocks(tmp_path: Path) -> None:
+    """The way to a faster network without training from scratch (docs/realtime.md, session 21)."""
+    from fast_style.config import LossConfig
+    from fast_style.model_file import ModelRecord, save_model
+    from fast_style.module import StyleTransferModule
+    from fast_style.train import warm_start
+    from fast_style.transformer import TransformerConfig, TransformerNet
+
+    deep = tmp_path / "deep.safetensors"
+    save_model(deep, TransformerNet(TransformerConfig(channels=8, res_blocks=3, layout="realtime8")),
+               ModelRecord(style="wave", steps=7))
+    style = {"name": "wave", "image": "wave.jpg", "size": 32, "weight": 1e10}
+    loss = {**LossConfig(vgg_weights="random").__dict__}
+
+    def module(**model: int | str) -> StyleTransferModule:
+        return StyleTransferModule({"channels": 8, "layout": "realtime8", **model}, style, loss, {"lr": 1e-3})
+
+    shallow = module(res_blocks=2)
+    assert warm_start(shallow, str(deep)).steps == 7
+    weights = load_model(deep)[0].state_dict()
+    assert "residuals.2.conv1.1.weight" in weights and len(shallow.transformer.state_dict()) < len(weights)
+    assert all(torch.equal(v, weights[k]) for k, v in shallow.transformer.state_dict().items())
+    for other in ({"res_blocks": 4}, {"res_blocks": 2, "channels": 16}, {"res_blocks": 2, "layout": "realtime"}):
+        with pytest.raises(ValueError, match="differs from this run's"):
+            warm_start(module(**other), str(deep))
+
+
 def test_stability_term_is_logged_and_summarised(tmp_path: Path, photo_dir: Path) -> None:
     train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=3", "stability.weight=1e4", "stability.shift=3",
           "stability.zoom=0.05")
