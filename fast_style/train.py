@@ -281,7 +281,8 @@ def warm_start(module: StyleTransferModule, path: str) -> ModelRecord:
             and net.config.res_blocks > target.config.res_blocks
             and dataclasses.replace(net.config, res_blocks=target.config.res_blocks) == target.config):
         # A faster network from a trained deeper one: its first residual blocks. Dropping the last
-        # changed the picture least (realtime8: 14/255 against 28-39 for any other; docs/realtime.md).
+        # ones changed the picture least (realtime8: 14/255 against 28-39 for another one, 24
+        # against 34 for two; docs/realtime.md).
         kept = {k: v for k, v in net.state_dict().items() if k in target.state_dict()}
         target.load_state_dict(kept)
         return record
