@@ -283,8 +283,8 @@ def warm_start(module: StyleTransferModule, path: str) -> ModelRecord:
         # A faster network from a trained deeper one: its first residual blocks. Dropping the last
         # ones changed the picture least (realtime8: 14/255 against 28-39 for another one, 24
         # against 34 for two; docs/realtime.md).
-        kept = {k: v for k, v in net.state_dict().items() if k in target.state_dict()}
-        target.load_state_dict(kept)
+        wanted = target.state_dict().keys()
+        target.load_state_dict({k: v for k, v in net.state_dict().items() if k in wanted})
         return record
     if getattr(net, "config", None) != target.config:
         raise ValueError(f"{path}: its network {getattr(net, 'config', net)} differs from this run's {target.config}")
