@@ -32,7 +32,8 @@ NETS = {
     "full": TransformerConfig(),
     "small": TransformerConfig(channels=16, res_blocks=3),
     "realtime": TransformerConfig(channels=16, res_blocks=4, layout="realtime"),
-    "realtime8": TransformerConfig(channels=16, res_blocks=2, layout="realtime8"),  # as shipped (docs/realtime.md)
+    "realtime8": TransformerConfig(channels=16, res_blocks=1, layout="realtime8"),  # as shipped (docs/realtime.md)
+    "realtime8x2": TransformerConfig(channels=16, res_blocks=2, layout="realtime8"),  # shipped in session 21
     "realtime8x4": TransformerConfig(channels=16, res_blocks=4, layout="realtime8"),  # model=realtime8, as trained first
 }
 
