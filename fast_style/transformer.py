@@ -162,8 +162,9 @@ class TransformerNet(nn.Module):
             # Johnson's full-resolution layers (a 9x9 conv in, a 3x3 and a 9x9 conv out) cost more
             # than the residual blocks at a quarter of the size. Here the first conv already has
             # stride 2 and the last makes 3 channels from c: at 480p, 5.4 GMAC a frame against the
-            # small Johnson net's 13.6; realtime8 3.4 with four blocks, 1.9 with one (shipped)
-            # (docs/realtime.md has the candidates measured).
+            # small Johnson net's 13.6; realtime8 3.4 with four blocks, 2.0 with one (shipped; 1.4 as
+            # the engine runs it, its upsamplings at the lower size; docs/realtime.md has the
+            # candidates measured).
             widths = [c, 3 * c] if self.config.layout == "realtime" else [c, 2 * c, 4 * c]
             pairs = list(zip(widths, widths[1:]))
             self.multiple = 2 ** len(widths)
