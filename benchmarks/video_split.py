@@ -23,7 +23,7 @@ import torch
 
 from fast_style import Stylizer
 from fast_style import video
-from fast_style.hardware import cpu_description
+from fast_style.hardware import cpu_description, keep_freed_memory
 from fast_style.lanes import CORES
 from fast_style.live import live_frames
 from fast_style.video import stylize_frames, stylize_video, upright
@@ -63,8 +63,11 @@ def main() -> None:
     p.add_argument("--ahead", type=int, nargs="+", default=[video.AHEAD], help="pipeline rows, frames queued ahead")
     p.add_argument("--grid-lock", nargs="+", choices=["on", "off"], default=["on"],
                    help="pipeline rows with the grid following the scene (the default) and without (fast_style.motion)")
+    p.add_argument("--default-malloc", action="store_true",
+                   help="leave glibc's malloc as it is, to compare (stylize keeps freed memory for reuse)")
     args = p.parse_args()
-    print(cpu_description())
+    kept = not args.default_malloc and keep_freed_memory()
+    print(cpu_description() + ("; freed memory kept for reuse, as stylize does" if kept else "; malloc as it is"))
     start = time.perf_counter()
     arrays = decode(args.clip, args.frames)
     n = len(arrays)
@@ -74,10 +77,13 @@ def main() -> None:
     start = time.perf_counter()
     stylizer.stylize_tensor(batches[0])
     print(f"first frame {time.perf_counter() - start:6.1f} s (quantization and compilation, where they apply)")
-    start = time.perf_counter()
-    outputs = [stylizer.stylize_tensor(b) for b in batches[1:]]
-    print(f"network   {(n - 1) / (time.perf_counter() - start):7.1f} fps  ({args.precision}{', compiled' if args.compile else ''})")
-    frames = [o[0].mul(255).round().byte().permute(1, 2, 0).numpy() for o in outputs]
+    frames, spent = [], 0.0
+    for b in batches[1:]:  # each output made a frame at once, as the pipeline does: no float outputs held
+        start = time.perf_counter()
+        y = stylizer.stylize_tensor(b)
+        spent += time.perf_counter() - start
+        frames.append(y[0].mul(255).round().byte().permute(1, 2, 0).numpy())
+    print(f"network   {(n - 1) / spent:7.1f} fps  ({args.precision}{', compiled' if args.compile else ''})")
     start = time.perf_counter()
     encode(frames)
     print(f"encode    {len(frames) / (time.perf_counter() - start):7.1f} fps  (libx264, crf 18, preset {video.PRESET}, "

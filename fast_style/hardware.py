@@ -5,6 +5,7 @@ slower and int8 convs saturate). docs/cpus.md has the measurements behind each c
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import platform
@@ -61,6 +62,22 @@ def int8_pairs_saturate() -> bool:
         return y.dequantize().item() < 100_000
     except Exception:  # noqa: BLE001 - the probe's API gone: assume the worst; 7 bits are safe everywhere
         return True
+
+
+def keep_freed_memory() -> bool:
+    """For a command that stylizes and exits: glibc's malloc keeps freed memory for reuse instead
+    of handing large blocks back, so a stream's tensors stop faulting in fresh pages every frame
+    (600-2,900 page faults a 480p frame in `stylize`'s threads: 5% of the pipeline, docs/speed.md).
+    The process then holds its peak memory until it exits, which a library must not impose."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    # Both thresholds or neither: setting one turns off glibc's sliding threshold, and either alone
+    # measured worse than the default (4,200 and 17,000 faults a frame).
+    if not (libc.mallopt(m_mmap_threshold, 1 << 30) or libc.mallopt(m_mmap_threshold, 32 << 20)):
+        return False
+    return bool(libc.mallopt(m_trim_threshold, 1 << 30))
 
 
 def cpu_description() -> str:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from fast_style.config import GatysConfig, LossConfig, StyleConfig
 from fast_style.files import VIDEO_OUTPUTS, InputError, check_output_kind, expand_inputs, is_video, load_input, save_image
-from fast_style.hardware import PRECISIONS
+from fast_style.hardware import PRECISIONS, keep_freed_memory
 from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
 from fast_style.model_file import ModelFileError
 from fast_style.models import arbitrary_model, file_styles, resolve_style, sheet_models, style_index
@@ -231,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         studio = Studio([args.model] if args.model else None, args.device, args.precision, args.max_pixels)
         return serve(studio, args.host or "127.0.0.1", args.port or 7860)
     Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
+    keep_freed_memory()  # this process stylizes and exits (not so the page's server, above)
     if args.dataset:
         return stylize_dataset(args)
     inputs = [] if args.inputs == ["-"] else expand_inputs(args.inputs, args.output)
