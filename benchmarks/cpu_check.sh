@@ -51,9 +51,13 @@ with av.open(sys.argv[1], "w") as out:
 EOF
 timed video uv run python benchmarks/video_split.py --model checkpoints/starry_night_realtime8.safetensors \
   --clip "$OUT/pan.mp4" --precision int8
+timed video_malloc uv run python benchmarks/video_split.py --model checkpoints/starry_night_realtime8.safetensors \
+  --clip "$OUT/pan.mp4" --precision int8 --default-malloc  # what keeping freed memory is worth on this CPU
 
 printf '%s\n' "${summary[@]}"
 tail -n 3 "$OUT/pytest.log"
 grep -E "precision auto|exported" "$OUT/train.log"
 grep -E "peer|full|realtime8" "$OUT/speed.log"
 grep -E "network|pipeline|live" "$OUT/video.log"
+echo "with glibc's malloc as it is:"
+grep -E "pipeline|live" "$OUT/video_malloc.log"

@@ -67,7 +67,7 @@ def int8_pairs_saturate() -> bool:
 def keep_freed_memory() -> bool:
     """For a command that stylizes and exits: glibc's malloc keeps freed memory for reuse instead
     of handing large blocks back, so a stream's tensors stop faulting in fresh pages every frame
-    (600-2,900 page faults a 480p frame in `stylize`'s threads: 5% of the pipeline, docs/speed.md).
+    (600-2,900 page faults a 480p frame in `stylize`'s threads: 3-6% of the pipeline, docs/speed.md).
     The process then holds its peak memory until it exits, which a library must not impose."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
