@@ -175,7 +175,8 @@ class Stylizer:
         does not flicker. A uint8 batch (torchvision.io.read_image's) comes back uint8."""
         strength = self.strength if strength is None else _check_strength(strength)
         keep_color = self.preserve_color if preserve_color is None else preserve_color
-        photo = _pixels(batch.to(self.device), size).to(torch.float32)  # uint8 crosses to a GPU at a quarter the bytes
+        # uint8 crosses to a GPU at a quarter of the bytes; other dtypes become float32 on the way (MPS has no float64)
+        photo = _pixels(batch.to(self.device) if batch.dtype == torch.uint8 else batch, size).to(self.device, torch.float32)
         h, w = batch.shape[-2:]
         x, code = fit_longest(photo, size), self.style_code(style, style_image)
         if motion is not None and self.grid > 1:
