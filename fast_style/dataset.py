@@ -36,7 +36,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from fast_style.files import InputError, load_input, outside, save_image, too_many_pixels
-from fast_style.images import find_images, to_pil, to_tensor
+from fast_style.images import find_images, to_bytes, to_pil
 from fast_style.model_file import load_model, read_model
 from fast_style.models import parse_style
 from fast_style.stylizer import Stylizer
@@ -112,7 +112,7 @@ class _Images(Dataset):
             image = load_input(self.root / item.relative, self.max_pixels)
             if reason := too_many_pixels(image.width, image.height, {"--size": self.size}, self.max_pixels):
                 raise InputError(reason)  # --size 30000, a typo, would run for hours in tiles
-            return {"index": i, "image": to_tensor(image.convert("RGB")), "error": None}
+            return {"index": i, "image": to_bytes(image), "error": None}  # uint8 in, uint8 out: a quarter of the bytes
         except InputError as e:
             return {"index": i, "image": None, "error": str(e)}
 

@@ -18,7 +18,7 @@ from fast_style.arbitrary import ArbitraryNet, StyleReader
 from fast_style.blend import blend, keep_photo_color
 from fast_style.engine import MAX_PASS_PIXELS, Engine, default_device
 from fast_style.gallery import mix_weights
-from fast_style.images import fit_longest, resize, to_pil, to_tensor
+from fast_style.images import fit_longest, resize, to_bytes, to_pil
 from fast_style.lanes import lane_count, macs_per_pixel
 from fast_style.model_file import MODEL_SUFFIXES, ModelRecord, load_model
 from fast_style.models import resolve_style
@@ -216,7 +216,7 @@ class Stylizer:
         colours are stylized and the alpha channel put back unchanged."""
         if len({image.size for image in images}) > 1:
             raise ValueError("stylize_batch takes images of one size; group them first (stylize_images does)")
-        out = [to_pil(y) for y in self.stylize_tensor(torch.stack([to_tensor(im) for im in images]), size, **options)]
+        out = [to_pil(y) for y in self.stylize_tensor(torch.stack([to_bytes(im) for im in images]), size, **options)]
         for image, result in zip(images, out):
             if image.mode in ("RGBA", "LA", "PA"):
                 result.putalpha(image.getchannel("A"))
