@@ -50,9 +50,15 @@ def to_bytes(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)
 
 
+def bytes_to_floats(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float in [0, 1], in one copy to the layout the network takes (a view of
+    HxWx3 pixels is not in it)."""
+    return x.to(torch.float32, memory_format=torch.contiguous_format).div_(255)
+
+
 def to_tensor(image: Image.Image) -> torch.Tensor:
     """PIL RGB -> (3, H, W) float in [0, 1]."""
-    return to_bytes(image).to(torch.float32, memory_format=torch.contiguous_format).div_(255)
+    return bytes_to_floats(to_bytes(image))
 
 
 def to_pil(tensor: torch.Tensor) -> Image.Image:

@@ -18,7 +18,7 @@ from fast_style.arbitrary import ArbitraryNet, StyleReader
 from fast_style.blend import blend, keep_photo_color
 from fast_style.engine import MAX_PASS_PIXELS, Engine, default_device
 from fast_style.gallery import mix_weights
-from fast_style.images import fit_longest, resize, to_bytes, to_pil
+from fast_style.images import bytes_to_floats, fit_longest, resize, to_bytes, to_pil
 from fast_style.lanes import lane_count, macs_per_pixel
 from fast_style.model_file import MODEL_SUFFIXES, ModelRecord, load_model
 from fast_style.models import resolve_style
@@ -265,8 +265,8 @@ def _pixels(batch: torch.Tensor, size: int | None) -> torch.Tensor:
         raise ValueError(f"takes RGB tensors shaped (3, H, W) or (B, 3, H, W), not {tuple(batch.shape)}")
     if size is not None and size < 1:
         raise ValueError(f"size must be at least 1, not {size}")
-    if batch.dtype == torch.uint8:  # one copy, to the layout the network takes (a view of HxWx3 frames is not)
-        return batch.to(torch.float32, memory_format=torch.contiguous_format).div_(255)
+    if batch.dtype == torch.uint8:
+        return bytes_to_floats(batch)
     if not batch.is_floating_point():
         raise ValueError(f"takes float pixels in [0, 1] or uint8 ones, not {batch.dtype}")
     low, high = torch.aminmax(batch)
