@@ -102,6 +102,8 @@ class StyleTransferModule(L.LightningModule):
         # A gallery learns one painting a step, chosen at random (Dumoulin et al. 2017).
         pick = torch.randint(len(self.learned), ()) if self.chances is None else torch.multinomial(self.chances, 1)
         style, painting = self.learned[int(pick)]
+        if batch.dtype == torch.uint8:  # the photos' transport (fast_style.data), made the one pixel convention here
+            batch = batch.to(torch.float32, memory_format=self.memory_format).div_(255)
         batch = batch.contiguous(memory_format=self.memory_format)
         output = self(batch, style)
         losses = self.loss(output, batch, painting)
