@@ -45,15 +45,15 @@ def open_rgb(path: str | Path) -> Image.Image:
 
 
 def to_bytes(image: Image.Image) -> torch.Tensor:
-    """PIL RGB -> (3, H, W) uint8, a view of the pixels: what a Stylizer takes as it is, and a
-    quarter of the floats' bytes between processes."""
+    """PIL RGB -> (3, H, W) uint8 (channels last in memory): what a Stylizer takes as it is, and
+    a quarter of the floats' bytes between processes."""
     return torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)
 
 
-def bytes_to_floats(x: torch.Tensor) -> torch.Tensor:
+def bytes_to_floats(x: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
     """uint8 pixels -> float in [0, 1], in one copy to the layout the network takes (a view of
     HxWx3 pixels is not in it)."""
-    return x.to(torch.float32, memory_format=torch.contiguous_format).div_(255)
+    return x.to(torch.float32, memory_format=memory_format).div_(255)
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:

@@ -16,6 +16,7 @@ from fast_style.config import LossConfig
 from fast_style.arbitrary import ArbitraryNet, split_paintings
 from fast_style.flicker import centre_grid
 from fast_style.gallery import GalleryNet
+from fast_style.images import bytes_to_floats
 from fast_style.losses import perceptual_loss
 from fast_style.model_file import build_network, network_settings
 
@@ -103,7 +104,7 @@ class StyleTransferModule(L.LightningModule):
         pick = torch.randint(len(self.learned), ()) if self.chances is None else torch.multinomial(self.chances, 1)
         style, painting = self.learned[int(pick)]
         if batch.dtype == torch.uint8:  # the photos' transport (fast_style.data), made the one pixel convention here
-            batch = batch.to(torch.float32, memory_format=self.memory_format).div_(255)
+            batch = bytes_to_floats(batch, self.memory_format)
         batch = batch.contiguous(memory_format=self.memory_format)
         output = self(batch, style)
         losses = self.loss(output, batch, painting)
