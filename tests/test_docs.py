@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+from omegaconf import DictConfig, OmegaConf
 
+from fast_style import evaluate
 from fast_style.stylize import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,9 +46,20 @@ def test_the_anchor_rule_matches_a_known_heading() -> None:
         "the-grid-follows-the-scene-pans-and-zooms-without-flicker-for-every-model"
 
 
-def test_docs_stylize_names_every_option() -> None:
-    options = {s for action in build_parser()._actions for s in action.option_strings
-               if s.startswith("--") and s != "--help"}
+def test_docs_stylize_names_every_option_of_stylize_and_evaluate(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--help"])
+    options = set(re.findall(r"--[a-z][a-z-]*[a-z]", build_parser().format_help() + capsys.readouterr().out))
     documented = set(re.findall(r"--[a-z][a-z-]*[a-z]", (ROOT / "docs" / "stylize.md").read_text()))
-    missing = sorted(options - documented)
+    missing = sorted(options - documented - {"--help"})
+    assert not missing, missing
+
+
+def test_docs_training_names_every_key_of_the_train_config() -> None:
+    config = OmegaConf.load(ROOT / "conf" / "train.yaml")
+    text = (ROOT / "docs" / "training.md").read_text()
+    keys = [f"{group}.{key}" if isinstance(value, DictConfig) else group
+            for group, value in config.items() if group not in ("defaults", "hydra")
+            for key in (value if isinstance(value, DictConfig) else [None])]
+    missing = [k for k in keys if f"`{k}`" not in text and f"`{k.split('.')[0]}.*`" not in text and f"{k}`" not in text]
     assert not missing, missing
