@@ -4,6 +4,7 @@ network that `--style-image PAINTING` uses (`any`)."""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from fast_style.model_file import ModelFileError, read_model
@@ -28,7 +29,13 @@ def named_model(name: str) -> Path:
     for folder in CHECKPOINT_DIRS:
         if (folder / f"{name}.safetensors").is_file():
             return folder / f"{name}.safetensors"
-    raise ModelFileError(f"no trained model named {name!r} (available: {', '.join(shipped_models()) or 'none'})")
+    raise _no_model(name, list(shipped_models()))
+
+
+def _no_model(name: str, names: list[str], tail: str = "") -> ModelFileError:
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return ModelFileError(f"no trained model named {name!r} ({hint}available: {', '.join(names) or 'none'}{tail})")
 
 
 ARBITRARY = "any"  # the shipped arbitrary-style network: checkpoints/any.safetensors
@@ -127,8 +134,7 @@ def resolve_style(spec: str, model: Path | None = None) -> tuple[Path, Style | N
     index, _ = style_index()
     missing = [n for n in names if n not in index]
     if missing:
-        raise ModelFileError(f"no trained model named {missing[0]!r} (available: {', '.join(index) or 'none'}; "
-                             "stylize --list-styles)")
+        raise _no_model(missing[0], list(index), "; stylize --list-styles")
     if isinstance(style, dict):  # a mix: the gallery that has every one of them, though single-style files share names
         galleries = [path for path in shipped_models().values() if set(names) <= set(_gallery_styles(path))]
         if galleries:

@@ -134,6 +134,8 @@ def test_bad_inputs_are_reported_and_the_rest_go_on(tiny_model: Path, tmp_path: 
 def test_unknown_style_names_the_available_ones(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     assert main(["--style", "no_such_style", str(tmp_path / "a.jpg")]) == 2
     assert "no trained model named 'no_such_style' (available:" in capsys.readouterr().err
+    assert main(["--style", "wave=0.5,starry_nite=0.5", str(tmp_path / "a.jpg")]) == 2  # a typo gets a guess
+    assert "no trained model named 'starry_nite' (did you mean starry_night? available:" in capsys.readouterr().err
 
 
 def test_python_api_takes_pil_and_tensors(tiny_model: Path) -> None:
@@ -172,7 +174,7 @@ def test_python_api_loads_a_shipped_style_by_name_from_any_folder(tmp_path: Path
     monet = Stylizer.load("monet_water_lilies", device="cpu")  # a style inside the gallery file
     assert monet.style == "monet_water_lilies" and len(monet.styles) == 16
     assert Stylizer.load("starry_night=0.6,wave=0.4", device="cpu").style == {"starry_night": 0.6, "wave": 0.4}
-    with pytest.raises(ModelFileError, match="no trained model named 'starry_nite' \\(available: "):
+    with pytest.raises(ModelFileError, match="no trained model named 'starry_nite' \\(did you mean starry_night\\? available: "):
         Stylizer.load("starry_nite")
     with pytest.raises(ModelFileError, match="starry_nite.safetensors: model file not found"):
         Stylizer.load("starry_nite.safetensors")
