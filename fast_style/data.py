@@ -38,7 +38,8 @@ class PhotoFolder(Dataset):
         if image_size < 1:
             raise ValueError(f"data.image_size must be a positive number of pixels, not {image_size}")
         if not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root}: training photo folder not found")
+            raise FileNotFoundError(f"{self.root}: training photo folder not found (data.root=DIR: any folder "
+                                    "of photos; MS-COCO in data/README.md)")
         self.files, bad = readable(find_images(self.root))
         if bad:
             names = ", ".join(str(p.relative_to(self.root)) for p in bad[:5])

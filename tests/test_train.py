@@ -87,7 +87,8 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
 def test_missing_photo_folder_fails_at_start_with_one_line(tmp_path: Path) -> None:
     result = train(tmp_path, f"data.root={tmp_path / 'nowhere'}", check=False)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'nowhere'}: training photo folder not found"
+    assert result.stderr.strip().splitlines()[-1] == (f"error: {tmp_path / 'nowhere'}: training photo folder "
+                                                       "not found (data.root=DIR: any folder of photos; MS-COCO in data/README.md)")
 
 
 @pytest.mark.slow
