@@ -47,8 +47,3 @@ class GatysConfig:
 
     steps: int = 300  # loss evaluations, for L-BFGS as for Adam
     method: str = "lbfgs"  # or adam
-
-
-def loss_weights(loss: LossConfig, style: StyleConfig) -> dict[str, float]:
-    """The three weights a model file records, so evaluate scores it against its own loss."""
-    return {"content": loss.content_weight, "style": style.weight, "tv": loss.tv_weight}
