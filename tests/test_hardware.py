@@ -139,9 +139,9 @@ def test_a_command_reuses_freed_memory_instead_of_faulting_in_fresh_pages() -> N
 
 
 def test_stylize_keeps_freed_memory(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fast_style import stylize
-
     from PIL import Image
+
+    from fast_style import stylize
 
     calls = []
     monkeypatch.setattr(stylize, "keep_freed_memory", lambda: calls.append(1))
