@@ -132,11 +132,19 @@ def require(path: Path, what: str) -> None:
 AVX2_CAP = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 CPU_FLAGS = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
 CAN_IMITATE_AVX2 = "avx512f" in CPU_FLAGS and not any(k in os.environ for k in AVX2_CAP)
-# What the CPU has, from /proc/cpuinfo, unless capped (then: as on an AVX2-only CPU)
-BF16_CPU = bool({"avx512_bf16", "amx_bf16"} & CPU_FLAGS) and "ONEDNN_MAX_CPU_ISA" not in os.environ
-VNNI_CPU = bool({"avx512_vnni", "avx_vnni"} & CPU_FLAGS) and "ONEDNN_MAX_CPU_ISA" not in os.environ
+# Intel's laptop CPUs since Alder Lake (2021): AVX2 with AVX-VNNI (int8 pairs not saturated), no
+# AVX-512, no bf16. oneDNN's AVX2_VNNI cap imitates them where the CPU has AVX-VNNI.
+CAN_IMITATE_AVX_VNNI = "avx_vnni" in CPU_FLAGS and CAN_IMITATE_AVX2
+# What the CPU has, from /proc/cpuinfo, as the cap in force (if any) leaves it: the AVX2 caps
+# above take bf16 away, and VNNI too but for AVX2_VNNI on a CPU with AVX-VNNI.
+_CAP = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+BF16_CPU = bool({"avx512_bf16", "amx_bf16"} & CPU_FLAGS) and not _CAP
+VNNI_CPU = (bool({"avx512_vnni", "avx_vnni"} & CPU_FLAGS) and not _CAP) or (
+    _CAP.startswith("AVX2_VNNI") and "avx_vnni" in CPU_FLAGS)
 
 
-def avx2_env() -> dict[str, str]:
-    cache = Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}_avx2"
-    return {**os.environ, **AVX2_CAP, "TORCHINDUCTOR_CACHE_DIR": str(cache)}
+def avx2_env(vnni: bool = False) -> dict[str, str]:
+    """The environment of a process capped to AVX2, or with `vnni` to AVX2 with AVX-VNNI."""
+    isa = "AVX2_VNNI" if vnni else "AVX2"
+    cache = Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}_{isa.lower()}"
+    return {**os.environ, **AVX2_CAP, "ONEDNN_MAX_CPU_ISA": isa, "TORCHINDUCTOR_CACHE_DIR": str(cache)}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import BF16_CPU, VNNI_CPU, avx2_env, run_train
+from conftest import BF16_CPU, CAN_IMITATE_AVX_VNNI, VNNI_CPU, avx2_env, run_train
 from fast_style import hardware
 from test_train import FAST
 
@@ -49,6 +49,8 @@ def test_int8_saturation_is_found_by_running_a_conv() -> None:
     if VNNI_CPU:
         code = "from fast_style.hardware import int8_pairs_saturate; print(int8_pairs_saturate())"
         assert python(code, avx2_env()).strip() == "True"
+        if CAN_IMITATE_AVX_VNNI:  # AVX2 with AVX-VNNI: vpdpbusd adds in 32 bits, so 8-bit activations stay
+            assert python(code, avx2_env(vnni=True)).strip() == "False"
 
 
 def test_the_training_run_says_which_precision_it_chose(tmp_path: Path, photo_dir: Path) -> None:
