@@ -1,0 +1,63 @@
+"""The Python API is typed (PEP 561: fast_style/py.typed): the calls docs/stylize.md shows pass
+mypy, and a misspelt option or a wrong type is caught before anything runs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GOOD = """
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from fast_style import Stylizer
+
+stylizer = Stylizer.load("starry_night", device="cpu", precision="int8", strength=0.7, preserve_color=True,
+                         compile=True, channels_last=True)
+gallery = Stylizer.load("gallery", style={"starry_night": 0.6, "wave": 0.4})
+anywhere = Stylizer.load("any", style_image=Path("painting.jpg"))
+painted: Image.Image = stylizer(Image.open("photo.jpg"))
+softer: Image.Image = stylizer(Image.open("photo.jpg"), strength=0.5, style="wave")
+batch: torch.Tensor = stylizer(torch.rand(8, 3, 480, 640), 256, preserve_color=False)
+mixed = anywhere(Image.open("photo.jpg"), style_image=[("a.jpg", 0.5), (Image.open("b.jpg"), 0.5)])
+video = stylizer.with_defaults(strength=0.8, style="starry_night")
+
+from fast_style.hardware import keep_freed_memory
+from fast_style.live import live_frames
+from fast_style.video import stylize_frames, stylize_video
+
+keep_freed_memory()
+stylize_video(stylizer, "clip.mp4", "clip_vg.mp4")
+for frame in stylize_frames(stylizer, live_frames("/dev/video0", "v4l2")):
+    print(frame)
+"""
+
+BAD = """
+from PIL import Image
+
+from fast_style import Stylizer
+
+stylizer = Stylizer.load("starry_night", strenght=0.7)
+painted = stylizer(Image.open("photo.jpg"), strength="high")
+"""
+
+
+def mypy(path: Path) -> subprocess.CompletedProcess:
+    """Outside the checkout, so that mypy finds fast_style as installed: only through py.typed."""
+    return subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(path.parent / "cache"), "--no-error-summary",
+                           "--follow-imports=silent", str(path)], capture_output=True, text=True, cwd=path.parent)
+
+
+@pytest.mark.slow  # mypy reads torch's annotations: some 15 s the first time
+def test_mypy_checks_calls_of_the_python_api(tmp_path: Path) -> None:
+    (tmp_path / "good.py").write_text(GOOD)
+    (tmp_path / "bad.py").write_text(BAD)
+    good = mypy(tmp_path / "good.py")
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = mypy(tmp_path / "bad.py")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert 'bad.py:6: error: Unexpected keyword argument "strenght"' in bad.stdout
+    assert "bad.py:7: error: No overload variant" in bad.stdout  # strength="high"
