@@ -70,6 +70,9 @@ class Engine:
             # Around the int8 convs, instance norm and the residual adds run in bf16 where fast.
             self.dtype = torch.bfloat16 if cpu_has_fast_bf16() else None
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        # The layout inputs are best given in. The int8 network's first kernel pads, quantizes and
+        # writes channels-last for oneDNN: from channels-last input it reads pixels in order.
+        self.input_format = torch.channels_last if precision == "int8" else self.memory_format
         self.net = net.to(self.device).eval().to(memory_format=self.memory_format)
         self.conditional = self.net if isinstance(self.net, ConditionalNet) else None
         self.gallery = self.net if isinstance(self.net, GalleryNet) else None
@@ -87,7 +90,7 @@ class Engine:
         `style`: the network's style code; refused for a single-style network."""
         key = self._style_key(style)
         net, forward = self._network(key)
-        x = x.to(self.device, torch.float32).contiguous(memory_format=self.memory_format)
+        x = x.to(self.device, torch.float32).contiguous(memory_format=self.input_format)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
             if x.shape[-2] * x.shape[-1] > self.max_pass_pixels:
                 y = torch.cat([stylize_tiled(net, xi[None], self.max_pass_pixels) for xi in x])

@@ -179,7 +179,8 @@ class Stylizer:
         strength = self.strength if strength is None else _check_strength(strength)
         keep_color = self.preserve_color if preserve_color is None else preserve_color
         # uint8 crosses to a GPU at a quarter of the bytes; other dtypes become float32 on the way (MPS has no float64)
-        photo = _pixels(batch.to(self.device) if batch.dtype == torch.uint8 else batch, size).to(self.device, torch.float32)
+        photo = _pixels(batch.to(self.device) if batch.dtype == torch.uint8 else batch, size,
+                        self.engine.input_format).to(self.device, torch.float32)
         h, w = batch.shape[-2:]
         x, code = fit_longest(photo, size), self.style_code(style, style_image)
         if motion is not None and self.grid > 1:
@@ -283,15 +284,17 @@ def _pairs(style_image: Stylizer.StyleImage) -> list[tuple[Stylizer.Painting, fl
     return [(style_image, 1.0)]
 
 
-def _pixels(batch: torch.Tensor, size: int | None) -> torch.Tensor:
-    """The one pixel convention, checked: RGB in [0, 1] (uint8 divided by 255). A batch of 0-255
-    floats, or channels last, used to come out as noise or a conv's error about channels."""
+def _pixels(batch: torch.Tensor, size: int | None,
+            memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """The one pixel convention, checked: RGB in [0, 1] (uint8 divided by 255, into the layout
+    the network takes). A batch of 0-255 floats, or channels last, used to come out as noise or a
+    conv's error about channels."""
     if batch.dim() != 4 or batch.shape[1] != 3:
         raise ValueError(f"takes RGB tensors shaped (3, H, W) or (B, 3, H, W), not {tuple(batch.shape)}")
     if size is not None and size < 1:
         raise ValueError(f"size must be at least 1, not {size}")
     if batch.dtype == torch.uint8:
-        return bytes_to_floats(batch)
+        return bytes_to_floats(batch, memory_format)
     if not batch.is_floating_point():
         raise ValueError(f"takes float pixels in [0, 1] or uint8 ones, not {batch.dtype}")
     low, high = torch.aminmax(batch)
