@@ -17,6 +17,7 @@ from torch import nn
 
 from fast_style.gallery import ConditionalNet, GalleryNet
 from fast_style.hardware import PRECISIONS, cpu_has_fast_bf16, emulated_precision, inference_precision
+from fast_style.lanes import release_gil_in_compiled_kernels
 from fast_style.tiling import stylize_tiled
 from fast_style.transformer import for_inference
 
@@ -131,6 +132,7 @@ class Engine:
                 # of a frame size pays for compiling. On CUDA, "reduce-overhead" also records a CUDA
                 # graph per frame size: one launch a frame instead of one a layer.
                 mode = "reduce-overhead" if self.device.type == "cuda" else None
+                release_gil_in_compiled_kernels()
                 forward = torch.compile(net, mode=mode, dynamic=False)
             self._styles[key] = (net, forward)
             if len(self._styles) > STYLE_CACHE:

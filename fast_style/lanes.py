@@ -35,6 +35,29 @@ def thread_count(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+# Inductor calls each CPU kernel it generates through a Python binding that keeps the GIL while
+# the kernel runs (torch 2.15: `CppPythonBindingsCodeCache.call_entry_function`). The instance
+# norms, quantizes and pads around an int8 network's oneDNN convs (which release it) are half of a
+# real-time frame, so lanes took turns for them, and the reader and writer threads waited. Bound
+# as below, the arguments are read with the GIL held and the kernel, C++ on raw pointers that
+# touches no Python object, runs without it, as ATen's own operators do.
+_HOLDS_GIL = "kernel({}); Py_RETURN_NONE;"
+_RELEASES_GIL = ("struct NoGil {{ PyThreadState* s = PyEval_SaveThread(); ~NoGil() {{ PyEval_RestoreThread(s); }} }}; "
+                 "[](auto... a) {{ NoGil no_gil; kernel(a...); }}({}); Py_RETURN_NONE;")
+
+
+def release_gil_in_compiled_kernels() -> bool:
+    """For kernels compiled from now on in this process; whether they release it. Changes only
+    the binding this torch is known to generate (another is left as it is)."""
+    try:
+        from torch._inductor.codecache import CppPythonBindingsCodeCache as bindings
+    except ImportError:
+        return False
+    if getattr(bindings, "call_entry_function", None) == _HOLDS_GIL:
+        bindings.call_entry_function = _RELEASES_GIL
+    return getattr(bindings, "call_entry_function", None) == _RELEASES_GIL
+
+
 def _one_thread() -> None:
     torch.get_num_threads()
     torch.set_num_threads(1)

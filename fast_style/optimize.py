@@ -58,7 +58,7 @@ class GatysEngine:
     tensors out, so `stylize --optimize` gets the same size, strength and colour handling. Each
     image of a batch is optimised on its own; images only (a video would take hours a second)."""
 
-    precision, compiles, gallery = "fp32", False, None
+    precision, compiles, gallery, input_format = "fp32", False, None, torch.contiguous_format
 
     def __init__(self, loss_fn: PerceptualLoss, steps: int = GatysConfig.steps, method: str = GatysConfig.method,
                  device: torch.device | None = None, progress: bool = True) -> None:

@@ -23,6 +23,7 @@ import torch
 
 from fast_style.hardware import int8_pairs_saturate, is_x86
 from fast_style.images import open_rgb, resize, to_tensor
+from fast_style.lanes import release_gil_in_compiled_kernels
 from fast_style.styles import STYLES_DIR
 from fast_style.transformer import TransformerNet
 
@@ -72,6 +73,7 @@ def quantize_int8(net: TransformerNet, calibration: torch.Tensor) -> Callable[[t
         b, _, h, w = calibration.shape
         observed(resize(to_tensor(open_rgb(REFERENCE_PICTURE))[None], h, w).clamp(0, 1).expand(b, -1, -1, -1))
         quantized = pt2e.convert_pt2e(observed)
+        release_gil_in_compiled_kernels()  # lanes run their norms and quantizes side by side
         compiled = torch.compile(quantized, dynamic=False)
         # Freezing folds the weights into the graph as constants, which lets Inductor prepack them
         # for oneDNN and replace each dequantize -> conv -> quantize pattern with an int8 conv. Set
