@@ -25,7 +25,7 @@ import re
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from fast_style.files import InputError, load_input, outside, save_image, too_many_pixels
-from fast_style.images import find_images, to_bytes, to_pil
+from fast_style.images import VIDEO_EXTENSIONS, find_images, to_bytes, to_pil
 from fast_style.model_file import load_model, read_model
 from fast_style.models import parse_style
 from fast_style.stylizer import Stylizer
@@ -237,6 +237,16 @@ class Run:
     seed: int = 0
 
 
+@dataclass
+class Summary:
+    """This run's outcome, as the first process read it from the manifest."""
+
+    written: int = 0
+    exists: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (input relative to the folder, the problem)
+    videos: int = 0  # found and left out: a dataset run takes images
+
+
 @contextlib.contextmanager
 def _lightning_quiet() -> Iterator[None]:
     """Lightning's loggers at WARNING for the run, then as they were: a caller may train next."""
@@ -251,9 +261,9 @@ def _lightning_quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def run(r: Run) -> dict[str, int] | None:
-    """Stylize the folder; on the first process, the counts of this run's statuses (from the
-    merged manifest); None on the others."""
+def run(r: Run) -> Summary | None:
+    """Stylize the folder; on the first process, what this run did (from the merged manifest);
+    None on the others."""
     if not r.root.is_dir():
         raise FileNotFoundError(f"{r.root}: " + ("a file; a dataset run takes a folder of images" if r.root.exists()
                                                  else "input folder not found"))
@@ -280,7 +290,7 @@ def run(r: Run) -> dict[str, int] | None:
             trainer.strategy.barrier()
     if not trainer.is_global_zero:
         return None
-    counts = {"written": 0, "failed": 0, "exists": len(done)}
+    summary = Summary(exists=len(done), videos=len(outside(find_images(r.root, VIDEO_EXTENSIONS), r.out)))
     mine = f".{MANIFEST}.{writer.run_id}.rank" if writer.run_id else "\0"
     parts = sorted(r.out.glob(f".{MANIFEST}.*"))
     with open(r.out / MANIFEST, "a", encoding="utf-8") as manifest:
@@ -291,12 +301,16 @@ def run(r: Run) -> dict[str, int] | None:
                                        "seconds": 0, "status": "exists", "error": None}) + "\n")
         for part in [p for p in parts if p.name.startswith(mine)]:
             for line in part.read_text(encoding="utf-8").splitlines():
-                counts[json.loads(line)["status"]] += 1
+                record = json.loads(line)
+                if record["status"] == "written":
+                    summary.written += 1
+                else:
+                    summary.failed.append((record["input"], record["error"]))
                 manifest.write(line + "\n")
     for part in parts:
         part.unlink()
     sweep(r.out, [item.relative for item in items])
-    return counts
+    return summary
 
 
 def _whole_line(line: str) -> bool:

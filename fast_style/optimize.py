@@ -22,7 +22,7 @@ def optimize_image(
     """content: (1, 3, H, W) in [0, 1], also the starting image. `steps` counts loss
     evaluations, for L-BFGS as for Adam. Returns the image and its final losses."""
     image = content.detach().clone().requires_grad_(True)
-    bar = tqdm(total=steps, disable=not progress, desc=f"optimising ({method})", unit="step")
+    bar = tqdm(total=steps, disable=None if progress else True, desc=f"optimising ({method})", unit="step")
     last: dict[str, torch.Tensor] = {}
 
     def closure() -> torch.Tensor:

@@ -17,12 +17,13 @@ from PIL import Image
 from fast_style.config import GatysConfig, LossConfig, StyleConfig
 from fast_style.files import VIDEO_OUTPUTS, InputError, check_output_kind, expand_inputs, is_video, load_input, save_image
 from fast_style.hardware import PRECISIONS, keep_freed_memory
-from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
+from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from fast_style.model_file import ModelFileError
 from fast_style.models import arbitrary_model, file_styles, resolve_style, sheet_models, style_index
 from fast_style.outputs import Options, Report, VideoOptions, stylize_files, stylize_one_video, stylize_pipe
 
 IMAGE_BATCH = 4  # same-size images per pass; video frames go one at a time (fast_style.video)
+SHOWN_FAILURES = 10  # a dataset run names this many failed images; the manifest has every one
 PRECISION_CHOICES = ["auto", *PRECISIONS]
 GATYS_DEFAULTS = {"steps": GatysConfig.steps, "method": GatysConfig.method, "style_size": StyleConfig.size,
                   "vgg_weights": LossConfig.vgg_weights}
@@ -239,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(args.inputs)}: no images or videos found", file=sys.stderr)
         return 1
     videos = [source for source, _ in inputs if is_video(source)]
+    out = args.output
+    if len(inputs) > 1 and out is not None and not out.is_dir() and out.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
+        print(f"error: -o {out}: names a file, but {len(inputs)} inputs were given; name a folder for them", file=sys.stderr)
+        return 2  # it became a folder called {out}, the outputs inside
     if len(inputs) == 1 and args.output not in (None, Path("-")):
         try:
             check_output_kind(inputs[0][0], args.output)
@@ -309,7 +314,7 @@ def stylize_dataset(args: argparse.Namespace) -> int:
         if path is None:
             raise ValueError("a dataset run takes --model FILE or --style NAME")
         spec = args.style if style is not None else None
-        counts = run(Run(path, Path(args.inputs[0]), args.output, devices=_devices(args.devices or "1"),
+        summary = run(Run(path, Path(args.inputs[0]), args.output, devices=_devices(args.devices or "1"),
                          num_nodes=args.num_nodes or 1, batch_size=args.batch_size or IMAGE_BATCH,
                          workers=2 if args.workers is None else args.workers, max_pixels=args.max_pixels,
                          size=args.size, precision="fp32" if args.precision == "auto" else args.precision,
@@ -320,11 +325,17 @@ def stylize_dataset(args: argparse.Namespace) -> int:
     except (ModelFileError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if counts is None:  # not the first process: it reports nothing
+    if summary is None:  # not the first process: it reports nothing
         return 0
-    print(f"{args.output}: {counts['written']} written, {counts['exists']} already there, {counts['failed']} failed "
-          f"(manifest: {args.output / 'manifest.jsonl'})")
-    return 1 if counts["failed"] else 0
+    for relative, problem in summary.failed[:SHOWN_FAILURES]:
+        print(f"error: {Path(args.inputs[0]) / relative}: {problem}", file=sys.stderr)
+    if len(summary.failed) > SHOWN_FAILURES:
+        print(f"error: {len(summary.failed) - SHOWN_FAILURES} more failed: see the manifest", file=sys.stderr)
+    n = summary.videos
+    left_out = f", {n} video{'s' * (n != 1)} left out (a dataset run takes images)" if n else ""
+    print(f"{args.output}: {summary.written} written, {summary.exists} already there, {len(summary.failed)} failed"
+          f"{left_out} (manifest: {args.output / 'manifest.jsonl'})")
+    return 1 if summary.failed else 0
 
 
 def _input_format(name: str) -> bool:

@@ -174,7 +174,8 @@ def _transcode(
                 aout, audio = out.add_stream_from_template(ain), "copied"
             except (ValueError, av.FFmpegError):
                 aout, audio = out.add_stream("aac", rate=ain.rate), "re-encoded"
-        bar = tqdm(total=max_frames or vin.frames or None, unit="frame", disable=not progress, desc=Path(source).name)
+        bar = tqdm(total=max_frames or vin.frames or None, unit="frame", desc=Path(source).name,
+                   disable=None if progress else True)  # None: not into a log file or a pipe, \r by \r
         decoded: queue.Queue = queue.Queue(maxsize=2 * batch_size)  # ("video", array, frame, motion) | ("audio", x)
         stylized: queue.Queue = queue.Queue(maxsize=4)  # ("video", [(array, frame)]) | ("audio", x)
         lock = GridLock() if grid_lock else None  # measured here, in frame order, as frames are decoded

@@ -68,10 +68,25 @@ def test_a_size_past_the_pixel_limit_fails_each_image_in_the_manifest(tiny_model
     root = folder(tmp_path / "in")
     assert main(["--model", str(tiny_model), "--devices", "1", str(root), "-o", str(tmp_path / "out"),
                  "--size", "300", "--max-pixels", "8000"]) == 1
-    assert "0 written, 0 already there, 8 failed" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "0 written, 0 already there, 8 failed" in out
+    lines = err.strip().splitlines()  # each failed image named, as when not a dataset run
+    assert len(lines) == 8 and f"error: {root / 'b' / 'broken.jpg'}: not an image file Pillow can read" in lines
     errors = {line["error"] for line in manifest(tmp_path / "out") if line["input"] != "b/broken.jpg"}
     assert errors == {"refused: --size 300 makes it 0.0675 megapixels, above the limit of 0.008 (--max-pixels)",
                       "refused: --size 300 makes it 0.0614 megapixels, above the limit of 0.008 (--max-pixels)"}
+
+
+def test_videos_in_the_folder_are_said_to_be_left_out(tiny_model: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    root = tmp_path / "in"
+    make_photo(root / "a.jpg", (40, 30))
+    (root / "clips").mkdir()
+    (root / "clips" / "clip.mp4").write_bytes(b"")  # by its name: a dataset run does not open it
+    assert main(["--model", str(tiny_model), "--devices", "1", str(root), "-o", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.strip() == (f"{tmp_path / 'out'}: 1 written, 0 already there, 0 failed, "
+                                               f"1 video left out (a dataset run takes images) (manifest: "
+                                               f"{tmp_path / 'out' / 'manifest.jsonl'})")
 
 
 @pytest.mark.slow  # two processes over gloo

@@ -213,6 +213,18 @@ def test_two_inputs_never_write_the_same_output(tiny_model: Path, tmp_path: Path
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["a_tiny.jpg"]
 
 
+def test_several_inputs_and_a_file_name_for_output_is_refused(tiny_model: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    a, b = make_photo(tmp_path / "a.jpg", (20, 20)), make_photo(tmp_path / "b.jpg", (20, 20), seed=1)
+    assert main(["--model", str(tiny_model), str(a), str(b), "-o", str(tmp_path / "out.jpg")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: -o {tmp_path / 'out.jpg'}: names a file, but 2 inputs were given; name a folder for them")
+    assert not (tmp_path / "out.jpg").exists()  # it was made a folder, the outputs inside
+    (tmp_path / "out.jpg").mkdir()  # a folder that happens to have such a name is a folder
+    assert main(["--model", str(tiny_model), str(a), str(b), "-o", str(tmp_path / "out.jpg")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out.jpg").iterdir()) == ["a_tiny.jpg", "b_tiny.jpg"]
+
+
 def test_unwritable_output_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     a = make_photo(tmp_path / "a.jpg", (20, 20))
     (tmp_path / "file").write_text("x")

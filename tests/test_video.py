@@ -52,12 +52,14 @@ def probe(path: Path) -> tuple[int, float, int, tuple[int, int]]:
         return n, float(v.average_rate), len(c.streams.audio), (v.codec_context.width, v.codec_context.height)
 
 
-def test_clip_round_trips_frames_rate_and_audio(tiny_model: Path, tmp_path: Path) -> None:
+def test_clip_round_trips_frames_rate_and_audio(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     src = make_clip(tmp_path / "clip.mp4")
     out = tmp_path / "out.mp4"
     assert main(["--model", str(tiny_model), str(src), "-o", str(out), *FP32]) == 0
     assert probe(out) == (12, 10.0, 1, (64, 48))
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+    # stderr is not a terminal here: no progress bar, whose \r-separated updates made one long line in a log
+    assert capsys.readouterr().err == ""
 
 
 def test_output_size_scales_the_longest_side_to_even_numbers(tiny_model: Path, tmp_path: Path) -> None:
