@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import os
 import re
 import shutil
 import sys
@@ -383,7 +384,15 @@ def naming_fault(argv: list[str]) -> str | None:
     return None
 
 
+def expand_home(argv: list[str]) -> list[str]:
+    """`data.root=~/photos` with the home folder written out: the shell expands `~` only at the
+    start of a word, and Hydra's override grammar refuses it (a LexerNoViableAltException)."""
+    home = re.compile(r"(?<=[=,\[])~[^/,\]]*")
+    return [home.sub(lambda m: os.path.expanduser(m[0]), arg) if "=" in arg else arg for arg in argv]
+
+
 def main() -> None:
+    sys.argv[1:] = expand_home(sys.argv[1:])
     # An unknown style gets one line, before Hydra's multi-line report.
     if unknown := unknown_styles(sys.argv[1:]):
         known = ", ".join(sorted(p.stem for p in (CONF_DIR / "style").glob("*.yaml")))

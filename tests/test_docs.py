@@ -4,6 +4,7 @@ evaluate, and docs/training.md every key of the training config."""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,40 @@ def test_docs_training_names_every_key_of_the_train_config() -> None:
             for key in (value if isinstance(value, DictConfig) else [None])]
     missing = [k for k in keys if f"`{k}`" not in text and f"`{k.split('.')[0]}.*`" not in text]
     assert not missing, missing
+
+
+def _train_commands() -> list[tuple[str, list[str]]]:
+    """Each `uv run train ...` of the documents, continuation lines joined, comments dropped."""
+    commands = []
+    for document in DOCUMENTS:
+        text = document.read_text().replace("\\\n", " ")
+        for line in re.findall(r"^\s*(?:nohup )?uv run train (.*)$", text, re.MULTILINE):
+            line = re.sub(r"<[^>]*>", "placeholder", line)  # init_weights=<the 282-step checkpoint>
+            args = shlex.split(line.split(" # ")[0].split("  #")[0].split(" >")[0].rstrip(" &"))
+            commands.append((f"{document.relative_to(ROOT)}: train {line.strip()[:60]}", args))
+    return commands
+
+
+@pytest.mark.parametrize("where, args", _train_commands(), ids=[c[0] for c in _train_commands()])
+def test_every_documented_train_command_composes(where: str, args: list[str]) -> None:
+    """As Hydra reads it: `style.image=~/painting.jpg` in the README was a LexerNoViableAltException."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from fast_style.train import CONF_DIR, expand_home
+
+    overrides = [a for a in expand_home(args) if a not in ("...", "-m")]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    if "-m" in args:  # a sweep: each value alone must compose
+        overrides = [o.key_or_group + "=" + str(next(iter(o.sweep_iterator()))) if o.is_sweep_override() else
+                     o.input_line for o in parsed]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        compose(config_name="train", overrides=overrides)
+
+
+def test_a_home_folder_in_an_override_is_written_out() -> None:
+    from fast_style.train import expand_home
+
+    home = str(Path.home())
+    assert expand_home(["data.root=~/photos", "style.images=[a.jpg,~/b.jpg]", "~style.weight", "x"]) == \
+        [f"data.root={home}/photos", f"style.images=[a.jpg,{home}/b.jpg]", "~style.weight", "x"]
