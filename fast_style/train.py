@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -71,6 +72,33 @@ class SaveOnInterrupt(Callback):
             trainer.save_checkpoint(self.path, weights_only=False)
             if trainer.is_global_zero:
                 print(f"interrupted at step {trainer.global_step}; resume with ckpt_path={self.path}", file=sys.stderr)
+
+
+class ProgressLines(Callback):
+    """Where stderr is a log file or a pipe, a line a minute instead of the progress bar, whose
+    updates (\r by \r) made a long run's log one line of megabytes; also kept in the run's log."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s, self.start, self.last, self.step = every_s, 0.0, -float("inf"), -1
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = time.monotonic()
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if time.monotonic() - self.last >= self.every_s:
+            self._line(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._line(trainer)
+
+    def _line(self, trainer: L.Trainer) -> None:
+        if not trainer.is_global_zero or trainer.global_step == self.step:
+            return
+        self.last, self.step = time.monotonic(), trainer.global_step
+        of = f" of {trainer.max_steps}" if trainer.max_steps > 0 else ""
+        elapsed = datetime.timedelta(seconds=round(self.last - self.start))
+        metrics = "".join(f", {k} {v:.4g}" for k, v in trainer.progress_bar_metrics.items())
+        log.info("step %d%s, %s%s", trainer.global_step, of, elapsed, metrics)
 
 
 def _whole(low: int) -> Callable[[object], bool]:
@@ -211,11 +239,15 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps
     )
+    callbacks = [checkpoints, SaveOnInterrupt(run_dir / "checkpoints" / "last.ckpt")]
+    if trainer_args.get("enable_progress_bar", True) and not sys.stderr.isatty():
+        trainer_args["enable_progress_bar"] = False
+        callbacks.append(ProgressLines())
     trainer = L.Trainer(
         **trainer_args,
         default_root_dir=run_dir,
         logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
-        callbacks=[checkpoints, SaveOnInterrupt(run_dir / "checkpoints" / "last.ckpt")],
+        callbacks=callbacks,
     )
     trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path, weights_only=True)  # resume runs no pickled code
     if trainer.fast_dev_run:

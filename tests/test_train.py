@@ -1,5 +1,6 @@
 """Training end to end through the `train` entry point, with random VGG weights for speed."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,9 +72,13 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
     before = exported.read_bytes()
 
     # Resume: the step count goes on from the checkpoint; the exported model is not replaced.
-    result = train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=34",
-                   f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    # Its progress, into a pipe as into a log file, comes in lines, not as a bar's \r-joined updates.
+    result = run_train(tmp_path, *[a for a in FAST if "progress_bar" not in a], f"data.root={photo_dir}",
+                       "trainer.max_steps=34", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
     assert "exists; kept it" in result.stderr + result.stdout
+    assert "\r" not in result.stderr + result.stdout
+    steps = re.findall(r"step (\d+) of 34, 0:00:\d\d, loss/total [\d.e+]+", result.stderr + result.stdout)
+    assert steps == ["31", "34"], result.stderr + result.stdout  # the first step, then a minute apart, and the last
     assert "LeafSpec" not in result.stderr + result.stdout and "litlogger" not in result.stderr + result.stdout
     assert exported.read_bytes() == before
     # Exported into the run's own folder: one file, no warning about keeping it.
