@@ -56,7 +56,9 @@ class Studio:
         self.device, self.precision, self.max_pixels = device, precision, max_pixels
         self.vgg_weights = vgg_weights  # what an arbitrary-style model reads paintings with
         self.models = models  # None: the shipped ones
-        self._stylizers: dict[Path, Stylizer] = {}
+        self._stylizers: dict[tuple[Path, bool], Stylizer] = {}  # (model, for streams)
+        self._made: dict[tuple, bool] = {}  # webcam settings: whether the stream path's network is made
+        self._making: tuple | None = None  # the settings whose network is being made, one at a time
         self._paintings: OrderedDict[str, Image.Image] = OrderedDict()
         self._jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
@@ -105,18 +107,68 @@ class Studio:
                 styles.update({name: str(path) for name in file_styles(path)})
         return {"styles": styles, "galleries": galleries, "arbitrary": str(arbitrary[0]) if arbitrary else None}
 
-    def stylizer(self, path: Path) -> Stylizer:
+    @functools.cached_property
+    def stream_path(self) -> tuple[str, bool] | None:
+        """(precision, compile) for webcam frames and videos where `auto` picks another path for
+        streams than for photos, as `stylize` does (int8 on x86 CPUs; fast_style.hardware)."""
+        if self.precision != "auto":
+            return None
+        import torch
+
+        from fast_style.engine import default_device
+        from fast_style.hardware import inference_precision, stream_path
+
+        device = torch.device(self.device) if self.device else default_device()
+        path = stream_path(device)
+        return None if path == (inference_precision(device), False) else path
+
+    def stylizer(self, path: Path, stream: bool = False) -> Stylizer:
+        """The model's Stylizer for photos, or (`stream`) for frames and videos."""
+        stream = stream and self.stream_path is not None
+        precision, compile = self.stream_path if stream else (self.precision, False)
         with self._lock:
-            if path not in self._stylizers:
+            if (path, stream) not in self._stylizers:
                 try:
-                    self._stylizers[path] = Stylizer.load(path, device=self.device, precision=self.precision,
-                                                          vgg_weights=self.vgg_weights)
+                    self._stylizers[path, stream] = Stylizer.load(path, device=self.device, precision=precision,
+                                                                  compile=compile, vgg_weights=self.vgg_weights)
                 except (ModelFileError, ValueError, RuntimeError) as e:
                     raise RequestError(f"{path.name}: {e}") from None
-            return self._stylizers[path]
+            return self._stylizers[path, stream]
 
-    def resolve(self, params: dict[str, str]) -> tuple[Stylizer, dict[str, Any]]:
-        """The stylizer and the call's options for a request's settings."""
+    def frame_stylizer(self, path: Path, image: Image.Image, size: int | None, options: dict[str, Any],
+                       cores: int) -> Stylizer:
+        """The stream path's Stylizer once its network is made for these settings; until then the
+        photos' one, while it is made in the background: made on the first frame, an int8 network
+        would stop the webcam for 6-12 s at each new style, size or thread count."""
+        if self.stream_path is None:
+            return self.stylizer(path)
+        key = (path, image.size, size, cores, tuple((k, repr(v)) for k, v in sorted(options.items())))
+        with self._lock:
+            made = self._made.get(key)
+            start = made is None and self._making is None
+            if start:
+                self._making = key
+        if made:
+            return self.stylizer(path, stream=True)
+        if start:
+            threading.Thread(target=self._make, args=(key, path, image, size, options, cores), daemon=True).start()
+        return self.stylizer(path)
+
+    def _make(self, key: tuple, path: Path, image: Image.Image, size: int | None, options: dict[str, Any],
+              cores: int) -> None:
+        made = False
+        try:
+            with thread_count(cores):  # an int8 network is made for the thread count it runs on
+                self.stylizer(path, stream=True)(image, size, **options)
+            made = True
+        except (RequestError, ValueError, RuntimeError):
+            pass  # these settings stay on the photos' path
+        finally:
+            with self._lock:
+                self._made[key], self._making = made, None
+
+    def resolve(self, params: dict[str, str]) -> tuple[Path, dict[str, Any]]:
+        """The model and the call's options for a request's settings."""
         options: dict[str, Any] = {"strength": _number(params, "strength", 1.0, 0, 1),
                                    "preserve_color": params.get("preserve_color") in ("1", "true", "on")}
         size = params.get("size")
@@ -130,7 +182,7 @@ class Studio:
             if painting is None:
                 raise RequestError("that painting is no longer held; upload it again")
             options["style_image"] = painting
-            return self.stylizer(Path(catalogue["arbitrary"])), options
+            return Path(catalogue["arbitrary"]), options
         spec = params.get("style") or next(iter(catalogue["styles"]), None)
         if spec is None:
             raise RequestError("no style models are available")
@@ -149,21 +201,24 @@ class Studio:
         except (ModelFileError, ValueError) as e:
             raise RequestError(str(e)) from None
         options["style"] = style
-        return self.stylizer(path), options
+        return path, options
 
-    def stylize(self, data: bytes, params: dict[str, str]) -> tuple[bytes, str]:
-        """An uploaded image, stylized at its own size: (file bytes, content type). Frames ask
-        for `format=jpeg`; a photo comes back in its own format."""
+    def stylize(self, data: bytes, params: dict[str, str]) -> tuple[bytes, str, dict[str, str]]:
+        """An uploaded image, stylized at its own size: (file bytes, content type, headers: the
+        precision it ran in). Frames ask for `format=jpeg`; a photo comes back in its own format."""
         try:
             image, in_format = load_input_bytes(data, self.max_pixels)
         except InputError as e:
             raise RequestError(str(e)) from None
-        stylizer, options = self.resolve(params)
+        path, options = self.resolve(params)
         size = options.pop("size")
+        stylizer, frame = self.stylizer(path), params.get("frame") == "1"
         # A webcam frame of a light network takes one core, beside the next frame (fast_style.lanes);
         # anything else takes every core, alone.
-        lanes = stylizer.lanes_for(image.height, image.width, size) if params.get("frame") == "1" else 1
+        lanes = stylizer.lanes_for(image.height, image.width, size) if frame else 1
         cores = 1 if lanes > 1 else CORES
+        if frame:
+            stylizer = self.frame_stylizer(path, image, size, options, cores)
         try:
             with self._cores.hold(cores), thread_count(cores):
                 result = stylizer(image, size, **options)
@@ -174,7 +229,8 @@ class Studio:
             fmt = "PNG"
         # A webcam frame is seen for 40 ms and then replaced: a lighter JPEG is half the time to
         # encode here and to decode in the browser, on cores the network shares.
-        return encode_image(result, fmt, quality=FRAME_QUALITY if params.get("frame") == "1" else QUALITY), Image.MIME[fmt]
+        quality = FRAME_QUALITY if frame else QUALITY
+        return encode_image(result, fmt, quality=quality), Image.MIME[fmt], {"X-Precision": stylizer.precision}
 
     def add_painting(self, data: bytes) -> str:
         try:
@@ -193,7 +249,8 @@ class Studio:
         suffix = Path(name).suffix.lower()
         if suffix not in VIDEO_EXTENSIONS:
             raise RequestError(f"{Path(name).name}: not a video file ({', '.join(VIDEO_EXTENSIONS)})")
-        stylizer, options = self.resolve(params)  # a bad setting is answered now, not after the upload waits
+        path, options = self.resolve(params)  # a bad setting is answered now, not after the upload waits
+        stylizer = self.stylizer(path, stream=True)  # as `stylize` runs a video
         job = uuid.uuid4().hex[:12]
         folder = self.workdir / job
         folder.mkdir()

@@ -1,5 +1,6 @@
 """`stylize --serve`: the page's API over HTTP, and the page itself in headless Chromium."""
 
+import io
 import json
 import shutil
 import threading
@@ -64,7 +65,7 @@ def test_the_api_stylizes_at_full_size_and_answers_bad_requests(server: str, tmp
                        "arbitrary": True}
     png = make_photo(tmp_path / "a.png", (67, 41)).read_bytes()
     status, body, kind = post(f"{server}/api/stylize?style=red&strength=0.8", png)
-    assert (status, kind) == (200, "image/png") and Image.open(__import__("io").BytesIO(body)).size == (67, 41)
+    assert (status, kind) == (200, "image/png") and Image.open(io.BytesIO(body)).size == (67, 41)
     for query, data, error in [("style=red", b"junk", "not an image file Pillow can read"),
                                ("style=green", png, "no style 'green'"),
                                ("style=red&strength=2", png, "strength must be between 0 and 1, not 2")]:
@@ -204,3 +205,28 @@ def test_frames_share_the_cores_and_a_photo_waits_for_them_then_goes_first() -> 
     for t in (*frames, photo, late):
         t.join(5)
     assert order[2:] == ["photo", "late frame"]
+
+
+def test_webcam_frames_go_eagerly_until_the_stream_network_is_made_then_through_it(tiny_model: Path) -> None:
+    """`auto` on an x86 CPU: int8 for frames and videos, as `stylize` streams. Its network takes
+    seconds to make, so frames are answered in the photos' precision meanwhile, not held."""
+    studio = Studio([tiny_model], device="cpu", precision="auto")
+    if studio.stream_path is None:
+        pytest.skip("streams take the photos' path on this machine (no int8)")
+    frame = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    frame.save(buffer, "JPEG")
+    params = {"style": "tiny", "frame": "1", "format": "jpeg"}
+    photo = studio.stylizer(tiny_model).precision
+    answers = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not answers or answers[-1][0] != "int8"):
+            data, kind, headers = studio.stylize(buffer.getvalue(), params)
+            answers.append((headers["X-Precision"], Image.open(io.BytesIO(data)).size))
+            time.sleep(0.05)
+    finally:
+        studio.close()
+    assert answers[0] == (photo, (40, 30)) and photo != "int8"  # the first frame did not wait for int8
+    assert answers[-1] == ("int8", (40, 30)), answers[-3:]
+    assert studio.stylizer(tiny_model, stream=True).precision == "int8"  # what a video upload runs in
