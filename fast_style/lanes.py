@@ -58,6 +58,20 @@ def release_gil_in_compiled_kernels() -> bool:
     return getattr(bindings, "call_entry_function", None) == _RELEASES_GIL
 
 
+def trace_inductors_dummy_once() -> None:
+    """Inductor traces one function with torch.fx the first time it compiles in a process (a
+    cached dummy module, torch 2.15), and fx replaces nn.Module.__call__ for the whole process while
+    it traces: a network called in another thread in that instant failed with NameError ("module
+    is not installed as a submodule"; once in about 15 runs of tests/test_int8.py's deadlock
+    check). Called before threads run networks beside a compile, it leaves no such instant."""
+    try:
+        from torch._inductor.loop_body import InterpreterShim
+
+        InterpreterShim._dummy_gm()
+    except (ImportError, AttributeError):
+        pass
+
+
 def _one_thread() -> None:
     torch.get_num_threads()
     torch.set_num_threads(1)

@@ -31,7 +31,7 @@ from PIL import Image
 
 from fast_style.files import QUALITY, InputError, encode_image, load_input_bytes
 from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS
-from fast_style.lanes import CORES, thread_count
+from fast_style.lanes import CORES, thread_count, trace_inductors_dummy_once
 from fast_style.model_file import ModelFileError, read_model
 from fast_style.models import file_styles, resolve_style, shipped_models, style_index
 from fast_style.stylizer import Stylizer
@@ -65,6 +65,8 @@ class Studio:
         self._video_lock = threading.Lock()  # one video at a time: the CPU is shared with the page
         self._cores = _Cores(CORES)
         self.workdir = Path(tempfile.mkdtemp(prefix="fast_style_serve_"))
+        if precision == "auto":  # frames may go eagerly beside an int8 network being made
+            trace_inductors_dummy_once()
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -139,6 +139,8 @@ from PIL import Image
 from fast_style.stylizer import Stylizer
 from fast_style.transformer import TransformerConfig, TransformerNet
 from fast_style.model_file import save_model
+from fast_style.lanes import trace_inductors_dummy_once
+trace_inductors_dummy_once()  # as the page does when it starts
 torch.manual_seed(0)
 path = save_model({path!r}, TransformerNet(TransformerConfig(channels=8, res_blocks=1, output_scale=1.0)), {{}})
 eager, int8 = (Stylizer.load(path, device="cpu", precision=p) for p in ("bf16", "int8"))

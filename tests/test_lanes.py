@@ -1,5 +1,7 @@
 """Frames side by side, one thread each, in order; only where they pay."""
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -134,3 +136,31 @@ def test_compiled_kernels_let_other_threads_run() -> None:
     with thread_count(1):
         f(x)  # compiled, then timed
         assert python_beside(lambda: f(x)) > 100  # with the GIL held throughout: none
+
+
+FX_TRACES = """
+import torch
+from fast_style.lanes import trace_inductors_dummy_once
+{warm}
+traced = []
+trace = torch.fx.Tracer.trace
+def counting(self, *args, **kwargs):
+    if type(self).call_module is torch.fx.Tracer.call_module:  # fx's own: a module of another thread fails
+        traced.append(type(self).__name__)
+    return trace(self, *args, **kwargs)
+torch.fx.Tracer.trace = counting
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.InstanceNorm2d(4), torch.nn.ReLU())
+torch.compile(net)(torch.rand(1, 3, 16, 16))
+print(len(traced))
+"""
+
+
+@pytest.mark.slow  # a fresh process: Inductor's dummy is traced once a process
+def test_once_warmed_a_compile_replaces_no_module_call_of_other_threads() -> None:
+    """While torch.fx's own tracer runs, every nn.Module called in any thread fails ("module is not
+    installed as a submodule"): 243,425 NameErrors beside 3,000 traces of `lambda a: a`. The
+    first compile of a process makes one such trace (Inductor's dummy module), unless the
+    page's start has already made it."""
+    code = FX_TRACES.format(warm="trace_inductors_dummy_once()")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip() == "0", result.stderr[-2000:]
