@@ -127,7 +127,7 @@ class Engine:
             net = self.net if key is None else self.conditional.single(torch.tensor(key))
             # No gradients, ever: autocast then caches no casts of the weights. Its cache is one for
             # the process, and clearing it freed Python objects under its lock: an eager bf16 frame
-            # in one thread and an int8 network being made in another (the page) deadlocked, 2 runs in 3.
+            # in one thread and an int8 network being made in another (the page) deadlocked: 4 runs in 4.
             net = for_inference(net).to(self.device, memory_format=self.memory_format).requires_grad_(False)
             forward: Runner = net
             if self.compile:

@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.output
     if len(inputs) > 1 and out is not None and not out.is_dir() and out.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
         print(f"error: -o {out}: names a file, but {len(inputs)} inputs were given; name a folder for them", file=sys.stderr)
-        return 2  # it became a folder called {out}, the outputs inside
+        return 2  # it was made a folder of that name, with the outputs inside
     if len(inputs) == 1 and args.output not in (None, Path("-")):
         try:
             check_output_kind(inputs[0][0], args.output)
