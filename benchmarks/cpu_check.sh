@@ -2,7 +2,8 @@
 # Issue #13's "done when", in one command, on whatever CPU this is (run it on an AVX2-only one):
 # the README's test command, six training steps, one 480p frame of the full and the real-time
 # network beside the peer, the int8 floor of each (its convolutions alone: a goal below it cannot
-# be met on this CPU), and a whole 480p clip through `stylize`'s pipeline. Prints what each took;
+# be met on this CPU), a whole 480p clip through `stylize`'s pipeline, and the page's webcam where
+# Chromium is installed. Prints what each took;
 # the numbers go to docs/speed.md by hand, with the CPU line this prints first.
 #
 #     bash benchmarks/cpu_check.sh            # PHOTOS=folder for the training steps (default: the shared photos)
@@ -57,6 +58,11 @@ timed video uv run python benchmarks/video_split.py --model checkpoints/starry_n
 timed video_malloc uv run python benchmarks/video_split.py --model checkpoints/starry_night_realtime8.safetensors \
   --clip "$OUT/pan.mp4" --precision int8 --default-malloc  # what keeping freed memory is worth on this CPU
 
+# The page's webcam (Chromium's fake camera), where Debian's chromium is installed: int8 once made.
+if command -v chromium >/dev/null; then
+  timed page uv run python benchmarks/serve_webcam.py --style starry_night_realtime --size 384
+fi
+
 printf '%s\n' "${summary[@]}"
 tail -n 3 "$OUT/pytest.log"
 grep -E "precision auto|exported" "$OUT/train.log"
@@ -65,3 +71,4 @@ grep -E "ceiling|alone" "$OUT/floor.log"
 grep -E "network|pipeline|live" "$OUT/video.log"
 echo "with glibc's malloc as it is:"
 grep -E "pipeline|live" "$OUT/video_malloc.log"
+if [ -f "$OUT/page.log" ]; then grep -E "precision|page" "$OUT/page.log"; fi
