@@ -65,7 +65,7 @@ class Studio:
         self._video_lock = threading.Lock()  # one video at a time: the CPU is shared with the page
         self._cores = _Cores(CORES)
         self.workdir = Path(tempfile.mkdtemp(prefix="fast_style_serve_"))
-        if precision == "auto":  # frames may go eagerly beside an int8 network being made
+        if precision in ("auto", "int8"):  # networks may run beside one being compiled
             trace_inductors_dummy_once()
 
     def close(self) -> None:
@@ -111,18 +111,13 @@ class Studio:
 
     @functools.cached_property
     def stream_path(self) -> tuple[str, bool] | None:
-        """(precision, compile) for webcam frames and videos where `auto` picks another path for
-        streams than for photos, as `stylize` does (int8 on x86 CPUs; fast_style.hardware)."""
+        """(precision, compile) for webcam frames and videos under `auto`: what `stylize` takes for
+        streams (int8 on x86 CPUs, else the photo precision compiled). None for a given precision."""
         if self.precision != "auto":
             return None
-        import torch
+        from fast_style.stylize import stream_defaults
 
-        from fast_style.engine import default_device
-        from fast_style.hardware import inference_precision, stream_path
-
-        device = torch.device(self.device) if self.device else default_device()
-        path = stream_path(device)
-        return None if path == (inference_precision(device), False) else path
+        return stream_defaults(self.device, compile=False)
 
     def stylizer(self, path: Path, stream: bool = False) -> Stylizer:
         """The model's Stylizer for photos, or (`stream`) for frames and videos."""
@@ -159,7 +154,7 @@ class Studio:
     def _make(self, key: tuple, path: Path, image: Image.Image, size: int | None, options: dict[str, Any],
               cores: int) -> None:
         made = False
-        try:
+        try:  # outside the frames' share of the cores (_Cores): seconds of compiling beside them
             with thread_count(cores):  # an int8 network is made for the thread count it runs on
                 self.stylizer(path, stream=True)(image, size, **options)
             made = True

@@ -79,7 +79,10 @@ def _train_commands() -> list[tuple[str, list[str]]]:
     return commands
 
 
-@pytest.mark.parametrize("where, args", _train_commands(), ids=[c[0] for c in _train_commands()])
+TRAIN_COMMANDS = _train_commands()
+
+
+@pytest.mark.parametrize("where, args", TRAIN_COMMANDS, ids=[where for where, _ in TRAIN_COMMANDS])
 def test_every_documented_train_command_composes(where: str, args: list[str]) -> None:
     """As Hydra reads it: `style.image=~/painting.jpg` in the README was a LexerNoViableAltException."""
     from hydra import compose, initialize_config_dir
