@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from fast_style.transformer import TransformerConfig
 STYLE_LAYERS = {"relu1_2": 64, "relu2_2": 128, "relu3_3": 256, "relu4_3": 512}
 
 
-def feature_statistics(features: dict[str, torch.Tensor], layers: Sequence[str]) -> torch.Tensor:
+def feature_statistics(features: dict[str, torch.Tensor], layers: Iterable[str]) -> torch.Tensor:
     """(B, F): each layer's per-channel means, then its standard deviations: the statistics that
     AdaIN (Huang & Belongie 2017) matches, and what an arbitrary-style network reads a painting by."""
     parts = []
@@ -84,6 +84,9 @@ class ArbitraryNet(ConditionalNet):
     """`net(x, code)`, code = `net.embed(statistics)`: x (B, 3, H, W) in [0, 1]; statistics (F,),
     the painting's VGG feature statistics (`StyleReader`)."""
 
+    input_mean: torch.Tensor  # buffers: (F,)
+    input_std: torch.Tensor
+
     def __init__(self, config: ArbitraryConfig) -> None:
         super().__init__(config.body())
         self.config = config
@@ -132,7 +135,7 @@ class StyleReader:
     def __init__(self, net: ArbitraryNet, vgg_weights: str = "imagenet", keep: int = 32) -> None:
         self.net, self.vgg_weights, self.keep = net, vgg_weights, keep
         self._vgg: nn.Module | None = None
-        self._codes: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self._codes: OrderedDict[Hashable, torch.Tensor] = OrderedDict()
 
     @torch.no_grad()
     def statistics(self, painting: Image.Image | torch.Tensor) -> torch.Tensor:
@@ -154,7 +157,7 @@ class StyleReader:
         """(bottleneck,) style code of one painting (an image, or a file: opened only when its
         path and modification time are new), on the CPU."""
         if isinstance(painting, Image.Image):
-            key: object = hash(painting.tobytes())
+            key: Hashable = hash(painting.tobytes())
         else:
             path = Path(painting).expanduser()
             try:
@@ -175,7 +178,7 @@ class StyleReader:
         weights = [w for _, w in paintings]
         if any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(f"painting weights must be 0 or more, and not all 0: {weights}")
-        return sum(self.code(p) * (w / sum(weights)) for p, w in paintings)
+        return torch.stack([self.code(p) * (w / sum(weights)) for p, w in paintings]).sum(0)
 
 
 def _open_painting(path: Path) -> Image.Image:

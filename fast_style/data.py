@@ -91,7 +91,7 @@ class PhotoDataModule(L.LightningDataModule):
         if getattr(self, "_preview", None) is None:  # decoded once per run
             self.setup()
             crop = v2.Compose([v2.Resize(self.image_size, antialias=True), v2.CenterCrop(self.image_size)])
-            photos = []
+            photos: list[torch.Tensor] = []
             for path in self.train_set.files:
                 if len(photos) == count:
                     break

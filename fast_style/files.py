@@ -134,7 +134,7 @@ def load_input(path: Path, max_pixels: int) -> Image.Image:
     return _decode(path, max_pixels)
 
 
-def load_input_bytes(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
+def load_input_bytes(data: bytes, max_pixels: int) -> tuple[Image.Image, str | None]:
     """An image piped in (`stylize - ...`), and its format, to answer in the same one."""
     if not data:
         raise InputError("empty input (0 bytes)")

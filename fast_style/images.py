@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ class ImageTooLarge(ValueError):
     pass
 
 
-def open_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_image(path: str | Path | IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Upright (EXIF orientation applied), fully decoded RGB, or RGBA where the file has
     transparency. The pixel count is checked from the header, before anything is decoded."""
     with Image.open(path) as im:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ class ModelRecord:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
-def record_from_hparams(hparams: dict[str, Any], steps: int = 0) -> ModelRecord:
+def record_from_hparams(hparams: Mapping[str, Any], steps: int = 0) -> ModelRecord:
     """The record of a run from its settings (StyleTransferModule's hyperparameters): shared by
     the export and by the reader of checkpoints, so both tell evaluate the same thing."""
     style, loss = hparams.get("style") or {}, hparams.get("loss") or {}

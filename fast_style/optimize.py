@@ -34,6 +34,7 @@ def optimize_image(
         bar.set_postfix(loss=f"{last['total'].item():.4g}")
         return last["total"]
 
+    optimizer: torch.optim.Optimizer
     if method == "lbfgs":
         optimizer = torch.optim.LBFGS([image], lr=lr or 1.0, max_iter=steps, max_eval=steps, history_size=50,
                                       tolerance_grad=0, tolerance_change=0, line_search_fn="strong_wolfe")

@@ -11,6 +11,7 @@ import argparse
 import functools
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -21,6 +22,9 @@ from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, VIDEO_EXTENS
 from fast_style.model_file import ModelFileError
 from fast_style.models import arbitrary_model, file_styles, resolve_style, sheet_models, style_index
 from fast_style.outputs import Options, Report, VideoOptions, stylize_files, stylize_one_video, stylize_pipe
+
+if TYPE_CHECKING:  # the inference path loads torch only once a command needs it
+    from fast_style.stylizer import Stylizer
 
 IMAGE_BATCH = 4  # same-size images per pass; video frames go one at a time (fast_style.video)
 SHOWN_FAILURES = 10  # a dataset run names this many failed images; the manifest has every one
@@ -364,7 +368,7 @@ def stream_defaults(device: str | None, compile: bool) -> tuple[str, bool]:
     return precision, compile or compile_default
 
 
-def show_live(stylizer: "Stylizer", source: str, input_format: str | None, size: int | None,  # noqa: F821
+def show_live(stylizer: Stylizer, source: str, input_format: str | None, size: int | None,
               output_size: int | None, frames: int | None, grid_lock: bool = True) -> int:
     from fast_style.live import DisplayError, has_display, show
     from fast_style.video import VideoError
@@ -384,7 +388,7 @@ def show_live(stylizer: "Stylizer", source: str, input_format: str | None, size:
     return 0
 
 
-def export(stylizer: "Stylizer", target: Path, overwrite: bool) -> int:  # noqa: F821
+def export(stylizer: Stylizer, target: Path, overwrite: bool) -> int:
     from fast_style.export import export_network
 
     if target.exists() and not overwrite:
@@ -448,7 +452,7 @@ def write_sheet(photo: Path, target: Path, overwrite: bool, max_pixels: int, til
 
 
 def gatys_stylizer(style_image: Path, style_size: int, steps: int, method: str, vgg_weights: str,
-                   device: str | None, strength: float, preserve_color: bool) -> "Stylizer":  # noqa: F821
+                   device: str | None, strength: float, preserve_color: bool) -> Stylizer:
     import torch
 
     from fast_style.engine import default_device

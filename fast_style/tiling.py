@@ -31,6 +31,9 @@ NormStats = list[tuple[torch.Tensor, torch.Tensor]]  # per InstanceNorm2d, in mo
 class FixedNorm(nn.Module):
     """An InstanceNorm2d with given statistics: x * scale + shift, per channel."""
 
+    scale: torch.Tensor  # buffers: (1, C, 1, 1)
+    shift: torch.Tensor
+
     def __init__(self, norm: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor) -> None:
         super().__init__()
         scale = norm.weight.view(1, -1, 1, 1) / torch.sqrt(var + norm.eps)

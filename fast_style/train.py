@@ -14,6 +14,7 @@ import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import hydra
 import lightning as L
@@ -139,6 +140,11 @@ def check_numbers(cfg: DictConfig) -> None:
             raise ValueError(f"{key} must be {want}, not {value}")
 
 
+def plain_config(cfg: DictConfig) -> dict[str, Any]:
+    """The run's settings as plain dicts and lists: what the module saves and Lightning takes."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]  # a DictConfig gives a dict
+
+
 def check_resume(cfg: DictConfig) -> None:
     """`ckpt_path` resumes a run as it was. What would fail after the VGG had loaded, or train
     something other than asked, fails here in one line: a file that is no checkpoint of a run
@@ -153,7 +159,7 @@ def check_resume(cfg: DictConfig) -> None:
         raise ValueError(f"{path}: not a checkpoint of a run (ckpt_path resumes from a run's checkpoints/last.ckpt; "
                          "to start from an exported model, init_weights=PATH)")
     state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    saved, now = state.get("hyper_parameters", {}), OmegaConf.to_container(cfg, resolve=True)
+    saved, now = state.get("hyper_parameters", {}), plain_config(cfg)
     for group, keys in (("model", None), ("style", ("name", "image", "images", "folder"))):
         was, asked = saved.get(group) or {}, now[group]
         for key in keys or was:
@@ -207,7 +213,7 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     check_accelerator(cfg)
     check_resume(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = plain_config(cfg)
     trainer_args = plain["trainer"]
     requested = trainer_args.get("precision", "auto")
     trainer_args["precision"], line = training_precision(requested, trainer_args.get("accelerator", "auto"))
@@ -225,7 +231,7 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     joins = adds_painting and cfg.new_painting in ("norms", "rehearse")
     start = read_model(cfg.init_weights, weights=False) if joins else None  # the header alone
     extend = list(start.config["styles"]) if start is not None and start.architecture == "gallery" else None
-    rehearse = _gallery_paintings(cfg, start) if extend and cfg.new_painting == "rehearse" else None
+    rehearse = _gallery_paintings(cfg, start) if start is not None and extend and cfg.new_painting == "rehearse" else None
     module = StyleTransferModule(
         plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"], extend,
         channels_last, rehearse,
@@ -250,7 +256,7 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         callbacks=callbacks,
     )
     trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path, weights_only=True)  # resume runs no pickled code
-    if trainer.fast_dev_run:
+    if cfg.trainer.get("fast_dev_run"):
         return trainer
     steps_short = trainer.max_steps > 0 and trainer.global_step < trainer.max_steps
     epochs_done = trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs

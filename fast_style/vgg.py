@@ -52,6 +52,9 @@ class VGG16Features(nn.Module):
     """VGG-16 up to relu4_3, frozen. Takes RGB in [0, 1]; ImageNet normalisation
     happens here and nowhere else."""
 
+    mean: torch.Tensor  # buffers: (1, 3, 1, 1)
+    std: torch.Tensor
+
     def __init__(self, weights: str = "imagenet") -> None:
         super().__init__()
         # torchvision's VGG-16 conv stack (config "D"), without building the 120M-weight classifier.

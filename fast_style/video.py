@@ -180,7 +180,8 @@ def _transcode(
         stylized: queue.Queue = queue.Queue(maxsize=4)  # ("video", [(array, frame)]) | ("audio", x)
         lock = GridLock() if grid_lock else None  # measured here, in frame order, as frames are decoded
         clock = _Clock(rate, counted=inp.format.name == "avi")
-        stop, errors = threading.Event(), []
+        stop = threading.Event()
+        errors: list[BaseException] = []
 
         def read() -> None:
             frames = 0
