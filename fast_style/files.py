@@ -59,8 +59,12 @@ def is_video(path: Path) -> bool:
 
 def check_output_kind(source: Path, out: Path) -> None:
     """InputError before anything loads where `-o FILE` cannot hold what `source` gives: videos
-    are H.264, which .webm and .gif do not take; a picture is not written as a video."""
+    are H.264, which .webm and .gif do not take; a picture is not written as a video. A new name
+    with another suffix (`-o portrait.heic`) used to become a folder, with the output inside."""
     suffix, video = out.suffix.lower(), is_video(source)
+    if suffix and suffix not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and not out.is_dir():
+        raise InputError(f"{out}: {suffix} is not a format stylize writes (pictures: {' '.join(IMAGE_EXTENSIONS)}; "
+                         f"videos: {' '.join(VIDEO_OUTPUTS)}); a folder of that name must exist first")
     if video and suffix in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and suffix not in VIDEO_OUTPUTS:
         raise InputError(f"{out}: a video is written as H.264, in {' '.join(VIDEO_OUTPUTS)}, not {suffix}")
     if not video and suffix in VIDEO_EXTENSIONS and suffix != ".gif":

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -225,6 +226,17 @@ def test_several_inputs_and_a_file_name_for_output_is_refused(tiny_model: Path, 
     assert sorted(p.name for p in (tmp_path / "out.jpg").iterdir()) == ["a_tiny.jpg", "b_tiny.jpg"]
 
 
+def test_an_output_with_an_unknown_suffix_is_refused_unless_it_is_a_folder(tiny_model: Path, tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture) -> None:
+    a = make_photo(tmp_path / "a.jpg", (20, 20))
+    assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "shots.v2")]) == 2
+    assert "a folder of that name must exist first" in capsys.readouterr().err
+    assert not (tmp_path / "shots.v2").exists()
+    (tmp_path / "shots.v2").mkdir()
+    assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "shots.v2")]) == 0
+    assert [p.name for p in (tmp_path / "shots.v2").iterdir()] == ["a_tiny.jpg"]
+
+
 def test_unwritable_output_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     a = make_photo(tmp_path / "a.jpg", (20, 20))
     (tmp_path / "file").write_text("x")
@@ -232,6 +244,19 @@ def test_unwritable_output_is_one_line(tiny_model: Path, tmp_path: Path, capsys:
     [line, summary] = capsys.readouterr().err.strip().splitlines()
     assert summary == "1 of 1 inputs failed"  # mkdir's own words were "[Errno 17] File exists: '.../file'"
     assert line == f"error: {a}: cannot write {tmp_path / 'file' / 'sub' / 'a_tiny.jpg'}: {tmp_path / 'file'} is a file, not a folder"
+
+
+def test_a_folder_that_takes_no_files_is_one_line_naming_the_output(tiny_model: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(dir: str, prefix: str, suffix: str) -> tuple[int, str]:  # a read-only folder, for root too
+        raise PermissionError(13, "Permission denied", f"{dir}/{prefix}x70ob1i{suffix}")
+
+    a = make_photo(tmp_path / "a.jpg", (20, 20))
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "out" / "b.jpg")]) == 1
+    line = capsys.readouterr().err.splitlines()[0]
+    assert line == f"error: {a}: cannot write {tmp_path / 'out' / 'b.jpg'}: Permission denied"
 
 
 def test_bf16_stays_close_to_fp32(tiny_model: Path) -> None:
