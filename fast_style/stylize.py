@@ -120,6 +120,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
 
     def refuse(options: list[str], why: str) -> None:
+        """`why` in the singular ("applies to ...", "does not apply to ..."), for one option or more."""
+        if len(options) > 1:
+            why = why.replace("applies", "apply", 1).replace("does not", "do not", 1)
         if options:
             p.error(f"{' '.join(options)}: {why}")
 
@@ -152,7 +155,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.workers is not None and args.workers < 0:
             p.error(f"--workers must be 0 or more, not {args.workers}")
     else:
-        refuse(_given(args, "paintings", "seed", "workers"), "apply to --style-per-image and --devices runs only")
+        refuse(_given(args, "paintings", "seed", "workers"), "applies to --style-per-image and --devices runs only")
     if not (args.model or args.style or args.sheet or args.optimize or args.style_image):
         p.error("one of --model, --style, --style-image, --sheet, --serve, --optimize or --list-styles is required")
     if args.optimize:
@@ -160,7 +163,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.optimize and (args.style_image is None or len(args.style_image) != 1):
         p.error("--optimize takes one --style-image (the painting to optimise towards)")
     if not args.optimize:
-        refuse(_given(args, "style_size", "steps", "method"), "apply to --optimize only")
+        refuse(_given(args, "style_size", "steps", "method"), "applies to --optimize only")
         if not args.style_image:
             refuse(_given(args, "vgg_weights"), "applies to --optimize and --style-image only")
     else:
@@ -259,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     streamed = _given(args, "frames", "no_grid_lock")
     if streamed and not (args.live or videos):
-        print(f"error: {' '.join(streamed)}: applies to videos and --live only", file=sys.stderr)
+        print(f"error: {' '.join(streamed)}: {'apply' if len(streamed) > 1 else 'applies'} to videos and --live only",
+              file=sys.stderr)
         return 2
     if args.live and args.output is not None and args.output.exists() and not args.overwrite:
         print(f"error: {args.live}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)

@@ -356,7 +356,9 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--model", "m.safetensors", "a.jpg", "--steps", "5"], "--steps: apply to --optimize only"),
+    (["--model", "m.safetensors", "a.jpg", "--steps", "5"], "--steps: applies to --optimize only"),
+    (["--model", "m.safetensors", "a.jpg", "--steps", "5", "--method", "adam"], "--steps --method: apply to --optimize only"),
+    (["--serve", "--size", "3", "--strength", "1"], "--size --strength: do not apply to --serve"),
     (["--style", "wave", "a.jpg", "--style-image", "p.jpg"], "--style: does not apply to --style-image"),
     (["--model", "m.safetensors", "a.jpg", "--mix", "0.3"], "--mix: applies to two --style-image paintings only"),
     (["--model", "m.safetensors", "a.jpg", "--vgg-weights", "random"], "--vgg-weights: applies to --optimize and --style-image only"),
