@@ -60,7 +60,7 @@ def is_video(path: Path) -> bool:
 def check_output_kind(source: Path, out: Path) -> None:
     """InputError before anything loads where `-o FILE` cannot hold what `source` gives: videos
     are H.264, which .webm and .gif do not take; a picture is not written as a video. A new name
-    with another suffix (`-o portrait.heic`) used to become a folder, with the output inside."""
+    with another suffix (`-o portrait.heic`) is a mistake, not a folder to make."""
     suffix, video = out.suffix.lower(), is_video(source)
     if suffix and suffix not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and not out.is_dir():
         raise InputError(f"{out}: {suffix} is not a format stylize writes (pictures: {' '.join(IMAGE_EXTENSIONS)}; "
