@@ -139,7 +139,10 @@ class Studio:
         would stop the webcam for 6-12 s at each new style, size or thread count."""
         if self.stream_path is None:
             return self.stylizer(path)
-        key = (path, image.size, size, cores, tuple((k, repr(v)) for k, v in sorted(options.items())))
+        # What makes another network: the strength and colour blends come after it (a slider's
+        # every value would otherwise send frames back to the photos' path while it is "made").
+        net_options = {k: v for k, v in options.items() if k not in ("strength", "preserve_color")}
+        key = (path, image.size, size, cores, tuple((k, repr(v)) for k, v in sorted(net_options.items())))
         with self._lock:
             made = self._made.get(key)
             start = made is None and self._making is None

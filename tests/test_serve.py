@@ -225,6 +225,9 @@ def test_webcam_frames_go_eagerly_until_the_stream_network_is_made_then_through_
             data, kind, headers = studio.stylize(buffer.getvalue(), params)
             answers.append((headers["X-Precision"], Image.open(io.BytesIO(data)).size))
             time.sleep(0.05)
+        # The strength slider blends after the network: a new value needs no new one.
+        _, _, headers = studio.stylize(buffer.getvalue(), {**params, "strength": "0.5", "preserve_color": "1"})
+        assert headers["X-Precision"] == "int8"
     finally:
         studio.close()
     assert answers[0] == (photo, (40, 30)) and photo != "int8"  # the first frame did not wait for int8
