@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")  # read with PyAV (fast_style.video)
@@ -26,7 +27,7 @@ class ImageTooLarge(ValueError):
 
 
 def open_image(path: str | Path | IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Upright (EXIF orientation applied), fully decoded RGB, or RGBA where the file has
+    """Upright (EXIF orientation applied), fully decoded sRGB, or RGBA where the file has
     transparency. The pixel count is checked from the header, before anything is decoded."""
     with Image.open(path) as im:
         if max_pixels and im.width * im.height > max_pixels:
@@ -34,11 +35,34 @@ def open_image(path: str | Path | IO[bytes], max_pixels: int | None = DEFAULT_MA
                 f"{im.width}x{im.height} is {im.width * im.height / 1e6:.0f} megapixels, above the limit of "
                 f"{max_pixels / 1e6:g} (--max-pixels)"
             )
+        icc = im.info.get("icc_profile")
         im = ImageOps.exif_transpose(im)
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale to 8 bits, don't clip
             im = Image.fromarray((np.asarray(im, dtype=np.float32) / 257).clip(0, 255).astype(np.uint8), "L")
         has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in im.info
-        return im.convert("RGBA" if has_alpha else "RGB")
+        rgb = in_srgb(im, icc)
+        if has_alpha:
+            rgb.putalpha(im.convert("RGBA").getchannel("A"))
+        return rgb
+
+
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def in_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """RGB in sRGB: what every network was trained on, and what a picture without a profile is
+    shown as. A photo tagged with another profile (a phone's Display P3, Adobe RGB, a CMYK press
+    profile) is converted, not read as if its numbers were sRGB; one whose profile cannot be
+    read is read as sRGB, as browsers do."""
+    if icc:
+        try:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            if "sRGB" not in ImageCms.getProfileDescription(profile):
+                source = im if im.mode in ("CMYK", "L") else im.convert("RGB")  # a press or grey profile's own numbers
+                return ImageCms.profileToProfile(source, profile, SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    return im.convert("RGB")
 
 
 def open_rgb(path: str | Path) -> Image.Image:

@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from av.video.reformatter import ColorRange, Colorspace
 from tqdm import tqdm
 
 from fast_style.atomic import atomic_write
@@ -44,9 +45,17 @@ class VideoResult:
     audio: str | None  # "copied", "re-encoded" or None
 
 
+UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: the stream does not say which YUV matrix it uses
+
+
 def upright(frame: av.VideoFrame) -> np.ndarray:
-    """(H, W, 3) uint8 RGB with the stream's display rotation applied."""
-    rgb = frame.to_ndarray(format="rgb24")
+    """(H, W, 3) uint8 RGB with the stream's display rotation applied. A stream that does not say
+    which YUV matrix it uses gets the one players assume (mpv's and VLC's rule): BT.709 from
+    1280 wide or 577 high, BT.601 below. FFmpeg alone would take BT.601 for every size."""
+    if frame.colorspace == UNSPECIFIED and (frame.width >= 1280 or frame.height > 576):
+        rgb = frame.reformat(format="rgb24", src_colorspace=Colorspace.ITU709).to_ndarray()
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
     turns = round((frame.rotation or 0) / 90) % 4
     return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
 
@@ -167,6 +176,11 @@ def _transcode(
             options["threads"] = X264_CPU_THREADS
         vout = out.add_stream("libx264", rate=rate, options=options)
         vout.pix_fmt = "yuv420p"
+        # Encoded with BT.709's matrix and said so: an untagged stream is shown with BT.709 or
+        # BT.601 by its size, depending on the player, and the wrong one turns greens yellow.
+        cc = vout.codec_context
+        cc.colorspace = cc.color_primaries = cc.color_trc = int(Colorspace.ITU709)
+        cc.color_range = int(ColorRange.MPEG)
         ain = inp.streams.audio[0] if inp.streams.audio else None
         aout, audio = None, None
         if ain is not None:
@@ -225,7 +239,8 @@ def _transcode(
                         held.clear()
                         started = True
                     for array, src in payload:
-                        frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+                        frame = av.VideoFrame.from_ndarray(array, format="rgb24").reformat(
+                            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
                         clock(frame, src)
                         out.mux(vout.encode(frame))
                     bar.update(len(payload))

@@ -1,12 +1,13 @@
 """What users have on their disks: broken files, odd formats, huge and tiny images."""
 
+import io
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from conftest import make_photo
 from fast_style import Stylizer
@@ -78,6 +79,47 @@ def test_odd_formats_are_read_right(tmp_path: Path) -> None:
     assert open_image(tmp_path / "pal.png").mode == "RGB"
     Image.new("RGBA", (5, 5), (10, 20, 30, 128)).save(tmp_path / "rgba.png")
     assert open_image(tmp_path / "rgba.png").mode == "RGBA"
+
+
+def display_p3_profile() -> bytes:
+    """An ICC v2 profile with Display P3's primaries (D50-adapted) and the sRGB tone curve, made
+    here since no profile file ships: what phones tag their photos with."""
+    s15 = lambda v: struct.pack(">i", round(v * 65536))  # noqa: E731
+    xyz = lambda x, y, z: b"XYZ " + bytes(4) + s15(x) + s15(y) + s15(z)  # noqa: E731
+    curve = [i / 1023 for i in range(1024)]
+    curve = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in curve]
+    trc = b"curv" + bytes(4) + struct.pack(">I", 1024) + b"".join(struct.pack(">H", round(v * 65535)) for v in curve)
+    name = b"Display P3 (test)"
+    tags = [(b"desc", b"desc" + bytes(4) + struct.pack(">I", len(name) + 1) + name + bytes(1 + 78)),
+            (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(0.5151, 0.2412, -0.0011)),
+            (b"gXYZ", xyz(0.2919, 0.6922, 0.0419)), (b"bXYZ", xyz(0.1571, 0.0666, 0.7841)),
+            (b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc), (b"cprt", b"text" + bytes(4) + b"none\0")]
+    table, data, start = b"", b"", 128 + 4 + 12 * len(tags)
+    for sig, body in tags:
+        body += bytes(-len(body) % 4)
+        table, data = table + sig + struct.pack(">II", start + len(data), len(body)), data + body
+    header = (struct.pack(">II", start + len(data), 0) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ " + bytes(12)
+              + b"acsp" + bytes(28) + s15(0.9642) + s15(1.0) + s15(0.8249))
+    return header + bytes(128 - len(header)) + struct.pack(">I", len(tags)) + table + data
+
+
+def test_a_photo_tagged_with_another_colour_profile_is_read_in_srgb(tmp_path: Path) -> None:
+    colours = np.array([[[200, 30, 30], [30, 170, 60], [40, 60, 200], [230, 200, 40], [128, 128, 128]]], np.uint8)
+    srgb = Image.fromarray(colours.repeat(6, 0).repeat(6, 1), "RGB")
+    icc = display_p3_profile()
+    p3 = ImageCms.profileToProfile(srgb, ImageCms.createProfile("sRGB"), ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+    assert np.abs(np.asarray(p3, int) - np.asarray(srgb, int)).max() > 20  # the same colours are other numbers in P3
+    p3.save(tmp_path / "p3.png", icc_profile=icc)
+    assert np.abs(np.asarray(open_image(tmp_path / "p3.png"), int) - np.asarray(srgb, int)).max() <= 2
+    p3.putalpha(77)
+    p3.save(tmp_path / "p3a.png", icc_profile=icc)
+    read = np.asarray(open_image(tmp_path / "p3a.png"), int)
+    assert (read[..., 3] == 77).all() and np.abs(read[..., :3] - np.asarray(srgb, int)).max() <= 2
+    # sRGB's own profile changes nothing; one that cannot be read is ignored, as browsers do
+    srgb.save(tmp_path / "srgb.png", icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    srgb.save(tmp_path / "broken.png", icc_profile=b"not a profile")
+    for name in ("srgb.png", "broken.png"):
+        assert np.array_equal(np.asarray(open_image(tmp_path / name)), np.asarray(srgb))
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "CMYK", "RGBA", "I;16"])

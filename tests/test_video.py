@@ -10,7 +10,7 @@ from conftest import SHARED_DATA, require
 from fast_style import Stylizer
 from fast_style.live import has_display
 from fast_style.stylize import main
-from fast_style.video import stylize_frames, stylize_video
+from fast_style.video import stylize_frames, stylize_video, upright
 
 
 def make_clip(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48), rate: int = 10, audio: bool = True,
@@ -122,13 +122,50 @@ def test_optimize_refuses_videos_and_live_sources_in_one_line(tmp_path: Path, ca
 def test_a_rotated_phone_video_comes_out_upright(tiny_model: Path, tmp_path: Path) -> None:
     src = make_clip(tmp_path / "phone.mov", rotation=90, audio=False)
     with av.open(str(src)) as c:
-        from fast_style.video import upright
-
         frame = next(c.decode(video=0))
         assert frame.rotation == 90 and upright(frame).shape == (64, 48, 3)
         assert upright(frame)[:, 10:20].mean() > 5 * upright(frame)[:, -20:].mean()  # the square near the top: now left
     assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.mp4"), *FP32]) == 0
     assert probe(tmp_path / "o.mp4")[0] == 12 and probe(tmp_path / "o.mp4")[3] == (48, 64)
+
+
+PATCHES = np.array([[200, 30, 30], [30, 170, 60], [40, 60, 200], [230, 200, 40]], np.uint8)  # saturated RGB
+
+
+def patch_colours(rgb: np.ndarray) -> np.ndarray:
+    """The mean colour inside each of four vertical bands, away from their edges: (4, 3)."""
+    w = rgb.shape[1] // 4
+    return np.stack([rgb[8:-8, i * w + 8 : (i + 1) * w - 8].reshape(-1, 3).mean(0) for i in range(4)])
+
+
+def test_an_untagged_stream_gets_the_yuv_matrix_players_assume_for_its_size() -> None:
+    for w, h in [(640, 480), (1280, 720)]:
+        rgb = av.VideoFrame.from_ndarray(np.repeat(np.repeat(PATCHES[None], h, 0), w // 4, 1), format="rgb24")
+        matrix = av.video.reformatter.Colorspace.ITU709 if h >= 720 else av.video.reformatter.Colorspace.ITU601
+        yuv = rgb.reformat(format="yuv420p", dst_colorspace=matrix)
+        yuv.colorspace = 2  # as a stream that says nothing decodes
+        assert np.abs(patch_colours(upright(yuv)) - PATCHES).max() <= 2, (w, h)
+
+
+def test_video_colours_come_back_as_they_went_in_and_the_output_says_its_matrix(tiny_model: Path, tmp_path: Path) -> None:
+    """An HD clip whose stream does not name its matrix is shown with BT.709 by players; the output
+    must look the same at strength 0, whatever the player, so it is tagged."""
+    src = tmp_path / "hd.mp4"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 1280, 720, "yuv420p"
+        rgb = av.VideoFrame.from_ndarray(np.repeat(np.repeat(PATCHES[None], 720, 0), 320, 1), format="rgb24")
+        for _ in range(2):
+            out.mux(v.encode(rgb.reformat(format="yuv420p", dst_colorspace=av.video.reformatter.Colorspace.ITU709)))
+        out.mux(v.encode(None))
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.mp4"), "--strength", "0", *FP32]) == 0
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range) == (1, 1, 1, 1)  # BT.709, limited range
+        frame = next(c.decode(video=0))
+        assert np.abs(patch_colours(upright(frame)) - PATCHES).max() <= 3
+        # and as FFmpeg alone reads it (BT.709, from the tag), not only through upright's guess
+        assert np.abs(patch_colours(frame.to_ndarray(format="rgb24")) - PATCHES).max() <= 3
 
 
 def test_an_avi_with_b_frames_keeps_its_frames_in_order(tiny_model: Path, tmp_path: Path) -> None:
