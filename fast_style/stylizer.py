@@ -18,7 +18,7 @@ from fast_style.arbitrary import ArbitraryNet, StyleReader
 from fast_style.blend import blend, keep_photo_color
 from fast_style.engine import MAX_PASS_PIXELS, Engine, default_device
 from fast_style.gallery import mix_weights
-from fast_style.images import bytes_to_floats, fit_longest, resize, to_bytes, to_pil
+from fast_style.images import bytes_to_floats, fit_longest, in_srgb, resize, to_bytes, to_pil
 from fast_style.lanes import lane_count, macs_per_pixel
 from fast_style.model_file import MODEL_SUFFIXES, ModelRecord, load_model
 from fast_style.models import resolve_style
@@ -217,10 +217,12 @@ class Stylizer:
     def stylize_batch(self, images: list[Image.Image], size: int | None = None,
                       **options: Unpack[CallOptions]) -> list[Image.Image]:
         """Images of one size, through the network as one batch. Transparency is kept: the
-        colours are stylized and the alpha channel put back unchanged."""
+        colours are stylized and the alpha channel put back unchanged. An image that carries a
+        colour profile (Image.open of a phone's photo) is taken in sRGB, as files are read."""
         if len({image.size for image in images}) > 1:
             raise ValueError("stylize_batch takes images of one size; group them first (stylize_images does)")
-        out = [to_pil(y) for y in self.stylize_tensor(torch.stack([to_bytes(im) for im in images]), size, **options)]
+        photos = [to_bytes(in_srgb(im, im.info.get("icc_profile"))) for im in images]
+        out = [to_pil(y) for y in self.stylize_tensor(torch.stack(photos), size, **options)]
         for image, result in zip(images, out):
             if image.mode in ("RGBA", "LA", "PA"):
                 result.putalpha(image.getchannel("A"))

@@ -103,7 +103,7 @@ def display_p3_profile() -> bytes:
     return header + bytes(128 - len(header)) + struct.pack(">I", len(tags)) + table + data
 
 
-def test_a_photo_tagged_with_another_colour_profile_is_read_in_srgb(tmp_path: Path) -> None:
+def test_a_photo_tagged_with_another_colour_profile_is_read_in_srgb(tiny_model: Path, tmp_path: Path) -> None:
     colours = np.array([[[200, 30, 30], [30, 170, 60], [40, 60, 200], [230, 200, 40], [128, 128, 128]]], np.uint8)
     srgb = Image.fromarray(colours.repeat(6, 0).repeat(6, 1), "RGB")
     icc = display_p3_profile()
@@ -115,6 +115,10 @@ def test_a_photo_tagged_with_another_colour_profile_is_read_in_srgb(tmp_path: Pa
     p3.save(tmp_path / "p3a.png", icc_profile=icc)
     read = np.asarray(open_image(tmp_path / "p3a.png"), int)
     assert (read[..., 3] == 77).all() and np.abs(read[..., :3] - np.asarray(srgb, int)).max() <= 2
+    # and so is an image handed to the Python API straight from Image.open (strength 0: the photo)
+    stylizer = Stylizer.load(tiny_model, device="cpu", strength=0)
+    with Image.open(tmp_path / "p3.png") as tagged:
+        assert np.abs(np.asarray(stylizer(tagged), int) - np.asarray(srgb, int)).max() <= 2
     # sRGB's own profile changes nothing; one that cannot be read is ignored, as browsers do
     srgb.save(tmp_path / "srgb.png", icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
     srgb.save(tmp_path / "broken.png", icc_profile=b"not a profile")
