@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from fast_style.atomic import atomic_write
 from fast_style.files import too_many_pixels
+from fast_style.hdr import HLG, PQ, hdr_to_sdr
 from fast_style.images import DEFAULT_MAX_PIXELS, bytes_to_floats
 from fast_style.lanes import CORES, Lanes
 from fast_style.motion import GridLock, Motion
@@ -51,8 +52,11 @@ UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: the stream does not say which
 def upright(frame: av.VideoFrame) -> np.ndarray:
     """(H, W, 3) uint8 RGB with the stream's display rotation applied. A stream that does not say
     which YUV matrix it uses gets the one players assume (mpv's and VLC's rule): BT.709 from
-    1280 wide or 577 high, BT.601 below. FFmpeg alone would take BT.601 for every size."""
-    if frame.colorspace == UNSPECIFIED and (frame.width >= 1280 or frame.height > 576):
+    1280 wide or 577 high, BT.601 below. FFmpeg alone would take BT.601 for every size. HDR
+    frames (PQ, HLG) are mapped to SDR (fast_style.hdr)."""
+    if frame.color_trc in (PQ, HLG):
+        rgb = hdr_to_sdr(frame.to_ndarray(format="rgb48le"), frame.color_trc)
+    elif frame.colorspace == UNSPECIFIED and (frame.width >= 1280 or frame.height > 576):
         rgb = frame.reformat(format="rgb24", src_colorspace=Colorspace.ITU709).to_ndarray()
     else:
         rgb = frame.to_ndarray(format="rgb24")

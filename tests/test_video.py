@@ -1,3 +1,4 @@
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -166,6 +167,34 @@ def test_video_colours_come_back_as_they_went_in_and_the_output_says_its_matrix(
         assert np.abs(patch_colours(upright(frame)) - PATCHES).max() <= 3
         # and as FFmpeg alone reads it (BT.709, from the tag), not only through upright's guess
         assert np.abs(patch_colours(frame.to_ndarray(format="rgb24")) - PATCHES).max() <= 3
+
+
+@pytest.mark.parametrize("transfer, white", [(18, 0.75), (16, 0.5807)])  # HLG, PQ: 203 cd/m2, BT.2408's reference white
+def test_an_hdr_clip_comes_out_with_its_whites_white_not_grey(tiny_model: Path, tmp_path: Path, transfer: int,
+                                                              white: float) -> None:
+    """A phone's HDR clip (HEVC, BT.2020, HLG or PQ): read as SDR numbers, its diffuse white came
+    out grey (189 of 255 for HLG, 146 for PQ) and its colours dull."""
+    signal = np.zeros((48, 64, 3))
+    signal[:, :32] = white  # reference white
+    signal[:, 32:] = [0.25 * white, white, 0.25 * white]  # a BT.2020 green at the white's level
+    src = tmp_path / "hdr.mkv"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx265", rate=10, options={"x265-params": "log-level=error"})
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p10le"
+        v.codec_context.colorspace = v.codec_context.color_primaries = 9  # BT.2020
+        v.codec_context.color_trc, v.codec_context.color_range = transfer, 1
+        rgb = av.VideoFrame.from_ndarray((signal * 65535).astype(np.uint16), format="rgb48le")
+        for i in range(2):
+            frame = rgb.reformat(format="yuv420p10le", dst_colorspace=av.video.reformatter.Colorspace.BT2020)
+            frame.pts, frame.time_base = i, Fraction(1, 10)
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.mp4"), "--strength", "0", *FP32]) == 0
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        rgb = upright(next(c.decode(video=0))).astype(int)
+    assert rgb[8:-8, 4:28].min() >= 240  # white
+    r, g, b = rgb[8:-8, 36:60].reshape(-1, 3).mean(0)
+    assert g >= 200 and r <= 40 and b <= 60  # green, saturated (read as SDR: 44, 187, 45 for HLG)
 
 
 def test_an_avi_with_b_frames_keeps_its_frames_in_order(tiny_model: Path, tmp_path: Path) -> None:
