@@ -9,8 +9,11 @@ from typing import IO
 import numpy as np
 import torch
 from PIL import Image, ImageCms, ImageOps
+from pillow_heif import register_heif_opener
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+register_heif_opener()  # HEIC, the iPhone's photos, through Pillow (AVIF is Pillow's own)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")  # read with PyAV (fast_style.video)
 
 

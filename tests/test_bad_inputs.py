@@ -126,6 +126,24 @@ def test_a_photo_tagged_with_another_colour_profile_is_read_in_srgb(tiny_model: 
         assert np.array_equal(np.asarray(open_image(tmp_path / name)), np.asarray(srgb))
 
 
+def test_iphone_heic_and_avif_photos_are_found_read_in_srgb_and_written_in_their_format(tiny_model: Path,
+                                                                                      tmp_path: Path) -> None:
+    """HEIC is what an iPhone takes; before, a folder of them was "no images or videos found"."""
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    colours = np.array([[[200, 30, 30], [30, 170, 60], [40, 60, 200], [230, 200, 40]]], np.uint8).repeat(16, 0).repeat(16, 1)
+    srgb = Image.fromarray(colours, "RGB")
+    icc = display_p3_profile()
+    p3 = ImageCms.profileToProfile(srgb, ImageCms.createProfile("sRGB"), ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+    p3.save(folder / "IMG_0001.HEIC", quality=-1, icc_profile=icc)  # lossless, tagged Display P3 as an iPhone's are
+    srgb.save(folder / "IMG_0002.avif", quality=100)
+    assert np.abs(np.asarray(open_image(folder / "IMG_0001.HEIC"), int) - colours).max() <= 3
+    assert main(["--model", str(tiny_model), str(folder), "-o", str(tmp_path / "out")]) == 0
+    for name in ("IMG_0001_tiny.heic", "IMG_0002_tiny.avif"):
+        with Image.open(tmp_path / "out" / name) as out:
+            assert out.format == ("HEIF" if name.endswith("heic") else "AVIF") and out.size == (64, 16)
+
+
 @pytest.mark.parametrize("mode", ["L", "P", "CMYK", "RGBA", "I;16"])
 @pytest.mark.parametrize("size", [(1, 1), (3, 5), (37, 53)])
 def test_every_mode_and_tiny_size_stylizes_to_the_same_size(tiny_model: Path, tmp_path: Path, mode: str, size: tuple) -> None:

@@ -242,10 +242,10 @@ def test_an_avi_with_b_frames_keeps_its_frames_in_order(tiny_model: Path, tmp_pa
     ("clip.mp4", "o.webm", "a video is written as H.264, in .mp4 .mov .mkv .m4v .avi, not .webm"),
     ("clip.mp4", "o.gif", "a video is written as H.264, in .mp4 .mov .mkv .m4v .avi, not .gif"),
     ("clip.mp4", "o.png", "a video is written as H.264, in .mp4 .mov .mkv .m4v .avi, not .png"),
-    ("photo.jpg", "o.mp4", "photo.jpg is a picture, written as .jpg .jpeg .png .webp .bmp .tif .tiff or .gif, not .mp4"),
-    ("photo.jpg", "o.heic", ".heic is not a format stylize writes (pictures: .jpg .jpeg .png .webp .bmp .tif .tiff; "
+    ("photo.jpg", "o.mp4", "photo.jpg is a picture, written as .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif or .gif, not .mp4"),
+    ("photo.jpg", "o.jxl", ".jxl is not a format stylize writes (pictures: .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif; "
                             "videos: .mp4 .mov .mkv .m4v .avi); a folder of that name must exist first"),
-    ("clip.mp4", "o.mpg", ".mpg is not a format stylize writes (pictures: .jpg .jpeg .png .webp .bmp .tif .tiff; "
+    ("clip.mp4", "o.mpg", ".mpg is not a format stylize writes (pictures: .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif; "
                           "videos: .mp4 .mov .mkv .m4v .avi); a folder of that name must exist first"),
 ])
 def test_an_output_that_cannot_hold_the_input_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
