@@ -166,6 +166,10 @@ def test_the_page_stylizes_a_dropped_photo_at_its_size(page, tmp_path: Path) -> 
     page.wait_for_selector("#download:not([hidden])")
     assert page.eval_on_selector("#result", "img => [img.naturalWidth, img.naturalHeight]") == [123, 77]
     assert page.get_attribute("#download", "download") == "holiday_stylized.jpg"
+    # a format the page cannot show comes back as PNG, and its download says so (it said .tif)
+    page.set_input_files("#photo", str(make_photo(tmp_path / "scan.tif", (40, 30))))
+    page.wait_for_function("document.getElementById('download').download == 'scan_stylized.png'")
+    assert page.eval_on_selector("#result", "img => [img.naturalWidth, img.naturalHeight]") == [40, 30]
     page.set_input_files("#photo", {"name": "bad.jpg", "mimeType": "image/jpeg", "buffer": b"junk"})
     page.wait_for_function("document.getElementById('message').textContent.includes('bad.jpg')")
 
