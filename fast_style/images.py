@@ -65,7 +65,7 @@ def in_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
                 return ImageCms.profileToProfile(source, profile, SRGB, outputMode="RGB")
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass
-    return im.convert("RGB")
+    return im if im.mode == "RGB" else im.convert("RGB")
 
 
 def open_rgb(path: str | Path) -> Image.Image:
