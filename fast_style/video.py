@@ -289,6 +289,9 @@ def _transcode(
                     raise VideoError(reason)
                 scale = output_size / max(h, w) if output_size else 1.0
                 vout.height, vout.width = max(2, round(h * scale) // 2 * 2), max(2, round(w * scale) // 2 * 2)
+                if (sar := vin.sample_aspect_ratio) and sar != 1:  # non-square pixels (DV, DVD): kept, or players squeeze
+                    turned = round((first[0][1].rotation or 0) / 90) % 2  # upright() turned the picture a quarter
+                    vout.codec_context.sample_aspect_ratio = 1 / sar if turned else sar
                 if reason := too_many_pixels(vout.width, vout.height, {"--size": size}, max_pixels):
                     raise VideoError(reason)
                 if stylizer.compiles:  # say why the first frame takes seconds

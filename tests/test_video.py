@@ -15,12 +15,14 @@ from fast_style.video import stylize_frames, stylize_video, upright
 
 
 def make_clip(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48), rate: int = 10, audio: bool = True,
-              rotation: int = 0) -> Path:
+              rotation: int = 0, sar: Fraction | None = None) -> Path:
     """A small H.264 clip with a moving square and, optionally, an AAC sine tone."""
     w, h = size
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=rate)
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        if sar:
+            v.codec_context.sample_aspect_ratio = sar
         if rotation:
             v.set_display_rotation(rotation)
         a = out.add_stream("aac", rate=22050) if audio else None
@@ -217,6 +219,17 @@ def test_sdr_colours_made_hdr_by_bt2408_come_back_unchanged_below_the_highlights
     back = hdr_to_sdr(np.rint(np.clip(signal, 0, 1) * 65535).astype(np.uint16), transfer).astype(int)
     below = x.max(-1) * 255 < 237  # linear 0.85: the knee
     assert below.mean() > 0.5 and np.abs(back - np.rint(x * 255))[below].max() <= 1
+
+
+def test_non_square_pixels_keep_their_shape(tiny_model: Path, tmp_path: Path) -> None:
+    """A DV or DVD clip's pixels are wider than tall (32:27 for 16:9 PAL): the output dropped that,
+    and players showed the picture squeezed."""
+    for rotation, expected in [(0, Fraction(32, 27)), (90, Fraction(27, 32))]:
+        src = make_clip(tmp_path / f"dv{rotation}.mp4", audio=False, sar=Fraction(32, 27), rotation=rotation)
+        out = tmp_path / f"o{rotation}.mp4"
+        assert main(["--model", str(tiny_model), str(src), "-o", str(out), "--output-size", "32", *FP32]) == 0
+        with av.open(str(out)) as c:
+            assert c.streams.video[0].sample_aspect_ratio == expected
 
 
 def test_an_avi_with_b_frames_keeps_its_frames_in_order(tiny_model: Path, tmp_path: Path) -> None:
