@@ -126,8 +126,8 @@ def test_a_photo_tagged_with_another_colour_profile_is_read_in_srgb(tiny_model: 
         assert np.array_equal(np.asarray(open_image(tmp_path / name)), np.asarray(srgb))
 
 
-def test_iphone_heic_and_avif_photos_are_found_read_in_srgb_and_written_in_their_format(tiny_model: Path,
-                                                                                      tmp_path: Path) -> None:
+def test_iphone_heic_and_avif_photos_are_found_read_in_srgb_and_written_in_their_format(
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """HEIC is what an iPhone takes; before, a folder of them was "no images or videos found"."""
     folder = tmp_path / "phone"
     folder.mkdir()
@@ -142,6 +142,12 @@ def test_iphone_heic_and_avif_photos_are_found_read_in_srgb_and_written_in_their
     for name in ("IMG_0001_tiny.heic", "IMG_0002_tiny.avif"):
         with Image.open(tmp_path / "out" / name) as out:
             assert out.format == ("HEIF" if name.endswith("heic") else "AVIF") and out.size == (64, 16)
+    # a truncated one is one line, as any broken picture (libheif's message ends in a newline)
+    whole = (folder / "IMG_0001.HEIC").read_bytes()
+    (tmp_path / "cut.heic").write_bytes(whole[:-50])  # the picture data, at the end, cut short
+    assert main(["--model", str(tiny_model), str(tmp_path / "cut.heic"), "-o", str(tmp_path / "cut_out.heic")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'cut.heic'}: cannot be decoded: truncated or corrupt (") and err.count("\n") == 2
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "CMYK", "RGBA", "I;16"])
