@@ -162,4 +162,4 @@ def _decode(source: Path | io.BytesIO, max_pixels: int) -> Image.Image:
     except UnidentifiedImageError:
         raise InputError("not an image file Pillow can read") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise InputError(f"cannot be decoded: truncated or corrupt ({' '.join(str(e).split())})") from None  # libheif's end in a newline
+        raise InputError(f"cannot be decoded: truncated or corrupt ({e})") from None

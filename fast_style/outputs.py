@@ -39,6 +39,7 @@ class Report:
         print(f"{target}{detail}")
 
     def failed(self, source: Path | str, error: str) -> None:
+        error = " ".join(error.split())  # one line, whatever the decoder's message (libheif's ends in a newline)
         print(f"error: {source}: {error}", file=sys.stderr)
         if self.as_json:
             self._line(source, None, error)
