@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from fast_style import Stylizer
-from fast_style import video
+from fast_style import encoders, video
 from fast_style.hardware import cpu_description, keep_freed_memory
 from fast_style.lanes import CORES
 from fast_style.live import live_frames
@@ -44,8 +44,8 @@ def decode(clip: Path, frames: int) -> list[np.ndarray]:
 def encode(arrays: list[np.ndarray], rate: int = 25) -> None:
     h, w = arrays[0].shape[:2]
     with tempfile.TemporaryDirectory() as tmp, av.open(str(Path(tmp) / "out.mp4"), "w") as out:
-        stream = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": video.PRESET,
-                                                              "threads": video.X264_CPU_THREADS})
+        stream = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": encoders.PRESET,
+                                                              "threads": encoders.THREADS})
         stream.height, stream.width, stream.pix_fmt = h // 2 * 2, w // 2 * 2, "yuv420p"
         for array in arrays:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(array[: h // 2 * 2, : w // 2 * 2]),
@@ -86,8 +86,8 @@ def main() -> None:
     print(f"network   {(n - 1) / spent:7.1f} fps  ({args.precision}{', compiled' if args.compile else ''})")
     start = time.perf_counter()
     encode(frames)
-    print(f"encode    {len(frames) / (time.perf_counter() - start):7.1f} fps  (libx264, crf 18, preset {video.PRESET}, "
-          f"{video.X264_CPU_THREADS} threads, as stylize encodes on a CPU)")
+    print(f"encode    {len(frames) / (time.perf_counter() - start):7.1f} fps  (libx264, crf 18, preset {encoders.PRESET}, "
+          f"{encoders.THREADS} threads, as stylize encodes on a CPU)")
     with tempfile.TemporaryDirectory() as tmp:
         # frames side by side (fast_style.lanes) compile once more, for one thread a lane
         # (a locked grid pads the frame: another shape)

@@ -13,7 +13,8 @@ from fast_style.atomic import atomic_write
 from fast_style.images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, open_image
 
 DEFAULT_OUT = Path("stylized")
-VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi")  # the containers that take H.264 and the audio
+VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".gif")  # H.264, but VP9 in WebM (fast_style.encoders)
+KEPT_VIDEO_FORMATS = (".webm", ".gif")  # a video's output keeps these formats; the others become .mp4
 QUALITY = 95  # JPEG, WebP, HEIC and AVIF outputs
 # HEIC's and AVIF's encoders at their fast settings: a 12-megapixel photo in seconds, not a minute
 # (x265's default preset, `slow`, took 62 s here; libavif's default speed 6, 7.5 s), at the same size
@@ -61,15 +62,15 @@ def is_video(path: Path) -> bool:
 
 
 def check_output_kind(source: Path, out: Path) -> None:
-    """InputError before anything loads where `-o FILE` cannot hold what `source` gives: videos
-    are H.264, which .webm and .gif do not take; a picture is not written as a video. A new name
-    with another suffix (`-o portrait.heic`) is a mistake, not a folder to make."""
+    """InputError before anything loads where `-o FILE` cannot hold what `source` gives: a picture
+    is not written as a video. A new name with another suffix (`-o portrait.heic`) is a mistake,
+    not a folder to make."""
     suffix, video = out.suffix.lower(), is_video(source)
     if suffix and suffix not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and not out.is_dir():
         raise InputError(f"{out}: {suffix} is not a format stylize writes (pictures: {' '.join(IMAGE_EXTENSIONS)}; "
                          f"videos: {' '.join(VIDEO_OUTPUTS)}); a folder of that name must exist first")
-    if video and suffix in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and suffix not in VIDEO_OUTPUTS:
-        raise InputError(f"{out}: a video is written as H.264, in {' '.join(VIDEO_OUTPUTS)}, not {suffix}")
+    if video and suffix in IMAGE_EXTENSIONS:
+        raise InputError(f"{out}: {source.name} is a video, written as {' '.join(VIDEO_OUTPUTS)}, not {suffix}")
     if not video and suffix in VIDEO_EXTENSIONS and suffix != ".gif":
         raise InputError(f"{out}: {source.name} is a picture, written as {' '.join(IMAGE_EXTENSIONS)} or .gif, not {suffix}")
 
@@ -86,11 +87,13 @@ def too_many_pixels(width: int, height: int, sides: dict[str, int | None], max_p
 
 
 def output_path(source: Path, relative: Path, out: Path | None, single: bool, name: str) -> Path:
-    """Images keep their format; videos become .mp4 (H.264)."""
+    """Images keep their format, and so do GIFs and WebM videos; other videos become .mp4 (H.264)."""
     if out is not None and single and out.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
         return out
     folder = out if out is not None else DEFAULT_OUT
-    suffix = ".mp4" if is_video(source) else source.suffix.lower()
+    suffix = source.suffix.lower()
+    if is_video(source) and suffix not in KEPT_VIDEO_FORMATS:
+        suffix = ".mp4"
     return folder / relative.parent / f"{source.stem}_{name}{suffix}"
 
 

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     gatys.add_argument("--vgg-weights", help="imagenet (default: torchvision's cache), a .pth file, or random (tests only); "
                                              "also what --style-image paintings are read with")
     p.add_argument("--live", metavar="SOURCE",
-                   help="a live source for PyAV: a camera (/dev/video0) or a stream URL; shown in a window, or written to -o OUT.mp4")
+                   help="a live source for PyAV: a camera (/dev/video0) or a stream URL; shown in a window, or written to -o OUT.mp4 (.webm, .gif)")
     p.add_argument("--live-format", metavar="FMT", help="PyAV/FFmpeg input format of --live: v4l2 (Linux camera), avfoundation, dshow, lavfi")
     p.add_argument("--frames", type=int, help="stop after this many frames (videos and --live)")
     p.add_argument("--no-grid-lock", action="store_true",

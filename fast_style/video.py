@@ -1,4 +1,5 @@
-"""Video files and live sources through PyAV: decode, stylize in batches, encode H.264.
+"""Video files and live sources through PyAV: decode, stylize in batches, encode (H.264, VP9 or
+GIF, by the output's suffix: fast_style.encoders).
 
 Frames stream through in batches of a few, so memory does not grow with the length of the
 video. The audio track is copied packet for packet where the output container takes its codec,
@@ -18,14 +19,15 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
+from av.video.reformatter import Colorspace
 from tqdm import tqdm
 
 from fast_style.atomic import atomic_write
+from fast_style.encoders import PRESET, encoder_for
 from fast_style.files import too_many_pixels
 from fast_style.hdr import HLG, PQ, hdr_to_sdr
 from fast_style.images import DEFAULT_MAX_PIXELS, bytes_to_floats
-from fast_style.lanes import CORES, Lanes
+from fast_style.lanes import Lanes
 from fast_style.motion import GridLock, Motion
 from fast_style.stylizer import Stylizer
 
@@ -77,17 +79,13 @@ def _tensor_to_frames(batch: torch.Tensor) -> np.ndarray:
     return batch.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
-PRESET = "superfast"  # x264's; stylize_video says why
-X264_CPU_THREADS = str(max(1, CORES // 2))  # x264's own choice (1.5 threads a core) starves the network of cores
-
-
 def stylize_video(
     stylizer: Stylizer,
     source: str | Path,
     target: str | Path,
     size: int | None = None,
     batch_size: int = 1,
-    crf: int = 18,
+    crf: int | None = None,
     progress: bool = True,
     input_format: str | None = None,
     max_frames: int | None = None,
@@ -98,12 +96,14 @@ def stylize_video(
     grid_lock: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> VideoResult:
-    """Write `target` (via a temporary file, renamed at the end). `size` is the network's working
-    size, as for images; `output_size` scales the longest side of the output. Sides are rounded
-    to even numbers, as H.264 in yuv420p needs. Batches of one are the fastest on CPU (measured
+    """Write `target` (via a temporary file, renamed at the end), in H.264, or VP9 for .webm, or
+    an animated GIF for .gif (fast_style.encoders). `size` is the network's working size, as for
+    images; `output_size` scales the longest side of the output. Sides are rounded to even
+    numbers but in a GIF, as yuv420p needs. `crf`: the encoder's quality (None: H.264's 18, VP9's
+    24, the same quality; a GIF has none). Batches of one are the fastest on CPU (measured
     at 480p: 11.3 fps end to end against 7.2 in batches of 8, whose activations no longer fit the
     cache); `lanes` frames run side by side (None: where they pay, fast_style.lanes). `preset`
-    is x264's: superfast encodes stylized frames 2.7x faster than medium for 0.7 dB (measured,
+    is x264's (H.264 only): superfast encodes stylized frames 2.7x faster than medium for 0.7 dB (measured,
     docs/realtime.md). `on_frames(done, total)` follows the frames written (total: None where
     the container does not say). `grid_lock`: the network's grid follows the scene's motion
     (fast_style.motion), so pans and zooms do not flicker."""
@@ -117,7 +117,8 @@ _END = object()  # the last item through a pipeline queue
 
 class _Clock:
     """Output timestamps that always increase, as the encoder needs: the source's own where they
-    do (variable frame rates kept), frames counted at the stream's rate where they do not. AVI
+    do (variable frame rates kept, and how long each frame shows: a GIF's last one holds), frames
+    counted at the stream's rate where they do not. AVI
     stores no presentation times, so its B-frames decode with shuffled guesses (1 4 3 5 2 ...):
     counted from the start."""
 
@@ -129,11 +130,11 @@ class _Clock:
     def __call__(self, frame: av.VideoFrame, source: av.VideoFrame) -> None:
         t = None if self.counted or source.pts is None or source.time_base is None else source.pts * source.time_base
         if t is not None and (self.last is None or t > self.last):
-            frame.pts, frame.time_base = source.pts, source.time_base
+            frame.pts, frame.time_base, frame.duration = source.pts, source.time_base, source.duration
         else:
             self.counted = True  # from here on: a frame a tick after the last one
             n = 0 if self.last is None else int(self.last / self.tick) + 1
-            frame.pts, frame.time_base, t = n, self.tick, n * self.tick
+            frame.pts, frame.time_base, frame.duration, t = n, self.tick, 1, n * self.tick
         self.last = t
 
 
@@ -157,7 +158,8 @@ def _get(q: queue.Queue, stop: threading.Event) -> object:
 
 
 def _transcode(
-    stylizer: Stylizer, source: str, tmp: str, size: int | None, output_size: int | None, batch_size: int, crf: int,
+    stylizer: Stylizer, source: str, tmp: str, size: int | None, output_size: int | None, batch_size: int,
+    crf: int | None,
     progress: bool, input_format: str | None, max_frames: int | None,
     on_frames: Callable[[int, int | None], None] | None = None, lanes: int | None = None, preset: str = PRESET,
     grid_lock: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -175,24 +177,11 @@ def _transcode(
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
-        options = {"crf": str(crf), "preset": preset}
-        if stylizer.device.type == "cpu":
-            options["threads"] = X264_CPU_THREADS
-        vout = out.add_stream("libx264", rate=rate, options=options)
-        vout.pix_fmt = "yuv420p"
-        # Encoded with BT.709's matrix and said so: an untagged stream is shown with BT.709 or
-        # BT.601 by its size, depending on the player, and the wrong one turns greens yellow.
-        cc = vout.codec_context
-        cc.colorspace = cc.color_primaries = cc.color_trc = int(Colorspace.ITU709)
-        cc.color_range = int(ColorRange.MPEG)
-        to_yuv = VideoReformatter()  # one for the stream, as the encoder's own: a new one a frame costs 0.4-6 ms more
+        encoder = encoder_for(Path(tmp).suffix)(out, rate, crf, preset, on_cpu=stylizer.device.type == "cpu")
+        vout = encoder.stream
         ain = inp.streams.audio[0] if inp.streams.audio else None
-        aout, audio = None, None
-        if ain is not None:
-            try:
-                aout, audio = out.add_stream_from_template(ain), "copied"
-            except (ValueError, av.FFmpegError):
-                aout, audio = out.add_stream("aac", rate=ain.rate), "re-encoded"
+        aout, audio = encoder.audio(out, ain) if ain is not None else (None, None)
+        ain = ain if aout is not None else None
         bar = tqdm(total=max_frames or vin.frames or None, unit="frame", desc=Path(source).name,
                    disable=None if progress else True)  # None: not into a log file or a pipe, \r by \r
         decoded: queue.Queue = queue.Queue(maxsize=2 * batch_size)  # ("video", array, frame, motion) | ("audio", x)
@@ -201,17 +190,24 @@ def _transcode(
         clock = _Clock(rate, counted=inp.format.name == "avi")
         stop = threading.Event()
         errors: list[BaseException] = []
+        seen = [0]  # frames decoded, kept or not
 
         def read() -> None:
-            frames = 0
+            frames, last = 0, None  # last: the time of the last frame kept
             try:
                 for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
                     if packet.stream is vin:
                         for frame in packet.decode():
-                            if max_frames is None or frames < max_frames:
-                                array = upright(frame)
-                                _put(decoded, ("video", array, frame, lock(array) if lock else None), stop)
-                                frames += 1
+                            if max_frames is not None and frames >= max_frames:
+                                break
+                            seen[0] += 1
+                            t = frame.pts * frame.time_base if frame.pts is not None and frame.time_base else None
+                            if encoder.min_gap and t is not None and last is not None and t - last < encoder.min_gap:
+                                continue  # too soon after the last one kept, for this format
+                            last = t
+                            array = upright(frame)
+                            _put(decoded, ("video", array, frame, lock(array) if lock else None), stop)
+                            frames += 1
                         if max_frames is not None and frames >= max_frames:
                             break
                     elif audio == "copied" and packet.dts is not None:
@@ -244,16 +240,15 @@ def _transcode(
                         held.clear()
                         started = True
                     for array, src in payload:
-                        frame = to_yuv.reformat(av.VideoFrame.from_ndarray(array, format="rgb24"), format="yuv420p",
-                                                dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+                        frame = av.VideoFrame.from_ndarray(array, format="rgb24")
                         clock(frame, src)
-                        out.mux(vout.encode(frame))
+                        out.mux(encoder.encode(frame))
                     bar.update(len(payload))
                     written += len(payload)
                     if on_frames is not None:
                         on_frames(written, max_frames or vin.frames or None)
                 if started:
-                    out.mux(vout.encode(None))
+                    out.mux(encoder.encode(None))
                     if audio == "re-encoded":
                         out.mux(aout.encode(None))
             except av.FFmpegError as e:
@@ -289,7 +284,10 @@ def _transcode(
                 if reason := too_many_pixels(w, h, {"--output-size": output_size}, max_pixels):
                     raise VideoError(reason)
                 scale = output_size / max(h, w) if output_size else 1.0
-                vout.height, vout.width = max(2, round(h * scale) // 2 * 2), max(2, round(w * scale) // 2 * 2)
+                if encoder.even_sides:
+                    vout.height, vout.width = max(2, round(h * scale) // 2 * 2), max(2, round(w * scale) // 2 * 2)
+                else:
+                    vout.height, vout.width = max(1, round(h * scale)), max(1, round(w * scale))
                 if (sar := vin.sample_aspect_ratio) and sar != 1:  # non-square pixels (DV, DVD): kept, or players squeeze
                     turned = round((first[0][1].rotation or 0) / 90) % 2  # upright() turned the picture a quarter
                     vout.codec_context.sample_aspect_ratio = 1 / sar if turned else sar
@@ -317,7 +315,8 @@ def _transcode(
             raise errors[0]
         if count == 0:
             raise VideoError("has no decodable frames")
-        return VideoResult(frames=count, fps=float(rate), audio=audio)
+        kept = count / seen[0]  # below 1 where the format dropped frames
+        return VideoResult(frames=count, fps=float(rate) * kept, audio=audio)
 
 
 Decoded = tuple[np.ndarray, av.VideoFrame, Motion | None]  # the picture, its frame, its motion

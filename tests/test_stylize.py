@@ -70,8 +70,8 @@ def test_a_folder_takes_its_videos_tiffs_and_gifs(tiny_model: Path, tmp_path: Pa
                              duration=100)
     assert main(["--model", str(tiny_model), str(folder), "-o", str(tmp_path / "out"), *FP32]) == 0
     written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*"))
-    assert written == ["day1", "day1/clip_tiny.mp4", "moving_tiny.mp4", "scan_tiny.tif", "still_tiny.gif"]
-    assert probe(tmp_path / "out" / "day1" / "clip_tiny.mp4")[0] == 5 and probe(tmp_path / "out" / "moving_tiny.mp4")[0] == 4
+    assert written == ["day1", "day1/clip_tiny.mp4", "moving_tiny.gif", "scan_tiny.tif", "still_tiny.gif"]
+    assert probe(tmp_path / "out" / "day1" / "clip_tiny.mp4")[0] == 5 and probe(tmp_path / "out" / "moving_tiny.gif")[0] == 4
     assert Image.open(tmp_path / "out" / "scan_tiny.tif").size == (50, 40)
     assert Image.open(tmp_path / "out" / "still_tiny.gif").size == (30, 20)
 
@@ -368,8 +368,8 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
     (["--optimize", "--style-image", "p.jpg", "a.jpg", "--precision", "bf16"], "--precision: does not apply to --optimize"),
     (["--model", "m.safetensors", "--export", "m.onnx", "--strength", "0.5"], "--strength: does not apply to --export"),
     (["--model", "m.safetensors", "--live", "/dev/video0", "--batch-size", "2"], "--batch-size: does not apply to --live"),
-    (["--model", "m.safetensors", "--live", "/dev/video0", "-o", "cam.webm"],
-     "--live writes a video (-o OUT.mp4 OUT.mov OUT.mkv OUT.m4v OUT.avi) or, without -o, shows a window"),
+    (["--model", "m.safetensors", "--live", "/dev/video0", "-o", "cam.jpg"],
+     "--live writes a video (-o OUT.mp4 OUT.mov OUT.mkv OUT.m4v OUT.avi OUT.webm OUT.gif) or, without -o, shows a window"),
     (["--sheet", "a.jpg", "-o", "s.png", "--frames", "3"], "--frames: does not apply to --sheet"),
     (["--sheet", "a.jpg", "-o", "sheet"], "--sheet takes one photo and -o SHEET.png (or .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif)"),
     (["--model", "m.safetensors", "a.jpg", "--size", "0"], "--size must be at least 1, not 0"),

@@ -150,7 +150,9 @@ def test_an_untagged_stream_gets_the_yuv_matrix_players_assume_for_its_size() ->
         assert np.abs(patch_colours(upright(yuv)) - PATCHES).max() <= 2, (w, h)
 
 
-def test_video_colours_come_back_as_they_went_in_and_the_output_says_its_matrix(tiny_model: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("output", ["o.mp4", "o.webm"])  # H.264, VP9
+def test_video_colours_come_back_as_they_went_in_and_the_output_says_its_matrix(tiny_model: Path, tmp_path: Path,
+                                                                                output: str) -> None:
     """An HD clip whose stream does not name its matrix is shown with BT.709 by players; the output
     must look the same at strength 0, whatever the player, so it is tagged."""
     src = tmp_path / "hd.mp4"
@@ -161,14 +163,86 @@ def test_video_colours_come_back_as_they_went_in_and_the_output_says_its_matrix(
         for _ in range(2):
             out.mux(v.encode(rgb.reformat(format="yuv420p", dst_colorspace=av.video.reformatter.Colorspace.ITU709)))
         out.mux(v.encode(None))
-    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.mp4"), "--strength", "0", *FP32]) == 0
-    with av.open(str(tmp_path / "o.mp4")) as c:
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / output), "--strength", "0", *FP32]) == 0
+    with av.open(str(tmp_path / output)) as c:
         cc = c.streams.video[0].codec_context
+        assert cc.name == {"o.mp4": "h264", "o.webm": "vp9"}[output]
         assert (cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range) == (1, 1, 1, 1)  # BT.709, limited range
         frame = next(c.decode(video=0))
         assert np.abs(patch_colours(upright(frame)) - PATCHES).max() <= 3
         # and as FFmpeg alone reads it (BT.709, from the tag), not only through upright's guess
         assert np.abs(patch_colours(frame.to_ndarray(format="rgb24")) - PATCHES).max() <= 3
+
+
+def gif_frames(path: Path) -> tuple[list[np.ndarray], list[int]]:
+    """Each frame as RGB and its delay in ms, as Pillow (and browsers) read them."""
+    frames, delays = [], []
+    with Image.open(path) as im:
+        for i in range(im.n_frames):
+            im.seek(i)
+            frames.append(np.asarray(im.convert("RGB")).astype(np.float32))
+            delays.append(im.info["duration"])
+    return frames, delays
+
+
+def test_an_animated_gif_comes_out_a_gif_of_its_size_and_timing(tiny_model: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    """GIFs stay GIFs, as photos keep their format; odd sides are kept (no yuv420p to halve)."""
+    colours = [PATCHES[None, None, i].repeat(21, 0).repeat(31, 1) for i in range(4)]
+    frames = [Image.fromarray(c) for c in colours]
+    frames[0].save(tmp_path / "meme.gif", save_all=True, append_images=frames[1:], duration=[100, 200, 100, 300], loop=0)
+    assert main(["--model", str(tiny_model), str(tmp_path / "meme.gif"), "-o", str(tmp_path / "out"), "--strength", "0",
+                 *FP32]) == 0
+    assert capsys.readouterr().out.strip() == f"{tmp_path / 'out' / 'meme_tiny.gif'} (4 frames at 5.88235 fps)"  # on average
+    out, delays = gif_frames(tmp_path / "out" / "meme_tiny.gif")
+    assert delays == [100, 200, 100, 300]
+    assert [f.shape for f in out] == [(21, 31, 3)] * 4
+    assert max(np.abs(f - c).max() for f, c in zip(out, colours)) <= 2  # a palette of each frame's own colours
+    stylizer = Stylizer.load(tiny_model, device="cpu")
+    with pytest.raises(ValueError, match="a GIF has no crf"):
+        stylize_video(stylizer, tmp_path / "meme.gif", tmp_path / "o.gif", crf=20, progress=False)
+
+
+def test_a_clip_that_fades_in_from_black_keeps_its_colours_as_a_gif(tiny_model: Path, tmp_path: Path) -> None:
+    """A palette for each frame: one palette, made from the first frame, would have been all blacks."""
+    src = tmp_path / "fade.mp4"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=10, options={"crf": "0"})
+        v.width, v.height, v.pix_fmt = 128, 48, "yuv444p"
+        for gain in (0, 0.3, 1):
+            rgb = (np.repeat(np.repeat(PATCHES[None], 48, 0), 32, 1) * gain).astype(np.uint8)
+            out.mux(v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(v.encode(None))
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.gif"), "--strength", "0", *FP32]) == 0
+    frames, delays = gif_frames(tmp_path / "o.gif")
+    assert len(frames) == 3 and delays == [100, 100, 100]
+    assert np.abs(patch_colours(frames[-1].astype(np.uint8)) - PATCHES).max() <= 6
+
+
+def test_a_gif_drops_frames_closer_than_browsers_play(tiny_model: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """A GIF's delays are in 1/100 s and browsers play 0 and 1 as 10: 60 fps would run at a sixth."""
+    src = make_clip(tmp_path / "fast.mp4", frames=12, rate=60)
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.gif"), *FP32]) == 0
+    assert capsys.readouterr().out.strip() == f"{tmp_path / 'o.gif'} (6 frames at 30 fps)"
+    frames, delays = gif_frames(tmp_path / "o.gif")
+    assert len(frames) == 6 and min(delays) >= 20 and sum(delays) in (190, 200)  # 6 frames at 1/30 s: 3 and 4 hundredths
+
+
+def test_webm_takes_vp9_and_opus_and_a_webm_stays_webm(tiny_model: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """WebM takes VP8, VP9 or AV1 with Opus or Vorbis: an AAC track is re-encoded, Opus copied."""
+    src = make_clip(tmp_path / "clip.mp4")  # H.264 and AAC
+    webm = tmp_path / "clip.webm"
+    assert main(["--model", str(tiny_model), str(src), "-o", str(webm), *FP32]) == 0
+    assert main(["--model", str(tiny_model), str(webm), "-o", str(tmp_path / "out"), *FP32]) == 0
+    out = tmp_path / "out" / "clip_tiny.webm"
+    assert capsys.readouterr().out.split("\n")[:2] == [f"{webm} (12 frames at 10 fps, audio re-encoded)",
+                                                       f"{out} (12 frames at 10 fps, audio copied)"]
+    for path in (webm, out):
+        with av.open(str(path)) as c:
+            assert [s.codec_context.name for s in c.streams] == ["vp9", "opus"]
+        assert probe(path) == (12, 10.0, 1, (64, 48))
 
 
 @pytest.mark.parametrize("transfer, white", [(18, 0.75), (16, 0.5807)])  # HLG, PQ: 203 cd/m2, BT.2408's reference white
@@ -252,14 +326,12 @@ def test_an_avi_with_b_frames_keeps_its_frames_in_order(tiny_model: Path, tmp_pa
 
 
 @pytest.mark.parametrize("source, target, message", [
-    ("clip.mp4", "o.webm", "a video is written as H.264, in .mp4 .mov .mkv .m4v .avi, not .webm"),
-    ("clip.mp4", "o.gif", "a video is written as H.264, in .mp4 .mov .mkv .m4v .avi, not .gif"),
-    ("clip.mp4", "o.png", "a video is written as H.264, in .mp4 .mov .mkv .m4v .avi, not .png"),
+    ("clip.mp4", "o.png", "clip.mp4 is a video, written as .mp4 .mov .mkv .m4v .avi .webm .gif, not .png"),
     ("photo.jpg", "o.mp4", "photo.jpg is a picture, written as .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif or .gif, not .mp4"),
     ("photo.jpg", "o.jxl", ".jxl is not a format stylize writes (pictures: .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif; "
-                            "videos: .mp4 .mov .mkv .m4v .avi); a folder of that name must exist first"),
+                            "videos: .mp4 .mov .mkv .m4v .avi .webm .gif); a folder of that name must exist first"),
     ("clip.mp4", "o.mpg", ".mpg is not a format stylize writes (pictures: .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif; "
-                          "videos: .mp4 .mov .mkv .m4v .avi); a folder of that name must exist first"),
+                          "videos: .mp4 .mov .mkv .m4v .avi .webm .gif); a folder of that name must exist first"),
 ])
 def test_an_output_that_cannot_hold_the_input_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
                                                            source: str, target: str, message: str) -> None:
