@@ -17,6 +17,7 @@ from itertools import chain
 from pathlib import Path
 
 import av
+import av.filter
 import numpy as np
 import torch
 from av.video.reformatter import Colorspace
@@ -64,6 +65,48 @@ def upright(frame: av.VideoFrame) -> np.ndarray:
         rgb = frame.to_ndarray(format="rgb24")
     turns = round((frame.rotation or 0) / 90) % 4
     return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
+
+
+class Deinterlace:
+    """Frames flagged interlaced (DV, DVD, broadcast, a camcorder's 1080i) woven into whole ones
+    by FFmpeg's bwdif, one frame out for each in: the network would paint the comb of two fields
+    taken 1/50 s apart as stripes along every moving edge, and the output, progressive, keeps
+    them where a player would have deinterlaced. Frames pass untouched until one says it is
+    interlaced; from there bwdif takes only those that do (deint=interlaced), a frame late."""
+
+    def __init__(self) -> None:
+        self.graph: av.filter.Graph | None = None
+
+    def __call__(self, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+        for frame in frames:
+            if self.graph is None and not frame.interlaced_frame:
+                yield frame
+                continue
+            if self.graph is None:
+                self._start(frame)
+            self.source.push(frame)
+            yield from self._pull()
+
+    def flush(self) -> Iterator[av.VideoFrame]:
+        if self.graph is not None:
+            self.source.push(None)
+            yield from self._pull()
+
+    def _start(self, frame: av.VideoFrame) -> None:
+        self.graph = av.filter.Graph()
+        self.source = self.graph.add_buffer(width=frame.width, height=frame.height, format=frame.format.name,
+                                            time_base=frame.time_base)
+        bwdif, sink = self.graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced"), self.graph.add("buffersink")
+        self.source.link_to(bwdif)
+        bwdif.link_to(sink)
+        self.graph.configure()
+
+    def _pull(self) -> Iterator[av.VideoFrame]:
+        while True:
+            try:
+                yield self.graph.pull()
+            except (av.BlockingIOError, av.EOFError):
+                return
 
 
 def _frames_to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
@@ -193,22 +236,29 @@ def _transcode(
         seen = [0]  # frames decoded, kept or not
 
         def read() -> None:
-            frames, last = 0, None  # last: the time of the last frame kept
+            kept, last = 0, None  # last: the time of the last frame kept
+            deinterlace = Deinterlace()
+
+            def take(frame: av.VideoFrame) -> bool:
+                """Queued, or dropped as too soon after the last one for this format; False once
+                max_frames are in."""
+                nonlocal kept, last
+                if max_frames is not None and kept >= max_frames:
+                    return False
+                seen[0] += 1
+                t = frame.pts * frame.time_base if frame.pts is not None and frame.time_base else None
+                if encoder.min_gap and t is not None and last is not None and t - last < encoder.min_gap:
+                    return True
+                last = t
+                array = upright(frame)
+                _put(decoded, ("video", array, frame, lock(array) if lock else None), stop)
+                kept += 1
+                return True
+
             try:
                 for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
                     if packet.stream is vin:
-                        for frame in packet.decode():
-                            if max_frames is not None and frames >= max_frames:
-                                break
-                            seen[0] += 1
-                            t = frame.pts * frame.time_base if frame.pts is not None and frame.time_base else None
-                            if encoder.min_gap and t is not None and last is not None and t - last < encoder.min_gap:
-                                continue  # too soon after the last one kept, for this format
-                            last = t
-                            array = upright(frame)
-                            _put(decoded, ("video", array, frame, lock(array) if lock else None), stop)
-                            frames += 1
-                        if max_frames is not None and frames >= max_frames:
+                        if not all(take(frame) for frame in deinterlace(packet.decode())):
                             break
                     elif audio == "copied" and packet.dts is not None:
                         _put(decoded, ("audio", packet), stop)
@@ -217,6 +267,8 @@ def _transcode(
                             _put(decoded, ("audio", frame), stop)
                     if stop.is_set():
                         return
+                else:
+                    all(take(frame) for frame in deinterlace.flush())
             except av.FFmpegError as e:
                 errors.append(VideoError(f"cannot be decoded ({e})"))
             except BaseException as e:  # noqa: BLE001 - handed to the main thread

@@ -306,6 +306,34 @@ def test_non_square_pixels_keep_their_shape(tiny_model: Path, tmp_path: Path) ->
             assert c.streams.video[0].sample_aspect_ratio == expected
 
 
+def test_an_interlaced_clip_comes_out_without_combs(tiny_model: Path, tmp_path: Path) -> None:
+    """A camcorder's fields are 1/50 s apart: a moving edge is a comb, which the network would
+    paint as stripes. bwdif weaves each frame whole first."""
+    src = tmp_path / "1080i.mp4"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=25, options={"x264-params": "interlaced=1:tff=1", "crf": "10"})
+        v.width, v.height, v.pix_fmt = 128, 96, "yuv420p"
+        for i in range(6):
+            img = np.zeros((96, 128, 3), np.uint8)
+            img[20:60:2, 8 * i : 8 * i + 30] = 255  # the top field's square
+            img[21:60:2, 8 * i + 6 : 8 * i + 36] = 255  # the bottom field's, 1/50 s on
+            out.mux(v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(v.encode(None))
+
+    def combed(path: Path) -> list[float]:
+        """Of each frame, the share of vertically adjacent pixels in the square's rows that differ by half."""
+        with av.open(str(path)) as c:
+            assert all(f.interlaced_frame == (path == src) for f in c.decode(video=0))
+        with av.open(str(path)) as c:
+            return [float((np.abs(np.diff(f.to_ndarray(format="rgb24")[20:60, :, 0].astype(int), axis=0)) > 128).mean())
+                    for f in c.decode(video=0)]
+
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.mp4"), "--strength", "0", *FP32]) == 0
+    assert min(combed(src)) > 0.09
+    out = combed(tmp_path / "o.mp4")
+    assert len(out) == 6 and max(out) < 0.01
+
+
 def test_an_avi_with_b_frames_keeps_its_frames_in_order(tiny_model: Path, tmp_path: Path) -> None:
     """AVI stores no presentation times: its B-frames decode with shuffled timestamps, which the
     encoder refused (a traceback) before frames were counted at the rate instead."""
