@@ -106,23 +106,27 @@ def check_target(target: Path, planned: set[Path], overwrite: bool) -> None:
         raise InputError(f"output {target} exists (pass --overwrite to replace it)")
 
 
-def save_image(image: Image.Image, path: Path) -> None:
-    """Never a half-written image: see fast_style.atomic."""
+def save_image(image: Image.Image, path: Path, exif: bytes | None = None) -> None:
+    """Never a half-written image: see fast_style.atomic. `exif`: the input's, as open_image kept
+    it (fast_style.images.kept_exif)."""
     with atomic_write(path) as tmp:
-        _save(image, tmp, Image.registered_extensions()[path.suffix.lower()])
+        _save(image, tmp, Image.registered_extensions()[path.suffix.lower()], exif=exif)
 
 
-def encode_image(image: Image.Image, fmt: str, quality: int = QUALITY) -> bytes:
+def encode_image(image: Image.Image, fmt: str, quality: int = QUALITY, exif: bytes | None = None) -> bytes:
     """The whole file in memory (for stdout: written at once, or not at all)."""
     buffer = io.BytesIO()
-    _save(image, buffer, fmt, quality)
+    _save(image, buffer, fmt, quality, exif)
     return buffer.getvalue()
 
 
-def _save(image: Image.Image, target: Path | io.BytesIO, fmt: str, quality: int = QUALITY) -> None:
+def _save(image: Image.Image, target: Path | io.BytesIO, fmt: str, quality: int = QUALITY,
+          exif: bytes | None = None) -> None:
     if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):  # no alpha in these formats: flatten on white
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
     options = {"quality": quality} if fmt in ("JPEG", "WEBP", "HEIF", "AVIF") else {}
+    if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF", "HEIF", "AVIF"):  # BMP and GIF have no EXIF
+        options["exif"] = exif
     image.save(target, format=fmt, **options, **FAST_ENCODE.get(fmt, {}))
 
 

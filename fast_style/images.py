@@ -8,7 +8,7 @@ from typing import IO
 
 import numpy as np
 import torch
-from PIL import Image, ImageCms, ImageOps
+from PIL import ExifTags, Image, ImageCms, ImageOps
 from pillow_heif import register_heif_opener
 
 register_heif_opener()  # HEIC, the iPhone's photos, through Pillow (AVIF is Pillow's own)
@@ -31,14 +31,15 @@ class ImageTooLarge(ValueError):
 
 def open_image(path: str | Path | IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Upright (EXIF orientation applied), fully decoded sRGB, or RGBA where the file has
-    transparency. The pixel count is checked from the header, before anything is decoded."""
+    transparency. The pixel count is checked from the header, before anything is decoded.
+    info["exif"] holds what the output keeps of the photo's metadata (kept_exif), or nothing."""
     with Image.open(path) as im:
         if max_pixels and im.width * im.height > max_pixels:
             raise ImageTooLarge(
                 f"{im.width}x{im.height} is {im.width * im.height / 1e6:.0f} megapixels, above the limit of "
                 f"{max_pixels / 1e6:g} (--max-pixels)"
             )
-        icc = im.info.get("icc_profile")
+        icc, exif = im.info.get("icc_profile"), kept_exif(im.getexif())
         im = ImageOps.exif_transpose(im)
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale to 8 bits, don't clip
             im = Image.fromarray((np.asarray(im, dtype=np.float32) / 257).clip(0, 255).astype(np.uint8), "L")
@@ -46,7 +47,31 @@ def open_image(path: str | Path | IO[bytes], max_pixels: int | None = DEFAULT_MA
         rgb = in_srgb(im, icc)
         if has_alpha:
             rgb.putalpha(im.convert("RGBA").getchannel("A"))
+        rgb.info.pop("exif", None)  # Pillow's copy of them all, location included
+        if exif:
+            rgb.info["exif"] = exif
         return rgb
+
+
+_TAKEN = (ExifTags.Base.Make, ExifTags.Base.Model, ExifTags.Base.DateTime)
+_TAKEN_WHEN = (ExifTags.Base.DateTimeOriginal, ExifTags.Base.DateTimeDigitized, ExifTags.Base.OffsetTime,
+               ExifTags.Base.OffsetTimeOriginal, ExifTags.Base.OffsetTimeDigitized, ExifTags.Base.SubsecTime,
+               ExifTags.Base.SubsecTimeOriginal, ExifTags.Base.SubsecTimeDigitized)
+
+
+def kept_exif(source: Image.Exif) -> bytes | None:
+    """When the photo was taken, and with which camera, as EXIF for the output: photo libraries
+    sort and group by them, and a stylized holiday would otherwise land on the day it was
+    stylized. The location, serial numbers, the maker's notes and the rest are left behind: a
+    stylized picture is made to be shown. Orientation too: it is applied."""
+    kept = Image.Exif()
+    for tag in _TAKEN:
+        if tag in source:
+            kept[tag] = source[tag]
+    when = {tag: value for tag, value in source.get_ifd(ExifTags.IFD.Exif).items() if tag in _TAKEN_WHEN}
+    if when:
+        kept.get_ifd(ExifTags.IFD.Exif).update(when)
+    return kept.tobytes() if len(kept) or when else None
 
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))

@@ -74,10 +74,10 @@ def stylize_pipe(stylizer: Stylizer, source: str, target: Path, fmt: str | None,
             image = _fit(image, options.output_size)
         result = stylizer.stylize_batch([image], options.size)[0]
         if target == Path("-"):
-            sys.stdout.buffer.write(encode_image(result, out_format))
+            sys.stdout.buffer.write(encode_image(result, out_format, exif=image.info.get("exif")))
             sys.stdout.buffer.flush()
             return 0
-        save_image(result, target)
+        save_image(result, target, image.info.get("exif"))
     except (InputError, RuntimeError) as e:
         report.failed(name, str(e).splitlines()[0])
         return 1
@@ -182,12 +182,12 @@ def _write_batch(stylizer: Stylizer, jobs: list[Job], options: Options) -> int:
         outputs = [e] * len(jobs)
     share = (time.perf_counter() - start) / len(jobs)
     failed = 0
-    for output, (source, _, target) in zip(outputs, jobs):
+    for output, (source, image, target) in zip(outputs, jobs):
         try:
             if isinstance(output, Exception):
                 raise InputError(f"stylizing failed ({str(output).splitlines()[0]})")
             saving = time.perf_counter()
-            save_image(output, target)
+            save_image(output, target, image.info.get("exif"))
             options.report.done(source, target, seconds=share + time.perf_counter() - saving)
         except (InputError, OSError, ValueError) as e:
             options.report.failed(source, str(e))

@@ -230,7 +230,7 @@ class Studio:
         # A webcam frame is seen for 40 ms and then replaced: a lighter JPEG is half the time to
         # encode here and to decode in the browser, on cores the network shares.
         quality = FRAME_QUALITY if frame else QUALITY
-        return encode_image(result, fmt, quality=quality), Image.MIME[fmt], {"X-Precision": stylizer.precision}
+        return encode_image(result, fmt, quality=quality, exif=image.info.get("exif")), Image.MIME[fmt], {"X-Precision": stylizer.precision}
 
     def add_painting(self, data: bytes) -> str:
         try:

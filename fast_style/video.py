@@ -222,6 +222,8 @@ def _transcode(
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
         encoder = encoder_for(Path(tmp).suffix)(out, rate, crf, preset, on_cpu=stylizer.device.type == "cpu")
         vout = encoder.stream
+        if when := inp.metadata.get("creation_time"):  # when it was filmed: kept, as a photo's date (fast_style.images)
+            out.metadata["creation_time"] = when
         ain = inp.streams.audio[0] if inp.streams.audio else None
         aout, audio = encoder.audio(out, ain) if ain is not None else (None, None)
         ain = ain if aout is not None else None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import ExifTags, Image, ImageCms
 
 from conftest import make_photo
 from fast_style import Stylizer
@@ -148,6 +148,32 @@ def test_iphone_heic_and_avif_photos_are_found_read_in_srgb_and_written_in_their
     assert main(["--model", str(tiny_model), str(tmp_path / "cut.heic"), "-o", str(tmp_path / "cut_out.heic")]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'cut.heic'}: cannot be decoded: truncated or corrupt (") and err.count("\n") == 2
+
+
+@pytest.mark.parametrize("output", ["out.jpg", "out.png", "out.webp", "out.heic", "-"])  # "-": through a pipe
+def test_a_photo_keeps_when_and_with_what_it_was_taken_and_loses_where(tiny_model: Path, tmp_path: Path, output: str,
+                                                                        capsysbinary: pytest.CaptureFixture) -> None:
+    """Photo libraries sort by the capture date; a stylized picture is made to be shown, so its
+    location, and the rest, stay behind. The orientation is applied, so it goes too."""
+    exif = Image.Exif()
+    exif.update({ExifTags.Base.Make: "Apple", ExifTags.Base.Model: "iPhone 15", ExifTags.Base.Orientation: 6,
+                 ExifTags.Base.DateTime: "2026:07:01 10:00:05"})
+    exif.get_ifd(ExifTags.IFD.Exif).update({ExifTags.Base.DateTimeOriginal: "2026:07:01 10:00:00",
+                                            ExifTags.Base.OffsetTimeOriginal: "+02:00", ExifTags.Base.MakerNote: b"serial"})
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update({ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (48.0, 51.0, 24.0)})
+    photo = make_photo(tmp_path / "IMG_0001.jpg", size=(40, 30))
+    Image.open(photo).save(photo, exif=exif.tobytes())
+    target = output if output == "-" else str(tmp_path / output)
+    assert main(["--model", str(tiny_model), str(photo), "-o", target]) == 0
+    data = capsysbinary.readouterr().out if output == "-" else (tmp_path / output).read_bytes()
+    with Image.open(io.BytesIO(data)) as out:
+        assert out.size == (30, 40)  # turned upright once, and not again by a viewer
+        kept = out.getexif()
+        assert dict(kept) == {ExifTags.Base.Make: "Apple", ExifTags.Base.Model: "iPhone 15",
+                              ExifTags.Base.DateTime: "2026:07:01 10:00:05", ExifTags.Base.ExifOffset: kept[ExifTags.Base.ExifOffset]}
+        assert dict(kept.get_ifd(ExifTags.IFD.Exif)) == {ExifTags.Base.DateTimeOriginal: "2026:07:01 10:00:00",
+                                                         ExifTags.Base.OffsetTimeOriginal: "+02:00"}
+        assert dict(kept.get_ifd(ExifTags.IFD.GPSInfo)) == {}
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "CMYK", "RGBA", "I;16"])

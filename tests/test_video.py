@@ -306,6 +306,23 @@ def test_non_square_pixels_keep_their_shape(tiny_model: Path, tmp_path: Path) ->
             assert c.streams.video[0].sample_aspect_ratio == expected
 
 
+def test_a_clip_keeps_when_it_was_filmed_and_loses_where(tiny_model: Path, tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "clip.mp4", frames=3, audio=False)
+    with av.open(str(src)) as c, av.open(str(tmp_path / "dated.mov"), "w") as out:  # as a phone's: date and place
+        out.metadata.update({"creation_time": "2026-07-01T10:00:00.000000Z", "location": "+48.8577+002.2950/"})
+        v = out.add_stream_from_template(c.streams.video[0])
+        for packet in c.demux(c.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = v
+                out.mux(packet)
+    with av.open(str(tmp_path / "dated.mov")) as c:
+        assert "location" in c.metadata
+    for name in ("o.mp4", "o.webm"):
+        assert main(["--model", str(tiny_model), str(tmp_path / "dated.mov"), "-o", str(tmp_path / name), *FP32]) == 0
+        with av.open(str(tmp_path / name)) as c:
+            assert c.metadata["creation_time"] == "2026-07-01T10:00:00.000000Z" and "location" not in c.metadata
+
+
 def test_an_interlaced_clip_comes_out_without_combs(tiny_model: Path, tmp_path: Path) -> None:
     """A camcorder's fields are 1/50 s apart: a moving edge is a comb, which the network would
     paint as stripes. bwdif weaves each frame whole first."""
