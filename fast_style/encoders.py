@@ -63,7 +63,7 @@ class VP9(Encoder):
 
     def options(self, crf: int | None, preset: str, on_cpu: bool) -> dict[str, str]:
         return {"crf": str(self.default_crf if crf is None else crf), "b": "0", "deadline": "realtime",
-                "cpu-used": "8", "row-mt": "1", "threads": THREADS}
+                "cpu-used": "8", "row-mt": "1", "threads": THREADS if on_cpu else str(CORES)}
 
     def audio(self, out: av.container.OutputContainer, source: av.audio.AudioStream) -> tuple[object, str]:
         if source.codec_context.name in ("opus", "vorbis"):
