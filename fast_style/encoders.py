@@ -76,8 +76,10 @@ class GIF(Encoder):
     ordered (Bayer) dithering at scale 3: on a stylized 480p pan 34.6 dB PSNR, against 32.4 at
     FFmpeg's scale 2 and 33.9 for error diffusion (sierra2_4a), which took 1.8x as long and
     crawls from frame to frame. One palette for the whole clip, from its first frame, was 3.4x
-    faster but turns a clip that fades in from black all black. GIF delays are in hundredths of
-    a second and browsers play a delay under 2 as 10: frames closer than 20 ms are dropped."""
+    faster but turns a clip that fades in from black all black. The palette is made from every
+    other pixel both ways: 99 ms a 480p frame against 163, at the same PSNR (31.78 and 31.77 dB
+    for the real-time network's output). GIF delays are in hundredths of a second and browsers
+    play a delay under 2 as 10: frames closer than 20 ms are dropped."""
 
     codec = "gif"
     even_sides = False
@@ -104,7 +106,12 @@ class GIF(Encoder):
         use = graph.add("paletteuse", "new=1:dither=bayer:bayer_scale=3")
         sink = graph.add("buffersink")
         self.source.link_to(split)
-        split.link_to(palette, 0, 0)
+        if width >= 64 and height >= 64:  # the colours of every other pixel both ways: the same PSNR, 40% less time
+            sample = graph.add("scale", f"w={width // 2}:h={height // 2}:flags=neighbor")
+            split.link_to(sample, 0, 0)
+            sample.link_to(palette)
+        else:
+            split.link_to(palette, 0, 0)
         split.link_to(use, 1, 0)
         palette.link_to(use, 0, 1)
         use.link_to(sink)
