@@ -61,6 +61,17 @@ def is_video(path: Path) -> bool:
     return suffix in VIDEO_EXTENSIONS
 
 
+def is_animation(path: Path) -> bool:
+    """An animated WebP or PNG (APNG): fast_style.animation, not a still of its first frame."""
+    if path.suffix.lower() not in (".webp", ".png") or not path.is_file():
+        return False
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "is_animated", False)
+    except (OSError, SyntaxError, ValueError):
+        return False  # reported as the picture it cannot decode
+
+
 def check_output_kind(source: Path, out: Path) -> None:
     """InputError before anything loads where `-o FILE` cannot hold what `source` gives: a picture
     is not written as a video. A new name with another suffix (`-o portrait.heic`) is a mistake,
@@ -71,6 +82,8 @@ def check_output_kind(source: Path, out: Path) -> None:
                          f"videos: {' '.join(VIDEO_OUTPUTS)}); a folder of that name must exist first")
     if video and suffix in IMAGE_EXTENSIONS:
         raise InputError(f"{out}: {source.name} is a video, written as {' '.join(VIDEO_OUTPUTS)}, not {suffix}")
+    if suffix and suffix not in (".webp", ".png") and not out.is_dir() and is_animation(source):
+        raise InputError(f"{out}: {source.name} is animated, written as .webp or .png (animated), not {suffix}")
     if not video and suffix in VIDEO_EXTENSIONS and suffix != ".gif":
         raise InputError(f"{out}: {source.name} is a picture, written as {' '.join(IMAGE_EXTENSIONS)} or .gif, not {suffix}")
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from fast_style.files import InputError, check_target, is_video, load_input, output_path, save_image, too_many_pixels
+from fast_style.files import (InputError, check_target, is_animation, is_video, load_input, output_path, save_image,
+                              too_many_pixels)
 from fast_style.images import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -143,6 +144,9 @@ def _batches(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | No
         if is_video(source) and source.is_file():
             yield stylize_one_video(stylizer, str(source), target, video, report)
             continue
+        if is_animation(source):
+            yield _stylize_one_animation(stylizer, source, target, video, report)
+            continue
         try:
             image = load_input(source, options.max_pixels)
             _check_scaled(image, options)
@@ -193,6 +197,20 @@ def _write_batch(stylizer: Stylizer, jobs: list[Job], options: Options) -> int:
             options.report.failed(source, str(e))
             failed += 1
     return failed
+
+
+def _stylize_one_animation(stylizer: Stylizer, source: Path, target: Path, options: VideoOptions, report: Report) -> int:
+    """1 if it failed (reported in one line), else 0."""
+    from fast_style.animation import stylize_animation
+
+    try:
+        result = stylize_animation(stylizer, source, target, size=options.size, output_size=options.output_size,
+                                   grid_lock=options.grid_lock, max_pixels=options.max_pixels)
+    except (InputError, OSError, RuntimeError) as e:
+        report.failed(source, str(e).strip().splitlines()[0])
+        return 1
+    report.done(source, target, f" ({result.frames} frames at {result.fps:.3g} fps)")
+    return 0
 
 
 def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: VideoOptions,

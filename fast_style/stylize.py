@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from fast_style.config import GatysConfig, LossConfig, StyleConfig
-from fast_style.files import VIDEO_OUTPUTS, InputError, check_output_kind, expand_inputs, is_video, load_input, save_image
+from fast_style.files import (VIDEO_OUTPUTS, InputError, check_output_kind, expand_inputs, is_animation, is_video, load_input,
+                              save_image)
 from fast_style.hardware import PRECISIONS, keep_freed_memory
 from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from fast_style.model_file import ModelFileError
@@ -201,7 +202,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     to_stdout = args.output == Path("-")
     if "-" in args.inputs and (len(args.inputs) > 1 or args.output is None):
         p.error("- (an image on stdin) is the only input, with -o FILE or -o - (stdout)")
-    if to_stdout and (len(args.inputs) != 1 or args.live or args.sheet or args.json or is_video(Path(args.inputs[0]))):
+    if to_stdout and (len(args.inputs) != 1 or args.live or args.sheet or args.json or is_video(Path(args.inputs[0]))
+                      or is_animation(Path(args.inputs[0]))):
         p.error("-o - writes one image to stdout: one image input, and no --json, --live or --sheet")
     if args.format is not None and not (to_stdout or args.inputs == ["-"]):
         p.error("--format applies to -o - and to a piped input (-); a file's format comes from its name")

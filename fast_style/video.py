@@ -400,7 +400,7 @@ def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None
         """In frame order, before the lanes: each measure needs the frames before it."""
         if lock is None:
             return frame, None
-        return frame, lock(np.asarray(frame.convert("RGB")) if isinstance(frame, Image.Image) else frame)
+        return frame, lock(np.array(frame.convert("RGB")) if isinstance(frame, Image.Image) else frame)
 
     def one(item: tuple[object, Motion | None]) -> object:
         frame, motion = item

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image, ImageCms
+from PIL import ExifTags, Image, ImageCms, ImageSequence
 
 from conftest import make_photo
 from fast_style import Stylizer
@@ -148,6 +148,38 @@ def test_iphone_heic_and_avif_photos_are_found_read_in_srgb_and_written_in_their
     assert main(["--model", str(tiny_model), str(tmp_path / "cut.heic"), "-o", str(tmp_path / "cut_out.heic")]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'cut.heic'}: cannot be decoded: truncated or corrupt (") and err.count("\n") == 2
+
+
+def test_animated_webp_and_png_stickers_stay_animated_with_their_timing_and_transparency(
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Until session 29 each came out as a still of its first frame."""
+    frames = []
+    for i in range(4):
+        rgba = np.zeros((30, 40, 4), np.uint8)
+        rgba[..., 0], rgba[..., 1] = np.linspace(0, 250, 40)[None], np.linspace(0, 250, 30)[:, None]  # smooth: no codec noise
+        rgba[5:20, 5 + 5 * i : 20 + 5 * i] = (250, 30, 30, 255)  # an opaque square that moves
+        rgba[20:, :, 3] = 128  # a half-transparent band
+        frames.append(Image.fromarray(rgba, "RGBA"))
+    folder = tmp_path / "stickers"
+    folder.mkdir()
+    for name, options in (("s.webp", {"lossless": True}), ("s.png", {})):
+        frames[0].save(folder / name, save_all=True, append_images=frames[1:], duration=[100, 200, 100, 300], loop=0,
+                       **options)
+    assert main(["--model", str(tiny_model), str(folder), "-o", str(tmp_path / "out"), "--strength", "0"]) == 0
+    assert sorted(capsys.readouterr().out.split("\n")) == ["", f"{tmp_path / 'out' / 's_tiny.png'} (4 frames at 5.71 fps)",
+                                                          f"{tmp_path / 'out' / 's_tiny.webp'} (4 frames at 5.71 fps)"]
+    for name, tolerance in (("s_tiny.png", 1), ("s_tiny.webp", 8)):  # WebP: lossy, as photos are written
+        with Image.open(tmp_path / "out" / name) as out:
+            assert out.n_frames == 4
+            for i, frame in enumerate(ImageSequence.Iterator(out)):
+                frame.load()
+                assert frame.info["duration"] == [100, 200, 100, 300][i]
+                got, want = np.asarray(frame.convert("RGBA"), float), np.asarray(frames[i], float)
+                assert np.array_equal(got[..., 3], want[..., 3])  # the square's alpha: each frame in its place
+                seen = want[..., 3] > 0  # under alpha 0 the colour is no one's (WebP drops it)
+                assert np.abs(got - want)[..., :3].max(-1)[seen].mean() <= tolerance, (name, i)
+    assert main(["--model", str(tiny_model), str(folder / "s.webp"), "-o", str(tmp_path / "s.jpg")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 's.jpg'}: s.webp is animated, written as .webp or .png (animated), not .jpg"
 
 
 @pytest.mark.parametrize("output", ["out.jpg", "out.png", "out.webp", "out.heic", "-"])  # "-": through a pipe

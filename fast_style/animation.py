@@ -1,0 +1,49 @@
+"""Animated WebP and PNG (APNG), a messenger's stickers and short loops: read and written with
+Pillow, each frame through the network as a video's frames go (the grid follows the motion),
+transparency and timing kept. FFmpeg reads no animated WebP, and the video path drops alpha.
+Until session 29 such a file came out as a still of its first frame. An animated GIF takes the
+video path (fast_style.encoders): FFmpeg's palettes are better than Pillow's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageSequence
+
+from fast_style.atomic import atomic_write
+from fast_style.files import QUALITY, InputError, too_many_pixels
+from fast_style.images import DEFAULT_MAX_PIXELS
+from fast_style.stylizer import Stylizer
+from fast_style.video import VideoResult, stylize_frames
+
+ANIMATION_OUTPUTS = (".webp", ".png")
+
+
+def stylize_animation(stylizer: Stylizer, source: Path, target: Path, size: int | None = None,
+                      output_size: int | None = None, grid_lock: bool = True,
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoResult:
+    """Every frame, held in memory (a sticker's few dozen): Pillow writes an animation at once."""
+    if target.suffix.lower() not in ANIMATION_OUTPUTS:
+        raise InputError(f"{target}: an animation is written as {' or '.join(ANIMATION_OUTPUTS)}, not {target.suffix}")
+    try:
+        with Image.open(source) as im:
+            if reason := too_many_pixels(im.width, im.height, {"--size": size, "--output-size": output_size}, max_pixels):
+                raise InputError(reason)
+            loop, frames, durations = im.info.get("loop", 0), [], []
+            scale = output_size / max(im.size) if output_size else 1.0
+            shape = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+            for frame in ImageSequence.Iterator(im):
+                frame.load()  # WebP says a frame's duration once it is decoded
+                durations.append(frame.info.get("duration", 100))
+                alpha = frame.mode in ("RGBA", "LA", "PA") or "transparency" in frame.info
+                frame = frame.convert("RGBA" if alpha else "RGB")
+                frames.append(frame.resize(shape, Image.LANCZOS) if scale != 1 else frame)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise InputError(f"cannot be decoded: truncated or corrupt ({e})") from None
+    painted = list(stylize_frames(stylizer, iter(frames), size=size, grid_lock=grid_lock))
+    fmt = Image.registered_extensions()[target.suffix.lower()]
+    options = {"quality": QUALITY} if fmt == "WEBP" else {}
+    with atomic_write(target) as tmp:
+        painted[0].save(tmp, format=fmt, save_all=True, append_images=painted[1:], duration=durations, loop=loop,
+                        **options)
+    return VideoResult(frames=len(painted), fps=1000 * len(durations) / max(1, sum(durations)), audio=None)
