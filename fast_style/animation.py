@@ -17,12 +17,14 @@ from fast_style.stylizer import Stylizer
 from fast_style.video import VideoResult, stylize_frames
 
 ANIMATION_OUTPUTS = (".webp", ".png")
+HELD_PIXELS = 250_000_000  # every frame, in and out, RGBA: 2 GB
 
 
 def stylize_animation(stylizer: Stylizer, source: Path, target: Path, size: int | None = None,
                       output_size: int | None = None, grid_lock: bool = True,
                       max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoResult:
-    """Every frame, held in memory (a sticker's few dozen): Pillow writes an animation at once."""
+    """Every frame, held in memory (a sticker's few dozen; refused past HELD_PIXELS): Pillow
+    writes an animation at once."""
     if target.suffix.lower() not in ANIMATION_OUTPUTS:
         raise InputError(f"{target}: an animation is written as {' or '.join(ANIMATION_OUTPUTS)}, not {target.suffix}")
     try:
@@ -32,6 +34,9 @@ def stylize_animation(stylizer: Stylizer, source: Path, target: Path, size: int 
             loop, frames, durations = im.info.get("loop", 0), [], []
             scale = output_size / max(im.size) if output_size else 1.0
             shape = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+            if (held := im.n_frames * shape[0] * shape[1]) > HELD_PIXELS:
+                raise InputError(f"refused: {im.n_frames} frames of {shape[0]}x{shape[1]} are {held / 1e6:.3g} megapixels "
+                                 f"to hold at once, above {HELD_PIXELS / 1e6:.3g}; --output-size makes them smaller")
             for frame in ImageSequence.Iterator(im):
                 frame.load()  # WebP says a frame's duration once it is decoded
                 durations.append(frame.info.get("duration", 100))

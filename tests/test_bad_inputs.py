@@ -10,7 +10,7 @@ import pytest
 from PIL import ExifTags, Image, ImageCms, ImageSequence
 
 from conftest import make_photo
-from fast_style import Stylizer
+from fast_style import Stylizer, animation
 from fast_style.images import open_image
 from fast_style.stylize import main
 
@@ -151,7 +151,7 @@ def test_iphone_heic_and_avif_photos_are_found_read_in_srgb_and_written_in_their
 
 
 def test_animated_webp_and_png_stickers_stay_animated_with_their_timing_and_transparency(
-        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """Until session 29 each came out as a still of its first frame."""
     frames = []
     for i in range(4):
@@ -180,6 +180,11 @@ def test_animated_webp_and_png_stickers_stay_animated_with_their_timing_and_tran
                 assert np.abs(got - want)[..., :3].max(-1)[seen].mean() <= tolerance, (name, i)
     assert main(["--model", str(tiny_model), str(folder / "s.webp"), "-o", str(tmp_path / "s.jpg")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 's.jpg'}: s.webp is animated, written as .webp or .png (animated), not .jpg"
+    monkeypatch.setattr(animation, "HELD_PIXELS", 4000)  # every frame is held: a long 4K one would not fit in memory
+    assert main(["--model", str(tiny_model), str(folder / "s.png"), "-o", str(tmp_path / "big.png")]) == 1
+    assert capsys.readouterr().err.split("\n")[0] == (f"error: {folder / 's.png'}: refused: 4 frames of 40x30 are 0.0048 megapixels "
+                                                     "to hold at once, above 0.004; --output-size makes them smaller")
+    assert not (tmp_path / "big.png").exists()
 
 
 @pytest.mark.parametrize("output", ["out.jpg", "out.png", "out.webp", "out.heic", "-"])  # "-": through a pipe
