@@ -39,10 +39,12 @@ class Encoder:
 
     def audio(self, out: av.container.OutputContainer, source: av.audio.AudioStream) -> tuple[object, str]:
         """The output's audio stream and "copied" or "re-encoded"."""
-        try:
-            return out.add_stream_from_template(source), "copied"
-        except (ValueError, av.FFmpegError):
-            return out.add_stream("aac", rate=source.rate), "re-encoded"
+        if named(source):
+            try:
+                return out.add_stream_from_template(source), "copied"
+            except (ValueError, av.FFmpegError):
+                pass
+        return out.add_stream("aac", rate=source.rate, layout=layout(source)), "re-encoded"
 
     def encode(self, frame: av.VideoFrame) -> list[av.Packet]:
         """`frame`: rgb24, its pts and time_base set; None flushes."""
@@ -66,9 +68,9 @@ class VP9(Encoder):
                 "cpu-used": "8", "row-mt": "1", "threads": THREADS if on_cpu else str(CORES)}
 
     def audio(self, out: av.container.OutputContainer, source: av.audio.AudioStream) -> tuple[object, str]:
-        if source.codec_context.name in ("opus", "vorbis"):
+        if source.codec_context.name in ("opus", "vorbis") and named(source):
             return out.add_stream_from_template(source), "copied"
-        return out.add_stream("libopus", rate=48000), "re-encoded"  # Opus runs at 48 kHz; PyAV resamples
+        return out.add_stream("libopus", rate=48000, layout=layout(source)), "re-encoded"  # Opus runs at 48 kHz; PyAV resamples
 
 
 class GIF(Encoder):
@@ -137,6 +139,17 @@ class GIF(Encoder):
         for packet in packets:  # the encoder leaves them 0; the muxer takes the last frame's delay from it
             packet.duration = self.durations.pop(packet.pts, 0)
         return packets + (self.stream.encode(None) if frame is None else [])
+
+
+def named(source: av.audio.AudioStream) -> bool:
+    """Whether the track names its channels' layout: PCM from an MKV may say only "2 channels",
+    which MP4's muxer refuses when it writes the header (so such a track is re-encoded)."""
+    return not source.layout.name.endswith("channels")
+
+
+def layout(source: av.audio.AudioStream) -> str:
+    """The source's channel layout, or the usual one for its number of channels."""
+    return source.layout.name if named(source) else {1: "mono", 6: "5.1", 8: "7.1"}.get(source.channels, "stereo")
 
 
 def encoder_for(suffix: str) -> type[Encoder]:

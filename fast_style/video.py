@@ -2,7 +2,7 @@
 GIF, by the output's suffix: fast_style.encoders).
 
 Frames stream through in batches of a few, so memory does not grow with the length of the
-video. The audio track is copied packet for packet where the output container takes its codec,
+video. Every audio track is copied packet for packet where the output container takes its codec,
 and re-encoded to AAC where it does not."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class VideoError(ValueError):
 class VideoResult:
     frames: int
     fps: float
-    audio: str | None  # "copied", "re-encoded" or None
+    audio: str | None  # "copied", "re-encoded", "copied and re-encoded", with "(N tracks)" past one; or None
 
 
 UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED: the stream does not say which YUV matrix it uses
@@ -151,8 +151,16 @@ def stylize_video(
     the container does not say). `grid_lock`: the network's grid follows the scene's motion
     (fast_style.motion), so pans and zooms do not flicker."""
     with atomic_write(target) as tmp:
-        return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress, input_format,
-                          max_frames, on_frames, lanes, preset, grid_lock, max_pixels)
+        try:
+            return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress,
+                              input_format, max_frames, on_frames, lanes, preset, grid_lock, max_pixels)
+        except av.FFmpegError as e:  # the container's own, as it writes its header or trailer
+            raise VideoError(f"cannot be encoded ({_written(e)})") from None
+
+
+def _written(error: av.FFmpegError) -> str:
+    """An encoder's or muxer's error without the temporary file's name, which is no one's."""
+    return error.strerror + (f": {error.log[2].strip()}" if error.log else "")
 
 
 _END = object()  # the last item through a pipeline queue
@@ -224,13 +232,18 @@ def _transcode(
         vout = encoder.stream
         if when := inp.metadata.get("creation_time"):  # when it was filmed: kept, as a photo's date (fast_style.images)
             out.metadata["creation_time"] = when
-        ain = inp.streams.audio[0] if inp.streams.audio else None
-        aout, audio = encoder.audio(out, ain) if ain is not None else (None, None)
-        ain = ain if aout is not None else None
+        tracks: dict[int, tuple] = {}  # every audio track: input stream index -> (output stream, "copied" | "re-encoded")
+        for ain in inp.streams.audio:
+            aout, mode = encoder.audio(out, ain)
+            if aout is not None:  # a GIF takes none
+                aout.metadata.update({k: v for k, v in ain.metadata.items() if k in ("language", "title", "handler_name")})
+                tracks[ain.index] = aout, mode
+        modes = sorted({mode for _, mode in tracks.values()})
+        audio = (" and ".join(modes) + (f" ({len(tracks)} tracks)" if len(tracks) > 1 else "")) if tracks else None
         bar = tqdm(total=max_frames or vin.frames or None, unit="frame", desc=Path(source).name,
                    disable=None if progress else True)  # None: not into a log file or a pipe, \r by \r
-        decoded: queue.Queue = queue.Queue(maxsize=2 * batch_size)  # ("video", array, frame, motion) | ("audio", x)
-        stylized: queue.Queue = queue.Queue(maxsize=4)  # ("video", [(array, frame)]) | ("audio", x)
+        decoded: queue.Queue = queue.Queue(maxsize=2 * batch_size)  # ("video", array, frame, motion) | ("audio", (i, x))
+        stylized: queue.Queue = queue.Queue(maxsize=4)  # ("video", [(array, frame)]) | ("audio", (i, x))
         lock = GridLock() if grid_lock else None  # measured here, in frame order, as frames are decoded
         clock = _Clock(rate, counted=inp.format.name == "avi")
         stop = threading.Event()
@@ -258,15 +271,16 @@ def _transcode(
                 return True
 
             try:
-                for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
+                for packet in inp.demux(vin, *(inp.streams[i] for i in tracks)):
                     if packet.stream is vin:
                         if not all(take(frame) for frame in deinterlace(packet.decode())):
                             break
-                    elif audio == "copied" and packet.dts is not None:
-                        _put(decoded, ("audio", packet), stop)
-                    elif audio == "re-encoded":
+                    elif tracks[packet.stream.index][1] == "copied":
+                        if packet.dts is not None:
+                            _put(decoded, ("audio", (packet.stream.index, packet)), stop)
+                    else:
                         for frame in packet.decode():
-                            _put(decoded, ("audio", frame), stop)
+                            _put(decoded, ("audio", (packet.stream.index, frame)), stop)
                     if stop.is_set():
                         return
                 else:
@@ -284,9 +298,11 @@ def _transcode(
                 while (item := stylized.get()) is not _END:
                     kind, payload = item
                     if kind == "audio":
-                        if audio == "copied":
-                            payload.stream = aout
-                        packets = [payload] if audio == "copied" else aout.encode(payload)
+                        index, x = payload
+                        aout, mode = tracks[index]
+                        if mode == "copied":
+                            x.stream = aout
+                        packets = [x] if mode == "copied" else aout.encode(x)
                         out.mux(packets) if started else held.extend(packets)
                         continue
                     if not started:
@@ -303,10 +319,11 @@ def _transcode(
                         on_frames(written, max_frames or vin.frames or None)
                 if started:
                     out.mux(encoder.encode(None))
-                    if audio == "re-encoded":
-                        out.mux(aout.encode(None))
+                    for aout, mode in tracks.values():
+                        if mode == "re-encoded":
+                            out.mux(aout.encode(None))
             except av.FFmpegError as e:
-                errors.append(VideoError(f"cannot be encoded ({e})"))
+                errors.append(VideoError(f"cannot be encoded ({_written(e)})"))
                 stop.set()
             except BaseException as e:  # noqa: BLE001 - handed to the main thread
                 errors.append(e)

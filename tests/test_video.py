@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from conftest import SHARED_DATA, require
-from fast_style import Stylizer
+from fast_style import Stylizer, encoders
 from fast_style.live import has_display
 from fast_style.stylize import main
 from fast_style.video import stylize_frames, stylize_video, upright
@@ -304,6 +304,43 @@ def test_non_square_pixels_keep_their_shape(tiny_model: Path, tmp_path: Path) ->
         assert main(["--model", str(tiny_model), str(src), "-o", str(out), "--output-size", "32", *FP32]) == 0
         with av.open(str(out)) as c:
             assert c.streams.video[0].sample_aspect_ratio == expected
+
+
+def test_every_audio_track_is_kept_with_its_language(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A film's second language was dropped, silently, until session 29. PCM does not go in MP4."""
+    src = tmp_path / "two.mkv"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        tracks = [out.add_stream("aac", rate=22050), out.add_stream("pcm_s16le", rate=22050)]
+        for track, language in zip(tracks, ("eng", "fra")):
+            track.metadata["language"] = language
+        for _ in range(5):
+            out.mux(v.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
+        out.mux(v.encode(None))
+        for track, hz in zip(tracks, (440, 660)):
+            samples = (0.3 * np.sin(2 * np.pi * hz * np.arange(11025) / 22050)).astype(np.float32)[None]
+            frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+            frame.sample_rate = 22050
+            out.mux(track.encode(frame))
+            out.mux(track.encode(None))
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.mp4"), *FP32]) == 0
+    assert capsys.readouterr().out.strip() == f"{tmp_path / 'o.mp4'} (5 frames at 10 fps, audio copied and re-encoded (2 tracks))"
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        assert [(a.codec_context.name, a.metadata.get("language")) for a in c.streams.audio] == [("aac", "eng"), ("aac", "fra")]
+        pitch = []
+        for a in c.streams.audio:  # each track its own tone, in its place
+            with av.open(str(tmp_path / "o.mp4")) as d:
+                wave = np.concatenate([f.to_ndarray().reshape(-1) for f in d.decode(d.streams.audio[a.index - 1])])
+            pitch.append(np.argmax(np.abs(np.fft.rfft(wave[:8192]))) * a.rate / 8192)
+        assert np.allclose(pitch, [440, 660], atol=10)
+    # had the PCM track been copied, MP4's muxer would have refused its header: one line, no file
+    monkeypatch.setattr(encoders, "named", lambda source: True)
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "copied.mp4"), *FP32]) == 1
+    err = capsys.readouterr().err.split("\n")
+    assert err[0] == f"error: {src}: cannot be encoded (Invalid argument)"  # not the temporary file's name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "o.mp4", "two.mkv"]
 
 
 def test_a_clip_keeps_when_it_was_filmed_and_loses_where(tiny_model: Path, tmp_path: Path) -> None:
