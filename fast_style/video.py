@@ -158,6 +158,13 @@ def stylize_video(
             raise VideoError(f"cannot be encoded ({_written(e)})") from None
 
 
+def main_video(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The stream FFmpeg's command line takes: the largest picture, cover pictures aside. The first
+    is not always it: an MKV may start with a one-frame MJPEG track."""
+    streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    return max(streams, key=lambda s: s.codec_context.width * s.codec_context.height, default=None)
+
+
 def _written(error: av.FFmpegError) -> str:
     """An encoder's or muxer's error without the temporary file's name, which is no one's."""
     return error.strerror + (f": {error.log[2].strip()}" if error.log else "")
@@ -223,9 +230,8 @@ def _transcode(
     except (av.FFmpegError, OSError) as e:
         raise VideoError(f"cannot be opened as a video ({e})") from None
     with inp, av.open(tmp, "w") as out:
-        if not inp.streams.video:
-            raise VideoError("has no video stream")
-        vin = inp.streams.video[0]
+        if (vin := main_video(inp)) is None:
+            raise VideoError("has no video stream" + (" but a cover picture" if inp.streams.video else ""))
         vin.thread_type = "AUTO"
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
         encoder = encoder_for(Path(tmp).suffix)(out, rate, crf, preset, on_cpu=stylizer.device.type == "cpu")

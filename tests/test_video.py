@@ -343,6 +343,26 @@ def test_every_audio_track_is_kept_with_its_language(tiny_model: Path, tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "o.mp4", "two.mkv"]
 
 
+def test_the_film_is_stylized_not_a_one_frame_track_before_it(tiny_model: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    src = tmp_path / "film.mkv"
+    with av.open(str(src), "w") as out:
+        cover = out.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 32, 32, "yuvj420p"
+        v = out.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        out.mux(cover.encode(av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")))
+        out.mux(cover.encode(None))
+        for _ in range(5):
+            out.mux(v.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
+        out.mux(v.encode(None))
+    with av.open(str(src)) as c:
+        assert [s.codec_context.name for s in c.streams.video] == ["mjpeg", "h264"]
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.mp4"), *FP32]) == 0
+    assert capsys.readouterr().out.strip() == f"{tmp_path / 'o.mp4'} (5 frames at 10 fps)"  # was 1 frame at 1 fps
+    assert probe(tmp_path / "o.mp4") == (5, 10.0, 0, (64, 48))
+
+
 def test_a_clip_keeps_when_it_was_filmed_and_loses_where(tiny_model: Path, tmp_path: Path) -> None:
     src = make_clip(tmp_path / "clip.mp4", frames=3, audio=False)
     with av.open(str(src)) as c, av.open(str(tmp_path / "dated.mov"), "w") as out:  # as a phone's: date and place
