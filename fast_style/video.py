@@ -3,7 +3,8 @@ GIF, by the output's suffix: fast_style.encoders).
 
 Frames stream through in batches of a few, so memory does not grow with the length of the
 video. Every audio track is copied packet for packet where the output container takes its codec,
-and re-encoded to AAC where it does not."""
+and re-encoded (AAC, or Opus for WebM) where it does not; subtitle tracks are copied where it
+takes them."""
 
 from __future__ import annotations
 
@@ -238,18 +239,23 @@ def _transcode(
         vout = encoder.stream
         if when := inp.metadata.get("creation_time"):  # when it was filmed: kept, as a photo's date (fast_style.images)
             out.metadata["creation_time"] = when
-        tracks: dict[int, tuple] = {}  # every audio track: input stream index -> (output stream, "copied" | "re-encoded")
+        tracks: dict[int, tuple] = {}  # the other tracks: input stream index -> (output stream, "copied" | "re-encoded")
         for ain in inp.streams.audio:
             aout, mode = encoder.audio(out, ain)
             if aout is not None:  # a GIF takes none
-                aout.metadata.update({k: v for k, v in ain.metadata.items() if k in ("language", "title", "handler_name")})
                 tracks[ain.index] = aout, mode
         modes = sorted({mode for _, mode in tracks.values()})
         audio = (" and ".join(modes) + (f" ({len(tracks)} tracks)" if len(tracks) > 1 else "")) if tracks else None
+        for sin in inp.streams.subtitles:  # where the container takes them: MKV takes SRT and ASS, MP4 only mov_text
+            if sin.codec_context.name in out.supported_codecs:
+                tracks[sin.index] = out.add_stream_from_template(sin), "copied"
+        for index, (track, _) in tracks.items():  # so that players name them
+            track.metadata.update({k: v for k, v in inp.streams[index].metadata.items()
+                                   if k in ("language", "title", "handler_name")})
         bar = tqdm(total=max_frames or vin.frames or None, unit="frame", desc=Path(source).name,
                    disable=None if progress else True)  # None: not into a log file or a pipe, \r by \r
-        decoded: queue.Queue = queue.Queue(maxsize=2 * batch_size)  # ("video", array, frame, motion) | ("audio", (i, x))
-        stylized: queue.Queue = queue.Queue(maxsize=4)  # ("video", [(array, frame)]) | ("audio", (i, x))
+        decoded: queue.Queue = queue.Queue(maxsize=2 * batch_size)  # ("video", array, frame, motion) | ("track", (i, x))
+        stylized: queue.Queue = queue.Queue(maxsize=4)  # ("video", [(array, frame)]) | ("track", (i, x))
         lock = GridLock() if grid_lock else None  # measured here, in frame order, as frames are decoded
         clock = _Clock(rate, counted=inp.format.name == "avi")
         stop = threading.Event()
@@ -281,12 +287,12 @@ def _transcode(
                     if packet.stream is vin:
                         if not all(take(frame) for frame in deinterlace(packet.decode())):
                             break
-                    elif tracks[packet.stream.index][1] == "copied":
+                    elif tracks[packet.stream.index][1] == "copied":  # audio, subtitles
                         if packet.dts is not None:
-                            _put(decoded, ("audio", (packet.stream.index, packet)), stop)
+                            _put(decoded, ("track", (packet.stream.index, packet)), stop)
                     else:
                         for frame in packet.decode():
-                            _put(decoded, ("audio", (packet.stream.index, frame)), stop)
+                            _put(decoded, ("track", (packet.stream.index, frame)), stop)
                     if stop.is_set():
                         return
                 else:
@@ -303,7 +309,7 @@ def _transcode(
             try:
                 while (item := stylized.get()) is not _END:
                     kind, payload = item
-                    if kind == "audio":
+                    if kind == "track":
                         index, x = payload
                         aout, mode = tracks[index]
                         if mode == "copied":
@@ -343,7 +349,7 @@ def _transcode(
         def frame_batches() -> Iterator[list[Decoded]]:
             pending: list[Decoded] = []
             while (item := _get(decoded, stop)) is not _END:
-                if item[0] == "audio":
+                if item[0] == "track":
                     _put(stylized, item, stop)
                     continue
                 pending.append(item[1:])

@@ -343,6 +343,32 @@ def test_every_audio_track_is_kept_with_its_language(tiny_model: Path, tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "o.mp4", "two.mkv"]
 
 
+def test_subtitles_are_copied_where_the_container_takes_them(tiny_model: Path, tmp_path: Path) -> None:
+    (tmp_path / "subs.srt").write_text("1\n00:00:00,100 --> 00:00:00,400\nHello\n\n2\n00:00:00,500 --> 00:00:00,900\nWorld\n")
+    src = tmp_path / "subbed.mkv"
+    with av.open(str(tmp_path / "subs.srt")) as srt, av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        subs = out.add_stream_from_template(srt.streams.subtitles[0])
+        subs.metadata["language"] = "fra"
+        for _ in range(10):
+            out.mux(v.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
+        out.mux(v.encode(None))
+        for packet in srt.demux(srt.streams.subtitles[0]):
+            if packet.dts is not None:
+                packet.stream = subs
+                out.mux(packet)
+    for name in ("o.mkv", "o.mp4"):
+        assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / name), *FP32]) == 0
+    with av.open(str(tmp_path / "o.mkv")) as c:
+        [track] = c.streams.subtitles
+        assert track.metadata["language"] == "fra"
+        assert [(p.pts * p.time_base, bytes(p)) for p in c.demux(track) if p.size] == [(Fraction(1, 10), b"Hello"),
+                                                                                      (Fraction(1, 2), b"World")]
+    with av.open(str(tmp_path / "o.mp4")) as c:  # MP4 takes only mov_text: left out, and the video made
+        assert len(c.streams.subtitles) == 0 and len(c.streams.video) == 1
+
+
 def test_the_film_is_stylized_not_a_one_frame_track_before_it(tiny_model: Path, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture) -> None:
     src = tmp_path / "film.mkv"
