@@ -13,7 +13,7 @@ from fast_style.atomic import atomic_write
 from fast_style.images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, open_image
 
 DEFAULT_OUT = Path("stylized")
-VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".gif")  # H.264, but VP9 in WebM (fast_style.encoders)
+VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".gif", ".webp")  # H.264 but for the last three
 KEPT_VIDEO_FORMATS = (".webm", ".gif")  # a video's output keeps these formats; the others become .mp4
 QUALITY = 95  # JPEG, WebP, HEIC and AVIF outputs
 # HEIC's and AVIF's encoders at their fast settings: a 12-megapixel photo in seconds, not a minute
@@ -80,7 +80,7 @@ def check_output_kind(source: Path, out: Path) -> None:
     if suffix and suffix not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and not out.is_dir():
         raise InputError(f"{out}: {suffix} is not a format stylize writes (pictures: {' '.join(IMAGE_EXTENSIONS)}; "
                          f"videos: {' '.join(VIDEO_OUTPUTS)}); a folder of that name must exist first")
-    if video and suffix in IMAGE_EXTENSIONS:
+    if video and suffix in IMAGE_EXTENSIONS and suffix not in VIDEO_OUTPUTS:
         raise InputError(f"{out}: {source.name} is a video, written as {' '.join(VIDEO_OUTPUTS)}, not {suffix}")
     if suffix and suffix not in (".webp", ".png") and not out.is_dir() and is_animation(source):
         raise InputError(f"{out}: {source.name} is animated, written as .webp or .png (animated), not {suffix}")

@@ -369,7 +369,7 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
     (["--model", "m.safetensors", "--export", "m.onnx", "--strength", "0.5"], "--strength: does not apply to --export"),
     (["--model", "m.safetensors", "--live", "/dev/video0", "--batch-size", "2"], "--batch-size: does not apply to --live"),
     (["--model", "m.safetensors", "--live", "/dev/video0", "-o", "cam.jpg"],
-     "--live writes a video (-o OUT.mp4 OUT.mov OUT.mkv OUT.m4v OUT.avi OUT.webm OUT.gif) or, without -o, shows a window"),
+     "--live writes a video (-o OUT.mp4 OUT.mov OUT.mkv OUT.m4v OUT.avi OUT.webm OUT.gif OUT.webp) or, without -o, shows a window"),
     (["--sheet", "a.jpg", "-o", "s.png", "--frames", "3"], "--frames: does not apply to --sheet"),
     (["--sheet", "a.jpg", "-o", "sheet"], "--sheet takes one photo and -o SHEET.png (or .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif)"),
     (["--model", "m.safetensors", "a.jpg", "--size", "0"], "--size must be at least 1, not 0"),

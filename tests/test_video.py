@@ -5,7 +5,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from conftest import SHARED_DATA, require
 from fast_style import Stylizer, encoders
@@ -199,7 +199,7 @@ def test_an_animated_gif_comes_out_a_gif_of_its_size_and_timing(tiny_model: Path
     assert [f.shape for f in out] == [(21, 31, 3)] * 4
     assert max(np.abs(f - c).max() for f, c in zip(out, colours)) <= 2  # a palette of each frame's own colours
     stylizer = Stylizer.load(tiny_model, device="cpu")
-    with pytest.raises(ValueError, match="a GIF has no crf"):
+    with pytest.raises(ValueError, match="GIF has no crf; its quality is set"):
         stylize_video(stylizer, tmp_path / "meme.gif", tmp_path / "o.gif", crf=20, progress=False)
 
 
@@ -227,6 +227,31 @@ def test_a_gif_drops_frames_closer_than_browsers_play(tiny_model: Path, tmp_path
     assert capsys.readouterr().out.strip() == f"{tmp_path / 'o.gif'} (6 frames at 30 fps)"
     frames, delays = gif_frames(tmp_path / "o.gif")
     assert len(frames) == 6 and min(delays) >= 20 and sum(delays) in (190, 200)  # 6 frames at 1/30 s: 3 and 4 hundredths
+
+
+def test_a_clip_as_an_animated_webp_loops_with_its_timing_and_colours(tiny_model: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """What browsers show as an image, at a tenth of a GIF's size. FFmpeg's muxer plays once
+    unless told; frames 10 ms apart or less are shown for 100 ms, so 100 fps becomes 50."""
+    src = tmp_path / "fast.mp4"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=100, options={"crf": "0"})
+        v.width, v.height, v.pix_fmt = 128, 48, "yuv444p"
+        for i in range(8):
+            rgb = np.repeat(np.repeat(PATCHES[None], 48, 0), 32, 1)
+            rgb[:6, 10 * i : 10 * i + 6] = 0  # a square that moves, above the measured patches: no two frames alike
+            out.mux(v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(v.encode(None))
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.webp"), "--strength", "0", *FP32]) == 0
+    assert capsys.readouterr().out.strip() == f"{tmp_path / 'o.webp'} (4 frames at 50 fps)"
+    with Image.open(tmp_path / "o.webp") as im:
+        assert (im.n_frames, im.size, im.info["loop"]) == (4, (128, 48), 0)
+        for frame in ImageSequence.Iterator(im):
+            frame.load()
+            assert frame.info["duration"] == 20
+            assert np.abs(patch_colours(np.asarray(frame.convert("RGB"))) - PATCHES).max() <= 4
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "odd.webp"), "--output-size", "33", *FP32]) == 0
+    assert Image.open(tmp_path / "odd.webp").size == (33, 12)  # odd sides kept: no yuv420p to halve
 
 
 def test_webm_takes_vp9_and_opus_and_a_webm_stays_webm(tiny_model: Path, tmp_path: Path,
@@ -454,12 +479,12 @@ def test_an_avi_with_b_frames_keeps_its_frames_in_order(tiny_model: Path, tmp_pa
 
 
 @pytest.mark.parametrize("source, target, message", [
-    ("clip.mp4", "o.png", "clip.mp4 is a video, written as .mp4 .mov .mkv .m4v .avi .webm .gif, not .png"),
+    ("clip.mp4", "o.png", "clip.mp4 is a video, written as .mp4 .mov .mkv .m4v .avi .webm .gif .webp, not .png"),
     ("photo.jpg", "o.mp4", "photo.jpg is a picture, written as .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif or .gif, not .mp4"),
     ("photo.jpg", "o.jxl", ".jxl is not a format stylize writes (pictures: .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif; "
-                            "videos: .mp4 .mov .mkv .m4v .avi .webm .gif); a folder of that name must exist first"),
+                            "videos: .mp4 .mov .mkv .m4v .avi .webm .gif .webp); a folder of that name must exist first"),
     ("clip.mp4", "o.mpg", ".mpg is not a format stylize writes (pictures: .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif; "
-                          "videos: .mp4 .mov .mkv .m4v .avi .webm .gif); a folder of that name must exist first"),
+                          "videos: .mp4 .mov .mkv .m4v .avi .webm .gif .webp); a folder of that name must exist first"),
 ])
 def test_an_output_that_cannot_hold_the_input_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
                                                            source: str, target: str, message: str) -> None:
