@@ -1,8 +1,9 @@
-"""Animated WebP and PNG (APNG), a messenger's stickers and short loops: read and written with
-Pillow, each frame through the network as a video's frames go (the grid follows the motion),
-transparency and timing kept. FFmpeg reads no animated WebP, and the video path drops alpha.
-Until session 29 such a file came out as a still of its first frame. An animated GIF takes the
-video path (fast_style.encoders): FFmpeg's palettes are better than Pillow's."""
+"""Animated WebP and PNG (APNG) and GIFs with transparency, a messenger's stickers and short
+loops: read and written with Pillow, each frame through the network as a video's frames go (the
+grid follows the motion), transparency and timing kept. FFmpeg reads no animated WebP, and the
+video path drops alpha. Until session 29 a WebP or PNG came out as a still of its first frame,
+and a GIF's transparent background white. An opaque GIF takes the video path
+(fast_style.encoders), for FFmpeg's palettes."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.stylizer import Stylizer
 from fast_style.video import VideoResult, stylize_frames
 
-ANIMATION_OUTPUTS = (".webp", ".png")
+ANIMATION_OUTPUTS = (".webp", ".png", ".gif")
 HELD_PIXELS = 250_000_000  # every frame, in and out, RGBA: 2 GB
 
 
@@ -47,7 +48,8 @@ def stylize_animation(stylizer: Stylizer, source: Path, target: Path, size: int 
         raise InputError(f"cannot be decoded: truncated or corrupt ({e})") from None
     painted = list(stylize_frames(stylizer, iter(frames), size=size, grid_lock=grid_lock))
     fmt = Image.registered_extensions()[target.suffix.lower()]
-    options = {"quality": QUALITY} if fmt == "WEBP" else {}
+    # a GIF's frames each replace the last (disposal 2), or the transparent parts would show the one before
+    options = {"WEBP": {"quality": QUALITY}, "GIF": {"disposal": 2}}.get(fmt, {})
     with atomic_write(target) as tmp:
         painted[0].save(tmp, format=fmt, save_all=True, append_images=painted[1:], duration=durations, loop=loop,
                         **options)

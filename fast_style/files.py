@@ -50,24 +50,27 @@ def outside(files: list[Path], folder: Path) -> list[Path]:
 
 
 def is_video(path: Path) -> bool:
-    """By the name, but for GIFs: a still one is a picture, an animated one a video."""
+    """By the name, but for GIFs: a still one is a picture, an animated one a video, unless it has
+    transparency (an animation: fast_style.animation keeps it)."""
     suffix = path.suffix.lower()
     if suffix == ".gif" and path.is_file():
         try:
             with Image.open(path) as im:
-                return getattr(im, "is_animated", False)
+                return getattr(im, "is_animated", False) and "transparency" not in im.info
         except (OSError, SyntaxError, ValueError):
             return False  # reported as the picture it cannot decode
     return suffix in VIDEO_EXTENSIONS
 
 
 def is_animation(path: Path) -> bool:
-    """An animated WebP or PNG (APNG): fast_style.animation, not a still of its first frame."""
-    if path.suffix.lower() not in (".webp", ".png") or not path.is_file():
+    """An animated WebP or PNG (APNG), or a GIF with transparency: fast_style.animation, not a
+    still of its first frame."""
+    suffix = path.suffix.lower()
+    if suffix not in (".webp", ".png", ".gif") or not path.is_file():
         return False
     try:
         with Image.open(path) as im:
-            return getattr(im, "is_animated", False)
+            return getattr(im, "is_animated", False) and (suffix != ".gif" or "transparency" in im.info)
     except (OSError, SyntaxError, ValueError):
         return False  # reported as the picture it cannot decode
 
@@ -82,8 +85,8 @@ def check_output_kind(source: Path, out: Path) -> None:
                          f"videos: {' '.join(VIDEO_OUTPUTS)}); a folder of that name must exist first")
     if video and suffix in IMAGE_EXTENSIONS and suffix not in VIDEO_OUTPUTS:
         raise InputError(f"{out}: {source.name} is a video, written as {' '.join(VIDEO_OUTPUTS)}, not {suffix}")
-    if suffix and suffix not in (".webp", ".png") and not out.is_dir() and is_animation(source):
-        raise InputError(f"{out}: {source.name} is animated, written as .webp or .png (animated), not {suffix}")
+    if suffix and suffix not in (".webp", ".png", ".gif") and not out.is_dir() and is_animation(source):
+        raise InputError(f"{out}: {source.name} is animated, written as .webp .png or .gif (animated), not {suffix}")
     if not video and suffix in VIDEO_EXTENSIONS and suffix != ".gif":
         raise InputError(f"{out}: {source.name} is a picture, written as {' '.join(IMAGE_EXTENSIONS)} or .gif, not {suffix}")
 

@@ -152,7 +152,8 @@ def test_iphone_heic_and_avif_photos_are_found_read_in_srgb_and_written_in_their
 
 def test_animated_webp_and_png_stickers_stay_animated_with_their_timing_and_transparency(
         tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until session 29 each came out as a still of its first frame."""
+    """Until session 29 a WebP or PNG came out as a still of its first frame, a GIF without its
+    transparency (white)."""
     frames = []
     for i in range(4):
         rgba = np.zeros((30, 40, 4), np.uint8)
@@ -162,24 +163,26 @@ def test_animated_webp_and_png_stickers_stay_animated_with_their_timing_and_tran
         frames.append(Image.fromarray(rgba, "RGBA"))
     folder = tmp_path / "stickers"
     folder.mkdir()
-    for name, options in (("s.webp", {"lossless": True}), ("s.png", {})):
+    for name, options in (("s.webp", {"lossless": True}), ("s.png", {}), ("s.gif", {"disposal": 2})):
         frames[0].save(folder / name, save_all=True, append_images=frames[1:], duration=[100, 200, 100, 300], loop=0,
                        **options)
     assert main(["--model", str(tiny_model), str(folder), "-o", str(tmp_path / "out"), "--strength", "0"]) == 0
-    assert sorted(capsys.readouterr().out.split("\n")) == ["", f"{tmp_path / 'out' / 's_tiny.png'} (4 frames at 5.71 fps)",
-                                                          f"{tmp_path / 'out' / 's_tiny.webp'} (4 frames at 5.71 fps)"]
-    for name, tolerance in (("s_tiny.png", 1), ("s_tiny.webp", 8)):  # WebP: lossy, as photos are written
-        with Image.open(tmp_path / "out" / name) as out:
+    assert sorted(capsys.readouterr().out.split("\n")) == [""] + [f"{tmp_path / 'out' / name} (4 frames at 5.71 fps)"
+                                                                 for name in ("s_tiny.gif", "s_tiny.png", "s_tiny.webp")]
+    for name, tolerance in (("s.png", 1), ("s.webp", 8), ("s.gif", 12)):  # WebP: lossy, as photos are written
+        with Image.open(folder / name) as im:  # a GIF's alpha is all or nothing: as it reads
+            inputs = [np.asarray(frame.convert("RGBA"), float) for frame in ImageSequence.Iterator(im)]
+        with Image.open(tmp_path / "out" / name.replace(".", "_tiny.")) as out:
             assert out.n_frames == 4
             for i, frame in enumerate(ImageSequence.Iterator(out)):
                 frame.load()
                 assert frame.info["duration"] == [100, 200, 100, 300][i]
-                got, want = np.asarray(frame.convert("RGBA"), float), np.asarray(frames[i], float)
+                got, want = np.asarray(frame.convert("RGBA"), float), inputs[i]
                 assert np.array_equal(got[..., 3], want[..., 3])  # the square's alpha: each frame in its place
                 seen = want[..., 3] > 0  # under alpha 0 the colour is no one's (WebP drops it)
                 assert np.abs(got - want)[..., :3].max(-1)[seen].mean() <= tolerance, (name, i)
     assert main(["--model", str(tiny_model), str(folder / "s.webp"), "-o", str(tmp_path / "s.jpg")]) == 2
-    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 's.jpg'}: s.webp is animated, written as .webp or .png (animated), not .jpg"
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 's.jpg'}: s.webp is animated, written as .webp .png or .gif (animated), not .jpg"
     monkeypatch.setattr(animation, "HELD_PIXELS", 4000)  # every frame is held: a long 4K one would not fit in memory
     assert main(["--model", str(tiny_model), str(folder / "s.png"), "-o", str(tmp_path / "big.png")]) == 1
     assert capsys.readouterr().err.split("\n")[0] == (f"error: {folder / 's.png'}: refused: 4 frames of 40x30 are 0.0048 megapixels "
