@@ -21,11 +21,12 @@ ANIMATION_OUTPUTS = (".webp", ".png", ".gif")
 HELD_PIXELS = 250_000_000  # every frame, in and out, RGBA: 2 GB
 
 
-def stylize_animation(stylizer: Stylizer, source: Path, target: Path, size: int | None = None,
+def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path, size: int | None = None,
                       output_size: int | None = None, grid_lock: bool = True,
                       max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoResult:
     """Every frame, held in memory (a sticker's few dozen; refused past HELD_PIXELS): Pillow
     writes an animation at once."""
+    target = Path(target)
     if target.suffix.lower() not in ANIMATION_OUTPUTS:
         raise InputError(f"{target}: an animation is written as {' or '.join(ANIMATION_OUTPUTS)}, not {target.suffix}")
     try:
