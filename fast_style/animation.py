@@ -12,12 +12,11 @@ from pathlib import Path
 from PIL import Image, ImageSequence
 
 from fast_style.atomic import atomic_write
-from fast_style.files import QUALITY, InputError, too_many_pixels
+from fast_style.files import ANIMATIONS, QUALITY, InputError, too_many_pixels
 from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.stylizer import Stylizer
 from fast_style.video import VideoResult, stylize_frames
 
-ANIMATION_OUTPUTS = (".webp", ".png", ".gif")
 HELD_PIXELS = 250_000_000  # every frame, in and out, RGBA: 2 GB
 
 
@@ -27,8 +26,8 @@ def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path
     """Every frame, held in memory (a sticker's few dozen; refused past HELD_PIXELS): Pillow
     writes an animation at once."""
     target = Path(target)
-    if target.suffix.lower() not in ANIMATION_OUTPUTS:
-        raise InputError(f"{target}: an animation is written as {' or '.join(ANIMATION_OUTPUTS)}, not {target.suffix}")
+    if target.suffix.lower() not in ANIMATIONS:
+        raise InputError(f"{target}: an animation is written as {' '.join(ANIMATIONS)}, not {target.suffix}")
     try:
         with Image.open(source) as im:
             if reason := too_many_pixels(im.width, im.height, {"--size": size, "--output-size": output_size}, max_pixels):

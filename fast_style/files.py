@@ -15,6 +15,7 @@ from fast_style.images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge,
 DEFAULT_OUT = Path("stylized")
 VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".gif", ".webp")  # H.264 but for the last three
 KEPT_VIDEO_FORMATS = (".webm", ".gif")  # a video's output keeps these formats; the others become .mp4
+ANIMATIONS = (".webp", ".png", ".gif")  # what Pillow reads and writes animated (fast_style.animation)
 QUALITY = 95  # JPEG, WebP, HEIC and AVIF outputs
 # HEIC's and AVIF's encoders at their fast settings: a 12-megapixel photo in seconds, not a minute
 # (x265's default preset, `slow`, took 62 s here; libavif's default speed 6, 7.5 s), at the same size
@@ -66,7 +67,7 @@ def is_animation(path: Path) -> bool:
     """An animated WebP or PNG (APNG), or a GIF with transparency: fast_style.animation, not a
     still of its first frame."""
     suffix = path.suffix.lower()
-    if suffix not in (".webp", ".png", ".gif") or not path.is_file():
+    if suffix not in ANIMATIONS or not path.is_file():
         return False
     try:
         with Image.open(path) as im:
@@ -85,8 +86,8 @@ def check_output_kind(source: Path, out: Path) -> None:
                          f"videos: {' '.join(VIDEO_OUTPUTS)}); a folder of that name must exist first")
     if video and suffix in IMAGE_EXTENSIONS and suffix not in VIDEO_OUTPUTS:
         raise InputError(f"{out}: {source.name} is a video, written as {' '.join(VIDEO_OUTPUTS)}, not {suffix}")
-    if suffix and suffix not in (".webp", ".png", ".gif") and not out.is_dir() and is_animation(source):
-        raise InputError(f"{out}: {source.name} is animated, written as .webp .png or .gif (animated), not {suffix}")
+    if suffix and suffix not in ANIMATIONS and not out.is_dir() and is_animation(source):
+        raise InputError(f"{out}: {source.name} is animated, written as {' '.join(ANIMATIONS)} (animated), not {suffix}")
     if not video and suffix in VIDEO_EXTENSIONS and suffix != ".gif":
         raise InputError(f"{out}: {source.name} is a picture, written as {' '.join(IMAGE_EXTENSIONS)} or .gif, not {suffix}")
 
