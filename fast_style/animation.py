@@ -7,6 +7,7 @@ and a GIF's transparent background white. An opaque GIF takes the video path
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image, ImageSequence
@@ -15,16 +16,17 @@ from fast_style.atomic import atomic_write
 from fast_style.files import ANIMATIONS, QUALITY, InputError, too_many_pixels
 from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.stylizer import Stylizer
-from fast_style.video import VideoResult, stylize_frames
+from fast_style.video import Pacing, VideoResult, stylize_frames
 
 HELD_PIXELS = 250_000_000  # every frame, in and out, RGBA: 2 GB
 
 
 def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path, size: int | None = None,
                       output_size: int | None = None, grid_lock: bool = True,
-                      max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoResult:
+                      max_pixels: int = DEFAULT_MAX_PIXELS, max_fps: float | None = None) -> VideoResult:
     """Every frame, held in memory (a sticker's few dozen; refused past HELD_PIXELS): Pillow
-    writes an animation at once."""
+    writes an animation at once. `max_fps`: a frame dropped (Pacing) adds its delay to the one
+    before, so the animation keeps its length."""
     target = Path(target)
     if target.suffix.lower() not in ANIMATIONS:
         raise InputError(f"{target}: an animation is written as {' '.join(ANIMATIONS)}, not {target.suffix}")
@@ -32,7 +34,7 @@ def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path
         with Image.open(source) as im:
             if reason := too_many_pixels(im.width, im.height, {"--size": size, "--output-size": output_size}, max_pixels):
                 raise InputError(reason)
-            loop, frames, durations = im.info.get("loop", 0), [], []
+            loop, frames, durations, pace, start = im.info.get("loop", 0), [], [], Pacing(max_fps), Fraction(0)
             scale = output_size / max(im.size) if output_size else 1.0
             shape = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
             if (held := im.n_frames * shape[0] * shape[1]) > HELD_PIXELS:
@@ -40,7 +42,13 @@ def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path
                                  f"to hold at once, above {HELD_PIXELS / 1e6:.3g}; --output-size makes them smaller")
             for frame in ImageSequence.Iterator(im):
                 frame.load()  # WebP says a frame's duration once it is decoded
-                durations.append(frame.info.get("duration", 100))
+                duration = frame.info.get("duration", 100)
+                kept = pace(start)  # by when it starts, in seconds
+                start += Fraction(duration) / 1000
+                if not kept:
+                    durations[-1] += duration
+                    continue
+                durations.append(duration)
                 alpha = frame.mode in ("RGBA", "LA", "PA") or "transparency" in frame.info
                 frame = frame.convert("RGBA" if alpha else "RGB")
                 frames.append(frame.resize(shape, Image.LANCZOS) if scale != 1 else frame)

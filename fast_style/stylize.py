@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a live source for PyAV: a camera (/dev/video0) or a stream URL; shown in a window, or written to -o OUT.mp4 (.webm, .gif)")
     p.add_argument("--live-format", metavar="FMT", help="PyAV/FFmpeg input format of --live: v4l2 (Linux camera), avfoundation, dshow, lavfi")
     p.add_argument("--frames", type=int, help="stop after this many frames (videos and --live)")
+    p.add_argument("--fps", type=float, help="at most this many frames a second in what is written (videos, animations, "
+                   "--live to a file); the others are dropped: a GIF at 12 fps is 40%% of one at 30")
     p.add_argument("--no-grid-lock", action="store_true",
                    help="videos and --live: keep the network's strided grid fixed to the frame instead of moving it "
                         "with the scene (pans and zooms then flicker: docs/video.md)")
@@ -182,14 +184,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.inputs or not (args.model or args.style or args.style_image):
             p.error("--export takes --model, --style or --style-image, and no inputs")
         refuse(_given(args, "output", "size", "output_size", "strength", "preserve_color", "batch_size", "frames",
-                      "compile", "precision", "max_pixels", "live"),
+                      "fps", "compile", "precision", "max_pixels", "live"),
                "does not apply to --export (it writes the network alone)")
     elif bool(args.inputs) == bool(args.live):
         p.error("give INPUT files or --live SOURCE (one of the two)")
     if args.sheet:
         if len(args.inputs) != 1 or args.output is None or args.output.suffix.lower() not in IMAGE_EXTENSIONS:
             p.error(f"--sheet takes one photo and -o SHEET.png (or {' '.join(IMAGE_EXTENSIONS)})")
-        refuse(_given(args, "batch_size", "frames", "compile", "output_size"), "does not apply to --sheet")
+        refuse(_given(args, "batch_size", "frames", "fps", "compile", "output_size"), "does not apply to --sheet")
     if args.live:
         refuse(_given(args, "batch_size", "max_pixels"), "does not apply to --live (one frame at a time)")
         if args.live_format is not None and not _input_format(args.live_format):
@@ -197,6 +199,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     "avfoundation on macOS, dshow on Windows; lavfi for test sources)")
         if args.output is not None and args.output.suffix.lower() not in VIDEO_OUTPUTS:
             p.error(f"--live writes a video (-o OUT{' OUT'.join(VIDEO_OUTPUTS)}) or, without -o, shows a window")
+        if args.output is None:
+            refuse(_given(args, "fps"), "applies to what --live writes to -o, not to its window")
     else:
         refuse(_given(args, "live_format"), "applies to --live only")
     to_stdout = args.output == Path("-")
@@ -209,6 +213,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--format applies to -o - and to a piped input (-); a file's format comes from its name")
     if args.json and (args.live or args.sheet or args.export is not None or args.list_styles):
         p.error("--json reports files: not with --live, --sheet or --export")
+    if args.fps is not None and not args.fps > 0:
+        p.error(f"--fps must be above 0, not {args.fps:g}")
     for name in ("size", "output_size", "max_pixels", "style_size", "steps", "frames", "batch_size", "num_nodes"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -262,10 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.optimize and videos:
         print(f"error: {videos[0]}: --optimize works on images only (a video would take hours a second)", file=sys.stderr)
         return 2
-    streamed = _given(args, "frames", "no_grid_lock")
-    if streamed and not (args.live or videos):
-        print(f"error: {' '.join(streamed)}: {'apply' if len(streamed) > 1 else 'applies'} to videos and --live only",
-              file=sys.stderr)
+    streamed = _given(args, "frames", "no_grid_lock", "fps")
+    if streamed and not (args.live or videos or any(is_animation(source) for source, _ in inputs)):
+        print(f"error: {' '.join(streamed)}: {'apply' if len(streamed) > 1 else 'applies'} to videos, animations and "
+              "--live only", file=sys.stderr)
         return 2
     if args.live and args.output is not None and args.output.exists() and not args.overwrite:
         print(f"error: {args.live}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)
@@ -303,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         return show_live(stylizer, args.live, args.live_format, args.size, args.output_size, args.frames,
                          not args.no_grid_lock)
     video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames, not args.no_grid_lock,
-                         args.max_pixels)
+                         args.max_pixels, args.fps)
     report = Report(args.json)
     if args.live:
         return stylize_one_video(stylizer, args.live, args.output, video, report, input_format=args.live_format)

@@ -8,6 +8,7 @@ takes them."""
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -66,6 +67,26 @@ def upright(frame: av.VideoFrame) -> np.ndarray:
         rgb = frame.to_ndarray(format="rgb24")
     turns = round((frame.rotation or 0) / 90) % 4
     return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
+
+
+class Pacing:
+    """Which frames to keep, by their times in seconds: at most `fps` a second (the first frame in
+    each 1/fps of time, so 25 fps paced to 12 gives 12, not every third frame's 8.3), and none
+    sooner than `gap` after the last one kept (what players of the format cannot show). Neither
+    asked, every frame is kept, in whatever order its times come (an AVI's B-frames' are guesses)."""
+
+    def __init__(self, fps: float | None = None, gap: Fraction = Fraction(0)) -> None:
+        self.fps, self.gap = Fraction(str(fps)) if fps else None, gap
+        self.last: Fraction | None = None
+
+    def __call__(self, t: Fraction | None) -> bool:
+        if t is not None and self.last is not None:
+            too_soon = self.gap and t - self.last < self.gap
+            same_slot = self.fps and math.floor(t * self.fps) <= math.floor(self.last * self.fps)
+            if too_soon or same_slot:
+                return False
+        self.last = t if t is not None else self.last
+        return True
 
 
 class Deinterlace:
@@ -139,6 +160,7 @@ def stylize_video(
     preset: str = PRESET,
     grid_lock: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_fps: float | None = None,
 ) -> VideoResult:
     """Write `target` (via a temporary file, renamed at the end), in H.264, or VP9 for .webm, or
     an animated GIF for .gif (fast_style.encoders). `size` is the network's working size, as for
@@ -150,11 +172,12 @@ def stylize_video(
     is x264's (H.264 only): superfast encodes stylized frames 2.7x faster than medium for 0.7 dB (measured,
     docs/realtime.md). `on_frames(done, total)` follows the frames written (total: None where
     the container does not say). `grid_lock`: the network's grid follows the scene's motion
-    (fast_style.motion), so pans and zooms do not flicker."""
+    (fast_style.motion), so pans and zooms do not flicker. `max_fps`: frames beyond so many a
+    second are dropped (a GIF made at 12 fps is 40% of one at 30)."""
     with atomic_write(target) as tmp:
         try:
             return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress,
-                              input_format, max_frames, on_frames, lanes, preset, grid_lock, max_pixels)
+                              input_format, max_frames, on_frames, lanes, preset, grid_lock, max_pixels, max_fps)
         except av.FFmpegError as e:  # the container's own, as it writes its header or trailer
             raise VideoError(f"cannot be encoded ({_written(e)})") from None
 
@@ -221,7 +244,7 @@ def _transcode(
     crf: int | None,
     progress: bool, input_format: str | None, max_frames: int | None,
     on_frames: Callable[[int, int | None], None] | None = None, lanes: int | None = None, preset: str = PRESET,
-    grid_lock: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS,
+    grid_lock: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS, max_fps: float | None = None,
 ) -> VideoResult:
     """Three stages in three threads, so decoding, the network and encoding overlap: a reader
     (demux + decode), the network here, and a writer (encode + mux). PyAV and torch release the
@@ -263,20 +286,17 @@ def _transcode(
         seen = [0]  # frames decoded, kept or not
 
         def read() -> None:
-            kept, last = 0, None  # last: the time of the last frame kept
+            kept, pace = 0, Pacing(max_fps, encoder.min_gap)
             deinterlace = Deinterlace()
 
             def take(frame: av.VideoFrame) -> bool:
-                """Queued, or dropped as too soon after the last one for this format; False once
-                max_frames are in."""
-                nonlocal kept, last
+                """Queued, or dropped (Pacing); False once max_frames are in."""
+                nonlocal kept
                 if max_frames is not None and kept >= max_frames:
                     return False
                 seen[0] += 1
-                t = frame.pts * frame.time_base if frame.pts is not None and frame.time_base else None
-                if encoder.min_gap and t is not None and last is not None and t - last < encoder.min_gap:
+                if not pace(frame.pts * frame.time_base if frame.pts is not None and frame.time_base else None):
                     return True
-                last = t
                 array = upright(frame)
                 _put(decoded, ("video", array, frame, lock(array) if lock else None), stop)
                 kept += 1

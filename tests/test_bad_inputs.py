@@ -183,6 +183,12 @@ def test_animated_webp_and_png_stickers_stay_animated_with_their_timing_and_tran
                 assert np.abs(got - want)[..., :3].max(-1)[seen].mean() <= tolerance, (name, i)
     assert main(["--model", str(tiny_model), str(folder / "s.webp"), "-o", str(tmp_path / "s.jpg")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 's.jpg'}: s.webp is animated, written as .webp .png .gif (animated), not .jpg"
+    # --fps: a dropped frame's delay goes to the one before, so the loop keeps its length
+    assert main(["--model", str(tiny_model), str(folder / "s.png"), "-o", str(tmp_path / "slow.png"), "--fps", "4"]) == 0
+    with Image.open(tmp_path / "slow.png") as out:
+        delays = [frame.info["duration"] for frame in ImageSequence.Iterator(out)]
+    assert delays == [300, 400]  # frames start at 0, 0.1, 0.3, 0.4 s: the first in each quarter second
+    capsys.readouterr()
     monkeypatch.setattr(animation, "HELD_PIXELS", 4000)  # every frame is held: a long 4K one would not fit in memory
     assert main(["--model", str(tiny_model), str(folder / "s.png"), "-o", str(tmp_path / "big.png")]) == 1
     assert capsys.readouterr().err.split("\n")[0] == (f"error: {folder / 's.png'}: refused: 4 frames of 40x30 are 0.0048 megapixels "

@@ -195,5 +195,5 @@ def test_videos_and_live_frames_lock_the_grid_unless_told_not_to(photo: torch.Te
 
 def test_grid_lock_is_refused_for_images_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--model", str(REALTIME8), str(PHOTO), "-o", str(tmp_path / "out.jpg"), "--no-grid-lock"]) == 2
-    assert capsys.readouterr().err.strip() == "error: --no-grid-lock: applies to videos and --live only"
+    assert capsys.readouterr().err.strip() == "error: --no-grid-lock: applies to videos, animations and --live only"
     assert not (tmp_path / "out.jpg").exists()

@@ -371,6 +371,8 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
     (["--model", "m.safetensors", "--live", "/dev/video0", "-o", "cam.jpg"],
      "--live writes a video (-o OUT.mp4 OUT.mov OUT.mkv OUT.m4v OUT.avi OUT.webm OUT.gif OUT.webp) or, without -o, shows a window"),
     (["--sheet", "a.jpg", "-o", "s.png", "--frames", "3"], "--frames: does not apply to --sheet"),
+    (["--model", "m.safetensors", "--live", "/dev/video0", "--fps", "10"], "--fps: applies to what --live writes to -o, not to its window"),
+    (["--model", "m.safetensors", "a.mp4", "--fps", "0"], "--fps must be above 0, not 0"),
     (["--sheet", "a.jpg", "-o", "sheet"], "--sheet takes one photo and -o SHEET.png (or .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif)"),
     (["--model", "m.safetensors", "a.jpg", "--size", "0"], "--size must be at least 1, not 0"),
     (["--list-styles", "--size", "3"], "--list-styles takes nothing else (not size)"),
@@ -398,7 +400,7 @@ def test_options_that_do_not_apply_are_refused_in_one_line(argv: list[str], mess
 def test_frames_without_a_video_is_refused(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     photo = make_photo(tmp_path / "a.jpg", (20, 20))
     assert main(["--model", str(tiny_model), str(photo), "--frames", "3", "-o", str(tmp_path / "o.jpg")]) == 2
-    assert capsys.readouterr().err.strip() == "error: --frames: applies to videos and --live only"
+    assert capsys.readouterr().err.strip() == "error: --frames: applies to videos, animations and --live only"
     assert not (tmp_path / "o.jpg").exists()
 
 

@@ -229,6 +229,20 @@ def test_a_gif_drops_frames_closer_than_browsers_play(tiny_model: Path, tmp_path
     assert len(frames) == 6 and min(delays) >= 20 and sum(delays) in (190, 200)  # 6 frames at 1/30 s: 3 and 4 hundredths
 
 
+@pytest.mark.parametrize("rate, fps, kept", [(25, 12, [0, 3, 5, 7, 9, 11]), (30, 15, [0, 2, 4, 6, 8, 10])])
+def test_fps_keeps_the_first_frame_of_each_slot_of_time(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                         rate: int, fps: int, kept: list[int]) -> None:
+    """25 fps at 12 is 12 a second, not every third frame's 8.3; the GIF keeps the clip's length."""
+    src = make_clip(tmp_path / "clip.mp4", frames=12, rate=rate, audio=False)
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "o.gif"), "--fps", str(fps), *FP32]) == 0
+    assert capsys.readouterr().out.strip() == f"{tmp_path / 'o.gif'} ({len(kept)} frames at {rate * len(kept) / 12:g} fps)"
+    with av.open(str(src)) as c:
+        times = [round(float(f.pts * f.time_base) * 100) for f in c.decode(video=0)]  # in hundredths
+    frames, delays = gif_frames(tmp_path / "o.gif")
+    assert len(frames) == len(kept)
+    assert delays[:-1] == [10 * (times[b] - times[a]) for a, b in zip(kept, kept[1:])]
+
+
 def test_a_clip_as_an_animated_webp_loops_with_its_timing_and_colours(tiny_model: Path, tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture) -> None:
     """What browsers show as an image, at a tenth of a GIF's size. FFmpeg's muxer plays once
