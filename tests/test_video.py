@@ -245,7 +245,7 @@ def test_fps_keeps_the_first_frame_of_each_slot_of_time(tiny_model: Path, tmp_pa
 
 def test_a_clip_as_an_animated_webp_loops_with_its_timing_and_colours(tiny_model: Path, tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture) -> None:
-    """What browsers show as an image, at a tenth of a GIF's size. FFmpeg's muxer plays once
+    """What browsers show as an image, at under half a GIF's size. FFmpeg's muxer plays once
     unless told; frames 10 ms apart or less are shown for 100 ms, so 100 fps becomes 50."""
     src = tmp_path / "fast.mp4"
     with av.open(str(src), "w") as out:
