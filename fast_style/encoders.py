@@ -4,6 +4,7 @@ packets go out to the container."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 
 import av
@@ -14,6 +15,15 @@ from fast_style.lanes import CORES
 
 PRESET = "superfast"  # x264's; fast_style.video.stylize_video says why
 THREADS = str(max(1, CORES // 2))  # x264's own choice (1.5 threads a core) starves the network of cores
+
+
+def pulled(graph: av.filter.Graph) -> Iterator[av.VideoFrame]:
+    """Every frame a filter graph has ready now (it may hold some back for the next input)."""
+    while True:
+        try:
+            yield graph.pull()
+        except (av.BlockingIOError, av.EOFError):
+            return
 
 
 class Encoder:
@@ -141,12 +151,7 @@ class GIF(_Animated):
         elif self.graph is None:
             return self.stream.encode(None)
         self.source.push(frame)
-        packets = []
-        while True:
-            try:
-                packets += self.stream.encode(self.graph.pull())
-            except (av.BlockingIOError, av.EOFError):
-                break
+        packets = [packet for paletted in pulled(self.graph) for packet in self.stream.encode(paletted)]
         for packet in packets:  # the encoder leaves them 0; the muxer takes the last frame's delay from it
             packet.duration = self.durations.pop(packet.pts, 0)
         return packets + (self.stream.encode(None) if frame is None else [])

@@ -26,7 +26,7 @@ from av.video.reformatter import Colorspace
 from tqdm import tqdm
 
 from fast_style.atomic import atomic_write
-from fast_style.encoders import PRESET, encoder_for
+from fast_style.encoders import PRESET, encoder_for, pulled
 from fast_style.files import too_many_pixels
 from fast_style.hdr import HLG, PQ, hdr_to_sdr
 from fast_style.images import DEFAULT_MAX_PIXELS, bytes_to_floats
@@ -107,12 +107,12 @@ class Deinterlace:
             if self.graph is None:
                 self._start(frame)
             self.source.push(frame)
-            yield from self._pull()
+            yield from pulled(self.graph)
 
     def flush(self) -> Iterator[av.VideoFrame]:
         if self.graph is not None:
             self.source.push(None)
-            yield from self._pull()
+            yield from pulled(self.graph)
 
     def _start(self, frame: av.VideoFrame) -> None:
         self.graph = av.filter.Graph()
@@ -122,13 +122,6 @@ class Deinterlace:
         self.source.link_to(bwdif)
         bwdif.link_to(sink)
         self.graph.configure()
-
-    def _pull(self) -> Iterator[av.VideoFrame]:
-        while True:
-            try:
-                yield self.graph.pull()
-            except (av.BlockingIOError, av.EOFError):
-                return
 
 
 def _frames_to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
