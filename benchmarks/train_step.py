@@ -49,6 +49,7 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="add torch.compile rows")
     args = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # as trainer=gpu sets it
     print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, batch {args.batch} at {args.size}px")
     half = "bf16" if device.type == "cpu" or torch.cuda.is_bf16_supported() else "fp16"
     rows = [("fp32", False, False), (half, False, False), (half, True, False)]

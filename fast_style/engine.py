@@ -81,6 +81,8 @@ class Engine:
         self.compile = compile
         self.compiles = compile or precision == "int8"  # the first input of each shape (and mix) takes seconds
         self.cuda_graphs = compile and self.device.type == "cuda"
+        if self.cuda_graphs:  # streams keep one frame size: cuDNN times its conv algorithms once, as trainer=gpu does
+            torch.backends.cudnn.benchmark = True
         self._lock = threading.Lock()  # guards the caches below
         self._styles: OrderedDict[StyleKey, tuple[nn.Module, Runner]] = OrderedDict()  # most recent last
         self._int8_nets: dict[tuple[StyleKey, torch.Size, int], Runner] = {}

@@ -105,8 +105,9 @@ class UpsampledConv(nn.Module):
         if conv.kernel_size != (3, 3):
             raise ValueError(f"UpsampledConv is made for 3x3 convs, not {conv.kernel_size}")
         self.out_channels = conv.out_channels
-        weight = torch.einsum("art,bsu,oitu->aboirs", PHASES, PHASES, conv.weight.detach().float())  # (2, 2, O, I, 2, 2)
-        self.conv = nn.Conv2d(conv.in_channels, 4 * conv.out_channels, 2).to(conv.weight.device)
+        phases = PHASES.to(conv.weight.device)  # a network already on the GPU (the first CUDA run failed here)
+        weight = torch.einsum("art,bsu,oitu->aboirs", phases, phases, conv.weight.detach().float())  # (2, 2, O, I, 2, 2)
+        self.conv = nn.Conv2d(conv.in_channels, 4 * conv.out_channels, 2, device=conv.weight.device)
         with torch.no_grad():
             self.conv.weight.copy_(weight.reshape(self.conv.weight.shape))  # channel (2a + b) * O + o
             self.conv.bias.copy_(conv.bias.repeat(4))

@@ -68,7 +68,7 @@ def test_training_runs_channels_last_on_cpus_only_unless_told(monkeypatch: pytes
     assert on and line.startswith("channels_last auto: on (a CPU")
     assert hardware.training_channels_last(False, "cpu") == (False, None)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert hardware.training_channels_last("auto", "auto") == (False, None)  # not measured on GPUs
+    assert hardware.training_channels_last("auto", "auto") == (False, None)  # measured slower on an H200
     assert hardware.training_channels_last("auto", "cpu")[0]
     style = {"name": "wave", "image": "wave.jpg", "size": 32, "weight": 1e10}
     loss = {**LossConfig(vgg_weights="random").__dict__}
@@ -151,3 +151,13 @@ def test_stylize_keeps_freed_memory(tiny_model: Path, tmp_path: Path, monkeypatc
     Image.new("RGB", (8, 8)).save(photo)
     assert stylize.main(["--model", str(tiny_model), str(photo), "-o", str(tmp_path / "b.png")]) == 0
     assert calls == [1]
+
+
+@pytest.mark.parametrize(("capability", "precision"), [((9, 0), "fp16"), ((7, 0), "fp16"), ((6, 1), "fp32")])
+def test_pictures_on_cuda_take_fp16_where_there_are_tensor_cores(monkeypatch: pytest.MonkeyPatch,
+                                                                 capability: tuple, precision: str) -> None:
+    """On an H200 eager fp16 beat fp32 and bf16 from 480p up (docs/speed.md, CUDA); before Volta
+    there are no tensor cores and fp16 is slow or emulated."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: capability >= (8, 0))
+    assert hardware.inference_precision(torch.device("cuda")) == precision

@@ -66,3 +66,16 @@ def test_the_upsamplings_computed_at_the_lower_size_give_the_same_picture(layout
     x = torch.rand(2, 3, h, w)
     with torch.no_grad():
         assert torch.allclose(fast(x), net(x), atol=1e-5)
+
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_inference_network_is_made_on_the_networks_device(layout: str) -> None:
+    """The first CUDA run failed here: the phase table stayed on the CPU while the weights were on
+    the GPU. Fake tensors stand in for a GPU on any machine, and refuse to mix devices as CUDA does."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode(allow_non_fake_inputs=True), torch.device("cuda"):
+        net = for_inference(TransformerNet(TransformerConfig(channels=8, res_blocks=1, layout=layout)))
+    assert {p.device.type for p in net.parameters()} == {"cuda"}
+    assert any(isinstance(layer, UpsampledConv) for layer in net.decoder)
