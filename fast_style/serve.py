@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import shutil
 import socket
@@ -29,7 +30,7 @@ from urllib.parse import parse_qs, quote, urlparse
 
 from PIL import Image
 
-from fast_style.files import QUALITY, InputError, encode_image, load_input_bytes
+from fast_style.files import KEPT_VIDEO_FORMATS, QUALITY, InputError, encode_image, is_animation, is_video, load_input_bytes
 from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS
 from fast_style.lanes import CORES, thread_count, trace_inductors_dummy_once
 from fast_style.model_file import ModelFileError, read_model
@@ -42,6 +43,8 @@ MAX_VIDEO_BYTES = 1024 * 2**20
 PAINTINGS_KEPT = 16  # uploaded paintings, by content hash
 JOBS_KEPT = 8  # finished video jobs whose results can still be downloaded
 FRAME_QUALITY = 85  # webcam frames back to the page (photos: 95, as the command line writes them)
+VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif"}  # what a video job gives back
+ANIMATED = {"GIF": ".gif", "WEBP": ".webp", "PNG": ".png"}  # formats a photo upload can be animated in
 
 
 class RequestError(Exception):
@@ -205,7 +208,10 @@ class Studio:
 
     def stylize(self, data: bytes, params: dict[str, str]) -> tuple[bytes, str, dict[str, str]]:
         """An uploaded image, stylized at its own size: (file bytes, content type, headers: the
-        precision it ran in). Frames ask for `format=jpeg`; a photo comes back in its own format."""
+        precision it ran in). Frames ask for `format=jpeg`; a photo comes back in its own format,
+        an animated one (a sticker, a GIF) animated, as the command line writes it."""
+        if params.get("frame") != "1" and (suffix := _animated(data)):
+            return self._stylize_animated(data, suffix, params)
         try:
             image, in_format = load_input_bytes(data, self.max_pixels)
         except InputError as e:
@@ -232,6 +238,33 @@ class Studio:
         quality = FRAME_QUALITY if frame else QUALITY
         return encode_image(result, fmt, quality=quality, exif=image.info.get("exif")), Image.MIME[fmt], {"X-Precision": stylizer.precision}
 
+    def _stylize_animated(self, data: bytes, suffix: str, params: dict[str, str]) -> tuple[bytes, str, dict[str, str]]:
+        """Through a temporary file, as `stylize` takes it: an opaque GIF by the video path (FFmpeg's
+        palettes, the stream precision), a WebP, an APNG or a GIF with transparency by
+        fast_style.animation; every core, as a photo takes them."""
+        from fast_style.animation import stylize_animation
+        from fast_style.video import VideoError, stylize_video
+
+        path, options = self.resolve(params)
+        size = options.pop("size")
+        with tempfile.TemporaryDirectory(dir=self.workdir) as folder:
+            source, target = Path(folder) / f"input{suffix}", Path(folder) / f"output{suffix}"
+            source.write_bytes(data)
+            video = is_video(source)
+            if not video and not is_animation(source):
+                raise RequestError("an animation that cannot be decoded")
+            stylizer = self.stylizer(path, stream=video).with_defaults(**options)
+            try:
+                with self._cores.hold(CORES), thread_count(CORES):
+                    if video:
+                        stylize_video(stylizer, source, target, size=size, progress=False, max_pixels=self.max_pixels)
+                    else:
+                        stylize_animation(stylizer, source, target, size=size, max_pixels=self.max_pixels)
+            except (InputError, VideoError, OSError, RuntimeError, ValueError) as e:
+                raise RequestError(str(e).strip().splitlines()[0]) from None
+            fmt = Image.registered_extensions()[suffix]
+            return target.read_bytes(), Image.MIME[fmt], {"X-Precision": stylizer.precision}
+
     def add_painting(self, data: bytes) -> str:
         try:
             image, _ = load_input_bytes(data, self.max_pixels)
@@ -255,8 +288,9 @@ class Studio:
         folder = self.workdir / job
         folder.mkdir()
         (folder / f"input{suffix}").write_bytes(data)
+        out = suffix if suffix in KEPT_VIDEO_FORMATS else ".mp4"  # as `stylize` names it
         state = {"state": "queued", "frames": 0, "total": None, "error": None,
-                 "name": f"{Path(name).stem}_stylized.mp4"}
+                 "name": f"{Path(name).stem}_stylized{out}", "output": f"output{out}"}
         with self._lock:
             self._jobs[job] = state
             while len(self._jobs) > JOBS_KEPT:
@@ -279,7 +313,7 @@ class Studio:
             state["state"] = "running"
             try:
                 size = options.pop("size")
-                stylize_video(stylizer.with_defaults(**options), source, folder / "output.mp4", size=size,
+                stylize_video(stylizer.with_defaults(**options), source, folder / state["output"], size=size,
                               progress=False, on_frames=progress)
                 state["state"] = "done"
             except (VideoError, OSError, RuntimeError, ValueError) as e:
@@ -292,9 +326,10 @@ class Studio:
             return dict(self._jobs[job])
 
     def result(self, job: str) -> Path:
-        if self.job(job)["state"] != "done":
+        state = self.job(job)
+        if state["state"] != "done":
             raise RequestError("the video is not done")
-        return self.workdir / job / "output.mp4"
+        return self.workdir / job / state["output"]
 
 
 class _Cores:
@@ -319,6 +354,15 @@ class _Cores:
             with self._cond:
                 self.busy -= n
                 self._cond.notify_all()
+
+
+def _animated(data: bytes) -> str | None:
+    """The suffix of an animated GIF, WebP or PNG (APNG), from its bytes; None for anything else."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return ANIMATED.get(im.format) if getattr(im, "is_animated", False) else None
+    except (OSError, SyntaxError, ValueError):
+        return None  # load_input_bytes says what is wrong with it
 
 
 def attachment(name: str) -> str:
@@ -369,7 +413,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(self.studio.job(parts[2]))
             if len(parts) == 4 and parts[:2] == ["api", "video"] and parts[3] == "result":
                 state = self.studio.job(parts[2])
-                return self._send(self.studio.result(parts[2]).read_bytes(), "video/mp4",
+                result = self.studio.result(parts[2])
+                return self._send(result.read_bytes(), VIDEO_TYPES[result.suffix],
                                   {"Content-Disposition": attachment(state["name"])})
             self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
         except RequestError as e:

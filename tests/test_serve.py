@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from conftest import make_photo
 from fast_style.gallery import GalleryConfig, GalleryNet
@@ -116,9 +116,16 @@ def test_an_upload_above_the_limit_is_refused_unread(server: str, monkeypatch: p
     assert status == 400 and "above the limit of" in json.loads(body)["error"]
 
 
-def test_a_video_upload_is_stylized_with_its_audio_and_progress(server: str, tmp_path: Path) -> None:
-    import time
+def wait_for(server: str, job: str) -> dict:
+    for _ in range(300):
+        state = json.loads(urllib.request.urlopen(f"{server}/api/video/{job}").read())
+        if state["state"] in ("done", "failed"):
+            return state
+        time.sleep(0.1)
+    return state
 
+
+def test_a_video_upload_is_stylized_with_its_audio_and_progress(server: str, tmp_path: Path) -> None:
     from test_video import make_clip, probe
 
     clip = make_clip(tmp_path / "clip.mp4", frames=8).read_bytes()
@@ -126,11 +133,7 @@ def test_a_video_upload_is_stylized_with_its_audio_and_progress(server: str, tmp
     status, body, _ = post(f"{server}/api/video?style=blue&name={urllib.parse.quote('holiday 東京.mp4')}", clip)
     assert status == 200
     job = json.loads(body)["job"]
-    for _ in range(300):
-        state = json.loads(urllib.request.urlopen(f"{server}/api/video/{job}").read())
-        if state["state"] in ("done", "failed"):
-            break
-        time.sleep(0.1)
+    state = wait_for(server, job)
     assert state["state"] == "done" and state["frames"] == 8 and state["name"] == "holiday 東京_stylized.mp4", state
     with urllib.request.urlopen(f"{server}/api/video/{job}/result") as response:
         (tmp_path / "out.mp4").write_bytes(response.read())
@@ -140,6 +143,65 @@ def test_a_video_upload_is_stylized_with_its_audio_and_progress(server: str, tmp
     assert (frames, audio, size) == (8, 1, (64, 48))
     status, body, _ = post(f"{server}/api/video?style=blue&name=notes.txt", b"hello")
     assert status == 400 and "not a video file" in json.loads(body)["error"]
+
+
+def test_a_webm_or_gif_video_upload_keeps_its_format(server: str, tmp_path: Path) -> None:
+    """As `stylize` writes them; the page gave back an MP4 for every video until session 30."""
+    from test_video import make_clip
+
+    make_clip(tmp_path / "clip.mp4", frames=6, audio=False)
+    frames = [Image.fromarray(np.full((21, 31, 3), 40 * i, np.uint8)) for i in range(4)]
+    frames[0].save(tmp_path / "meme.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    import av
+
+    with av.open(str(tmp_path / "clip.mp4")) as src, av.open(str(tmp_path / "clip.webm"), "w") as out:
+        stream = out.add_stream("libvpx-vp9", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame in src.decode(video=0):
+            out.mux(stream.encode(frame.reformat(format="yuv420p")))
+        out.mux(stream.encode(None))
+    for name, kind, frame_count in (("clip.webm", "video/webm", 6), ("meme.gif", "image/gif", 4)):
+        status, body, _ = post(f"{server}/api/video?style=blue&name={name}", (tmp_path / name).read_bytes())
+        assert status == 200, body
+        state = wait_for(server, json.loads(body)["job"])
+        stem, suffix = name.split(".")
+        assert state["state"] == "done" and state["name"] == f"{stem}_stylized.{suffix}", state
+        with urllib.request.urlopen(f"{server}/api/video/{json.loads(body)['job']}/result") as response:
+            assert response.headers["Content-Type"] == kind
+            (tmp_path / f"out.{suffix}").write_bytes(response.read())
+        with av.open(str(tmp_path / f"out.{suffix}")) as result:
+            assert (result.format.name.split(",")[0], sum(1 for _ in result.decode(video=0))) == (
+                {"webm": "matroska", "gif": "gif"}[suffix], frame_count)
+
+
+def test_an_animated_photo_upload_comes_back_animated(server: str, tmp_path: Path) -> None:
+    """A sticker (animated WebP with transparency) or a GIF dropped as a photo came back as a
+    still of its first frame until session 30; now as `stylize` writes it, timing and alpha kept."""
+    frames = []
+    for i in range(3):
+        rgba = np.zeros((30, 40, 4), np.uint8)
+        rgba[5:20, 5 + 5 * i : 20 + 5 * i] = (250, 30, 30, 255)
+        rgba[20:, :, 3] = 128
+        frames.append(Image.fromarray(rgba, "RGBA"))
+    sticker, gif = io.BytesIO(), io.BytesIO()
+    frames[0].save(sticker, "WEBP", save_all=True, append_images=frames[1:], duration=[100, 200, 300], loop=0,
+                   lossless=True)
+    opaque = [f.convert("RGB") for f in frames]
+    opaque[0].save(gif, "GIF", save_all=True, append_images=opaque[1:], duration=[100, 200, 300], loop=0)
+    for data, kind, alpha in ((sticker.getvalue(), "image/webp", True), (gif.getvalue(), "image/gif", False)):
+        status, body, got = post(f"{server}/api/stylize?style=red", data)
+        assert (status, got) == (200, kind), body
+        with Image.open(io.BytesIO(body)) as out:
+            assert (out.size, out.n_frames) == ((40, 30), 3)
+            durations = []
+            for frame in ImageSequence.Iterator(out):
+                frame.load()
+                durations.append(frame.info["duration"])
+            assert durations == [100, 200, 300]
+            if alpha:
+                assert np.array_equal(np.asarray(out.convert("RGBA"))[..., 3], np.asarray(frames[-1])[..., 3])
+    status, body, got = post(f"{server}/api/stylize?style=red&frame=1&format=jpeg", sticker.getvalue())
+    assert (status, got) == (200, "image/jpeg")  # a webcam frame is one picture, whatever it is
 
 
 browser = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
@@ -170,6 +232,12 @@ def test_the_page_stylizes_a_dropped_photo_at_its_size(page, tmp_path: Path) -> 
     page.set_input_files("#photo", str(make_photo(tmp_path / "scan.tif", (40, 30))))
     page.wait_for_function("document.getElementById('download').download == 'scan_stylized.png'")
     assert page.eval_on_selector("#result", "img => [img.naturalWidth, img.naturalHeight]") == [40, 30]
+    # an animated GIF comes back a GIF, its download named so (it said .gif for a still PNG)
+    frames = [Image.new("RGB", (31, 21), (60 * i, 0, 0)) for i in range(3)]
+    frames[0].save(tmp_path / "meme.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    page.set_input_files("#photo", str(tmp_path / "meme.gif"))
+    page.wait_for_function("document.getElementById('download').download == 'meme_stylized.gif'")
+    assert page.eval_on_selector("#result", "img => [img.naturalWidth, img.naturalHeight]") == [31, 21]
     page.set_input_files("#photo", {"name": "bad.jpg", "mimeType": "image/jpeg", "buffer": b"junk"})
     page.wait_for_function("document.getElementById('message').textContent.includes('bad.jpg')")
 
