@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# What a lent GPU is for, in one device call: the CUDA rows of the speed table (the H100 target:
+# What a lent GPU is for: the CUDA rows of the speed table (the H100 target:
 # the full network at 1080p >= 250 fps), training throughput at 256 px (target >= 500 img/s), and
 # the arbitrary-style network trained on from the shipped file with `trainer=gpu` (docs/arbitrary.md),
 # whose export comes back. Each step has a time limit, so one slow compile cannot eat the rest. On
-# an H200 (session 30) the steps took 21, 37, about 150, 131 and 43 s: some 7 minutes with the
-# machine's start. SMOKE=1 runs each step tiny, on any machine; ONLY="speed_1080 any" runs those alone.
+# an H200 (session 30) the steps took 21, 37, about 150, 131 and 43 s; speed_tune, added since, may
+# take 4 minutes more: over one call's 10, so two calls back to back (the machine stays warm 30 s):
+# ONLY="speed_eager speed_1080 train_step", then ONLY="any speed_b8 speed_tune" (ONLY: those steps
+# alone). SMOKE=1 runs each step tiny, on any machine.
 #
 #     ../shared/device/setup-carry && uv run python benchmarks/gpu_carry.py   # once, here: .device/
 #     bash benchmarks/gpu_check.sh     # on the device, carrying .device; logs and the export in $OUT/gpu_check
@@ -36,7 +38,7 @@ summary=()
 timed() {  # name, seconds, command...: runs it under a time limit, keeps its log, notes its time and exit status
   local name=$1 limit=$(($2 * LIMIT)) start rc
   shift 2
-  [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && return  # ONLY="speed_1080 any": those steps alone
+  [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && return
   start=$(date +%s)
   timeout "$limit" "$@" >"$LOGS/$name.log" 2>&1
   rc=$?
@@ -57,6 +59,9 @@ timed any 190 "$PY" -m fast_style.train style=any "data.root=$PHOTOS" "style.pai
 # A video's frames in batches of 8 (stylize --batch-size 8), compiled.
 timed speed_b8 90 "$PY" benchmarks/speed.py --nets full --sizes "$BIG" --no-train --precisions "$HALF" --batch 8 \
   --repeats 10 "${COMPILE[@]}"
+# What the reduce-overhead compile leaves on the table: the network alone under max-autotune (not run yet).
+[ "${SMOKE:-0}" = 1 ] || timed speed_tune 240 "$PY" benchmarks/speed.py --nets full --sizes "$BIG" --no-train \
+  --precisions fp16 --batch 8 --repeats 10 --autotune
 
 printf '%s\n' "${summary[@]}"
 grep -h -E "^device|^stylize|^batches|x(256|480|720|1080)|256x256|480p|720p|1080p" "$LOGS"/speed_*.log 2>/dev/null

