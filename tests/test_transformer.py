@@ -69,6 +69,7 @@ def test_the_upsamplings_computed_at_the_lower_size_give_the_same_picture(layout
 
 
 
+@pytest.mark.filterwarnings("ignore:Accessing the data pointer of FakeTensor")  # torch's own deepcopy of one
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_the_inference_network_is_made_on_the_networks_device(layout: str) -> None:
     """The first CUDA run failed here: the phase table stayed on the CPU while the weights were on
