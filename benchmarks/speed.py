@@ -113,7 +113,9 @@ def main() -> None:
             base = Stylizer(net, device=device, precision="fp32")
             reference = base.stylize_tensor(x)
             base_s = timed(base.stylize_tensor, x, args.repeats) / args.batch  # a frame's share
-            print(f"{net_name:>8s} {size:>8s} {'eager fp32 (baseline)':>22s} {base_s * 1e3:9.1f} {1 / base_s:7.2f} {base_s * 1e3:11.1f} {'1.00x':>8s} {0:10.4f}")
+            row = lambda label, sec, diff: print(  # noqa: E731
+                f"{net_name:>8s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f} {base_s * 1e3:11.1f} {base_s / sec:7.2f}x {diff:10.4f}")
+            row("eager fp32 (baseline)", base_s, 0)
             for precision, channels_last, compiled in variants:
                 label = precision + (" channels_last" if channels_last else "") + (" compile" if compiled else "")
                 # Dynamo keeps at most 8 compiled versions of TransformerNet.forward, then runs it eagerly
@@ -121,13 +123,10 @@ def main() -> None:
                 torch._dynamo.reset()
                 s = Stylizer(net, device=device, precision=precision, channels_last=channels_last, compile=compiled)
                 diff = (s.stylize_tensor(x) - reference).abs().max().item()
-                sec = timed(s.stylize_tensor, x, args.repeats) / args.batch
-                print(f"{net_name:>8s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f} {base_s * 1e3:11.1f} {base_s / sec:7.2f}x {diff:10.4f}")
+                row(label, timed(s.stylize_tensor, x, args.repeats) / args.batch, diff)
             if args.autotune and cuda:
                 sec, diff = autotuned(net, x, reference, args.repeats)
-                sec /= args.batch
-                label = "fp16 cl max-autotune"
-                print(f"{net_name:>8s} {size:>8s} {label:>22s} {sec * 1e3:9.1f} {1 / sec:7.2f} {base_s * 1e3:11.1f} {base_s / sec:7.2f}x {diff:10.4f}")
+                row("fp16 cl max-autotune", sec / args.batch, diff)
     if args.arbitrary:
         arbitrary_rows(args, device)
     if not args.no_train:

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, quote, urlparse
 
 from PIL import Image
 
-from fast_style.files import KEPT_VIDEO_FORMATS, QUALITY, InputError, encode_image, is_animation, is_video, load_input_bytes
+from fast_style.files import ANIMATIONS, KEPT_VIDEO_FORMATS, QUALITY, InputError, encode_image, is_animation, is_video, load_input_bytes
 from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS
 from fast_style.lanes import CORES, thread_count, trace_inductors_dummy_once
 from fast_style.model_file import ModelFileError, read_model
@@ -44,7 +44,7 @@ PAINTINGS_KEPT = 16  # uploaded paintings, by content hash
 JOBS_KEPT = 8  # finished video jobs whose results can still be downloaded
 FRAME_QUALITY = 85  # webcam frames back to the page (photos: 95, as the command line writes them)
 VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif"}  # what a video job gives back
-ANIMATED = {"GIF": ".gif", "WEBP": ".webp", "PNG": ".png"}  # formats a photo upload can be animated in
+ANIMATED = {Image.registered_extensions()[suffix]: suffix for suffix in ANIMATIONS}  # Pillow format -> suffix
 
 
 class RequestError(Exception):
