@@ -6,12 +6,13 @@ import logging
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from fast_style.images import IMAGE_EXTENSIONS, find_images, open_rgb, to_bytes, to_tensor
+from fast_style.images import IMAGE_EXTENSIONS, find_images, fit_longest, open_rgb, to_bytes, to_tensor
 
 log = logging.getLogger(__name__)
 UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
@@ -65,15 +66,38 @@ class PhotoFolder(Dataset):
         raise RuntimeError(f"{self.root}: no photo in this folder can be decoded")
 
 
+class ValidationPhotos(Dataset):
+    """Whole photos never trained on, their longest side at the training size: what `evaluate
+    --photos DIR --size N` scores, so the run's val/ curves and evaluate's table agree."""
+
+    def __init__(self, root: str | Path, size: int) -> None:
+        self.root, self.size = Path(root).expanduser(), size
+        self.files = find_images(self.root) if self.root.is_dir() else []
+        if not self.files:
+            raise FileNotFoundError(f"{self.root}: no validation photos there (data.val_root: a folder of photos "
+                                    "never trained on, or null)")
+        good, bad = readable(self.files)
+        if bad:  # the scores are means over every photo: none may drop out silently
+            raise ValueError(f"{bad[0]}: cannot be read as an image (data.val_root); move it out of {self.root}")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return fit_longest(to_tensor(open_rgb(self.files[index]))[None], self.size)[0]  # (3, H, W)
+
+
 class PhotoDataModule(L.LightningDataModule):
-    def __init__(self, root: str, image_size: int = 256, batch_size: int = 4, num_workers: int = 2) -> None:
+    def __init__(self, root: str, image_size: int = 256, batch_size: int = 4, num_workers: int = 2,
+                 val_root: str | None = None) -> None:
         super().__init__()
-        self.root, self.image_size = root, image_size
+        self.root, self.image_size, self.val_root = root, image_size, val_root
         self.batch_size, self.num_workers = batch_size, num_workers
 
     def setup(self, stage: str | None = None) -> None:
         if not hasattr(self, "train_set"):  # train() calls it early to fail fast; Lightning again
             self.train_set = PhotoFolder(self.root, self.image_size)
+            self.val_set = ValidationPhotos(self.val_root, self.image_size) if self.val_root else None
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(
@@ -85,6 +109,22 @@ class PhotoDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),  # page-locked batches copy to the GPU asynchronously
         )
+
+    def val_dataloader(self) -> DataLoader | list:
+        """One photo a batch (whole photos differ in size), no worker processes (a few photos).
+        Across processes each photo is scored once, so that the means are evaluate's: Lightning's
+        own sampler would repeat some to give every process as many."""
+        if self.val_set is None:
+            return []
+        assert self.trainer is not None, "Lightning asks for the validation photos"
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        if world == 1:
+            return DataLoader(self.val_set, batch_size=1)
+        if len(self.val_set) < world:
+            raise ValueError(f"{self.val_root}: {len(self.val_set)} validation photo(s) for {world} processes; "
+                             "data.val_root needs at least one a process")
+        sampler = UnrepeatedDistributedSampler(self.val_set, num_replicas=world, rank=rank, shuffle=False)
+        return DataLoader(self.val_set, batch_size=1, sampler=sampler)
 
     def preview_batch(self, count: int) -> torch.Tensor:
         """The first `count` photos, centre-cropped: fixed inputs to watch training on."""

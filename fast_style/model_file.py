@@ -56,6 +56,8 @@ class ModelRecord:
     images_seen: int = 0
     image_size: int | None = None  # training crops, pixels a side
     final_losses: dict[str, float] = field(default_factory=dict)
+    val_losses: dict[str, float] | None = None  # mean losses on photos never trained on, as `evaluate` scores them
+    val_root: str | None = None  # and their folder (data.val_root)
     stability: dict[str, float] | None = None  # the video term's settings, when it was on
     init_weights: str | None = None  # the model this one was trained further from
     device: str | None = None

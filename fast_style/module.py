@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -19,6 +21,9 @@ from fast_style.gallery import GalleryNet
 from fast_style.images import bytes_to_floats
 from fast_style.losses import perceptual_loss
 from fast_style.model_file import build_network, network_settings
+
+
+log = logging.getLogger("fast_style")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -74,6 +79,8 @@ class StyleTransferModule(L.LightningModule):
         self.to(memory_format=self.memory_format)
         self._last_step_time: float | None = None
         self._previewed_step = -1
+        self.val_losses: dict[str, float] = {}  # the last validation's means (data.val_root), for the model file
+        self.validated_step = -1
 
     @property
     def averaged(self) -> torch.nn.Module:
@@ -166,19 +173,57 @@ class StyleTransferModule(L.LightningModule):
         if datamodule is None or not self.preview["count"]:
             return
         photos = datamodule.preview_batch(self.preview["count"]).to(self.device)
-        # Each photo in another painting: an arbitrary network's are paintings it never learned,
-        # and their mean loss is logged as val/total.
+        # Each photo in another painting: an arbitrary network's are paintings it never learned.
         paintings = self.held_out or [i for i, _ in self.learned]
         styles = [paintings[i % len(paintings)] for i in range(len(photos))]
         with torch.autocast(self.device.type, enabled=False):
             stylized = torch.cat([self(photo[None], s, net=self.averaged)
                                   for photo, s in zip(photos, styles)]).float().clamp(0, 1)
-            if self.held_out:
-                val = [self.loss(y[None], p[None], s)["total"] for y, p, s in zip(stylized, photos, styles)]
-                logger.experiment.add_scalar("val/total", torch.stack(val).mean().item(), self.global_step)
         grid = make_grid(torch.cat([photos, stylized]), nrow=len(photos), padding=4, pad_value=1.0)
         logger.experiment.add_image("preview", grid, self.global_step)
         self._previewed_step = self.global_step
+
+    def validation_styles(self) -> list[tuple[int, int, str]]:
+        """(network style, loss painting, name) of each painting that validation scores: the one
+        painting, a gallery's paintings this run learns, or those an arbitrary network never saw."""
+        if self.held_out:
+            return [(i, i, Path(p).stem) for i, p in zip(self.held_out, self.hparams["held_out"])]
+        names = self.transformer.styles if isinstance(self.transformer, GalleryNet) else None
+        return [(s, p, names[s] if names else self.hparams["style"]["name"]) for s, p in self.learned]
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums: dict[tuple[str, str], torch.Tensor] = {}  # (painting name or "" for all, term): (sum, count)
+
+    @torch.no_grad()
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        """The exported network (the average), in fp32 and clamped as `stylize` gives it: each photo
+        in each painting of validation_styles, scored as `evaluate` scores it."""
+        with torch.autocast(self.device.type, enabled=False):
+            for style, painting, name in self.validation_styles():
+                output = self(batch, style, net=self.averaged).float().clamp(0, 1)
+                for term, value in self.loss(output, batch, painting).items():
+                    one = torch.stack([value.detach().float(), torch.ones((), device=value.device)])
+                    for key in (("", term), (name, term)):
+                        self._val_sums[key] = self._val_sums[key] + one if key in self._val_sums else one
+
+    def on_validation_epoch_end(self) -> None:
+        keys = sorted(self._val_sums)
+        sums = self.all_gather(torch.stack([self._val_sums[k] for k in keys]))  # (world, keys, 2), or (keys, 2)
+        assert isinstance(sums, torch.Tensor)
+        sums = sums.sum(0) if sums.dim() == 3 else sums
+        means = {key: (total / count).item() for key, (total, count) in zip(keys, sums)}
+        self.val_losses = {term: v for (name, term), v in means.items() if not name}
+        styles = len(self.validation_styles())
+        curves = {f"val/{term}": v for term, v in self.val_losses.items()}
+        if styles > 1 and isinstance(self.transformer, GalleryNet):  # a curve per style too (not for the held-out paintings)
+            curves |= {f"val/{name}/{term}": v for (name, term), v in means.items() if name}
+        if self.logger is not None:  # at the step the log line names (self.log would give the one before, in fit)
+            self.logger.log_metrics(curves, step=self.global_step)
+        self.validated_step = self.global_step
+        if self.trainer.is_global_zero:
+            photos = round(sums[keys.index(("", "total")), 1].item()) // styles
+            log.info("val at step %d: total %.4g (content %.4g, style %.4g), %d photo(s) x %d painting(s)", self.global_step,
+                     self.val_losses["total"], self.val_losses["content"], self.val_losses["style"], photos, styles)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Rows of a gallery's scales and shifts that get no gradient (the paintings not learned

@@ -249,15 +249,22 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     if trainer_args.get("enable_progress_bar", True) and not sys.stderr.isatty():
         trainer_args["enable_progress_bar"] = False
         callbacks.append(ProgressLines())
+    if data.val_set is None:
+        trainer_args["limit_val_batches"] = 0
     trainer = L.Trainer(
         **trainer_args,
         default_root_dir=run_dir,
         logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
         callbacks=callbacks,
     )
+    validates = data.val_set is not None and not cfg.trainer.get("fast_dev_run")
+    if validates and not cfg.ckpt_path:  # where the run starts from: what a further stage has to beat
+        trainer.validate(module, datamodule=data, verbose=False)
     trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path, weights_only=True)  # resume runs no pickled code
     if cfg.trainer.get("fast_dev_run"):
         return trainer
+    if validates and module.validated_step != trainer.global_step:  # the network exported, for its record
+        trainer.validate(module, datamodule=data, verbose=False)
     steps_short = trainer.max_steps > 0 and trainer.global_step < trainer.max_steps
     epochs_done = trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs
     if steps_short and epochs_done:  # Lightning stops at whichever comes first
@@ -345,6 +352,8 @@ def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run
         images_seen=before.images_seen + trainer.global_step * cfg.batch_size * trainer.world_size,
         image_size=cfg.data.image_size,
         final_losses=module.summary(),
+        val_losses={k: round(v, 4) for k, v in module.val_losses.items()} or None,
+        val_root=str(cfg.data.val_root) if module.val_losses else None,
         device=_device_name(module.device),
         precision=str(trainer.precision),
         trained=datetime.datetime.now().isoformat(timespec="seconds"),

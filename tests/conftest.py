@@ -114,6 +114,20 @@ def metadata(path: Path) -> dict:
         return json.loads(f.metadata()["fast_style"])
 
 
+def scalars(run: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a TensorBoard scalar over every event file of a run (each stage of a run,
+    validate or fit, writes a file of its own)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    found = []
+    for events in sorted((run / "tensorboard").glob("events.out.tfevents.*"), key=lambda p: int(p.name.split(".")[-1])):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        if tag in acc.Tags()["scalars"]:
+            found += [(e.step, e.value) for e in acc.Scalars(tag)]
+    return found
+
+
 def record(path: Path) -> dict:
     """What a model file says its network was trained on."""
     return metadata(path)["record"]

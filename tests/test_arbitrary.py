@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import as_stored, make_photo, make_photo_dir, metadata, run_train_many
+from conftest import as_stored, make_photo, make_photo_dir, metadata, run_train_many, scalars
 from fast_style.arbitrary import ArbitraryConfig, ArbitraryNet, StyleReader, split_paintings
 from fast_style.model_file import load_model, save_model
 from fast_style.stylizer import Stylizer
-from test_train import FAST
+from test_train import FAST, val_photos
 
 ARTISTS = {"a1": "Ann", "a2": "Ann", "b1": "Bob", "c1": "Cy", "d1": "Di"}
 
@@ -90,11 +90,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]
     """`train style=any` on five paintings (two artists held out), 4 steps; then a gallery-started one."""
     root = tmp_path_factory.mktemp("any")
     photos, paintings = make_photo_dir(root / "photos"), painting_dir(root / "paintings")
+    held = val_photos(root / "held", 2)
     common = [f"data.root={photos}", "style=any", "style.images=null", f"style.folder={paintings}",
               "style.holdout_every=2", "preview.every_n_steps=2", "trainer.log_every_n_steps=1"]
     runs = run_train_many([
-        (root, [*FAST, *common, "trainer.max_steps=4"]),
-        (root, [*FAST, "style=gallery", "style.images=[wave.jpg,udnie.jpg]", f"data.root={photos}", "trainer.max_steps=1"]),
+        (root, [*FAST, *common, "trainer.max_steps=4", f"data.val_root={held}", "trainer.val_check_interval=2"]),
+        (root, [*FAST, "style=gallery", "style.images=[wave.jpg,udnie.jpg]", f"data.root={photos}", "trainer.max_steps=1",
+                f"data.val_root={held}"]),
         (root, [*FAST, *common, "trainer.max_steps=1", "init_weights=checkpoints/gallery.safetensors",
                 "export_dir=from_gallery"]),
     ])
@@ -109,12 +111,15 @@ def test_training_learns_every_painting_but_the_held_out_artists(trained: tuple)
     record = header["record"]
     assert record["held_out"] == [str(paintings / "b1.jpg"), str(paintings / "d1.jpg")]
     assert record["style_folder"] == str(paintings) and record["steps"] == 4 and "style_image" not in record
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = sorted((root / "runs" / "any").glob("*/tensorboard/events.out.tfevents.*"))[0]  # the first run
-    acc = EventAccumulator(str(events), size_guidance={"images": 0, "scalars": 0})
-    acc.Reload()
-    assert [e.step for e in acc.Scalars("val/total")] == [1, 2, 4]  # the held-out pairs' loss, with each preview
+    # Validation: the photos never trained on, each in each painting never learned; one curve for them all.
+    first = sorted((root / "runs" / "any").iterdir())[0]
+    assert [step for step, _ in scalars(first, "val/total")] == [0, 2, 4]
+    assert record["val_losses"]["total"] == pytest.approx(scalars(first, "val/total")[-1][1], rel=1e-4)
+    assert not scalars(first, "val/b1/total")
+    # A gallery's validation: every painting it learns, with a curve each and their mean.
+    [gallery_run] = (root / "runs" / "gallery").iterdir()
+    both = [scalars(gallery_run, f"val/{name}/total")[-1][1] for name in ("wave", "udnie")]
+    assert scalars(gallery_run, "val/total")[-1][1] == pytest.approx(sum(both) / 2, rel=1e-5)
     # From a gallery of the same body: its convolutions, and the mean of its paintings' norms.
     gallery, _ = load_model(root / "checkpoints" / "gallery.safetensors")
     started, started_record = load_model(root / "from_gallery" / "any.safetensors")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import as_stored, metadata, record, run_train, run_train_many
+from conftest import as_stored, make_photo, metadata, record, run_train, run_train_many, scalars
 from fast_style.model_file import load_model, read_model
 from fast_style.styles import STYLES_DIR
 
@@ -96,15 +96,79 @@ def test_missing_photo_folder_fails_at_start_with_one_line(tmp_path: Path) -> No
                                                        "not found (data.root=DIR: any folder of photos; MS-COCO in data/README.md)")
 
 
+def val_photos(folder: Path, count: int = 3) -> Path:
+    """Photos never trained on, of other sizes than the training crops."""
+    for i, size in enumerate([(50, 40), (36, 60), (64, 64), (45, 45)][:count]):
+        make_photo(folder / f"v{i}.png", size, seed=20 + i)
+    return folder
+
+
+def evaluated_total(model: Path, photos: Path) -> float:
+    from fast_style.evaluate import evaluate
+
+    return evaluate(model, photos, size=32, vgg_weights="random", progress=False)["model"]["total"]
+
+
+def test_validation_scores_photos_never_trained_on_as_evaluate_does(tmp_path: Path, photo_dir: Path) -> None:
+    held = val_photos(tmp_path / "held")
+    first = train(tmp_path, f"data.root={photo_dir}", f"data.val_root={held}", "trainer.max_steps=5",
+                  "trainer.val_check_interval=2", "optim.lr=1e-2")
+    [run] = list((tmp_path / "runs" / "wave").iterdir())
+    # Before the first step, every val_check_interval steps, and the exported network at the end.
+    totals = scalars(run, "val/total")
+    assert [step for step, _ in totals] == [0, 2, 4, 5]
+    assert totals[-1][1] < totals[0][1], totals
+    assert {tag for tag in ("val/content", "val/style", "val/tv") if scalars(run, tag)} == {"val/content", "val/style", "val/tv"}
+    lines = re.findall(r"val at step (\d+): total [\d.e+]+ \(content [\d.e+]+, style [\d.e+]+\), 3 photo\(s\) x 1 painting\(s\)",
+                       first.stderr + first.stdout)
+    assert lines == ["0", "2", "4", "5"]
+    # The model file keeps the last: the number `evaluate` prints for that folder and size.
+    exported = tmp_path / "checkpoints" / "wave.safetensors"
+    info = record(exported)
+    assert info["val_root"] == str(held) and set(info["val_losses"]) == {"content", "style", "tv", "total"}
+    assert info["val_losses"]["total"] == pytest.approx(evaluated_total(exported, held), rel=1e-4)
+    # A resumed run does not validate its first step again, nor twice at its last.
+    train(tmp_path, f"data.root={photo_dir}", f"data.val_root={held}", "trainer.max_steps=8",
+          "trainer.val_check_interval=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    [resumed] = [r for r in (tmp_path / "runs" / "wave").iterdir() if r != run]
+    assert [step for step, _ in scalars(resumed, "val/total")] == [6, 8]
+
+
+def test_without_val_root_nothing_is_validated(tmp_path: Path, photo_dir: Path) -> None:
+    train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=2", "trainer.val_check_interval=1",
+          "trainer.log_every_n_steps=1")
+    [run] = list((tmp_path / "runs" / "wave").iterdir())
+    assert scalars(run, "val/total") == [] and scalars(run, "loss/total")
+    assert "val_losses" not in record(tmp_path / "checkpoints" / "wave.safetensors")
+
+
+def test_a_bad_validation_photo_fails_at_start_with_one_line(tmp_path: Path, photo_dir: Path) -> None:
+    held = val_photos(tmp_path / "held")
+    (held / "broken.jpg").write_bytes(b"not a jpeg")
+    result = train(tmp_path, f"data.root={photo_dir}", f"data.val_root={held}", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (f"error: {held / 'broken.jpg'}: cannot be read as an image "
+                                                       f"(data.val_root); move it out of {held}")
+    assert not list((tmp_path / "runs").glob("*/*/checkpoints/*"))
+    result = train(tmp_path, f"data.root={photo_dir}", f"data.val_root={tmp_path / 'nowhere'}", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (f"error: {tmp_path / 'nowhere'}: no validation photos there "
+                                                       "(data.val_root: a folder of photos never trained on, or null)")
+
+
 @pytest.mark.slow
 def test_ddp_with_two_cpu_processes(tmp_path: Path, photo_dir: Path) -> None:
     # In a process of its own: Lightning's DDP launcher starts the second one from sys.argv.
+    held = val_photos(tmp_path / "held")  # three photos for two processes: none may be scored twice
     overrides = [*FAST, f"data.root={photo_dir}", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                 "trainer.max_steps=2"]
+                 "trainer.max_steps=2", f"data.val_root={held}"]
     result = subprocess.run([sys.executable, "-m", "fast_style.train", *overrides], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    info = record(tmp_path / "checkpoints" / "wave.safetensors")
+    exported = tmp_path / "checkpoints" / "wave.safetensors"
+    info = record(exported)
     assert info["steps"] == 2 and info["images_seen"] == 2 * 2 * 2  # steps x batch x processes
+    assert info["val_losses"]["total"] == pytest.approx(evaluated_total(exported, held), rel=1e-4)
+    assert (result.stdout + result.stderr).count("3 photo(s) x 1 painting(s)") == 2  # at the start and the end, once each
 
 
 def train_in_turn(cwd: Path, *runs: list[str]) -> list[subprocess.CompletedProcess]:
