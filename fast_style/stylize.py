@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-size", type=int, help="scale the output's longest side to this (images, videos, live)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the first available, in that order)")
     p.add_argument("--precision", choices=PRECISION_CHOICES,
-                   help="auto (default): for images, bf16 where the hardware runs it fast (AVX512-bf16 CPUs, CUDA), "
-                        "within a mean of 2/255 of fp32; fp16 on CUDA without bf16; else fp32. For videos and live "
+                   help="auto (default): for images, bf16 on CPUs with AVX512-bf16 or AMX (within a mean of 2/255 "
+                        "of fp32), fp16 on CUDA GPUs with tensor cores, else fp32. For videos and live "
                         "sources, int8 on x86 CPUs (the same losses and flicker as fp32), else compiled. "
                         "int8: x86 CPUs, within a mean of 4/255")
     p.add_argument("--compile", action="store_true",
