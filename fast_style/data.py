@@ -98,6 +98,11 @@ class PhotoDataModule(L.LightningDataModule):
         if not hasattr(self, "train_set"):  # train() calls it early to fail fast; Lightning again
             self.train_set = PhotoFolder(self.root, self.image_size)
             self.val_set = ValidationPhotos(self.val_root, self.image_size) if self.val_root else None
+            if self.val_set is not None:
+                shared = {p.resolve() for p in self.val_set.files} & {p.resolve() for p in self.train_set.files}
+                if shared:
+                    log.warning("%d of the %d photos of data.val_root (%s) are training photos too: val/ is not "
+                                "held out", len(shared), len(self.val_set), self.val_root)
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(

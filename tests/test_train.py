@@ -142,7 +142,7 @@ def test_without_val_root_nothing_is_validated(tmp_path: Path, photo_dir: Path) 
     assert "val_losses" not in record(tmp_path / "checkpoints" / "wave.safetensors")
 
 
-def test_a_bad_validation_photo_fails_at_start_with_one_line(tmp_path: Path, photo_dir: Path) -> None:
+def test_validation_photos_bad_missing_or_trained_on_are_said_in_one_line(tmp_path: Path, photo_dir: Path) -> None:
     held = val_photos(tmp_path / "held")
     (held / "broken.jpg").write_bytes(b"not a jpeg")
     result = train(tmp_path, f"data.root={photo_dir}", f"data.val_root={held}", check=False)
@@ -150,6 +150,10 @@ def test_a_bad_validation_photo_fails_at_start_with_one_line(tmp_path: Path, pho
     assert result.stderr.strip().splitlines()[-1] == (f"error: {held / 'broken.jpg'}: cannot be read as an image "
                                                        f"(data.val_root); move it out of {held}")
     assert not list((tmp_path / "runs").glob("*/*/checkpoints/*"))
+    # Photos that are training photos too: said, once.
+    result = train(tmp_path, f"data.root={photo_dir}", f"data.val_root={photo_dir / 'nested'}", "trainer=debug")
+    assert (f"1 of the 1 photos of data.val_root ({photo_dir / 'nested'}) are training photos too: val/ is not held out"
+            in result.stdout + result.stderr)
     result = train(tmp_path, f"data.root={photo_dir}", f"data.val_root={tmp_path / 'nowhere'}", check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (f"error: {tmp_path / 'nowhere'}: no validation photos there "
