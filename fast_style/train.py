@@ -130,6 +130,7 @@ def check_numbers(cfg: DictConfig) -> None:
         ("trainer.max_steps", _whole(-1), "a whole number, or -1 for no limit"),
         ("trainer.max_epochs", lambda v: v is None or _whole(-1)(v), "a whole number, or -1 for no limit"),
         ("trainer.log_every_n_steps", _whole(1), "at least 1"),
+        ("trainer.val_check_interval", lambda v: v is None or _whole(1)(v), "a whole number of steps, at least 1"),
     ]:
         value = OmegaConf.select(cfg, key)
         try:

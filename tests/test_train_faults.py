@@ -62,6 +62,8 @@ BAD_SETTINGS = [
     (["data.root={photos}", "batch_size=0"], "error: batch_size must be at least 1, not 0"),
     (["data.root={photos}", "loss.content_layer=relu9_9"], "error: unknown VGG layer 'relu9_9' (layers: relu1_2, "),
     (["data.root={photos}", "trainer.max_steps=abc"], "error: trainer.max_steps must be a whole number, or -1 for no limit, not abc"),
+    (["data.root={photos}", "trainer.val_check_interval=0.5"],
+     "error: trainer.val_check_interval must be a whole number of steps, at least 1, not 0.5"),
     (["data.root={photos}", "ckpt_path={tmp}/nope.ckpt"], "error: {tmp}/nope.ckpt: checkpoint not found (ckpt_path)"),
     (["data.root={photos}", "ckpt_path={photos}/p0.jpg"], "error: {photos}/p0.jpg: not a checkpoint of a run (ckpt_path resumes "),
 ]
