@@ -60,7 +60,6 @@ class PerceptualLoss(nn.Module):
         if len(self.style_layer_weights) != len(self.style_layers):
             raise ValueError("style_layer_weights must have one weight per style layer")
         self.layers = list(dict.fromkeys([*self.style_layers, content_layer]))
-        self.target_grams: list[torch.Tensor] = []
 
     def set_style(self, style: torch.Tensor) -> None:
         """style: (1, 3, H, W) in [0, 1]."""

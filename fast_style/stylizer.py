@@ -220,25 +220,13 @@ class Stylizer:
         colours are stylized and the alpha channel put back unchanged. An image that carries a
         colour profile (Image.open of a phone's photo) is taken in sRGB, as files are read."""
         if len({image.size for image in images}) > 1:
-            raise ValueError("stylize_batch takes images of one size; group them first (stylize_images does)")
+            raise ValueError("stylize_batch takes images of one size: a batch per size, or stylizer(image) for each")
         photos = [to_bytes(in_srgb(im, im.info.get("icc_profile"))) for im in images]
         out = [to_pil(y) for y in self.stylize_tensor(torch.stack(photos), size, **options)]
         for image, result in zip(images, out):
             if image.mode in ("RGBA", "LA", "PA"):
                 result.putalpha(image.getchannel("A"))
         return out
-
-    def stylize_images(self, images: list[Image.Image], size: int | None = None,
-                       **options: Unpack[CallOptions]) -> list[Image.Image]:
-        """Any sizes: each size is one batch."""
-        out: list[Image.Image | None] = [None] * len(images)
-        by_size: dict[tuple[int, int], list[int]] = {}
-        for i, image in enumerate(images):
-            by_size.setdefault(image.size, []).append(i)
-        for indices in by_size.values():
-            for i, result in zip(indices, self.stylize_batch([images[i] for i in indices], size, **options)):
-                out[i] = result
-        return out  # type: ignore[return-value]
 
 
 class Options(TypedDict, total=False):
