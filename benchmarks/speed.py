@@ -14,6 +14,7 @@ TORCHINDUCTOR_CACHE_DIR of its own (docs/cpus.md).
 """
 
 import argparse
+import copy
 import json
 import statistics
 import subprocess
@@ -22,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from fast_style.hardware import cpu_description, cpu_has_fast_bf16, inference_precision, stream_path
 from fast_style.stylizer import Stylizer, default_device
@@ -81,6 +84,9 @@ def main() -> None:
     p.add_argument("--no-train", action="store_true", help="skip training throughput")
     p.add_argument("--autotune", action="store_true",
                    help="CUDA: add a row of the network alone under Inductor's max-autotune (minutes to compile): a ceiling")
+    p.add_argument("--rgb8", action="store_true",
+                   help="add a row of the full network with its 3-channel 9x9 convs (in and out) padded to 8 channels, "
+                        "on the stream path: tensor cores take channels in multiples of 8 (not measured yet)")
     p.add_argument("--profile", action="store_true",
                    help="after each size's rows: where a frame's time goes, the top kernels of the stream path and of "
                         "eager in the first --precisions other than int8 (torch.profiler)")
@@ -130,6 +136,12 @@ def main() -> None:
             if args.autotune and cuda:
                 sec, diff = autotuned(net, x, reference, args.repeats)
                 row("fp16 cl max-autotune", sec / args.batch, diff)
+            if args.rgb8 and net.config.layout == "johnson":
+                torch._dynamo.reset()
+                precision, compiled = stream_path(device)
+                s = Stylizer(rgb8(net), device=device, precision=precision, compile=compiled)
+                diff = (s.stylize_tensor(x) - reference).abs().max().item()
+                row(f"{precision} rgb8{' compile' if compiled else ''}", timed(s.stylize_tensor, x, args.repeats) / args.batch, diff)
             if args.profile:
                 torch._dynamo.reset()
                 precision, compiled = stream_path(device)
@@ -170,6 +182,32 @@ def profiled(stylize: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, c
             torch.cuda.synchronize()
     sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
     print(prof.key_averages().table(sort_by=sort, row_limit=15, max_name_column_width=70))
+
+
+class _PaddedConv(nn.Module):
+    """A conv with 3 input or output channels as one with 8, the extra ones zero: the same output."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.c_in, self.c_out = conv.in_channels, conv.out_channels
+        self.conv = nn.Conv2d(max(8, self.c_in), max(8, self.c_out), conv.kernel_size, conv.stride, device=conv.weight.device)
+        with torch.no_grad():
+            self.conv.weight.zero_()[: self.c_out, : self.c_in] = conv.weight
+            self.conv.bias.zero_()[: self.c_out] = conv.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (0, 0, 0, 0, 0, self.conv.in_channels - self.c_in))
+        return self.conv(x)[:, : self.c_out]
+
+
+def rgb8(net: TransformerNet) -> TransformerNet:
+    """Johnson's network with its 9x9 conv in (3 channels) and out (3 channels) padded to 8: a
+    candidate for the 1080p target on CUDA (--rgb8), where cuDNN's tensor-core kernels want
+    channel counts in multiples of 8."""
+    net = copy.deepcopy(net)
+    net.encoder[0][0][1] = _PaddedConv(net.encoder[0][0][1])
+    net.decoder[-1][1] = _PaddedConv(net.decoder[-1][1])
+    return net
 
 
 def autotuned(net: TransformerNet, x: torch.Tensor, reference: torch.Tensor, repeats: int) -> tuple[float, float]:
