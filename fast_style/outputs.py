@@ -116,7 +116,11 @@ def stylize_files(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path
     single = len(inputs) == 1
     failures = 0
     planned: set[Path] = set()
+    told = False
     for group in _batches(stylizer, inputs, out, single, options, video, planned):
+        if isinstance(group, list) and stylizer.compiles and not told:  # else a folder looks hung
+            print(COMPILE_NOTE, file=sys.stderr)
+            told = True
         failures += group if isinstance(group, int) else _write_batch(stylizer, group, options)
     if failures:
         print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
@@ -124,6 +128,8 @@ def stylize_files(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path
 
 
 Job = tuple[Path, Image.Image, Path]  # (source, image, target)
+COMPILE_NOTE = ("note: int8 and --compile make the network anew for each image size, seconds each; "
+                "images of one size share it (for photos of many sizes the default precision is faster)")
 
 
 def _batches(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | None, single: bool,

@@ -64,12 +64,16 @@ def quantized(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
     return shapes
 
 
-def test_int8_from_the_command_line(tmp_path: Path, quantized: list) -> None:
+def test_int8_from_the_command_line(tmp_path: Path, quantized: list, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out.png"
     assert main(["--model", str(REALTIME), str(PHOTO), "--size", "64", "--precision", "int8", "-o", str(out)]) == 0
     assert Image.open(out).size == Image.open(PHOTO).size
     [(batch, channels, h, w)] = quantized
     assert (batch, channels, max(h, w)) == (1, 3, 64)  # the network's working size
+    assert capsys.readouterr().err.count("note: int8 and --compile make the network anew for each image size") == 1
+    assert main(["--model", str(REALTIME), str(PHOTO), "--size", "64", "--precision", "fp32", "-o", str(out),
+                 "--overwrite"]) == 0
+    assert "note:" not in capsys.readouterr().err  # fp32 runs each size at once
 
 
 def test_int8_is_refused_off_the_cpu(capsys: pytest.CaptureFixture) -> None:
