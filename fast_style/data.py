@@ -9,7 +9,7 @@ import lightning as L
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms import v2
 
 from fast_style.images import IMAGE_EXTENSIONS, find_images, fit_longest, open_rgb, to_bytes, to_tensor
@@ -66,6 +66,44 @@ class PhotoFolder(Dataset):
         raise RuntimeError(f"{self.root}: no photo in this folder can be decoded")
 
 
+class EpochSampler(DistributedSampler):
+    """Each epoch's order from (seed, epoch), each process its share, as DistributedSampler's, and
+    `skip` starts an epoch part-way. Being a DistributedSampler, Lightning uses it as it is, with
+    one process or many."""
+
+    def __init__(self, dataset: Dataset, world: int, rank: int, seed: int) -> None:
+        super().__init__(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+        self.skip = 0  # photos of this process's share already trained on in this epoch
+
+    def __iter__(self):
+        indices = list(super().__iter__())[self.skip:]
+        self.skip = 0  # the next epoch is whole; __len__ stays the whole epoch's, as Lightning counts
+        return iter(indices)
+
+
+class ResumableLoader(DataLoader):
+    """A checkpoint keeps where the epoch was (Lightning saves and restores a loader's state_dict),
+    so a run resumed part-way through an epoch trains on the photos that epoch had not reached,
+    where Lightning alone would draw the epoch afresh and warn that results may be unreliable."""
+
+    sampler: EpochSampler
+    batches = 0  # of this epoch, given out: Lightning fetches no batch ahead of a loader of known length
+
+    def __iter__(self):
+        self.batches = self.sampler.skip // self.batch_size
+        for batch in super().__iter__():
+            self.batches += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch, "batches": self.batches}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        ended = state["batches"] >= len(self)
+        self.sampler.set_epoch(state["epoch"] + ended)  # workers take their first indices before Lightning sets it
+        self.sampler.skip = 0 if ended else state["batches"] * self.batch_size
+
+
 class ValidationPhotos(Dataset):
     """Whole photos never trained on, their longest side at the training size: what `evaluate
     --photos DIR --size N` scores, so the run's val/ curves and evaluate's table agree."""
@@ -89,9 +127,9 @@ class ValidationPhotos(Dataset):
 
 class PhotoDataModule(L.LightningDataModule):
     def __init__(self, root: str, image_size: int = 256, batch_size: int = 4, num_workers: int = 2,
-                 val_root: str | None = None) -> None:
+                 val_root: str | None = None, seed: int = 0) -> None:
         super().__init__()
-        self.root, self.image_size, self.val_root = root, image_size, val_root
+        self.root, self.image_size, self.val_root, self.seed = root, image_size, val_root, seed
         self.batch_size, self.num_workers = batch_size, num_workers
 
     def setup(self, stage: str | None = None) -> None:
@@ -105,11 +143,14 @@ class PhotoDataModule(L.LightningDataModule):
                                 "held out", len(shared), len(self.val_set), self.val_root)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(
+        assert self.trainer is not None, "Lightning asks for the training photos"
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        sampler = EpochSampler(self.train_set, world, rank, self.seed)
+        return ResumableLoader(
             self.train_set,
             batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=len(self.train_set) >= self.batch_size,
+            sampler=sampler,
+            drop_last=len(sampler) >= self.batch_size,  # a folder of fewer photos still trains
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),  # page-locked batches copy to the GPU asynchronously

@@ -223,7 +223,7 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     channels_last, line = training_channels_last(cfg.channels_last, trainer_args.get("accelerator", "auto"))
     if line:
         log.info(line)
-    data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size)
+    data = PhotoDataModule(**plain["data"], batch_size=cfg.batch_size, seed=cfg.seed)
     data.setup("fit")  # fail on a bad photo folder now, not after the VGG has loaded
     adds_painting = cfg.init_weights and not cfg.style.images and not cfg.style.folder
     # A painting added to a gallery joins it, learning its norms alone (`norms`) or with the

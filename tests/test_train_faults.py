@@ -6,10 +6,14 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from PIL import Image
 
 from conftest import make_photo_dir, record, run_train_many
+from fast_style.data import PhotoDataModule
 from test_train import FAST, train
 
 
@@ -181,3 +185,43 @@ def test_a_gpu_asked_for_where_there_is_none_is_one_line_before_loading() -> Non
         check_accelerator(OmegaConf.create({"trainer": {"accelerator": "cuda"}}))
     check_accelerator(OmegaConf.create({"trainer": {"accelerator": "cpu"}}))
     check_accelerator(OmegaConf.create({"trainer": {"accelerator": "auto"}}))
+
+
+class _Records(L.LightningModule):
+    """Records the photos each step trains on: each is one grey, told apart by its value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.seen: list[int] = []
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        self.seen += batch[:, 0, 0, 0].tolist()
+        return self.w * batch.float().mean()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_run_resumed_mid_epoch_trains_on_the_photos_its_epoch_had_not_reached(tmp_path: Path, workers: int) -> None:
+    for i in range(12):  # 32x32 photos at data.image_size=32: the crop is the whole photo
+        Image.new("RGB", (32, 32), (10 * i,) * 3).save(tmp_path / f"{i:02d}.png")
+
+    def fit(run: str, max_steps: int, resume: str | None = None) -> list[int]:
+        L.seed_everything(0, workers=True, verbose=False)
+        saves = ModelCheckpoint(tmp_path / run, every_n_train_steps=max_steps, save_top_k=0, save_last=True)
+        trainer = L.Trainer(max_steps=max_steps, max_epochs=-1, accelerator="cpu", logger=False, limit_val_batches=0,
+                            enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path / run,
+                            callbacks=[saves])
+        module = _Records()
+        data = PhotoDataModule(str(tmp_path), image_size=32, batch_size=2, num_workers=workers, seed=5)
+        trainer.fit(module, datamodule=data, ckpt_path=resume and tmp_path / resume / "last.ckpt")
+        return [v // 10 for v in module.seen]
+
+    whole = fit("whole", 18)  # three epochs of six steps
+    assert sorted(whole[:12]) == sorted(whole[12:24]) == list(range(12)) and whole[:12] != whole[12:24]
+    # Stopped after 4 of the first epoch's 6 steps, as by kill -9 after the checkpoint at step 4:
+    # the 4 photos that epoch had left, then the same next epochs. Then stopped at an epoch's end.
+    assert fit("four", 4) + fit("on", 18, resume="four") == whole
+    assert fit("six", 6) + fit("on6", 18, resume="six") == whole
