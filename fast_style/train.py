@@ -53,11 +53,12 @@ _store.store(group="loss", name="default", node=LossConfig)
 _model_defaults = OmegaConf.structured(TransformerConfig)
 OmegaConf.set_readonly(_model_defaults, False)  # a frozen dataclass; overrides must still apply
 _store.store(group="model", name="default", node=_model_defaults)
-# The frozen VGG is in eval mode on purpose, and the model summary cannot size bf16 weights.
-warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
-warnings.filterwarnings("ignore", message=r".*is not supported by the model summary.*")
-# Nothing a user can act on: Lightning's own use of torch's pytree, and its advertisement.
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+# Lightning's warnings that a user cannot act on: the frozen VGG is in eval mode on purpose; the
+# model summary cannot size bf16 weights; Lightning's own use of torch's pytree; a resume writes
+# to a run folder of its own, and no best-k checkpoints are kept to reload from the old one.
+QUIET = (r".*module\(s\) in eval mode.*", r".*is not supported by the model summary.*",
+         r".*isinstance\(treespec, LeafSpec\).*", r"The dirpath has changed from .*")
+# Its advertisement, a log line.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
     lambda record: "litlogger" not in record.getMessage())
 
@@ -210,6 +211,8 @@ def check_accelerator(cfg: DictConfig) -> None:
 
 
 def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
+    for message in QUIET:  # here, not at import, so that they hold for every run of a process
+        warnings.filterwarnings("ignore", message=message)
     check_numbers(cfg)
     check_accelerator(cfg)
     check_resume(cfg)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -94,11 +95,15 @@ def run_train_many(cases: list[tuple[Path, list[str]]]) -> list[subprocess.Compl
         try:
             os.chdir(cwd)
             sys.argv = ["train", *argv]
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            # The warnings a user would see, into its stderr: pytest would otherwise take them all.
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                    warnings.catch_warnings(record=True) as caught:
                 try:
                     main()
                 except SystemExit as e:
                     code = e.code if isinstance(e.code, int) else 1
+                for w in caught:
+                    err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
         finally:
             sys.argv = old_argv
             os.chdir(old_cwd)
