@@ -55,9 +55,12 @@ OmegaConf.set_readonly(_model_defaults, False)  # a frozen dataclass; overrides 
 _store.store(group="model", name="default", node=_model_defaults)
 # Lightning's warnings that a user cannot act on: the frozen VGG is in eval mode on purpose; the
 # model summary cannot size bf16 weights; Lightning's own use of torch's pytree; a resume writes
-# to a run folder of its own, and no best-k checkpoints are kept to reload from the old one.
+# to a run folder of its own, and no best-k checkpoints are kept to reload from the old one; a
+# folder of fewer photos than log_every_n_steps batches is still logged every n steps (Lightning
+# counts steps across epochs), whatever its warning says.
 QUIET = (r".*module\(s\) in eval mode.*", r".*is not supported by the model summary.*",
-         r".*isinstance\(treespec, LeafSpec\).*", r"The dirpath has changed from .*")
+         r".*isinstance\(treespec, LeafSpec\).*", r"The dirpath has changed from .*",
+         r"The number of training batches \(\d+\) is smaller than the logging interval.*")
 # Its advertisement, a log line.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
     lambda record: "litlogger" not in record.getMessage())

@@ -225,10 +225,14 @@ def test_a_shallower_network_starts_from_a_deeper_ones_first_residual_blocks(tmp
 
 
 def test_stability_term_is_logged_and_summarised(tmp_path: Path, photo_dir: Path) -> None:
-    train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=3", "stability.weight=1e4", "stability.shift=3",
-          "stability.zoom=0.05")
+    result = train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=10", "stability.weight=1e4",
+                   "stability.shift=3", "stability.zoom=0.05")
     info = record(tmp_path / "checkpoints" / "wave.safetensors")
     assert info["final_losses"]["stability"] > 0 and info["stability"]["zoom"] == 0.05
+    # Logged every log_every_n_steps=10 steps though an epoch has 2: no warning that it will not be.
+    [run] = list((tmp_path / "runs" / "wave").iterdir())
+    assert [step for step, _ in scalars(run, "loss/stability")] == [9]
+    assert "smaller than the logging interval" not in result.stderr
 
 
 def test_a_moving_average_of_the_weights_is_exported_and_resumed(tmp_path: Path, photo_dir: Path) -> None:
