@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
@@ -75,7 +76,7 @@ class EpochSampler(DistributedSampler):
         super().__init__(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
         self.skip = 0  # photos of this process's share already trained on in this epoch
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         indices = list(super().__iter__())[self.skip:]
         self.skip = 0  # the next epoch is whole; __len__ stays the whole epoch's, as Lightning counts
         return iter(indices)
@@ -89,8 +90,8 @@ class ResumableLoader(DataLoader):
     sampler: EpochSampler
     batches = 0  # of this epoch, given out: Lightning fetches no batch ahead of a loader of known length
 
-    def __iter__(self):
-        self.batches = self.sampler.skip // self.batch_size
+    def __iter__(self) -> Iterator[torch.Tensor]:  # type: ignore[override]  # a generator, counting
+        self.batches = self.sampler.skip // (self.batch_size or 1)
         for batch in super().__iter__():
             self.batches += 1
             yield batch
@@ -101,7 +102,7 @@ class ResumableLoader(DataLoader):
     def load_state_dict(self, state: dict[str, int]) -> None:
         ended = state["batches"] >= len(self)
         self.sampler.set_epoch(state["epoch"] + ended)  # workers take their first indices before Lightning sets it
-        self.sampler.skip = 0 if ended else state["batches"] * self.batch_size
+        self.sampler.skip = 0 if ended else state["batches"] * (self.batch_size or 1)
 
 
 class ValidationPhotos(Dataset):
