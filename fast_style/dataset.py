@@ -42,9 +42,6 @@ from fast_style.models import parse_style
 from fast_style.stylizer import Stylizer
 
 MANIFEST = "manifest.jsonl"
-# The batch sampler returns every index once by construction (`batches`); Lightning cannot know.
-warnings.filterwarnings("ignore", message=r".*custom batch sampler.*")
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 @dataclass(frozen=True)
@@ -249,13 +246,18 @@ class Summary:
 
 @contextlib.contextmanager
 def _lightning_quiet() -> Iterator[None]:
-    """Lightning's loggers at WARNING for the run, then as they were: a caller may train next."""
+    """Lightning's loggers at WARNING for the run, then as they were: a caller may train next. And
+    two of its warnings: the batch sampler returns every index once by construction (`batches`),
+    which Lightning cannot know; its own use of torch's pytree."""
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*custom batch sampler.*")
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+            yield
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)

@@ -203,6 +203,8 @@ class _Records(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.0)
 
 
+@pytest.mark.filterwarnings("ignore:You passed in a `val_dataloader`", "ignore:Be aware that when using `ckpt_path`",
+                            "ignore:.*LeafSpec")
 @pytest.mark.parametrize("workers", [0, 2])
 def test_a_run_resumed_mid_epoch_trains_on_the_photos_its_epoch_had_not_reached(tmp_path: Path, workers: int) -> None:
     for i in range(12):  # 32x32 photos at data.image_size=32: the crop is the whole photo
