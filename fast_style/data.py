@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import lightning as L
+from lightning.fabric.utilities.seed import pl_worker_init_function
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 import torch
 from PIL import Image
@@ -65,6 +68,13 @@ class PhotoFolder(Dataset):
                 self.skipped += 1
                 log.warning("skipping unreadable photo %s (%s); %d skipped in this worker", path, e, self.skipped)
         raise RuntimeError(f"{self.root}: no photo in this folder can be decoded")
+
+
+def _worker_init(worker_id: int, rank: int) -> None:
+    """SIGTERM to the whole process group (a scheduler's stop) is the main process's to handle: it
+    ends the step and saves. A worker that died of it first crashed the run, unsaved."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the worker still ends with the main process
+    pl_worker_init_function(worker_id, rank)  # what seed_everything(workers=True) sets otherwise
 
 
 class EpochSampler(DistributedSampler):
@@ -154,6 +164,7 @@ class PhotoDataModule(L.LightningDataModule):
             drop_last=len(sampler) >= self.batch_size,  # a folder of fewer photos still trains
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=partial(_worker_init, rank=rank),
             pin_memory=torch.cuda.is_available(),  # page-locked batches copy to the GPU asynchronously
         )
 

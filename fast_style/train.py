@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 import warnings
@@ -24,6 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from fast_style.atomic import atomic_write
@@ -67,16 +69,19 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
 
 
 class SaveOnInterrupt(Callback):
-    """Ctrl-C: Lightning shuts down and exits; first keep what was learned."""
+    """Ctrl-C, or `kill PID` (SIGTERM: a scheduler's or a container's stop): Lightning ends the
+    step and exits; first keep what was learned. Lightning's SIGTERMException is a SystemExit
+    with no code, which exited 0 as if the run had finished: _hydra_main exits 143 instead."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             trainer.save_checkpoint(self.path, weights_only=False)
             if trainer.is_global_zero:
-                print(f"interrupted at step {trainer.global_step}; resume with ckpt_path={self.path}", file=sys.stderr)
+                how = "stopped by SIGTERM" if isinstance(exception, SIGTERMException) else "interrupted"
+                print(f"{how} at step {trainer.global_step}; resume with ckpt_path={self.path}", file=sys.stderr)
 
 
 class ProgressLines(Callback):
@@ -398,6 +403,8 @@ def _hydra_main(cfg: DictConfig) -> None:
         kept = f"; the last good checkpoint is {last}" if last.exists() else ""
         print(f"error: {e}{kept}", file=sys.stderr)
         sys.exit(1)
+    except SIGTERMException:  # saved and said by SaveOnInterrupt
+        sys.exit(128 + signal.SIGTERM)
     log.info("run folder: %s  (view with: tensorboard --logdir %s)", run_dir, run_dir)
 
 

@@ -1,5 +1,6 @@
 """Bad training data, bad settings, NaNs, kill -9 and Ctrl-C: clear lines and nothing lost."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -31,9 +32,10 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start(cwd: Path, *overrides: str) -> subprocess.Popen:
+def start(cwd: Path, *overrides: str, new_group: bool = False) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "fast_style.train", *FAST, *overrides], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
+                            start_new_session=new_group)
 
 
 def test_unreadable_photos_are_skipped_and_counted(tmp_path: Path, photo_dir: Path) -> None:
@@ -140,6 +142,27 @@ def test_ctrl_c_saves_a_checkpoint(tmp_path: Path, photo_dir: Path) -> None:
     step = torch.load(last, weights_only=True)["global_step"]
     assert f"interrupted at step {step}; resume with ckpt_path={last}" in err
     assert not (tmp_path / "checkpoints").exists()  # an interrupted run does not replace the shipped model
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path: Path, photo_dir: Path, workers: int) -> None:
+    # `kill PID`, or a scheduler's stop to the whole process group (decoding workers too): Lightning's
+    # own handling exited 0, unsaved; a worker killed first crashed the run.
+    proc = start(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=100000", "checkpoint_every_n_steps=5",
+                 "hydra.run.dir=runs/stopped", f"data.num_workers={workers}", new_group=True)
+    last = tmp_path / "runs" / "stopped" / "checkpoints" / "last.ckpt"
+    try:
+        wait_for(last)
+        saved_at = torch.load(last, weights_only=True)["global_step"]
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err[-3000:]
+    step = torch.load(last, weights_only=True)["global_step"]
+    assert step > saved_at and err.strip().splitlines()[-1] == f"stopped by SIGTERM at step {step}; resume with ckpt_path={last}"
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_a_resume_that_cannot_go_on_as_asked_says_so_before_loading(tmp_path: Path) -> None:
