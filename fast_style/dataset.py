@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
@@ -193,6 +194,8 @@ class _Writer(BasePredictionWriter):
         lines += [self._line(self.items[i], "failed", None, error) for i, error in prediction["failed"]]
         with open(self.out / f".{MANIFEST}.{self.run_id}.rank{trainer.global_rank}", "a", encoding="utf-8") as f:
             f.writelines(json.dumps(line) + "\n" for line in lines)
+        if trainer.received_sigterm:  # Lightning's prediction loop notes a SIGTERM, then goes on to the end
+            raise SIGTERMException
 
     def _line(self, item: Item, status: str, seconds: float | None, error: str | None = None) -> dict[str, Any]:
         return {"input": item.relative, "output": item.relative, "style": item.style or None, "seed": self.seed,

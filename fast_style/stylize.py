@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -321,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def stylize_dataset(args: argparse.Namespace) -> int:
     """A folder across processes with Lightning (fast_style.dataset); 1 if any image failed."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     from fast_style.dataset import Run, run
 
     try:
@@ -341,6 +344,10 @@ def stylize_dataset(args: argparse.Namespace) -> int:
     except (ModelFileError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except SIGTERMException:  # a SystemExit with no code: it exited 0, as if the folder were done
+        print(f"error: stopped by SIGTERM; the outputs written are kept, and the same command goes on from them "
+              f"({args.output})", file=sys.stderr)
+        return 128 + signal.SIGTERM
     if summary is None:  # not the first process: it reports nothing
         return 0
     for relative, problem in summary.failed[:SHOWN_FAILURES]:

@@ -2,8 +2,10 @@
 
 import json
 import logging
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +157,30 @@ def test_random_styles_of_a_gallery_are_recorded_and_reproducible(tmp_path: Path
     assert all(line["seed"] == 7 for line in first if line["status"] == "written")
     with pytest.raises(SystemExit):
         main(["--model", str(model), "--style-per-image", "random", "--style", "red", str(root), "-o", str(tmp_path / "x")])
+
+
+@pytest.mark.slow  # a process of its own, to be stopped
+def test_sigterm_stops_a_dataset_run_which_the_same_command_finishes(tiny_model: Path, tmp_path: Path) -> None:
+    # Lightning's prediction loop noted the SIGTERM and went on to the end of the folder.
+    root = tmp_path / "in"
+    for i in range(600):
+        make_photo(root / f"{i:03d}.jpg", (64, 48), seed=i)
+    args = ["--model", str(tiny_model), "--devices", "1", "--batch-size", "1", "--workers", "0", str(root), "-o", "out"]
+    proc = subprocess.Popen([sys.executable, "-m", "fast_style.stylize", *args], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "out").glob("*.jpg")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err[-2000:]
+    assert err.strip().splitlines()[-1] == ("error: stopped by SIGTERM; the outputs written are kept, and the same "
+                                            "command goes on from them (out)")
+    written = len(list((tmp_path / "out").glob("*.jpg")))
+    assert 0 < written < 600
+    again = stylize(*args, cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.startswith(f"out: {600 - written} written, {written} already there"), \
+        again.stdout + again.stderr[-2000:]
