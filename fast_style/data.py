@@ -20,6 +20,9 @@ from fast_style.images import IMAGE_EXTENSIONS, find_images, fit_longest, open_r
 
 log = logging.getLogger(__name__)
 UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+# Lightning wraps every loader, training's and a dataset run's, in a CombinedLoader whose use of
+# torch's pytree torch now warns about: not the user's to act on.
+LOADER_WARNING = r".*isinstance\(treespec, LeafSpec\).*"
 
 
 def readable(files: list[Path]) -> tuple[list[Path], list[Path]]:
@@ -70,10 +73,15 @@ class PhotoFolder(Dataset):
         raise RuntimeError(f"{self.root}: no photo in this folder can be decoded")
 
 
+def ignore_sigterm(worker_id: int) -> None:
+    """A loader worker's start. SIGTERM to the whole process group (a scheduler's stop) is the
+    main process's to handle: it ends the step and saves. A worker that died of it first crashed
+    the run, unsaved. The worker still ends with its main process."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _worker_init(worker_id: int, rank: int) -> None:
-    """SIGTERM to the whole process group (a scheduler's stop) is the main process's to handle: it
-    ends the step and saves. A worker that died of it first crashed the run, unsaved."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the worker still ends with the main process
+    ignore_sigterm(worker_id)
     pl_worker_init_function(worker_id, rank)  # what seed_everything(workers=True) sets otherwise
 
 

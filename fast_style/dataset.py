@@ -36,6 +36,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from fast_style.data import LOADER_WARNING, ignore_sigterm
 from fast_style.files import InputError, load_input, outside, save_image, too_many_pixels
 from fast_style.images import VIDEO_EXTENSIONS, find_images, to_bytes, to_pil
 from fast_style.model_file import load_model, read_model
@@ -151,7 +152,7 @@ class DatasetStylizer(L.LightningModule):
     def predict_dataloader(self) -> DataLoader:
         sampler = _Batches(batches(self.items, self.batch_size), self.global_rank, self.trainer.world_size)
         return DataLoader(_Images(self.root, self.items, self.max_pixels, self.size), batch_sampler=sampler,
-                          num_workers=self.workers, collate_fn=_collate)
+                          num_workers=self.workers, collate_fn=_collate, worker_init_fn=ignore_sigterm)
 
     def stylizer(self) -> Stylizer:
         if self._stylizer is None:  # on this process's device, once Lightning has placed it
@@ -251,7 +252,7 @@ class Summary:
 def _lightning_quiet() -> Iterator[None]:
     """Lightning's loggers at WARNING for the run, then as they were: a caller may train next. And
     two of its warnings: the batch sampler returns every index once by construction (`batches`),
-    which Lightning cannot know; its own use of torch's pytree."""
+    which Lightning cannot know; its loader's (LOADER_WARNING)."""
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -259,7 +260,7 @@ def _lightning_quiet() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*custom batch sampler.*")
-            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+            warnings.filterwarnings("ignore", message=LOADER_WARNING)
             yield
     finally:
         for logger, level in zip(loggers, levels):

@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fast_style.atomic import atomic_write
 from fast_style.config import LossConfig, StyleConfig
-from fast_style.data import PhotoDataModule
+from fast_style.data import LOADER_WARNING, PhotoDataModule
 from fast_style.hardware import training_channels_last, training_device, training_precision
 from fast_style.model_file import (ModelFile, ModelFileError, ModelRecord, load_model, read_model, record_from_hparams,
                                    save_model)
@@ -56,12 +56,12 @@ _model_defaults = OmegaConf.structured(TransformerConfig)
 OmegaConf.set_readonly(_model_defaults, False)  # a frozen dataclass; overrides must still apply
 _store.store(group="model", name="default", node=_model_defaults)
 # Lightning's warnings that a user cannot act on: the frozen VGG is in eval mode on purpose; the
-# model summary cannot size bf16 weights; Lightning's own use of torch's pytree; a resume writes
-# to a run folder of its own, and no best-k checkpoints are kept to reload from the old one; a
+# model summary cannot size bf16 weights; its loader's (LOADER_WARNING); a resume writes to a
+# run folder of its own, and no best-k checkpoints are kept to reload from the old one; a
 # folder of fewer photos than log_every_n_steps batches is still logged every n steps (Lightning
 # counts steps across epochs), whatever its warning says.
 QUIET = (r".*module\(s\) in eval mode.*", r".*is not supported by the model summary.*",
-         r".*isinstance\(treespec, LeafSpec\).*", r"The dirpath has changed from .*",
+         LOADER_WARNING, r"The dirpath has changed from .*",
          r"The number of training batches \(\d+\) is smaller than the logging interval.*")
 # Its advertisement, a log line.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
@@ -219,8 +219,13 @@ def check_accelerator(cfg: DictConfig) -> None:
 
 
 def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
-    for message in QUIET:  # here, not at import, so that they hold for every run of a process
-        warnings.filterwarnings("ignore", message=message)
+    with warnings.catch_warnings():  # for every run of a process, and for the run alone
+        for message in QUIET:
+            warnings.filterwarnings("ignore", message=message)
+        return _train(cfg, run_dir)
+
+
+def _train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     check_numbers(cfg)
     check_accelerator(cfg)
     check_resume(cfg)

@@ -98,10 +98,12 @@ def run_train_many(cases: list[tuple[Path, list[str]]]) -> list[subprocess.Compl
             # The warnings a user would see, into its stderr: pytest would otherwise take them all.
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
                     warnings.catch_warnings(record=True) as caught:
+                filters = list(warnings.filters)
                 try:
                     main()
                 except SystemExit as e:
                     code = e.code if isinstance(e.code, int) else 1
+                assert warnings.filters == filters, "a run left its warning filters to the process"
                 for w in caught:
                     err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
         finally:

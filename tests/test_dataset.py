@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -160,19 +161,23 @@ def test_random_styles_of_a_gallery_are_recorded_and_reproducible(tmp_path: Path
 
 
 @pytest.mark.slow  # a process of its own, to be stopped
-def test_sigterm_stops_a_dataset_run_which_the_same_command_finishes(tiny_model: Path, tmp_path: Path) -> None:
-    # Lightning's prediction loop noted the SIGTERM and went on to the end of the folder.
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigterm_stops_a_dataset_run_which_the_same_command_finishes(tiny_model: Path, tmp_path: Path,
+                                                                     workers: int) -> None:
+    # Lightning's prediction loop noted the SIGTERM and went on to the end of the folder; sent to
+    # the process group (a scheduler's stop), it killed the decoding workers first.
     root = tmp_path / "in"
     for i in range(600):
         make_photo(root / f"{i:03d}.jpg", (64, 48), seed=i)
-    args = ["--model", str(tiny_model), "--devices", "1", "--batch-size", "1", "--workers", "0", str(root), "-o", "out"]
-    proc = subprocess.Popen([sys.executable, "-m", "fast_style.stylize", *args], cwd=tmp_path,
+    args = ["--model", str(tiny_model), "--devices", "1", "--batch-size", "1", "--workers", str(workers), str(root),
+            "-o", "out"]
+    proc = subprocess.Popen([sys.executable, "-m", "fast_style.stylize", *args], cwd=tmp_path, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not list((tmp_path / "out").glob("*.jpg")) and time.monotonic() < deadline:
             time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
