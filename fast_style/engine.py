@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from fast_style.gallery import ConditionalNet, GalleryNet
-from fast_style.hardware import PRECISIONS, cpu_has_fast_bf16, emulated_precision, inference_precision
+from fast_style.hardware import (PRECISIONS, cpu_has_fast_bf16, emulated_precision, inductor_options,
+                                 inference_precision)
 from fast_style.lanes import release_gil_in_compiled_kernels
 from fast_style.tiling import stylize_tiled
 from fast_style.transformer import for_inference
@@ -136,9 +137,11 @@ class Engine:
                 # Inductor kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR), so only the first run
                 # of a frame size pays for compiling. On CUDA, "reduce-overhead" also records a CUDA
                 # graph per frame size: one launch a frame instead of one a layer.
-                mode = "reduce-overhead" if self.device.type == "cuda" else None
                 release_gil_in_compiled_kernels()
-                forward = torch.compile(net, mode=mode, dynamic=False)
+                if self.device.type == "cuda":
+                    forward = torch.compile(net, mode="reduce-overhead", dynamic=False)
+                else:
+                    forward = torch.compile(net, dynamic=False, options=inductor_options())
             self._styles[key] = (net, forward)
             if len(self._styles) > STYLE_CACHE:
                 old, _ = self._styles.popitem(last=False)

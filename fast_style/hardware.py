@@ -64,6 +64,17 @@ def int8_pairs_saturate() -> bool:
         return True
 
 
+def inductor_options() -> dict[str, int]:
+    """Inductor's on-disk graph cache keys a CPU graph without the vector width its C++ was written
+    for (torch 2.15): a cache filled on an AVX-512 CPU, served under ATEN_CPU_CAPABILITY=avx2, gave
+    NaN pictures (measured), and so would a cache shared with a machine of another width. Naming
+    the width Inductor picks anyway puts it in the key. (int8 graphs are frozen: never cached.)"""
+    from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+    width = pick_vec_isa().bit_width()  # 0 where nothing is vectorized: left to Inductor
+    return {"cpp.simdlen": width} if width else {}
+
+
 def keep_freed_memory() -> bool:
     """For a command that stylizes and exits: glibc's malloc keeps freed memory for reuse instead
     of handing large blocks back, so a stream's tensors stop faulting in fresh pages every frame

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from fast_style.atomic import atomic_write
 from fast_style.config import LossConfig, StyleConfig
 from fast_style.data import LOADER_WARNING, PhotoDataModule
-from fast_style.hardware import training_channels_last, training_device, training_precision
+from fast_style.hardware import inductor_options, training_channels_last, training_device, training_precision
 from fast_style.model_file import (ModelFile, ModelFileError, ModelRecord, load_model, read_model, record_from_hparams,
                                    save_model)
 from fast_style.module import NonFiniteLossError, StyleTransferModule
@@ -257,8 +257,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     if cfg.compile:  # in place: the state_dict keys, so checkpoints and exports, stay the same
         # dynamic=False: a new size (the preview) gets its own graph. Inductor 2.15 fails on the
         # network's symbolic padding arithmetic ("python_mod") when it makes sizes dynamic.
-        module.transformer.compile(dynamic=False)
-        module.loss.compile(dynamic=False)
+        module.transformer.compile(dynamic=False, options=inductor_options())
+        module.loss.compile(dynamic=False, options=inductor_options())
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps
     )

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import BF16_CPU, CAN_IMITATE_AVX_VNNI, VNNI_CPU, avx2_env, run_train
-from fast_style import hardware
+from fast_style import Stylizer, hardware
 from test_train import FAST
 
 x86 = pytest.mark.skipif(not hardware.is_x86(), reason="int8 and the ISA caps are for x86 CPUs")
@@ -161,3 +161,29 @@ def test_pictures_on_cuda_take_fp16_where_there_are_tensor_cores(monkeypatch: py
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: capability >= (8, 0))
     assert hardware.inference_precision(torch.device("cuda")) == precision
+
+
+
+def _widths() -> set[int]:
+    from torch._inductor.cpu_vec_isa import valid_vec_isa_list
+
+    return {isa.bit_width() for isa in valid_vec_isa_list()}
+
+
+@x86
+@pytest.mark.slow
+@pytest.mark.skipif(not {256, 512} <= _widths(), reason="needs a CPU with AVX-512, to fill the cache at another width")
+def test_compiled_kernels_cached_at_one_vector_width_are_not_served_at_another(
+        tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inductor's cache key left the width out: kernels written for AVX-512, served under
+    # ATEN_CPU_CAPABILITY=avx2 (or to a machine of another width sharing the cache), gave NaN.
+    # Inductor reads the variable at each compile; the shape is test_fast_paths_give_the_same_picture's.
+    x = torch.rand(2, 3, 37, 53)
+    plain = Stylizer.load(tiny_model)(x)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    torch._dynamo.reset()
+    wide = (Stylizer.load(tiny_model, compile=True)(x) - plain).abs().max().item()
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    torch._dynamo.reset()  # a new compile, which finds the first in Inductor's cache on disk
+    narrow = (Stylizer.load(tiny_model, compile=True)(x) - plain).abs().max().item()
+    assert wide < 1e-4 and narrow < 1e-4, (wide, narrow)  # nan < 1e-4 is False
