@@ -6,6 +6,7 @@ import time
 
 import torch
 
+from fast_style.hardware import inductor_options
 from fast_style.losses import PerceptualLoss
 from fast_style.transformer import TransformerConfig, TransformerNet
 from fast_style.vgg import VGG16Features
@@ -22,8 +23,8 @@ def train_throughput(device: torch.device, precision: str, channels_last: bool =
     net = TransformerNet(config).to(device, memory_format=fmt)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     if compile:  # as train compile=true does
-        net.compile()
-        loss_fn.compile()
+        net.compile(dynamic=False, options=inductor_options())
+        loss_fn.compile(dynamic=False, options=inductor_options())
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     warmup = 2 if compile else 1  # the first step compiles the forward, the first backward the backward
     for step in range(steps + warmup):
