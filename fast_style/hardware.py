@@ -11,6 +11,7 @@ import os
 import platform
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -64,7 +65,7 @@ def int8_pairs_saturate() -> bool:
         return True
 
 
-def inductor_options() -> dict[str, int]:
+def inductor_options() -> dict[str, Any]:  # torch.compile's `options`
     """Inductor's on-disk graph cache keys a CPU graph without the vector width its C++ was written
     for (torch 2.15): a cache filled on an AVX-512 CPU, served under ATEN_CPU_CAPABILITY=avx2, gave
     NaN pictures (measured), and so would a cache shared with a machine of another width. Naming
