@@ -257,8 +257,9 @@ def _train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     if cfg.compile:  # in place: the state_dict keys, so checkpoints and exports, stay the same
         # dynamic=False: a new size (the preview) gets its own graph. Inductor 2.15 fails on the
         # network's symbolic padding arithmetic ("python_mod") when it makes sizes dynamic.
-        module.transformer.compile(dynamic=False, options=inductor_options())
-        module.loss.compile(dynamic=False, options=inductor_options())
+        options = inductor_options()
+        module.transformer.compile(dynamic=False, options=options)
+        module.loss.compile(dynamic=False, options=options)
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps
     )

@@ -5,11 +5,14 @@ import io
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -19,6 +22,8 @@ from safetensors import safe_open
 
 from fast_style.model_file import save_model
 from fast_style.transformer import TransformerConfig, TransformerNet
+
+T = TypeVar("T")
 
 
 def make_photo(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
@@ -113,6 +118,18 @@ def run_train_many(cases: list[tuple[Path, list[str]]]) -> list[subprocess.Compl
                 h.setStream(stream)
         results.append(subprocess.CompletedProcess(["train", *argv], code, out.getvalue(), err.getvalue()))
     return results
+
+
+def stop_group(proc: subprocess.Popen, ready: Callable[[], T]) -> tuple[T, str]:
+    """Once `ready()` has returned, SIGTERM to the process group `proc` leads (start_new_session),
+    as a scheduler's stop sends it: what `ready` returned, and the process's stderr. The process
+    is killed whatever happens, so a failed wait leaves nothing running."""
+    try:
+        value = ready()
+        os.killpg(proc.pid, signal.SIGTERM)
+        return value, proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
 
 
 def metadata(path: Path) -> dict:

@@ -2,8 +2,6 @@
 
 import json
 import logging
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_photo
+from conftest import make_photo, stop_group
 from fast_style.dataset import batches, plan, random_style
 from fast_style.gallery import GalleryConfig, GalleryNet
 from fast_style.model_file import save_model
@@ -170,14 +168,13 @@ def test_sigterm_stops_a_dataset_run_which_the_same_command_finishes(tiny_model:
     args = ["--model", str(tiny_model), "--devices", "1", "--batch-size", "1", "--workers", "2", str(root), "-o", "out"]
     proc = subprocess.Popen([sys.executable, "-m", "fast_style.stylize", *args], cwd=tmp_path, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+
+    def first_output() -> None:
         deadline = time.monotonic() + 120
         while not list((tmp_path / "out").glob("*.jpg")) and time.monotonic() < deadline:
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
+
+    _, err = stop_group(proc, first_output)
     assert proc.returncode == 143, err[-2000:]
     assert err.strip().splitlines()[-1] == ("error: stopped by SIGTERM; the outputs written are kept, and the same "
                                             "command goes on from them (out)")

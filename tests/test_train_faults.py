@@ -1,6 +1,5 @@
 """Bad training data, bad settings, NaNs, kill -9 and Ctrl-C: clear lines and nothing lost."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from PIL import Image
 
-from conftest import make_photo_dir, record, run_train_many
+from conftest import make_photo_dir, record, run_train_many, stop_group
 from fast_style.data import PhotoDataModule
 from test_train import FAST, train
 
@@ -151,14 +150,14 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path: Path, photo_dir: Pat
     proc = start(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=100000", "checkpoint_every_n_steps=5",
                  "hydra.run.dir=runs/stopped", "data.num_workers=2", new_group=True)
     last = tmp_path / "runs" / "stopped" / "checkpoints" / "last.ckpt"
-    try:
+
+    def saved() -> int:  # a periodic checkpoint, then a second more of training
         wait_for(last)
-        saved_at = torch.load(last, weights_only=True)["global_step"]
+        step = torch.load(last, weights_only=True)["global_step"]
         time.sleep(1.0)
-        os.killpg(proc.pid, signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
+        return step
+
+    saved_at, err = stop_group(proc, saved)
     assert proc.returncode == 143, err[-3000:]
     step = torch.load(last, weights_only=True)["global_step"]
     assert step > saved_at and err.strip().splitlines()[-1] == f"stopped by SIGTERM at step {step}; resume with ckpt_path={last}"
