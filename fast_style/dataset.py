@@ -39,8 +39,8 @@ from torch.utils.data import DataLoader, Dataset
 from fast_style.data import LOADER_WARNING, ignore_sigterm
 from fast_style.files import InputError, load_input, outside, save_image, too_many_pixels
 from fast_style.images import VIDEO_EXTENSIONS, find_images, to_bytes, to_pil
-from fast_style.model_file import load_model, read_model
-from fast_style.models import parse_style
+from fast_style.model_file import ModelFile, load_model, read_model
+from fast_style.models import NEEDS_PAINTING, needs_a_style, parse_style
 from fast_style.stylizer import Stylizer
 
 MANIFEST = "manifest.jsonl"
@@ -203,9 +203,8 @@ class _Writer(BasePredictionWriter):
                 "seconds": None if seconds is None else round(seconds, 4), "status": status, "error": error}
 
 
-def _choices(model: Path, paintings: Path | None) -> list[str]:
+def _choices(header: ModelFile, paintings: Path | None) -> list[str]:
     """What `random` picks from: a gallery's styles, or the paintings of a folder."""
-    header = read_model(model, weights=False)  # the header alone: the network loads once, in the module
     if header.architecture == "gallery":
         return list(header.config["styles"])
     if paintings is not None:
@@ -275,8 +274,14 @@ def run(r: Run) -> Summary | None:
                                                  else "input folder not found"))
     if r.out.resolve() == r.root.resolve():  # outputs keep the inputs' names: each would be taken as done
         raise ValueError(f"{r.out}: the output folder is the input folder; write to another (-o OUT_FOLDER)")
+    header = read_model(r.model, weights=False)  # the header alone: the network loads once, in the module
     if r.per_image == "random":
-        styles = _choices(r.model, r.paintings)
+        styles = _choices(header, r.paintings)
+    elif (header.architecture == "arbitrary") != bool(r.style_image):  # refused before any output folder is made
+        raise ValueError(f"{r.model}: {NEEDS_PAINTING}" if not r.style_image else
+                         f"{r.model}: this model has its own styles; --style-image needs an arbitrary-style model")
+    elif header.architecture == "gallery" and not r.style:
+        raise ValueError(needs_a_style(r.model, header.config["styles"]))
     else:
         styles = [r.style_image or r.style or ""]
     r.out.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+    if not 0 <= args.strength <= 1:
+        p.error("--strength must be between 0 and 1")  # as stylize says it
     for name in ("paintings", "against"):
         folder = getattr(args, name)
         if folder is not None and not folder.is_dir():

@@ -39,6 +39,12 @@ def _no_model(name: str, names: list[str], tail: str = "") -> ModelFileError:
 
 
 ARBITRARY = "any"  # the shipped arbitrary-style network: checkpoints/any.safetensors
+NEEDS_PAINTING = "an arbitrary-style network: give it a painting (--style-image PAINTING)"
+
+
+def needs_a_style(path: Path, styles: tuple[str, ...] | list[str]) -> str:
+    """The command line's refusal of a gallery without --style: it would paint its first style, unasked."""
+    return f"{path}: a gallery of {len(styles)} styles: pick one or a mix with --style (its styles: {', '.join(styles)})"
 
 
 def arbitrary_model() -> Path:
@@ -87,6 +93,8 @@ def file_styles(path: Path) -> tuple[str, ...]:
     model = read_model(path, weights=False)
     if model.architecture == "gallery":
         return tuple(model.config["styles"])
+    if model.architecture == "arbitrary":
+        raise ModelFileError(f"{path}: {NEEDS_PAINTING}; it has no styles of its own")
     return (model.record.style or path.stem,)
 
 

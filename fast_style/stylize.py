@@ -22,7 +22,8 @@ from fast_style.files import (VIDEO_OUTPUTS, InputError, check_output_kind, expa
 from fast_style.hardware import PRECISIONS, keep_freed_memory
 from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from fast_style.model_file import ModelFileError
-from fast_style.models import arbitrary_model, file_styles, resolve_style, sheet_models, style_index
+from fast_style.models import (NEEDS_PAINTING, arbitrary_model, file_styles, needs_a_style, resolve_style, sheet_models,
+                               style_index)
 from fast_style.outputs import Options, Report, VideoOptions, stylize_files, stylize_one_video, stylize_pipe
 
 if TYPE_CHECKING:  # the inference path loads torch only once a command needs it
@@ -299,8 +300,11 @@ def main(argv: list[str] | None = None) -> int:
                     (args.style_image[0], 1.0 - args.mix), (args.style_image[1], args.mix)]
             stylizer = Stylizer.load(path, device=args.device, precision=precision, compile=compile, style=style,
                                      style_image=paintings, vgg_weights=args.vgg_weights, **picture)
-            if paintings:
-                stylizer.style_code()  # the paintings are read now: a bad one is one line, before any output
+            if stylizer.reader is not None and not paintings:
+                raise ValueError(f"{path}: {NEEDS_PAINTING}")
+            if len(stylizer.styles) > 1 and style is None and args.export is None:  # an export takes the style as an input
+                raise ValueError(needs_a_style(path, stylizer.styles))
+            stylizer.style_code()  # the paintings are read now: a bad one is one line, before any output
     except (ModelFileError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

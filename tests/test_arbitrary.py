@@ -168,6 +168,27 @@ def test_stylize_style_image_in_one_pass_and_a_mix_of_two(trained: tuple, monkey
         "error: this model has its own styles; a painting of your own (style_image) needs an arbitrary-style model")
 
 
+def test_an_arbitrary_network_without_a_painting_is_one_line_and_writes_nothing(
+        trained: tuple, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """`--style any` with no --style-image, a sheet or a style name of it, a dataset run: each
+    was a traceback or a wrong message (a dataset run read "." as the painting)."""
+    root, photos, paintings = trained
+    photo, model = make_photo(root / "lone.jpg", (40, 30), seed=5), "checkpoints/any.safetensors"
+    for args in (["--style", "any", str(photo), "-o", "lone.png"], ["--model", model, str(photo), "-o", "lone.png"],
+                 ["--model", model, "--sheet", str(photo), "-o", "lone.png"],
+                 ["--model", model, "--style", "wave", str(photo), "-o", "lone.png"],
+                 ["--model", model, "--export", "lone.onnx"],
+                 ["--model", model, "--devices", "1", str(photos), "-o", "lone"]):
+        code, err = stylize(root, monkeypatch, capsys, *args)
+        assert (code, err.count("\n")) == (2, 1), (args, err)
+        assert err.startswith("error: ") and "any.safetensors: an arbitrary-style network: give it a painting (--style-image" in err
+    code, err = stylize(root, monkeypatch, capsys, "--model", "checkpoints/gallery.safetensors", "--style-image",
+                        str(paintings / "b1.jpg"), "--devices", "1", str(photos), "-o", "lone")
+    assert code == 2 and err == ("error: checkpoints/gallery.safetensors: this model has its own styles; "
+                                 "--style-image needs an arbitrary-style model\n")
+    assert not [p for p in root.iterdir() if p.name.startswith("lone") and p != photo]  # nothing written, no folder made
+
+
 def test_evaluate_scores_the_held_out_paintings_beside_another_tool(trained: tuple, capsys: pytest.CaptureFixture) -> None:
     from fast_style.evaluate import main as evaluate
     from fast_style.images import find_images

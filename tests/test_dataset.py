@@ -137,7 +137,7 @@ def test_two_processes_write_what_one_does_once_and_a_rerun_writes_nothing(tiny_
         again.stderr[-2000:]
 
 
-def test_random_styles_of_a_gallery_are_recorded_and_reproducible(tmp_path: Path) -> None:
+def test_random_styles_of_a_gallery_are_recorded_and_reproducible(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     torch.manual_seed(0)
     net = GalleryNet(GalleryConfig(styles=("red", "blue", "green"), channels=8, res_blocks=1, output_scale=1.0))
     with torch.no_grad():
@@ -156,6 +156,10 @@ def test_random_styles_of_a_gallery_are_recorded_and_reproducible(tmp_path: Path
     assert all(line["seed"] == 7 for line in first if line["status"] == "written")
     with pytest.raises(SystemExit):
         main(["--model", str(model), "--style-per-image", "random", "--style", "red", str(root), "-o", str(tmp_path / "x")])
+    capsys.readouterr()
+    assert main(["--model", str(model), "--devices", "1", str(root), "-o", str(tmp_path / "x")]) == 2  # red alone, unasked
+    assert capsys.readouterr().err == f"error: {model}: a gallery of 3 styles: pick one or a mix with --style (its styles: red, blue, green)\n"
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.slow  # a process of its own, to be stopped

@@ -71,8 +71,10 @@ def test_evaluate_scores_a_lower_strength_as_stylize_blends_it(tiny_model: Path,
         reports[strength] = json.loads(capsys.readouterr().out)
     assert reports["0"]["model"]["content"] == 0 and reports["0"]["strength"] == 0  # the photo itself
     assert 0 < reports["0.5"]["model"]["content"] < reports["1"]["model"]["content"]
-    assert evaluate([*common, "--strength", "1.5"]) == 1
-    assert capsys.readouterr().err.strip() == "error: strength must be between 0 and 1, not 1.5"
+    with pytest.raises(SystemExit) as exit:  # a bad value, as stylize refuses it: before the model and VGG load
+        evaluate([*common, "--strength", "1.5"])
+    assert exit.value.code == 2 and capsys.readouterr().err.strip().splitlines()[-1] == (
+        "evaluate: error: --strength must be between 0 and 1")
 
 
 def test_stylize_optimize_takes_strength_and_colour(tmp_path: Path) -> None:

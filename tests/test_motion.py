@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F

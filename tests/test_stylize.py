@@ -442,6 +442,11 @@ def test_list_styles_and_style_names_inside_a_gallery(tiny_model: Path, tmp_path
     assert "these styles live in different files" in capsys.readouterr().err
     assert main(["--model", str(shipped / "gallery.safetensors"), "--style", "wave", str(photo), "-o", str(out)]) == 2
     assert "no style 'wave' (its styles: monet, klimt)" in capsys.readouterr().err
+    for gallery in (["--style", "gallery"], ["--model", str(shipped / "gallery.safetensors")]):  # painted its first, unasked
+        assert main([*gallery, str(photo), "-o", str(out / "first.png")]) == 2
+        assert capsys.readouterr().err == (f"error: {shipped / 'gallery.safetensors'}: a gallery of 2 styles: pick one or a "
+                                           "mix with --style (its styles: monet, klimt)\n")
+    assert not (out / "first.png").exists()
     # A single-style file named like a gallery's style wins for the name alone; a mix is the gallery's.
     shutil.copy(tiny_model, shipped / "klimt.safetensors")
     assert models.resolve_style("klimt") == (shipped / "klimt.safetensors", None)
