@@ -69,6 +69,8 @@ BAD_SETTINGS = [
     (["data.root={photos}", "trainer.max_steps=abc"], "error: trainer.max_steps must be a whole number, or -1 for no limit, not abc"),
     (["data.root={photos}", "trainer.val_check_interval=0.5"],
      "error: trainer.val_check_interval must be a whole number of steps, at least 1, not 0.5"),
+    (["data.root={photos}", "style=any", "style.paintings={tmp}/nope"],  # the default is this repository's ../shared
+     "error: {tmp}/nope: painting folder not found (style.paintings=DIR: a folder of paintings"),
     (["data.root={photos}", "ckpt_path={tmp}/nope.ckpt"], "error: {tmp}/nope.ckpt: checkpoint not found (ckpt_path)"),
     (["data.root={photos}", "ckpt_path={photos}/p0.jpg"], "error: {photos}/p0.jpg: not a checkpoint of a run (ckpt_path resumes "),
 ]
