@@ -49,11 +49,7 @@ class StyleTransferModule(L.LightningModule):
         paintings = style.get("images") or ([*rehearse, style["image"]] if rehearse else style["image"])
         held_out: list = []
         if style.get("folder"):  # the held-out paintings get loss targets too: previews and validation
-            try:
-                learned, held_out = split_paintings(style["folder"], style.get("holdout_every", 0))
-            except FileNotFoundError as e:  # the default is this repository's ../shared, not on a user's machine
-                raise FileNotFoundError(f"{e} (style.paintings=DIR: a folder of paintings, with an optional "
-                                        "SOURCES.tsv of their artists: docs/arbitrary.md)") from None
+            learned, held_out = split_paintings(style["folder"], style.get("holdout_every", 0))
             paintings = [*(style.get("images") or []), *learned]
             self.hparams["held_out"] = [str(p) for p in held_out]
         self.loss = perceptual_loss([*paintings, *held_out] if held_out else paintings, style.get("size"),

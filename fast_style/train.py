@@ -402,7 +402,9 @@ def _hydra_main(cfg: DictConfig) -> None:
     try:
         train(cfg, run_dir)
     except (FileNotFoundError, VGGWeightsError, ModelFileError, ValueError, MisconfigurationException) as e:
-        print(f"error: {e}", file=sys.stderr)
+        paintings = cfg.style.get("paintings")  # style=any and style=gallery default to this repository's ../shared
+        moved = isinstance(e, FileNotFoundError) and paintings and str(e).startswith(str(paintings))
+        print(f"error: {e}" + ("; style.paintings=DIR names the folder of paintings" if moved else ""), file=sys.stderr)
         sys.exit(1)
     except NonFiniteLossError as e:
         last = run_dir / "checkpoints" / "last.ckpt"
