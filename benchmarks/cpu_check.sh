@@ -42,7 +42,8 @@ timed floor uv run python benchmarks/int8_floor.py --nets full realtime8 --size 
 # A 200-frame 854x480 pan over the bundled photo, then the pipeline stage by stage.
 uv run python - "$OUT/pan.mp4" <<'EOF'
 import sys, av, torch
-from fast_style.images import open_rgb, to_tensor
+from fast_style.images import open_rgb
+from fast_style.pixels import to_tensor
 photo = torch.nn.functional.interpolate(to_tensor(open_rgb("data/examples/chicago.jpg"))[None], scale_factor=2,
                                         mode="bicubic")[0].clamp(0, 1)
 with av.open(sys.argv[1], "w") as out:

@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from fast_style.images import find_images, open_rgb, to_tensor
+from fast_style.images import find_images, open_rgb
+from fast_style.pixels import to_tensor
 from fast_style.stylizer import Stylizer, default_device
 
 

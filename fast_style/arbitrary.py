@@ -23,7 +23,8 @@ from PIL import Image
 from torch import nn
 
 from fast_style.gallery import ConditionalNet, body_config
-from fast_style.images import find_images, fit_longest, open_rgb, scale_longest, to_tensor
+from fast_style.images import find_images, open_rgb, scale_longest
+from fast_style.pixels import fit_longest, to_tensor
 from fast_style.transformer import TransformerConfig
 
 # The VGG-16 layers a painting is read at, and their channels. The VGG (torchvision) loads only

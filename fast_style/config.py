@@ -1,7 +1,7 @@
 """The settings of a style and of its loss, with their defaults in one place: `train` registers
 these dataclasses with Hydra (conf/style/*.yaml and the loss group extend them), and the
-inference side (evaluate, `stylize --optimize`) builds its loss from the same defaults.
-Imports neither Hydra nor torch."""
+inference side (evaluate, `stylize --optimize`) builds its loss from the same defaults. And the
+names of the inference precisions. Imports neither Hydra nor torch."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Optional  # OmegaConf reads Optional[...], not X | None, in structured configs
 
 MISSING = "???"  # OmegaConf's mark for a value that must be given
+PRECISION_NAMES = ("fp32", "bf16", "fp16", "int8")  # stylize --precision; fast_style.hardware.PRECISIONS: their dtypes
 
 
 @dataclass

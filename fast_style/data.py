@@ -16,7 +16,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms import v2
 
-from fast_style.images import IMAGE_EXTENSIONS, find_images, fit_longest, open_rgb, to_bytes, to_tensor
+from fast_style.images import IMAGE_EXTENSIONS, find_images, open_rgb
+from fast_style.pixels import fit_longest, to_bytes, to_tensor
 
 log = logging.getLogger(__name__)
 UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)

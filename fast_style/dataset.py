@@ -38,7 +38,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from fast_style.data import LOADER_WARNING, ignore_sigterm
 from fast_style.files import InputError, load_input, outside, save_image, too_many_pixels
-from fast_style.images import VIDEO_EXTENSIONS, find_images, to_bytes, to_pil
+from fast_style.images import VIDEO_EXTENSIONS, find_images
+from fast_style.pixels import to_bytes, to_pil
 from fast_style.model_file import ModelFile, load_model, read_model
 from fast_style.models import NEEDS_PAINTING, needs_a_style, parse_style
 from fast_style.stylizer import Stylizer

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from fast_style.config import GatysConfig, LossConfig, StyleConfig
-from fast_style.images import find_images, fit_longest, open_rgb, resize, to_tensor
+from fast_style.images import find_images, open_rgb
+from fast_style.pixels import fit_longest, resize, to_tensor
 from fast_style.losses import PerceptualLoss, perceptual_loss
 from fast_style.model_file import ModelFileError, ModelRecord, read_model
 from fast_style.optimize import optimize_image

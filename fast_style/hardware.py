@@ -15,7 +15,9 @@ from typing import Any
 
 import torch
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}  # autocast dtypes
+from fast_style.config import PRECISION_NAMES
+
+PRECISIONS = dict(zip(PRECISION_NAMES, (None, torch.bfloat16, torch.float16, None)))  # autocast dtypes
 
 
 def cpu_has_fast_bf16() -> bool:

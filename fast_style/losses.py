@@ -12,7 +12,7 @@ from torch import nn
 
 from fast_style.arbitrary import STYLE_LAYERS, feature_statistics
 from fast_style.config import LossConfig, StyleConfig
-from fast_style.images import load_style_image
+from fast_style.pixels import load_style_image
 from fast_style.styles import style_image_path
 from fast_style.vgg import LAYERS, VGG16Features
 

@@ -18,7 +18,7 @@ from fast_style.config import LossConfig
 from fast_style.arbitrary import ArbitraryNet, split_paintings
 from fast_style.flicker import centre_grid
 from fast_style.gallery import GalleryNet
-from fast_style.images import bytes_to_floats
+from fast_style.pixels import bytes_to_floats
 from fast_style.losses import perceptual_loss
 from fast_style.model_file import build_network, network_settings
 

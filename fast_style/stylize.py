@@ -16,22 +16,20 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from fast_style.config import GatysConfig, LossConfig, StyleConfig
+from fast_style.config import PRECISION_NAMES, GatysConfig, LossConfig, StyleConfig
 from fast_style.files import (VIDEO_OUTPUTS, InputError, check_output_kind, expand_inputs, is_animation, is_video, load_input,
                               save_image)
-from fast_style.hardware import PRECISIONS, keep_freed_memory
 from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from fast_style.model_file import ModelFileError
-from fast_style.models import (NEEDS_PAINTING, arbitrary_model, file_styles, needs_a_style, resolve_style, sheet_models,
-                               style_index)
 from fast_style.outputs import Options, Report, VideoOptions, stylize_files, stylize_one_video, stylize_pipe
 
-if TYPE_CHECKING:  # the inference path loads torch only once a command needs it
+# Only modules without torch above: importing it takes seconds, and --help or a refused command
+# line answers at once. The rest is imported where a command needs it.
+if TYPE_CHECKING:
     from fast_style.stylizer import Stylizer
 
 IMAGE_BATCH = 4  # same-size images per pass; video frames go one at a time (fast_style.video)
 SHOWN_FAILURES = 10  # a dataset run names this many failed images; the manifest has every one
-PRECISION_CHOICES = ["auto", *PRECISIONS]
+PRECISION_CHOICES = ["auto", *PRECISION_NAMES]
 GATYS_DEFAULTS = {"steps": GatysConfig.steps, "method": GatysConfig.method, "style_size": StyleConfig.size,
                   "vgg_weights": LossConfig.vgg_weights}
 
@@ -231,6 +229,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def list_styles() -> int:
+    from fast_style.models import style_index
+
     index, errors = style_index()
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
@@ -249,7 +249,6 @@ def main(argv: list[str] | None = None) -> int:
         studio = Studio([args.model] if args.model else None, args.device, args.precision, args.max_pixels)
         return serve(studio, args.host or "127.0.0.1", args.port or 7860)
     Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
-    keep_freed_memory()  # this process stylizes and exits (not so the page's server, above)
     if args.dataset:
         return stylize_dataset(args)
     inputs = [] if args.inputs == ["-"] else expand_inputs(args.inputs, args.output)
@@ -278,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.live and args.output is not None and args.output.exists() and not args.overwrite:
         print(f"error: {args.live}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 1
+    from fast_style.hardware import keep_freed_memory  # torch: the checks above answer without it
+
+    keep_freed_memory()  # this process stylizes and exits (not so the page's server, above)
     picture = {"strength": args.strength if args.strength is not None else 1.0, "preserve_color": args.preserve_color}
     if args.sheet:
         return write_sheet(Path(args.inputs[0]), args.output, args.overwrite, args.max_pixels, args.size or 384,
@@ -290,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             precision, compile = args.precision, args.compile
             if precision == "auto" and (args.live or inputs and len(videos) == len(inputs)):
                 precision, compile = stream_defaults(args.device, compile)
+            from fast_style.models import NEEDS_PAINTING, arbitrary_model, needs_a_style, resolve_style
             from fast_style.stylizer import Stylizer
 
             path, style = resolve_style(args.style, args.model) if args.style else (args.model, None)
@@ -305,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             if len(stylizer.styles) > 1 and style is None and args.export is None:  # an export takes the style as an input
                 raise ValueError(needs_a_style(path, stylizer.styles))
             stylizer.style_code()  # the paintings are read now: a bad one is one line, before any output
-    except (ModelFileError, RuntimeError, ValueError) as e:
+    except (RuntimeError, ValueError) as e:  # fast_style.model_file.ModelFileError among them
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.export is not None:
@@ -329,6 +332,11 @@ def stylize_dataset(args: argparse.Namespace) -> int:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from fast_style.dataset import Run, run
+    from fast_style.hardware import keep_freed_memory
+    from fast_style.model_file import ModelFileError
+    from fast_style.models import arbitrary_model, resolve_style
+
+    keep_freed_memory()  # this process stylizes and exits
 
     try:
         path, style = resolve_style(args.style, args.model) if args.style else (args.model, None)
@@ -432,6 +440,8 @@ def write_sheet(photo: Path, target: Path, overwrite: bool, max_pixels: int, til
     """The sheet of every readable shipped style (or of every style in `model`), and a tile for
     the style or mix `extra`; a file that cannot be read is one line (and exit status 1), the
     sheet is still made of the others."""
+    from fast_style.model_file import ModelFileError
+    from fast_style.models import file_styles, resolve_style, sheet_models
     from fast_style.sheet import make_sheet
     from fast_style.stylizer import Stylizer, style_label
 

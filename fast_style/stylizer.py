@@ -18,7 +18,8 @@ from fast_style.arbitrary import ArbitraryNet, StyleReader
 from fast_style.blend import blend, keep_photo_color
 from fast_style.engine import MAX_PASS_PIXELS, Engine, default_device
 from fast_style.gallery import mix_weights
-from fast_style.images import bytes_to_floats, fit_longest, in_srgb, resize, to_bytes, to_pil
+from fast_style.images import in_srgb
+from fast_style.pixels import bytes_to_floats, fit_longest, resize, to_bytes, to_pil
 from fast_style.lanes import lane_count, macs_per_pixel
 from fast_style.model_file import MODEL_SUFFIXES, ModelRecord, load_model
 from fast_style.models import resolve_style

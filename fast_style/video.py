@@ -29,7 +29,8 @@ from fast_style.atomic import atomic_write
 from fast_style.encoders import PRESET, encoder_for, pulled
 from fast_style.files import too_many_pixels
 from fast_style.hdr import HLG, PQ, hdr_to_sdr
-from fast_style.images import DEFAULT_MAX_PIXELS, bytes_to_floats
+from fast_style.images import DEFAULT_MAX_PIXELS
+from fast_style.pixels import bytes_to_floats
 from fast_style.lanes import Lanes
 from fast_style.motion import GridLock, Motion
 from fast_style.stylizer import Stylizer

@@ -10,7 +10,8 @@ from conftest import make_photo
 from fast_style.evaluate import main as evaluate
 from fast_style import Stylizer
 from fast_style.config import LossConfig
-from fast_style.images import find_images, fit_longest, open_rgb, to_tensor
+from fast_style.images import find_images, open_rgb
+from fast_style.pixels import fit_longest, to_tensor
 from fast_style.losses import PerceptualLoss, perceptual_loss
 from fast_style.optimize import optimize_image
 from fast_style.stylize import main as stylize

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from fast_style import Stylizer, quantize
-from fast_style.images import open_rgb, to_tensor
+from fast_style.images import open_rgb
+from fast_style.pixels import to_tensor
 from fast_style.lanes import thread_count
 from fast_style.quantize import Int8Unavailable
 from fast_style.stylize import main

@@ -206,6 +206,23 @@ def test_inference_imports_neither_lightning_nor_hydra(tiny_model: Path, tmp_pat
     assert (tmp_path / "b.jpg").exists()
 
 
+def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path: Path) -> None:
+    """Importing torch takes 3 s here: --help, a bad option and a folder of nothing answered after it."""
+    (tmp_path / "empty").mkdir()
+    code = (
+        "import sys; from fast_style.stylize import main\n"
+        "for argv in (['--help'], ['--style', 'wave', '--size', '0', 'a.jpg'], ['--style', 'wave', 'empty']):\n"
+        "    try:\n"
+        "        print(main(argv))\n"
+        "    except SystemExit as e:\n"
+        "        print(e.code)\n"
+        "print([m for m in ('torch', 'fast_style.stylizer', 'fast_style.models') if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.stdout.splitlines()[-4:] == ["0", "2", "1", "[]"], result.stdout[-500:] + result.stderr[-2000:]
+    assert "error: empty: no images or videos found" in result.stderr
+
+
 def test_two_inputs_never_write_the_same_output(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     a = make_photo(tmp_path / "one" / "a.jpg", (20, 20))
     b = make_photo(tmp_path / "two" / "a.jpg", (20, 20), seed=1)
