@@ -8,8 +8,8 @@ from functools import partial
 from fast_style import Stylizer
 from fast_style.flicker import flicker, pan_clip, zoom_clip
 from fast_style.images import open_rgb
-from fast_style.pixels import to_tensor
 from fast_style.motion import GridLock
+from fast_style.pixels import to_tensor
 
 
 def steady(stylizer: Stylizer):

@@ -23,8 +23,8 @@ import torch
 
 from fast_style.hardware import int8_pairs_saturate, is_x86
 from fast_style.images import open_rgb
-from fast_style.pixels import resize, to_tensor
 from fast_style.lanes import release_gil_in_compiled_kernels
+from fast_style.pixels import resize, to_tensor
 from fast_style.styles import STYLES_DIR
 from fast_style.transformer import TransformerNet
 

@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.live and args.output is not None and args.output.exists() and not args.overwrite:
         print(f"error: {args.live}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 1
-    from fast_style.hardware import keep_freed_memory  # torch: the checks above answer without it
+    # torch from here: the checks above answer without it
+    from fast_style.hardware import keep_freed_memory
 
     keep_freed_memory()  # this process stylizes and exits (not so the page's server, above)
     picture = {"strength": args.strength if args.strength is not None else 1.0, "preserve_color": args.preserve_color}

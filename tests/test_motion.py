@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from fast_style import Stylizer
 from fast_style.flicker import flicker, pan_clip, zoom_clip
 from fast_style.images import open_rgb
-from fast_style.pixels import to_tensor
 from fast_style.motion import MAX_SCALE, GridLock, Motion, locked
+from fast_style.pixels import to_tensor
 from fast_style.stylize import main
 from fast_style.video import stylize_frames, stylize_video
 

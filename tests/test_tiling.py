@@ -7,8 +7,8 @@ from PIL import Image
 
 from fast_style.engine import MAX_PASS_PIXELS, Engine
 from fast_style.images import open_rgb
-from fast_style.pixels import to_tensor
 from fast_style.model_file import load_model
+from fast_style.pixels import to_tensor
 from fast_style.styles import STYLES_DIR
 from fast_style.tiling import norm_statistics, stylize_tiled
 from fast_style.transformer import TransformerConfig, TransformerNet

@@ -72,8 +72,8 @@ BAD_SETTINGS = [
     (["data.root={photos}", "style=any", "style.paintings={tmp}/nope"],  # the default is this repository's ../shared
      "error: {tmp}/nope: painting folder not found; style.paintings=DIR names the folder of paintings"),
     (["data.root={photos}", "style=gallery", "style.paintings={tmp}/nope"],
-     "error: {tmp}/nope/monet_water_lilies.jpg: style image not found (bundled styles: composition_vii, shipwreck, "
-     "starry_night, the_scream, udnie, wave); style.paintings=DIR names the folder of paintings"),
+     ("error: {tmp}/nope/monet_water_lilies.jpg: style image not found (bundled styles: composition_vii, shipwreck, "
+      "starry_night, the_scream, udnie, wave); style.paintings=DIR names the folder of paintings")),
     (["data.root={photos}", "ckpt_path={tmp}/nope.ckpt"], "error: {tmp}/nope.ckpt: checkpoint not found (ckpt_path)"),
     (["data.root={photos}", "ckpt_path={photos}/p0.jpg"], "error: {photos}/p0.jpg: not a checkpoint of a run (ckpt_path resumes "),
 ]
