@@ -1,13 +1,15 @@
-"""The settings of a style and of its loss, with their defaults in one place: `train` registers
-these dataclasses with Hydra (conf/style/*.yaml and the loss group extend them), and the
-inference side (evaluate, `stylize --optimize`) builds its loss from the same defaults. And the
-names of the inference precisions. Imports neither Hydra nor torch."""
+"""The settings of a style, of its loss and of the network, with their defaults in one place:
+`train` registers these dataclasses with Hydra (conf/style/*.yaml, the loss and model groups
+extend them), the inference side (evaluate, `stylize --optimize`) builds its loss from the same
+defaults, and a model file's header rebuilds the network from them. And the names of the
+inference precisions. Imports neither Hydra nor torch, so `train --help` need not import them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional  # OmegaConf reads Optional[...], not X | None, in structured configs
+from dataclasses import asdict, dataclass, field
+from typing import Optional
 
+# Optional[...], not X | None, in the dataclasses: OmegaConf reads only that in structured configs.
 MISSING = "???"  # OmegaConf's mark for a value that must be given
 PRECISION_NAMES = ("fp32", "bf16", "fp16", "int8")  # stylize --precision; fast_style.hardware.PRECISIONS: their dtypes
 
@@ -48,3 +50,22 @@ class GatysConfig:
 
     steps: int = 300  # loss evaluations, for L-BFGS as for Adam
     method: str = "lbfgs"  # or adam
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Everything needed to rebuild the network; saved beside its weights."""
+
+    channels: int = 32  # width of the first layer; doubled by each downsampling
+    res_blocks: int = 5
+    # The last conv's output is divided by 255, as when the net works in 0-255 pixels
+    # (pytorch/examples): measured here, it reaches a lower loss sooner (3.7e6 against 9.6e6
+    # after 130 steps) than an unscaled output, which Adam at 1e-3 moves too far per step.
+    output_scale: float = 1 / 255
+    # "johnson": the paper's layout. "realtime": the same idea made for CPUs without AVX-512,
+    # with almost nothing at full resolution (see fast_style.transformer). "realtime8": as realtime, the
+    # residual blocks at an eighth of the size, where they cost a quarter as much a channel.
+    layout: str = "johnson"
+
+    def to_dict(self) -> dict[str, int | float | str]:
+        return asdict(self)

@@ -5,31 +5,13 @@ normalisation (Ulyanov et al. 2016, arXiv:1607.08022) in place of batch norm."""
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass(frozen=True)
-class TransformerConfig:
-    """Everything needed to rebuild the network; saved beside its weights."""
-
-    channels: int = 32  # width of the first layer; doubled by each downsampling
-    res_blocks: int = 5
-    # The last conv's output is divided by 255, as when the net works in 0-255 pixels
-    # (pytorch/examples): measured here, it reaches a lower loss sooner (3.7e6 against 9.6e6
-    # after 130 steps) than an unscaled output, which Adam at 1e-3 moves too far per step.
-    output_scale: float = 1 / 255
-    # "johnson": the paper's layout. "realtime": the same idea made for CPUs without AVX-512,
-    # with almost nothing at full resolution (see TransformerNet). "realtime8": as realtime, the
-    # residual blocks at an eighth of the size, where they cost a quarter as much a channel.
-    layout: str = "johnson"
-
-    def to_dict(self) -> dict[str, int | float | str]:
-        return asdict(self)
-
+# The settings live with the other defaults, torch-free: Hydra's for `train`.
+from fast_style.config import TransformerConfig
 
 MULTIPLE = 4  # two stride-2 convs: sizes must divide by 4 on the way through
 MIN_SIDE = 8  # the 9x9 reflection pads need at least 8 pixels (reflect pad < side)

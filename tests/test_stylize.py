@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import BF16_CPU, make_photo, make_photo_dir
+from conftest import BF16_CPU, answers_in_a_fresh_process, make_photo, make_photo_dir
 from fast_style import Stylizer
 from fast_style.model_file import load_model, save_model
 from fast_style.stylize import main
@@ -209,17 +209,10 @@ def test_inference_imports_neither_lightning_nor_hydra(tiny_model: Path, tmp_pat
 def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path: Path) -> None:
     """Importing torch takes 3 s here: --help, a bad option and a folder of nothing answered after it."""
     (tmp_path / "empty").mkdir()
-    code = (
-        "import sys; from fast_style.stylize import main\n"
-        "for argv in (['--help'], ['--style', 'wave', '--size', '0', 'a.jpg'], ['--style', 'wave', 'empty']):\n"
-        "    try:\n"
-        "        print(main(argv))\n"
-        "    except SystemExit as e:\n"
-        "        print(e.code)\n"
-        "print([m for m in ('torch', 'fast_style.stylizer', 'fast_style.models') if m in sys.modules])"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False)
-    assert result.stdout.splitlines()[-4:] == ["0", "2", "1", "[]"], result.stdout[-500:] + result.stderr[-2000:]
+    argvs = [["--help"], ["--style", "wave", "--size", "0", "a.jpg"], ["--style", "wave", "empty"]]
+    heavy = ("torch", "fast_style.stylizer", "fast_style.models")
+    lines, result = answers_in_a_fresh_process("from fast_style.stylize import main as call", argvs, tmp_path, heavy)
+    assert lines == ["0", "2", "1", "[]"], result.stdout[-500:] + result.stderr[-2000:]
     assert "error: empty: no images or videos found" in result.stderr
 
 

@@ -202,7 +202,7 @@ def test_a_shallower_network_starts_from_a_deeper_ones_first_residual_blocks(tmp
     from fast_style.config import LossConfig
     from fast_style.model_file import ModelRecord, save_model
     from fast_style.module import StyleTransferModule
-    from fast_style.train import warm_start
+    from fast_style.fit import warm_start
     from fast_style.transformer import TransformerConfig, TransformerNet
 
     deep = tmp_path / "deep.safetensors"

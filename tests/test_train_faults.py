@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from PIL import Image
 
-from conftest import make_photo_dir, record, run_train_many, stop_group
+from conftest import answers_in_a_fresh_process, make_photo_dir, record, run_train_many, stop_group
 from fast_style.data import PhotoDataModule
 from test_train import FAST, train
 
@@ -47,6 +47,16 @@ def test_unreadable_photos_are_skipped_and_counted(tmp_path: Path, photo_dir: Pa
     assert "skipping 2 unreadable file(s)" in log and "empty.jpg" in log and "text.jpg" in log
     assert "skipping unreadable photo " in log and "truncated.jpg" in log
     assert record(tmp_path / "checkpoints" / "wave.safetensors")["steps"] == 8
+
+
+def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path: Path) -> None:
+    """torch and Lightning take 3-10 s to import here: `train --help` took 10 s, a bad number as long."""
+    main = "from fast_style.train import main\ndef call(argv):\n    sys.argv[1:] = argv\n    main()"
+    argvs = [["--help"], ["style=nope"], ["batch_size=0"]]
+    lines, result = answers_in_a_fresh_process(main, argvs, tmp_path, ("torch", "lightning", "fast_style.fit"))
+    assert lines == ["0", "1", "1", "[]"], result.stdout[-500:] + result.stderr[-2000:]
+    assert "train is powered by Hydra" in result.stdout
+    assert "error: unknown style 'nope'" in result.stderr and "error: batch_size must be at least 1, not 0" in result.stderr
 
 
 BAD_SETTINGS = [
@@ -172,7 +182,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path: Path, photo_dir: Pat
 def test_a_resume_that_cannot_go_on_as_asked_says_so_before_loading(tmp_path: Path) -> None:
     from omegaconf import OmegaConf
 
-    from fast_style.train import check_resume
+    from fast_style.fit import check_resume
 
     last = tmp_path / "last.ckpt"
     model, style = {"channels": 32, "layout": "johnson"}, {"name": "wave", "image": "wave.jpg", "weight": 1e10}
@@ -205,7 +215,7 @@ def test_a_gpu_asked_for_where_there_is_none_is_one_line_before_loading() -> Non
     """It was Lightning's "No supported gpu backend found!", after the photos and the VGG had loaded."""
     from omegaconf import OmegaConf
 
-    from fast_style.train import check_accelerator
+    from fast_style.fit import check_accelerator
 
     with pytest.raises(ValueError, match=r"trainer.accelerator=cuda \(trainer=gpu\) needs a CUDA or Apple GPU, and this "
                                          r"machine has neither: trainer=default trains on the CPU"):
