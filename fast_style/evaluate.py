@@ -1,5 +1,6 @@
 """`evaluate --model FILE --photos DIR`: a trained network's losses and speed, optionally against
-Gatys optimisation of the same photos at the same loss weights."""
+Gatys optimisation of the same photos at the same loss weights. torch is imported by the
+functions that need it, as in `stylize`: `--help` and a refused command line answer at once."""
 
 from __future__ import annotations
 
@@ -10,19 +11,19 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from fast_style.config import GatysConfig, LossConfig, StyleConfig
 from fast_style.images import find_images, open_rgb
-from fast_style.pixels import fit_longest, resize, to_tensor
-from fast_style.losses import PerceptualLoss, perceptual_loss
-from fast_style.model_file import ModelFileError, ModelRecord, read_model
-from fast_style.optimize import optimize_image
-from fast_style.stylize import PRECISION_CHOICES
 from fast_style.styles import find_painting
-from fast_style.stylizer import Stylizer
-from fast_style.vgg import VGGWeightsError
+from fast_style.stylize import PRECISION_CHOICES
+
+if TYPE_CHECKING:
+    import torch
+
+    from fast_style.losses import PerceptualLoss
+    from fast_style.model_file import ModelRecord
+    from fast_style.stylizer import Stylizer
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -66,6 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _sync(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -99,6 +102,9 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
     arbitrary-style network, over the paintings its training held out (or those in `paintings`),
     optionally beside another tool's pictures of the same pairs (`against`). `strength` < 1 scores
     the output as `stylize --strength` blends it with the photo."""
+    from fast_style.losses import perceptual_loss
+    from fast_style.stylizer import Stylizer
+
     stylizer = Stylizer.load(model, device=device, precision=precision, vgg_weights=vgg_weights, strength=strength)
     common = dict(photos_dir=photos_dir, size=size, style_size=style_size, baseline=baseline, steps=steps,
                   method=method, vgg_weights=vgg_weights, progress=progress)
@@ -162,6 +168,8 @@ def _arbitrary_paintings(model: Path, stylizer: Stylizer, paintings: Path | None
 
 def _single_beside(gallery: Path, style: str) -> Path | None:
     """A single-style network of a gallery's style in the gallery file's folder, named for it."""
+    from fast_style.model_file import ModelFileError, read_model
+
     path = gallery.parent / f"{style}.safetensors"
     if not path.is_file() or path.resolve() == gallery.resolve():
         return None
@@ -175,6 +183,12 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
                     size: int, style_size: int | None, baseline: str, baseline_from: Path | None, steps: int,
                     method: str, vgg_weights: str, progress: bool, against: Path | None = None,
                     loss_fn: Callable | None = None) -> dict:
+    import torch
+
+    from fast_style.losses import perceptual_loss
+    from fast_style.optimize import optimize_image
+    from fast_style.pixels import fit_longest, resize, to_tensor
+
     device = stylizer.device
     record = stylizer.record
     weights = _weights(record)
@@ -268,6 +282,9 @@ def print_gallery_table(report: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from fast_style.model_file import ModelFileError
+    from fast_style.vgg import VGGWeightsError
+
     try:
         report = evaluate(args.model, args.photos, args.size, args.style_image, args.style_size, args.baseline,
                           args.baseline_from, args.steps, args.method, args.device, args.precision, args.vgg_weights,

@@ -85,6 +85,7 @@ def run_train_many(cases: list[tuple[Path, list[str]]]) -> list[subprocess.Compl
     process spends 8 s (AVX-512 Zen 4) to 20 s (AVX2 Zen 3) importing torch, torchvision and
     Lightning, which was most of a short run's time. Tests that need a process of their own (kill -9,
     Ctrl-C, DDP, other CPU caps) start one."""
+    import fast_style.fit  # noqa: F401  Lightning's import adds warning filters: not a run's, which are checked below
     from fast_style.train import main
 
     results = []
