@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import difflib
+import inspect
 import logging
 import shutil
 import signal
@@ -167,6 +169,17 @@ def _dhms(t: datetime.timedelta) -> str:
     return f"{seconds // 86400:02d}:{seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def check_trainer_arguments(cfg: DictConfig) -> None:
+    """`+trainer.NAME=VALUE` passes NAME to Lightning's Trainer: a name it does not take was a
+    traceback (TypeError) after the photos had been read."""
+    takes = inspect.signature(L.Trainer.__init__).parameters
+    for name in cfg.trainer:
+        if name not in takes:
+            near = difflib.get_close_matches(str(name), list(takes), n=1, cutoff=0.6)
+            hint = f" (did you mean trainer.{near[0]}?)" if near else ""
+            raise ValueError(f"trainer.{name}: not an argument of Lightning's Trainer{hint}")
+
+
 def check_accelerator(cfg: DictConfig) -> None:
     """`trainer=gpu` on a machine without one failed after the photos and the VGG had loaded,
     with Lightning's "No supported gpu backend found!"."""
@@ -184,6 +197,7 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
 
 
 def _train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
+    check_trainer_arguments(cfg)
     check_accelerator(cfg)
     check_resume(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)

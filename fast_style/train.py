@@ -3,16 +3,22 @@ what cannot run, and fast_style.fit runs the rest: torch and Lightning are impor
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import hydra
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import OverrideType
+from hydra.errors import HydraException
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fast_style.config import LossConfig, StyleConfig, TransformerConfig
 from fast_style.styles import style_image_path
@@ -120,6 +126,66 @@ def naming_fault(argv: list[str]) -> str | None:
     return None
 
 
+def override_fault(argv: list[str]) -> str | None:
+    """A mistyped setting or option in one line, with the nearest real one. Hydra's report took
+    six lines and advised adding the key with `+` (`+trainer.max_step=5`), which then failed in
+    Lightning with a traceback. Hydra's flags (but -m), sweeps of settings and `hydra.*` are Hydra's own."""
+    if any(arg.startswith("-") and arg not in ("-m", "--multirun") for arg in argv):
+        return None  # --cfg, --config-name NAME, ... change what is composed
+    overrides = [arg for arg in argv if not arg.startswith("-")]
+    parser = OverridesParser.create()
+    parsed = []
+    for arg in overrides:
+        try:
+            parsed += parser.parse_overrides([arg])
+        except HydraException as e:
+            lines = str(e).splitlines()
+            return f"{arg}: not NAME=VALUE ({lines[1] if len(lines) > 2 else lines[-1]})"
+    groups = {o.key_or_group: o for o in parsed if o.key_or_group in GROUPS and o.package is None}
+    for group, o in groups.items():
+        names = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
+        if group != "style" and (bad := [n for n in names if isinstance(n, str) and n not in GROUPS[group]]):
+            return f"{group}={bad[0]}: no such {group} (the {group}s: {', '.join(GROUPS[group])})"
+    choices = [f"{g}={next(o.sweep_string_iterator()) if o.is_sweep_override() else o.value()}" for g, o in groups.items()]
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            composed = compose("train", overrides=choices)
+    except HydraException:
+        return None  # said by Hydra in its own words
+    known = set(_keys(OmegaConf.to_container(composed, resolve=False)))
+    for o in parsed:
+        key = o.key_or_group
+        head, _, index = key.rpartition(".")
+        if (o.type in (OverrideType.ADD, OverrideType.FORCE_ADD) or key in groups or o.package is not None
+                or key.startswith(("hydra.", "hydra/"))
+                or index.isdigit() and isinstance(OmegaConf.select(composed, head), ListConfig)):  # style.images.0=
+            continue
+        if key not in known:
+            near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}?" if near else "the settings: docs/training.md#configuration"
+            more = "; Lightning's other Trainer arguments go in as +trainer.NAME=VALUE" if key.startswith("trainer.") else ""
+            return f"{key}: no such setting ({hint}){more}"
+    return None
+
+
+def _keys(node: Any, prefix: str = "") -> list[str]:
+    """Every setting's dotted name, groups' included (`trainer`, `trainer.max_steps`)."""
+    if not isinstance(node, dict):
+        return []
+    return [name for k, v in node.items() for name in (prefix + str(k), *_keys(v, f"{prefix}{k}."))]
+
+
+def _group_options() -> dict[str, list[str]]:
+    """Each config group's options: its YAML files and the dataclasses stored above."""
+    options: dict[str, set[str]] = {d.name: {f.stem for f in d.glob("*.yaml")} for d in CONF_DIR.iterdir() if d.is_dir()}
+    for group, name in (("style", "base"), ("loss", "default"), ("model", "default")):
+        options.setdefault(group, set()).add(name)
+    return {group: sorted(names) for group, names in options.items()}
+
+
+GROUPS = _group_options()
+
+
 def expand_home(argv: list[str]) -> list[str]:
     """`data.root=~/photos` with the home folder written out: the shell expands `~` only at the
     start of a word, and Hydra's override grammar refuses it (a LexerNoViableAltException)."""
@@ -134,7 +200,7 @@ def main() -> None:
         known = ", ".join(sorted(p.stem for p in (CONF_DIR / "style").glob("*.yaml")))
         print(f"error: unknown style {unknown[0]!r} (available: {known}; or set style.image=PATH)", file=sys.stderr)
         sys.exit(1)
-    if fault := naming_fault(sys.argv[1:]):  # before Hydra makes a run folder of the name
+    if fault := override_fault(sys.argv[1:]) or naming_fault(sys.argv[1:]):  # before Hydra makes a run folder
         print(f"error: {fault}", file=sys.stderr)
         sys.exit(1)
     _hydra_main()

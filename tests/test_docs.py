@@ -88,8 +88,9 @@ def test_every_documented_train_command_composes(where: str, args: list[str]) ->
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from fast_style.train import CONF_DIR, expand_home
+    from fast_style.train import CONF_DIR, expand_home, override_fault
 
+    assert override_fault(expand_home([a for a in args if a != "..."])) is None  # the check before Hydra's
     overrides = [a for a in expand_home(args) if a not in ("...", "-m")]
     parsed = OverridesParser.create().parse_overrides(overrides)
     if "-m" in args:  # a sweep: each value alone must compose

@@ -73,6 +73,14 @@ BAD_SETTINGS = [
     (["data.root={photos}", "trainer.max_steps=2", "style.size=0"], "error: style.size must be at least 1, or null for the painting's own size, not 0"),
     (["data.root={photos}", "style=nonesuch"], "error: unknown style 'nonesuch' (available: any, composition_vii, gallery, shipwreck, "),
     (["data.root={photos}", "-m", "style=wave,nope"], "error: unknown style 'nope' (available: "),  # in a sweep
+    # A mistyped setting: Hydra's six lines advised `+trainer.max_step=5`, then a traceback from Lightning.
+    (["data.root={photos}", "trainer.max_step=5"], ("error: trainer.max_step: no such setting (did you mean trainer.max_steps?); "
+                                                    "Lightning's other Trainer arguments go in as +trainer.NAME=VALUE")),
+    (["data.root={photos}", "+trainer.max_step=5"],
+     "error: trainer.max_step: not an argument of Lightning's Trainer (did you mean trainer.max_steps?)"),
+    (["data.root={photos}", "-m", "style=wave,udnie", "optim.lrr=1e-3"], "error: optim.lrr: no such setting (did you mean optim.lr?)"),
+    (["data.root={photos}", "model=big"], "error: model=big: no such model (the models: default, realtime, realtime8, small)"),
+    (["data.root"], "error: data.root: not NAME=VALUE (missing EQUAL at '<EOF>')"),
     (["data.root={photos}", "data.image_size=-3"], "error: data.image_size must be a positive number of pixels, not -3"),
     (["data.root={photos}", "batch_size=0"], "error: batch_size must be at least 1, not 0"),
     (["data.root={photos}", "loss.content_layer=relu9_9"], "error: unknown VGG layer 'relu9_9' (layers: relu1_2, "),
