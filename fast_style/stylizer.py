@@ -209,8 +209,10 @@ class Stylizer:
         if isinstance(image, Image.Image):
             return self.stylize_batch([image], size, **options)[0]
         if not isinstance(image, torch.Tensor):
-            raise TypeError(f"a Stylizer takes a PIL image or a tensor, not {type(image).__name__}"
-                            + (" (Image.fromarray(array) makes one of an RGB array)" if hasattr(image, "__array__") else ""))
+            hint = (" (Image.fromarray(array) makes one of an RGB array)" if hasattr(image, "__array__") else
+                    " (Image.open(path) opens a file; fast_style.images.open_image(path) turns it upright as stylize does)"
+                    if isinstance(image, (str, Path)) else "")
+            raise TypeError(f"a Stylizer takes a PIL image or a tensor, not {type(image).__name__}{hint}")
         if image.dim() == 3 and image.shape[0] == 3:
             return self.stylize_tensor(image.unsqueeze(0), size, **options)[0]
         return self.stylize_tensor(image, size, **options)

@@ -161,6 +161,8 @@ def test_python_api_takes_pil_and_tensors(tiny_model: Path) -> None:
         stylizer(x, 0)
     with pytest.raises(TypeError, match=r"takes a PIL image or a tensor, not ndarray \(Image.fromarray"):
         stylizer(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(TypeError, match=r"not str \(Image.open\(path\) opens a file; fast_style.images.open_image"):
+        stylizer("photo.jpg")
 
 
 def test_python_api_loads_a_shipped_style_by_name_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
