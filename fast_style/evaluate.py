@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from fast_style.config import GatysConfig, LossConfig, StyleConfig
 from fast_style.images import find_images, open_rgb
 from fast_style.styles import find_painting
-from fast_style.stylize import PRECISION_CHOICES
+from fast_style.stylize import PRECISION_CHOICES, Parser
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="evaluate", description=__doc__)
+    p = Parser(prog="evaluate", description=__doc__)
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--photos", type=Path, required=True, help="a folder of photos (recursive)")
     p.add_argument("--style-image", type=Path, help="default: the bundled painting the model was trained on")

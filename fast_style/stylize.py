@@ -8,11 +8,13 @@ pipeline (fast_style.stylizer), video (fast_style.video), the window (fast_style
 from __future__ import annotations
 
 import argparse
+import difflib
 import functools
+import re
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from PIL import Image
 
@@ -34,8 +36,19 @@ GATYS_DEFAULTS = {"steps": GatysConfig.steps, "method": GatysConfig.method, "sty
                   "vgg_weights": LossConfig.vgg_weights}
 
 
+class Parser(argparse.ArgumentParser):
+    """Refusals in one line: argparse put its usage, 17 lines of options, above each one, and
+    named nothing for a mistyped option."""
+
+    def error(self, message: str) -> NoReturn:
+        if unknown := re.match(r"unrecognized arguments: (--?[^\s=]+)", message):
+            near = difflib.get_close_matches(unknown[1], list(self._option_string_actions), n=1)
+            message += f" (did you mean {near[0]}?)" if near else f" ({self.prog} --help lists the options)"
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="stylize", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="stylize", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, help="a .safetensors exported by train, or a Lightning .ckpt")
     p.add_argument("--style", help="a shipped style (stylize --list-styles), or a mix of one gallery's styles: "
                                    "'starry_night=0.6,wave=0.4'; with --model, a style inside that file")

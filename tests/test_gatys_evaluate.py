@@ -50,11 +50,13 @@ def test_optimize_needs_a_style_image(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_evaluate_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path: Path) -> None:
     """Importing torch takes 3 s here: `evaluate --help` took 10 s, as `stylize --help` did."""
-    argvs = [["--help"], ["--model", "m.safetensors", "--photos", ".", "--size", "0"]]
+    argvs = [["--help"], ["--model", "m.safetensors", "--photos", ".", "--size", "0"],
+             ["--model", "m.safetensors", "--photos", ".", "--sizee", "3"]]
     lines, result = answers_in_a_fresh_process("from fast_style.evaluate import main as call", argvs, tmp_path,
                                                 ("torch", "fast_style.stylizer"))
-    assert lines == ["0", "2", "[]"], result.stdout[-500:] + result.stderr[-2000:]
-    assert "error: --size must be at least 1, not 0" in result.stderr
+    assert lines == ["0", "2", "2", "[]"], result.stdout[-500:] + result.stderr[-2000:]
+    assert result.stderr.splitlines() == ["evaluate: error: --size must be at least 1, not 0",  # and no usage above
+                                          "evaluate: error: unrecognized arguments: --sizee 3 (did you mean --size?)"]
 
 def test_evaluate_json_against_gatys(tiny_model: Path, photo_dir: Path, capsys: pytest.CaptureFixture) -> None:
     code = evaluate(["--model", str(tiny_model), "--photos", str(photo_dir), "--style-image", str(STYLE), "--size", "32",
