@@ -63,6 +63,13 @@ QUIET = (r".*module\(s\) in eval mode.*", r".*is not supported by the model summ
 # Its advertisement, a log line.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
     lambda record: "litlogger" not in record.getMessage())
+# Lightning's lines go through a handler of its own only where the root logger had none when it
+# was imported (lightning/pytorch/__init__.py). `train` imports this module once Hydra has set one
+# up, and each line showed twice ("INFO: ..." and Hydra's): as when it was imported first.
+for _name in ("lightning.pytorch", "lightning.fabric"):
+    if (_logger := logging.getLogger(_name)).propagate:
+        _logger.addHandler(logging.StreamHandler())
+        _logger.propagate = False
 
 
 

@@ -176,6 +176,7 @@ def test_ddp_with_two_cpu_processes(tmp_path: Path, photo_dir: Path) -> None:
     assert info["steps"] == 2 and info["images_seen"] == 2 * 2 * 2  # steps x batch x processes
     assert info["val_losses"]["total"] == pytest.approx(evaluated_total(exported, held), rel=1e-4)
     assert (result.stdout + result.stderr).count("3 photo(s) x 1 painting(s)") == 2  # at the start and the end, once each
+    assert (result.stdout + result.stderr).count("`Trainer.fit` stopped") == 1  # Lightning's lines, once: not Hydra's too
 
 
 def train_in_turn(cwd: Path, *runs: list[str]) -> list[subprocess.CompletedProcess]:
