@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import OverrideType
+from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -127,9 +127,10 @@ def naming_fault(argv: list[str]) -> str | None:
 
 
 def override_fault(argv: list[str]) -> str | None:
-    """A mistyped setting or option in one line, with the nearest real one. Hydra's report took
-    six lines and advised adding the key with `+` (`+trainer.max_step=5`), which then failed in
-    Lightning with a traceback. Hydra's flags (but -m), sweeps of settings and `hydra.*` are Hydra's own."""
+    """A mistyped setting or option, a value of the wrong type or a nonsense number, in one line
+    and before Hydra makes a run folder. Hydra's report took five or six lines, and for a mistyped
+    key advised adding it with `+` (`+trainer.max_step=5`), which then failed in Lightning with a
+    traceback. Each value of a sweep is checked. Hydra's flags (but -m) and `hydra.*` are its own."""
     if any(arg.startswith("-") and arg not in ("-m", "--multirun") for arg in argv):
         return None  # --cfg, --config-name NAME, ... change what is composed
     overrides = [arg for arg in argv if not arg.startswith("-")]
@@ -165,7 +166,26 @@ def override_fault(argv: list[str]) -> str | None:
             hint = f"did you mean {near[0]}?" if near else "the settings: docs/training.md#configuration"
             more = "; Lightning's other Trainer arguments go in as +trainer.NAME=VALUE" if key.startswith("trainer.") else ""
             return f"{key}: no such setting ({hint}){more}"
+    for variant in _variants([o for o in parsed if not o.key_or_group.startswith(("hydra.", "hydra/"))]):
+        try:
+            with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+                cfg = compose("train", overrides=variant)
+            check_numbers(cfg)
+        except HydraException as e:  # "Error merging override KEY=VALUE", and why in its cause
+            merging = str(e).removeprefix("Error merging override ")
+            return f"{merging}: {str(e.__cause__).splitlines()[0]}" if merging != str(e) and e.__cause__ else None
+        except ValueError as e:
+            return str(e)
     return None
+
+
+def _variants(overrides: list[Override]) -> list[list[str]]:
+    """Enough of a sweep's runs to try each value once: every sweep at its first value, then each
+    other value in turn."""
+    lines = [[f"{o.get_key_element()}={value}" for value in o.sweep_string_iterator()] if o.is_sweep_override()
+             else [str(o.input_line)] for o in overrides]
+    first = [options[0] for options in lines]
+    return [first] + [first[:i] + [line] + first[i + 1:] for i, options in enumerate(lines) for line in options[1:]]
 
 
 def _keys(node: Any, prefix: str = "") -> list[str]:

@@ -119,6 +119,21 @@ def test_bad_settings_fail_at_start_with_one_line(bad_settings: tuple, case: int
     assert len(lines) == 1 and lines[0].startswith(BAD_SETTINGS[case][1].format(**paths)), result.stderr
 
 
+def test_a_bad_value_is_one_line_and_no_run_folder(tmp_path: Path, photo_dir: Path) -> None:
+    """Hydra's five lines for a value of the wrong type; a run folder (config, empty log) for each refusal."""
+    cases = {
+        ("loss.content_weight=abc",): "error: loss.content_weight=abc: Value 'abc' of type 'str' could not be converted to Float",
+        ("batch_size=0",): "error: batch_size must be at least 1, not 0",
+        ("-m", "style=wave,udnie", "optim.lr=1e-3,-1"): "error: optim.lr must be positive, not -1",  # a sweep's second value
+    }
+    runs = [(tmp_path / str(i), [*FAST, f"data.root={photo_dir}", *argv]) for i, argv in enumerate(cases)]
+    for cwd, _ in runs:
+        cwd.mkdir()
+    for result, ((cwd, _), line) in zip(run_train_many(runs), zip(runs, cases.values())):
+        assert result.returncode == 1 and result.stderr.strip().splitlines() == [line], result.stderr
+        assert list(cwd.iterdir()) == []
+
+
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path: Path, photo_dir: Path) -> None:
     result = train(tmp_path, f"data.root={photo_dir}", "optim.lr=1e12", "trainer.max_steps=50",
                    "checkpoint_every_n_steps=1", check=False)
