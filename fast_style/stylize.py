@@ -290,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.live and args.output is not None and args.output.exists() and not args.overwrite:
         print(f"error: {args.live}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 1
+    if inputs and not any(source.exists() for source, _ in inputs):  # typos: said before seconds of loading
+        report = Report(args.json)
+        for source, _ in inputs:
+            report.failed(source, "file not found")
+        print(f"{len(inputs)} of {len(inputs)} inputs failed", file=sys.stderr)
+        return 1
     # torch from here: the checks above answer without it
     from fast_style.hardware import keep_freed_memory
 

@@ -133,6 +133,7 @@ def test_bad_inputs_are_reported_and_the_rest_go_on(tiny_model: Path, tmp_path: 
 
 
 def test_unknown_style_names_the_available_ones(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    make_photo(tmp_path / "a.jpg", (8, 8))
     assert main(["--style", "no_such_style", str(tmp_path / "a.jpg")]) == 2
     assert "no trained model named 'no_such_style' (available:" in capsys.readouterr().err
     assert main(["--style", "wave=0.5,starry_nite=0.5", str(tmp_path / "a.jpg")]) == 2  # a typo gets a guess
@@ -211,10 +212,13 @@ def test_inference_imports_neither_lightning_nor_hydra(tiny_model: Path, tmp_pat
 def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path: Path) -> None:
     """Importing torch takes 3 s here: --help, a bad option and a folder of nothing answered after it."""
     (tmp_path / "empty").mkdir()
-    argvs = [["--help"], ["--style", "wave", "--size", "0", "a.jpg"], ["--style", "wave", "empty"]]
+    argvs = [["--help"], ["--style", "wave", "--size", "0", "a.jpg"], ["--style", "wave", "empty"],
+             ["--style", "wave", "a.jpg", "b.jpg"]]  # not there: typos
     heavy = ("torch", "fast_style.stylizer", "fast_style.models")
     lines, result = answers_in_a_fresh_process("from fast_style.stylize import main as call", argvs, tmp_path, heavy)
-    assert lines == ["0", "2", "1", "[]"], result.stdout[-500:] + result.stderr[-2000:]
+    assert lines == ["0", "2", "1", "1", "[]"], result.stdout[-500:] + result.stderr[-2000:]
+    assert result.stderr.splitlines()[-3:] == ["error: a.jpg: file not found", "error: b.jpg: file not found",
+                                               "2 of 2 inputs failed"]
     assert "error: empty: no images or videos found" in result.stderr
 
 
@@ -505,6 +509,12 @@ def test_json_prints_one_object_a_line_per_input(tiny_model: Path, photo_dir: Pa
     assert bad == {"input": str(tmp_path / "missing.jpg"), "output": None, "seconds": bad["seconds"], "error": "file not found"}
     assert all(Path(line["output"]).is_file() and line["seconds"] >= 0 for line in lines if not line["error"])
     assert f"error: {tmp_path / 'missing.jpg'}: file not found" in captured.err
+    # Every input missing: said before the model loads, in the same lines.
+    assert main(["--model", str(tiny_model), str(tmp_path / "missing.jpg"), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert [json.loads(line) for line in captured.out.splitlines()] == [
+        {"input": str(tmp_path / "missing.jpg"), "output": None, "seconds": None, "error": "file not found"}]
+    assert captured.err.splitlines() == [f"error: {tmp_path / 'missing.jpg'}: file not found", "1 of 1 inputs failed"]
 
 
 def test_a_sheet_of_many_styles_comes_in_rows() -> None:
