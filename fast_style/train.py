@@ -79,7 +79,7 @@ def check_numbers(cfg: DictConfig) -> None:
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     try:
-        check_numbers(cfg)
+        check_numbers(cfg)  # again: override_fault leaves Hydra's flags (--config-name) and glob sweeps to it
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
