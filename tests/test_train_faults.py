@@ -55,7 +55,7 @@ def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path
     argvs = [["--help"], ["style=nope"], ["batch_size=0"]]
     lines, result = answers_in_a_fresh_process(main, argvs, tmp_path, ("torch", "lightning", "fast_style.fit"))
     assert lines == ["0", "1", "1", "[]"], result.stdout[-500:] + result.stderr[-2000:]
-    assert "train is powered by Hydra" in result.stdout
+    assert result.stdout.startswith("train: fit one style network") and "docs/training.md#configuration" in result.stdout
     assert "error: unknown style 'nope'" in result.stderr and "error: batch_size must be at least 1, not 0" in result.stderr
 
 
