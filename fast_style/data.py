@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms import v2
 
-from fast_style.images import IMAGE_EXTENSIONS, find_images, open_rgb
+from fast_style.images import IMAGE_EXTENSIONS, find_images, open_rgb, photo_folder
 from fast_style.pixels import fit_longest, to_bytes, to_tensor
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,9 @@ class PhotoFolder(Dataset):
     """Unreadable photos are skipped with a warning, never a crash at step 9,000."""
 
     def __init__(self, root: str | Path, image_size: int = 256) -> None:
-        self.root = Path(root).expanduser()
         if image_size < 1:
             raise ValueError(f"data.image_size must be a positive number of pixels, not {image_size}")
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root}: training photo folder not found (data.root=DIR: any folder "
-                                    "of photos; MS-COCO in data/README.md)")
+        self.root = photo_folder(root)
         self.files, bad = readable(find_images(self.root))
         if bad:
             names = ", ".join(str(p.relative_to(self.root)) for p in bad[:5])

@@ -23,6 +23,16 @@ def find_images(root: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> l
     return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in extensions and p.is_file())
 
 
+def photo_folder(root: str | Path) -> Path:
+    """`data.root`, or the line that says it is no folder: said by `train` before anything loads,
+    and by the data module."""
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: training photo folder not found (data.root=DIR: any folder of photos; "
+                                "MS-COCO in data/README.md)")
+    return path
+
+
 DEFAULT_MAX_PIXELS = 100_000_000  # refuse larger images (decompression bombs) unless told otherwise
 
 

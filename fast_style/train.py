@@ -21,6 +21,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fast_style.config import LossConfig, StyleConfig, TransformerConfig
+from fast_style.images import photo_folder
 from fast_style.styles import style_image_path
 
 CONF_DIR = Path(__file__).parent / "conf"  # inside an installed wheel
@@ -76,6 +77,16 @@ def check_numbers(cfg: DictConfig) -> None:
             raise ValueError(f"{key} must be {want}, not {value}")
 
 
+def check_paths(cfg: DictConfig) -> None:
+    """The photo folder and the painting, the paths a first run gets wrong (`train style=wave`
+    looks for MS-COCO in data/coco/): said at once, not after 10 s of imports in a run folder."""
+    if OmegaConf.is_missing(cfg.data, "root"):
+        raise FileNotFoundError("data=folder takes the folder of photos: data.root=DIR")
+    photo_folder(cfg.data.root)
+    if not cfg.style.images and not cfg.style.folder and not OmegaConf.is_missing(cfg.style, "image"):
+        style_image_path(str(cfg.style.image))
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     try:
@@ -126,9 +137,9 @@ def naming_fault(argv: list[str]) -> str | None:
     return None
 
 
-def override_fault(argv: list[str]) -> str | None:
-    """A mistyped setting or option, a value of the wrong type or a nonsense number, in one line
-    and before Hydra makes a run folder. Hydra's report took five or six lines, and for a mistyped
+def override_fault(argv: list[str], paths: bool = True) -> str | None:
+    """A mistyped setting or option, a value of the wrong type, a nonsense number or a missing
+    photo folder or painting, in one line and before Hydra makes a run folder. Hydra's report took five or six lines, and for a mistyped
     key advised adding it with `+` (`+trainer.max_step=5`), which then failed in Lightning with a
     traceback. Each value of a sweep is checked. Hydra's flags (but -m) and `hydra.*` are its own."""
     if any(arg.startswith("-") and arg not in ("-m", "--multirun") for arg in argv):
@@ -171,6 +182,10 @@ def override_fault(argv: list[str]) -> str | None:
             with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
                 cfg = compose("train", overrides=variant)
             check_numbers(cfg)
+            if paths:  # not for a documented command's path/to/photos
+                check_paths(cfg)
+        except FileNotFoundError as e:
+            return str(e)
         except HydraException as e:  # "Error merging override KEY=VALUE", and why in its cause
             merging = str(e).removeprefix("Error merging override ")
             return f"{merging}: {str(e.__cause__).splitlines()[0]}" if merging != str(e) and e.__cause__ else None

@@ -80,8 +80,9 @@ def test_training_runs_channels_last_on_cpus_only_unless_told(monkeypatch: pytes
 
 @x86
 def test_bf16_asked_for_on_an_avx2_cpu_is_warned_about(tmp_path: Path) -> None:
-    # The photo folder is missing, so the run stops right after its precision is resolved.
-    overrides = [*FAST, f"data.root={tmp_path / 'none'}", "trainer.precision=bf16-mixed"]
+    # The photo folder is empty, so the run stops right after its precision is resolved.
+    (tmp_path / "empty").mkdir()
+    overrides = [*FAST, f"data.root={tmp_path / 'empty'}", "trainer.precision=bf16-mixed"]
     if BF16_CPU:  # as an AVX2 CPU, in a process of its own
         result = subprocess.run([sys.executable, "-m", "fast_style.train", *overrides], cwd=tmp_path, env=avx2_env(),
                                 capture_output=True, text=True)

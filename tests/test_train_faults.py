@@ -121,12 +121,18 @@ def test_bad_settings_fail_at_start_with_one_line(bad_settings: tuple, case: int
 
 def test_a_bad_value_is_one_line_and_no_run_folder(tmp_path: Path, photo_dir: Path) -> None:
     """Hydra's five lines for a value of the wrong type; a run folder (config, empty log) for each refusal."""
+    photos = f"data.root={photo_dir}"
     cases = {
-        ("loss.content_weight=abc",): "error: loss.content_weight=abc: Value 'abc' of type 'str' could not be converted to Float",
-        ("batch_size=0",): "error: batch_size must be at least 1, not 0",
-        ("-m", "style=wave,udnie", "optim.lr=1e-3,-1"): "error: optim.lr must be positive, not -1",  # a sweep's second value
+        (photos, "loss.content_weight=abc"): "error: loss.content_weight=abc: Value 'abc' of type 'str' could not be converted to Float",
+        (photos, "batch_size=0"): "error: batch_size must be at least 1, not 0",
+        (photos, "-m", "style=wave,udnie", "optim.lr=1e-3,-1"): "error: optim.lr must be positive, not -1",  # a sweep's second value
+        # A first run: the photos were looked for after 10 s of imports.
+        (): "error: data/coco/train2014: training photo folder not found (data.root=DIR: any folder of photos; MS-COCO in data/README.md)",
+        ("data=folder",): "error: data=folder takes the folder of photos: data.root=DIR",  # it took COCO's
+        (photos, "style.image=nope.jpg", "style.name=nope"): "error: nope.jpg: style image not found (bundled styles: "
+                                                             "composition_vii, shipwreck, starry_night, the_scream, udnie, wave)",
     }
-    runs = [(tmp_path / str(i), [*FAST, f"data.root={photo_dir}", *argv]) for i, argv in enumerate(cases)]
+    runs = [(tmp_path / str(i), [*FAST, *argv]) for i, argv in enumerate(cases)]
     for cwd, _ in runs:
         cwd.mkdir()
     for result, ((cwd, _), line) in zip(run_train_many(runs), zip(runs, cases.values())):
