@@ -2,7 +2,7 @@
 ship), or a Lightning `.ckpt`. One reader for both; neither path runs code from the file.
 
 Format 1 (this version) stores `{"format_version": 1, "architecture": NAME, "config": {...},
-"record": {...}}`: the architecture is looked up in ARCHITECTURES and rebuilt from its config,
+"record": {...}}`: the architecture is looked up in architectures() and rebuilt from its config,
 and the record says what the network was trained on. Files from before versioning (format 0:
 the config and the record's fields side by side) are read as the `johnson` architecture."""
 
@@ -14,27 +14,34 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
-from torch import nn
 
-from fast_style.arbitrary import ArbitraryConfig, ArbitraryNet
 from fast_style.atomic import atomic_write
-from fast_style.gallery import GalleryConfig, GalleryNet
-from fast_style.transformer import TransformerConfig, TransformerNet
+
+# torch and the networks are imported where weights are: a file's header (`stylize --list-styles`,
+# a style's name) is read without them, in a fraction of a second instead of 3-4.
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 FORMAT_VERSION = 1
-# name -> (config dataclass, network class): the networks a model file can hold. Johnson et al.'s
-# transformation network, in either of its layouts, is `johnson`; many paintings in one, `gallery`;
-# any painting, read at run time, `arbitrary`.
-ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
-    "johnson": (TransformerConfig, TransformerNet),
-    "gallery": (GalleryConfig, GalleryNet),
-    "arbitrary": (ArbitraryConfig, ArbitraryNet),
-}
+ARCHITECTURE_NAMES = ("johnson", "gallery", "arbitrary")
+
+
+def architectures() -> dict[str, tuple[type, type[nn.Module]]]:
+    """name -> (config dataclass, network class): the networks a model file can hold. Johnson et
+    al.'s transformation network, in either of its layouts, is `johnson`; many paintings in one,
+    `gallery`; any painting, read at run time, `arbitrary`."""
+    from fast_style.arbitrary import ArbitraryConfig, ArbitraryNet
+    from fast_style.gallery import GalleryConfig, GalleryNet
+    from fast_style.transformer import TransformerConfig, TransformerNet
+
+    found = {"johnson": (TransformerConfig, TransformerNet), "gallery": (GalleryConfig, GalleryNet),
+             "arbitrary": (ArbitraryConfig, ArbitraryNet)}
+    assert tuple(found) == ARCHITECTURE_NAMES
+    return found
 
 
 class ModelFileError(RuntimeError):
@@ -99,6 +106,8 @@ def network_settings(model: dict[str, Any], style: dict[str, Any],
     stems), or where the run adds `style` to a gallery whose styles are `extend`; else Johnson's
     network. Training builds its network with this, and the checkpoint reader rebuilds it the same way."""
     if style.get("folder"):
+        from fast_style.arbitrary import ArbitraryConfig
+
         return "arbitrary", {**model, "style_size": style.get("size") or ArbitraryConfig.style_size}
     if extend:
         return "gallery", {**model, "styles": [*extend, style["name"]]}
@@ -108,17 +117,21 @@ def network_settings(model: dict[str, Any], style: dict[str, Any],
 
 
 def architecture_of(net: nn.Module) -> str:
-    for name, (_, cls) in ARCHITECTURES.items():
+    for name, (_, cls) in architectures().items():
         if type(net) is cls:
             return name
-    raise ValueError(f"{type(net).__name__} is not a registered architecture ({', '.join(ARCHITECTURES)})")
+    raise ValueError(f"{type(net).__name__} is not a registered architecture ({', '.join(ARCHITECTURE_NAMES)})")
 
 
 def save_model(path: str | Path, net: nn.Module, record: ModelRecord | dict[str, Any],
-               dtype: torch.dtype = torch.float16) -> Path:
+               dtype: torch.dtype | None = None) -> Path:
     """Write weights + the format-1 header atomically. Parameters are stored in `dtype`: float16
     halves the file, and the pictures stay within 1/255 of float32's (docs/design.md, measured);
     buffers (an arbitrary network's input statistics) stay float32. The reader takes either."""
+    import torch
+    from safetensors.torch import save_file
+
+    dtype = dtype or torch.float16
     path = Path(path)
     record = record if isinstance(record, ModelRecord) else ModelRecord.from_dict(record)
     header = {"format_version": FORMAT_VERSION, "architecture": architecture_of(net),
@@ -174,7 +187,7 @@ def read_model(path: str | Path, weights: bool = True) -> ModelFile:
         raise ModelFileError(f"{path}: model file not found")
     if path.suffix == ".safetensors":
         try:
-            with safe_open(str(path), framework="pt") as f:
+            with safe_open(str(path), framework="pt" if weights else "numpy") as f:  # numpy: no torch
                 meta = f.metadata() or {}
                 state = {k: f.get_tensor(k) for k in f.keys()} if weights else {}
         except Exception as e:  # noqa: BLE001 - corrupt or foreign files all end here
@@ -184,6 +197,8 @@ def read_model(path: str | Path, weights: bool = True) -> ModelFile:
                          state, header["format_version"])
     if not zipfile.is_zipfile(path):  # what torch.save writes; torch.load's own error for a photo is "pop from empty list"
         raise ModelFileError(f"{path}: not a model file (a .safetensors exported by train, or a Lightning .ckpt)")
+    import torch
+
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
@@ -201,19 +216,19 @@ def read_model(path: str | Path, weights: bool = True) -> ModelFile:
 
 
 def build_network(architecture: str, config: dict[str, Any]) -> nn.Module:
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})")
-    config_class, net_class = ARCHITECTURES[architecture]
+    if architecture not in ARCHITECTURE_NAMES:
+        raise ValueError(f"unknown architecture {architecture!r} (known: {', '.join(ARCHITECTURE_NAMES)})")
+    config_class, net_class = architectures()[architecture]
     return net_class(config_class(**config))
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, ModelRecord]:
     """Rebuild the network from the file alone."""
     model = read_model(path)
-    if model.architecture not in ARCHITECTURES:
+    if model.architecture not in ARCHITECTURE_NAMES:
         raise ModelFileError(f"{path}: architecture {model.architecture!r} is not one this fast_style knows "
-                             f"({', '.join(ARCHITECTURES)}); upgrade fast_style")
-    known = {f.name for f in dataclasses.fields(ARCHITECTURES[model.architecture][0])}
+                             f"({', '.join(ARCHITECTURE_NAMES)}); upgrade fast_style")
+    known = {f.name for f in dataclasses.fields(architectures()[model.architecture][0])}
     if unknown := sorted(set(model.config) - known):
         raise ModelFileError(f"{path}: its network has settings this fast_style does not know ({', '.join(unknown)}); "
                              "upgrade fast_style")

@@ -14,7 +14,7 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from PIL import Image
 
@@ -296,6 +296,16 @@ def main(argv: list[str] | None = None) -> int:
             report.failed(source, "file not found")
         print(f"{len(inputs)} of {len(inputs)} inputs failed", file=sys.stderr)
         return 1
+    # A shipped style's file and name, read from headers alone: a typo answers at once.
+    chosen: tuple[Any, Any] = (args.model, None)
+    if args.style and not (args.sheet or args.optimize):
+        from fast_style.models import resolve_style
+
+        try:
+            chosen = resolve_style(args.style, args.model)
+        except (RuntimeError, ValueError) as e:  # fast_style.model_file.ModelFileError among them
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     # torch from here: the checks above answer without it
     from fast_style.hardware import keep_freed_memory
 
@@ -312,10 +322,10 @@ def main(argv: list[str] | None = None) -> int:
             precision, compile = args.precision, args.compile
             if precision == "auto" and (args.live or inputs and len(videos) == len(inputs)):
                 precision, compile = stream_defaults(args.device, compile)
-            from fast_style.models import NEEDS_PAINTING, arbitrary_model, needs_a_style, resolve_style
+            from fast_style.models import NEEDS_PAINTING, arbitrary_model, needs_a_style
             from fast_style.stylizer import Stylizer
 
-            path, style = resolve_style(args.style, args.model) if args.style else (args.model, None)
+            path, style = chosen
             paintings = None
             if args.style_image:
                 path = path or arbitrary_model()

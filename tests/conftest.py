@@ -137,10 +137,11 @@ def answers_in_a_fresh_process(main: str, argvs: list[list[str]], cwd: Path,
                                 heavy: tuple[str, ...]) -> tuple[list[str], subprocess.CompletedProcess]:
     """Each command line through `main` (a function of argv) in one new interpreter: the exit
     statuses (or return values) in order, then which of the `heavy` modules it imported."""
-    code = (f"import sys\n{main}\nfor argv in {argvs!r}:\n    try:\n        print(call(argv))\n"
-            f"    except SystemExit as e:\n        print(e.code)\nprint([m for m in {heavy!r} if m in sys.modules])")
+    code = (f"import sys\n{main}\nfor argv in {argvs!r}:\n    try:\n        print('answer:', call(argv))\n"
+            f"    except SystemExit as e:\n        print('answer:', e.code)\n"
+            f"print('answer:', [m for m in {heavy!r} if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, check=False)
-    return result.stdout.splitlines()[-len(argvs) - 1:], result
+    return [line.removeprefix("answer: ") for line in result.stdout.splitlines() if line.startswith("answer: ")], result
 
 
 def metadata(path: Path) -> dict:
