@@ -59,7 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be at least 1, not {value}")
     if not 0 <= args.strength <= 1:
         p.error("--strength must be between 0 and 1")  # as stylize says it
-    for name in ("paintings", "against"):
+    if not args.model.is_file():  # else said after seconds of imports, or the VGG's download
+        p.error(f"--model {args.model}: model file not found")
+    for name in ("photos", "paintings", "against"):
         folder = getattr(args, name)
         if folder is not None and not folder.is_dir():
             p.error(f"--{name} {folder}: folder not found")

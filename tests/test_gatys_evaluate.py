@@ -50,13 +50,18 @@ def test_optimize_needs_a_style_image(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_evaluate_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path: Path) -> None:
     """Importing torch takes 3 s here: `evaluate --help` took 10 s, as `stylize --help` did."""
+    (tmp_path / "m.safetensors").touch()
     argvs = [["--help"], ["--model", "m.safetensors", "--photos", ".", "--size", "0"],
-             ["--model", "m.safetensors", "--photos", ".", "--sizee", "3"]]
+             ["--model", "m.safetensors", "--photos", ".", "--sizee", "3"],
+             ["--model", "m.safetensors", "--photos", "nope"], ["--model", "nope.safetensors", "--photos", "."]]
     lines, result = answers_in_a_fresh_process("from fast_style.evaluate import main as call", argvs, tmp_path,
                                                 ("torch", "fast_style.stylizer"))
-    assert lines == ["0", "2", "2", "[]"], result.stdout[-500:] + result.stderr[-2000:]
+    assert lines == ["0", "2", "2", "2", "2", "[]"], result.stdout[-500:] + result.stderr[-2000:]
     assert result.stderr.splitlines() == ["evaluate: error: --size must be at least 1, not 0",  # and no usage above
-                                          "evaluate: error: unrecognized arguments: --sizee 3 (did you mean --size?)"]
+                                          "evaluate: error: unrecognized arguments: --sizee 3 (did you mean --size?)",
+                                          # said after the VGG had loaded, or failed to download
+                                          "evaluate: error: --photos nope: folder not found",
+                                          "evaluate: error: --model nope.safetensors: model file not found"]
 
 def test_evaluate_json_against_gatys(tiny_model: Path, photo_dir: Path, capsys: pytest.CaptureFixture) -> None:
     code = evaluate(["--model", str(tiny_model), "--photos", str(photo_dir), "--style-image", str(STYLE), "--size", "32",
@@ -149,6 +154,7 @@ def test_evaluate_table_and_bad_folder(tiny_model: Path, photo_dir: Path, tmp_pa
     assert row.split()[0] == "model"
     assert [float(v) for v in row.split()[1:4]] == pytest.approx([report["model"][k] for k in ("content", "style", "total")],
                                                                  rel=1e-3)
+    (tmp_path / "none").mkdir()  # a folder without photos (a missing one is refused with the command line)
     assert evaluate(["--model", str(tiny_model), "--photos", str(tmp_path / "none"), "--style-image", str(STYLE),
                      "--vgg-weights", "random"]) == 1
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'none'}: no photos found"
