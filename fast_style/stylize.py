@@ -256,6 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list_styles:
         return list_styles()
+    # Files the command line names, said missing at once, not after seconds of loading torch.
+    missing = [f"{args.model}: model file not found"] if args.model is not None and not args.model.is_file() else []
+    missing += [f"{painting}: style image not found (--style-image)" for painting in args.style_image or []
+                if not Path(painting).expanduser().is_file()]
+    if missing:
+        print(f"error: {missing[0]}", file=sys.stderr)
+        return 2
     if args.serve:
         from fast_style.serve import Studio, serve
 

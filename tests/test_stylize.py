@@ -215,14 +215,17 @@ def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path
     make_photo(tmp_path / "c.jpg", (8, 8))
     argvs = [["--help"], ["--style", "wave", "--size", "0", "a.jpg"], ["--style", "wave", "empty"],
              ["--style", "wave", "a.jpg", "b.jpg"],  # not there: typos
-             ["--list-styles"], ["--style", "starry_nite", "c.jpg"]]  # the shipped files' headers alone
+             ["--list-styles"], ["--style", "starry_nite", "c.jpg"],  # the shipped files' headers alone
+             ["--model", "nope.safetensors", "c.jpg"], ["--style-image", "nope.jpg", "c.jpg"]]
     heavy = ("torch", "fast_style.stylizer")
     lines, result = answers_in_a_fresh_process("from fast_style.stylize import main as call", argvs, tmp_path, heavy)
-    assert lines == ["0", "2", "1", "1", "0", "2", "[]"], result.stdout[-500:] + result.stderr[-2000:]
+    assert lines == ["0", "2", "1", "1", "0", "2", "2", "2", "[]"], result.stdout[-500:] + result.stderr[-2000:]
     assert "starry_night_realtime8" in result.stdout.splitlines()
-    assert result.stderr.splitlines()[-4:-1] == ["error: a.jpg: file not found", "error: b.jpg: file not found",
-                                                 "2 of 2 inputs failed"]
-    assert result.stderr.splitlines()[-1].startswith("error: no trained model named 'starry_nite' (did you mean starry_night?")
+    errors = result.stderr.splitlines()
+    assert errors[-6:-3] == ["error: a.jpg: file not found", "error: b.jpg: file not found", "2 of 2 inputs failed"]
+    assert errors[-3].startswith("error: no trained model named 'starry_nite' (did you mean starry_night?")
+    assert errors[-2:] == ["error: nope.safetensors: model file not found",
+                           "error: nope.jpg: style image not found (--style-image)"]
     assert "error: empty: no images or videos found" in result.stderr
 
 
