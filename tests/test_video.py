@@ -113,6 +113,7 @@ def test_out_of_memory_in_one_video_is_one_line_and_the_next_goes_on(
 
 def test_optimize_refuses_videos_and_live_sources_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     clip = make_clip(tmp_path / "clip.mp4", frames=2, audio=False)
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.jpg")  # a painting there: a missing one is said first
     style = ["--optimize", "--style-image", str(tmp_path / "x.jpg")]
     assert main([*style, str(clip)]) == 2
     assert capsys.readouterr().err.strip() == f"error: {clip}: --optimize works on images only (a video would take hours a second)"
