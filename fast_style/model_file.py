@@ -9,6 +9,7 @@ the config and the record's fields side by side) are read as the `johnson` archi
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import zipfile
 from collections.abc import Mapping
@@ -27,20 +28,21 @@ if TYPE_CHECKING:
     from torch import nn
 
 FORMAT_VERSION = 1
-ARCHITECTURE_NAMES = ("johnson", "gallery", "arbitrary")
+# name -> (module, config dataclass, network class): the networks a model file can hold. Johnson et
+# al.'s transformation network, in either of its layouts, is `johnson`; many paintings in one,
+# `gallery`; any painting, read at run time, `arbitrary`. Named here, imported on use.
+_REGISTRY = {"johnson": ("fast_style.transformer", "TransformerConfig", "TransformerNet"),
+             "gallery": ("fast_style.gallery", "GalleryConfig", "GalleryNet"),
+             "arbitrary": ("fast_style.arbitrary", "ArbitraryConfig", "ArbitraryNet")}
+ARCHITECTURE_NAMES = tuple(_REGISTRY)
 
 
 def architectures() -> dict[str, tuple[type, type[nn.Module]]]:
-    """name -> (config dataclass, network class): the networks a model file can hold. Johnson et
-    al.'s transformation network, in either of its layouts, is `johnson`; many paintings in one,
-    `gallery`; any painting, read at run time, `arbitrary`."""
-    from fast_style.arbitrary import ArbitraryConfig, ArbitraryNet
-    from fast_style.gallery import GalleryConfig, GalleryNet
-    from fast_style.transformer import TransformerConfig, TransformerNet
-
-    found = {"johnson": (TransformerConfig, TransformerNet), "gallery": (GalleryConfig, GalleryNet),
-             "arbitrary": (ArbitraryConfig, ArbitraryNet)}
-    assert tuple(found) == ARCHITECTURE_NAMES
+    """The registry's classes, imported (with torch) on the first call."""
+    found = {}
+    for name, (module, config, network) in _REGISTRY.items():
+        imported = importlib.import_module(module)
+        found[name] = (getattr(imported, config), getattr(imported, network))
     return found
 
 
