@@ -33,7 +33,8 @@ def named_model(name: str) -> Path:
 
 
 def _no_model(name: str, names: list[str], tail: str = "") -> ModelFileError:
-    close = difflib.get_close_matches(name, names, n=1)
+    starting = [n for n in names if n.startswith(name)]  # a painter alone: "monet" for monet_water_lilies
+    close = starting if len(starting) == 1 else difflib.get_close_matches(name, names, n=1)
     hint = f"did you mean {close[0]}? " if close else ""
     return ModelFileError(f"no trained model named {name!r} ({hint}available: {', '.join(names) or 'none'}{tail})")
 
