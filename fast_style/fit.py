@@ -232,6 +232,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         channels_last, rehearse,
     )
     before = warm_start(module, cfg.init_weights) if cfg.init_weights else None
+    if before is not None:  # so that its checkpoints count what the run started from, as its export does
+        module.trained_before = {"steps": before.steps, "images_seen": before.images_seen}
     if cfg.compile:  # in place: the state_dict keys, so checkpoints and exports, stay the same
         # dynamic=False: a new size (the preview) gets its own graph. Inductor 2.15 fails on the
         # network's symbolic padding arithmetic ("python_mod") when it makes sizes dynamic.

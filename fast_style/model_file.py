@@ -212,7 +212,10 @@ def read_model(path: str | Path, weights: bool = True) -> ModelFile:
     ema = ckpt["state_dict"].get("ema.n_averaged", torch.zeros(())).item() > 0
     prefix = "ema.module." if ema else "transformer."
     state = {k.removeprefix(prefix): v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    record = record_from_hparams(hparams, ckpt.get("global_step", 0))
+    # A run started from init_weights counts that model's training too (older checkpoints: the run's alone).
+    before, steps = ckpt.get("trained_before") or {}, ckpt.get("global_step", 0)
+    record = dataclasses.replace(record_from_hparams(hparams, before.get("steps", 0) + steps),
+                                 images_seen=before.get("images_seen", 0) + steps * before.get("images_per_step", 0))
     architecture, config = network_settings(hparams.get("model") or {}, hparams.get("style") or {}, hparams.get("extend"))
     return ModelFile(architecture, config, record, state, FORMAT_VERSION)
 

@@ -73,6 +73,7 @@ class StyleTransferModule(L.LightningModule):
             self.ema = AveragedModel(self.transformer, multi_avg_fn=get_ema_multi_avg_fn(optim["ema"]), use_buffers=True)
             self.ema.requires_grad_(False)  # no gradients: DDP would wait for them
         self.preview = preview or {"every_n_steps": 0, "count": 0}
+        self.trained_before = {"steps": 0, "images_seen": 0}  # init_weights' training (fit.py sets it)
         self.stability = {"weight": 0.0, "noise": 0.0, "shift": 0, "zoom": 0.0, **(stability or {})}
         self.recent: dict[str, deque] = {}
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -245,6 +246,11 @@ class StyleTransferModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The frozen VGG is 59 MB of weights everyone already has: never saved.
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("loss.")}
+        # What init_weights had been trained for, and how many images a step takes: the checkpoint's
+        # reader (fast_style.model_file) counts the model's whole training from them.
+        data = self.trainer.datamodule
+        per_step = data.batch_size * self.trainer.world_size if data is not None else 0
+        checkpoint["trained_before"] = {**self.trained_before, "images_per_step": per_step}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The VGG, and an average that a run without one did not save (n_averaged 0: the first
