@@ -341,13 +341,14 @@ def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run
     """Weights + config + the run's record, into the run folder and `export_dir`."""
     name = cfg.style.name
     before = before or ModelRecord()
-    record = record_from_hparams(module.hparams, before.steps + trainer.global_step)
+    trained = module.trained_before  # init_weights' training, or a resumed checkpoint's record of it
+    record = record_from_hparams(module.hparams, trained["steps"] + trainer.global_step)
     if module.hparams.get("extend"):  # a painting added to a gallery: the gallery's record, and the new one
         record = dataclasses.replace(before, style=name, style_image=None, steps=record.steps,
                                      style_images=[*(before.style_images or []), str(cfg.style.image)])
     record = dataclasses.replace(
         record,
-        images_seen=before.images_seen + trainer.global_step * cfg.batch_size * trainer.world_size,
+        images_seen=trained["images_seen"] + trainer.global_step * cfg.batch_size * trainer.world_size,
         image_size=cfg.data.image_size,
         final_losses=module.summary(),
         val_losses={k: round(v, 4) for k, v in module.val_losses.items()} or None,

@@ -255,6 +255,8 @@ class StyleTransferModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The VGG, and an average that a run without one did not save (n_averaged 0: the first
         # step's update copies the weights it resumes with).
+        if before := checkpoint.get("trained_before"):  # a resumed run: what its first command started from
+            self.trained_before = {"steps": before["steps"], "images_seen": before["images_seen"]}
         state = checkpoint["state_dict"]
         keep = [*self.loss.state_dict(prefix="loss.").items()]
         if self.ema is not None:

@@ -187,22 +187,26 @@ def train_in_turn(cwd: Path, *runs: list[str]) -> list[subprocess.CompletedProce
 def test_init_weights_continues_an_exported_model(tmp_path: Path, photo_dir: Path) -> None:
     first = tmp_path / "checkpoints" / "wave.safetensors"
     second = tmp_path / "runs" / "second" / "checkpoints" / "last.ckpt"
-    once, again, wrong, onwards = train_in_turn(
+    once, again, wrong, onwards, resumed = train_in_turn(
         tmp_path,
         [f"data.root={photo_dir}", "trainer.max_steps=3"],
         [f"data.root={photo_dir}", "trainer.max_steps=2", f"init_weights={first}", "overwrite_export=true",
          "hydra.run.dir=runs/second"],
         [f"data.root={photo_dir}", "model.channels=16", f"init_weights={first}"],
         [f"data.root={photo_dir}", "trainer.max_steps=1", f"init_weights={second}", "export_dir=third"],
+        [f"data.root={photo_dir}", "trainer.max_steps=3", f"ckpt_path={second}", "export_dir=resumed"],  # init_weights left out
     )
-    assert once.returncode == again.returncode == onwards.returncode == 0, once.stderr + again.stderr + onwards.stderr
+    assert once.returncode == again.returncode == onwards.returncode == resumed.returncode == 0, \
+        once.stderr + again.stderr + onwards.stderr + resumed.stderr
     info = record(first)
     assert info["steps"] == 5 and info["images_seen"] == 10 and info["init_weights"] == str(first)
     assert wrong.returncode == 1 and "differs from this run's" in wrong.stderr.strip().splitlines()[-1]
     # A checkpoint counts the training its run started from, as the run's export does: a model
     # trained on from a checkpoint said 2,843 steps where it had 4,990 (checkpoints/any, session 39).
     assert (load_model(second)[1].steps, load_model(second)[1].images_seen) == (5, 10)
-    assert (record(tmp_path / "third" / "wave.safetensors")["steps"], record(tmp_path / "third" / "wave.safetensors")["images_seen"]) == (6, 12)
+    for folder in ("third", "resumed"):  # and so does a resumed run's export
+        info = record(tmp_path / folder / "wave.safetensors")
+        assert (info["steps"], info["images_seen"]) == (6, 12), folder
 
 
 def test_a_shallower_network_starts_from_a_deeper_ones_first_residual_blocks(tmp_path: Path) -> None:
