@@ -201,10 +201,11 @@ def test_init_weights_continues_an_exported_model(tmp_path: Path, photo_dir: Pat
     info = record(first)
     assert info["steps"] == 5 and info["images_seen"] == 10 and info["init_weights"] == str(first)
     assert wrong.returncode == 1 and "differs from this run's" in wrong.stderr.strip().splitlines()[-1]
-    # A checkpoint counts the training its run started from, as the run's export does: a model
-    # trained on from a checkpoint said 2,843 steps where it had 4,990 (checkpoints/any, session 39).
-    assert (load_model(second)[1].steps, load_model(second)[1].images_seen) == (5, 10)
-    for folder in ("third", "resumed"):  # and so does a resumed run's export
+    # A checkpoint counts the training its run started from, as the run's export does; so do a
+    # model trained on from it and a resume of it without init_weights: 5 steps, then one more.
+    saved = load_model(second)[1]
+    assert (saved.steps, saved.images_seen) == (5, 10)
+    for folder in ("third", "resumed"):
         info = record(tmp_path / folder / "wave.safetensors")
         assert (info["steps"], info["images_seen"]) == (6, 12), folder
 
