@@ -248,7 +248,7 @@ class StyleTransferModule(L.LightningModule):
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("loss.")}
         # What init_weights had been trained for, and how many images a step takes: the checkpoint's
         # reader (fast_style.model_file) counts the model's whole training from them.
-        data = self.trainer.datamodule
+        data = getattr(self.trainer, "datamodule", None)  # set by Lightning's data connector, not declared on Trainer
         per_step = data.batch_size * self.trainer.world_size if data is not None else 0
         checkpoint["trained_before"] = {**self.trained_before, "images_per_step": per_step}
 
