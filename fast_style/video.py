@@ -390,8 +390,7 @@ def _transcode(
                     vout.codec_context.sample_aspect_ratio = 1 / sar if turned else sar
                 if reason := too_many_pixels(vout.width, vout.height, {"--size": size}, max_pixels):
                     raise VideoError(reason)
-                if stylizer.compiles:  # say why the first frame takes seconds: 7 s on a Zen 4 with the
-                    # kernels cached on disk, 15-17 s without (a new frame size, or the first run)
+                if stylizer.compiles:  # say why the first frame takes seconds (docs/stylize.md: how many)
                     bar.set_postfix_str(f"compiling the {stylizer.precision} network for {vout.width}x{vout.height} "
                                         "(seconds, once a run; kernels cached on disk)", refresh=True)
                 # batches already spread frames over the cores: lanes are for frames one at a time
