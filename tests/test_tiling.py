@@ -10,7 +10,7 @@ from fast_style.images import open_rgb
 from fast_style.model_file import load_model
 from fast_style.pixels import to_tensor
 from fast_style.styles import STYLES_DIR
-from fast_style.tiling import norm_statistics, stylize_tiled
+from fast_style.tiling import norm_statistics, reference_image, stylize_tiled
 from fast_style.transformer import TransformerConfig, TransformerNet
 
 REALTIME8 = Path(__file__).parents[1] / "checkpoints" / "starry_night_realtime8.safetensors"
@@ -83,3 +83,22 @@ def test_at_the_production_threshold_the_look_is_continuous() -> None:
     error = (tiled - single).abs().mean().item() * 255
     print(f"tiled against a single pass at {w}x{h}: a mean of {error:.2f}/255")
     assert error < 1.0
+
+
+def test_far_above_the_threshold_the_statistics_follow_the_image_size() -> None:
+    """A copy scaled down to one pass has less fine detail than the image, so its statistics alone
+    drift from the image's as the image grows (a 12-megapixel photo came out darker). Carried on
+    from a second copy at half the pixels, the tiles come nearer a single pass at full size."""
+    net, _ = load_model(REALTIME8)
+    photo = to_tensor(open_rgb(Path(__file__).parents[1] / "data" / "examples" / "chicago.jpg"))[None]
+    x = torch.nn.functional.interpolate(photo, size=(543, 724), mode="bicubic", antialias=True).clamp(0, 1)
+    # 6x one pass, as a 24-megapixel photo is to MAX_PASS_PIXELS. Not much smaller: with a copy of
+    # 140x140 pixels, where the borders weigh more, carrying on was worse (docs/design.md#tiles).
+    limit = 256 * 256
+    with torch.no_grad():
+        single = net(x).clamp(0, 1)
+        scaled_only = stylize_tiled(net, x, limit, tile=256, stats=norm_statistics(net, reference_image(x, limit)))
+        carried = Engine(net, "cpu", precision="fp32", max_pass_pixels=limit)(x)
+    before, now = ((y.clamp(0, 1) - single).abs().mean().item() * 255 for y in (scaled_only, carried))
+    print(f"from a single pass: {before:.2f}/255 with the scaled copy's statistics, {now:.2f}/255 carried on")
+    assert now < 0.8 * before
