@@ -3,9 +3,10 @@
 Instance norm makes every output pixel depend on statistics of the whole image, so tiles
 normalised on their own come out in different colours. Here the statistics of each norm layer
 are taken once, from references (the image scaled down to the largest size one pass takes, and
-to half that), and every tile is normalised with them. With fixed statistics the network is a plain conv net:
-a tile cut at a multiple of the network's stride with a margin wider than its receptive field
-(`TransformerNet.tile_margin`) gives exactly the pixels a single pass with those statistics would.
+to half that), and every tile is normalised with them. With fixed statistics the network is a
+plain conv net: a tile cut at a multiple of the network's stride with a margin wider than its
+receptive field (`TransformerNet.tile_margin`) gives exactly the pixels a single pass with those
+statistics would.
 
 The reference is as large as a single pass may be, so the look is continuous at the threshold:
 an image just above it gets nearly its own statistics. Far above it, a scaled copy has less fine
@@ -96,7 +97,7 @@ def reference_statistics(net: nn.Module, x: torch.Tensor, max_pixels: int) -> No
     large = reference_image(x, max_pixels)
     stats = norm_statistics(net, large)
     area, large_area = x.shape[-2] * x.shape[-1], large.shape[-2] * large.shape[-1]
-    if area <= large_area or max_pixels < 256 * 256:  # from copies of 140x140, where borders weigh more, it was worse
+    if area <= large_area or max_pixels < 256 * 256:  # from copies of 140x140 (borders weigh more) it was worse
         return stats
     small = reference_image(x, max_pixels // 2)
     steps = math.log(area / large_area) / math.log(large_area / (small.shape[-2] * small.shape[-1]))
