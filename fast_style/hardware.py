@@ -119,7 +119,8 @@ def inference_precision(device: torch.device) -> str:
     (5.1 ms); fp16 keeps more mantissa bits than bf16, and the network's activations stay far
     below its 65504 limit (the largest, on the content photos: 469). Measured on the shipped
     starry_night at 480p on CPU (benchmarks/precision.py), bf16 stays within a mean of 2/255 and
-    a 99th percentile of 15/255 of fp32 per pixel: the same picture."""
+    a 99th percentile of 15/255 of fp32 per pixel: the same picture. At any size it moves the
+    picture as far as rounding the input to 8 bits would (docs/stylize.md, `--precision`)."""
     if device.type == "cuda":
         return "fp16" if torch.cuda.get_device_capability(device) >= (7, 0) else "fp32"
     if device.type == "cpu" and cpu_has_fast_bf16():
