@@ -10,7 +10,7 @@ them for the others, as it does on the first frame of a video.
 Two rows per photo put the distances in scale: fp32 itself, on the frame rounded to 8 bits and on
 the frame saved as a JPEG of quality 90. The network's texture in flat areas (skies, upscaled
 photos) follows differences below one 8-bit step: at 480p these moved fp32's picture by 1.0-2.6
-and 11-18/255, bf16 by 0.8-2.0 (docs/stylize.md, `--precision`)."""
+and 11-18/255, bf16 by 0.75-2.0 (docs/stylize.md, `--precision`)."""
 
 import argparse
 import io
@@ -26,7 +26,7 @@ from fast_style.stylizer import Stylizer, default_device
 
 
 def resaved(x: torch.Tensor) -> torch.Tensor:
-    """The frame as a JPEG of quality 90 gives it back: a copy no viewer tells from the frame."""
+    """The frame after a round trip through a JPEG of quality 90: a copy no viewer tells from it."""
     buffer = io.BytesIO()
     to_pil(x[0]).save(buffer, "JPEG", quality=90)
     return to_tensor(Image.open(buffer).convert("RGB"))[None]
