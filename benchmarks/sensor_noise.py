@@ -1,9 +1,9 @@
-"""Flicker from a camera's sensor noise, and what a motion-following temporal filter of the
-input would take away: an experiment for live sources, not yet in `stylize` (docs/video.md).
+"""Flicker from a camera's sensor noise, and what `--denoise` (fast_style.denoise) takes away
+(docs/video.md#sensor-noise).
 
 Each clip is made from a content photo as in fast_style/flicker.py (a still camera, a pan of 2, 3
-pixels a frame, a zoom of x1.02), and every frame gets its own Gaussian noise of `sigma` 8-bit
-steps, rounded to 8 bits, as a webcam's frames have before any codec. Per model, with the grid
+pixels a frame, a zoom of x1.02) in 8-bit steps, and every frame gets its own Gaussian noise of
+`sigma` 8-bit steps, rounded to 8 bits, as a webcam's frames have before any codec. Per model, with the grid
 lock, the flicker (mean |S(t+1) - warp(S(t))|) and the mean distance from the pictures of the
 same clip without noise. Run by hand:
 
@@ -13,12 +13,12 @@ same clip without noise. Run by hand:
 import argparse
 
 import torch
-import torch.nn.functional as F
 
 from fast_style import Stylizer
+from fast_style.denoise import Denoise
 from fast_style.flicker import Clip, pan_clip, zoom_clip
 from fast_style.images import open_rgb
-from fast_style.motion import GridLock, Motion
+from fast_style.motion import GridLock
 from fast_style.pixels import to_tensor
 
 
@@ -32,44 +32,12 @@ def with_noise(frames: torch.Tensor, sigma: float, generator: torch.Generator) -
     return ((noisy * 255).round() / 255).clamp(0, 1)
 
 
-def follow(state: torch.Tensor, before: Motion, now: Motion) -> tuple[torch.Tensor, torch.Tensor]:
-    """The filter's state moved into this frame's geometry, and where it has none (what came into
-    view). Pixel p shows scene point c + (p - c) / scale + (y, x) (fast_style.motion.Motion)."""
-    h, w = state.shape[-2:]
-    if now.scale == before.scale == 1:  # a pan: whole pixels, exact
-        dy, dx = round(now.y - before.y), round(now.x - before.x)
-        grid_y = torch.arange(h)[:, None] + dy + torch.zeros(1, w)
-        grid_x = torch.arange(w)[None, :] + dx + torch.zeros(h, 1)
-        moved = torch.roll(state, (-dy, -dx), (1, 2))
-    else:
-        def axis(n: int, shift: float) -> torch.Tensor:
-            c = (n - 1) / 2
-            return c + ((torch.arange(n) - c) / now.scale + shift) * before.scale
-        grid_y = axis(h, now.y - before.y)[:, None].expand(h, w)
-        grid_x = axis(w, now.x - before.x)[None, :].expand(h, w)
-        grid = torch.stack([grid_x * 2 / (w - 1) - 1, grid_y * 2 / (h - 1) - 1], -1)[None]
-        moved = F.grid_sample(state[None], grid, align_corners=True, padding_mode="border")[0]
-    seen = (grid_y >= 0) & (grid_y <= h - 1) & (grid_x >= 0) & (grid_x <= w - 1)
-    return moved, ~seen[None]
-
-
-def temporal_filter(frames: torch.Tensor, tau: float = 8 / 255, k_min: float = 0.25) -> torch.Tensor:
-    """A recursive filter, m += k (x - m), that follows the scene: its state is moved by the grid
-    lock's measured motion before each frame, and k grows from k_min to 1 with the local change of
-    luma (3x3 mean of |x - m| over tau), so edges that move otherwise pass through."""
-    lock, out = GridLock(), []
-    state, before = frames[0], lock(frames[0])
-    out.append(state)
-    for x in frames[1:]:
-        now = lock(x)
-        moved, fresh = follow(state, before, now)
-        before = now
-        moved = torch.where(fresh, x, moved)
-        change = x - moved
-        luma = (0.299 * change[0] + 0.587 * change[1] + 0.114 * change[2]).abs()[None, None]
-        k = (F.avg_pool2d(luma, 3, 1, 1, count_include_pad=False)[0] / tau).clamp(k_min, 1)
-        state = moved + k * change
-        out.append(state)
+def denoised(frames: torch.Tensor) -> torch.Tensor:
+    """The frames through `fast_style.denoise.Denoise`, as a stream's go (`--denoise`)."""
+    lock, denoise, out = GridLock(), Denoise(), []
+    for frame in frames:
+        array = frame.mul(255).round().byte().permute(1, 2, 0).numpy()
+        out.append(torch.from_numpy(denoise(array, lock(array))).permute(2, 0, 1).float() / 255)
     return torch.stack(out)
 
 
@@ -91,6 +59,7 @@ def main() -> None:
     clips = {"still": [still_clip(ph, args.frames, size) for ph in photos],
              "pan": [pan_clip(ph, args.frames, size) for ph in photos],
              "zoom": [zoom_clip(ph, args.frames, size) for ph in photos]}
+    clips = {m: [Clip((c.frames * 255).round() / 255, c.align, c.motion) for c in cs] for m, cs in clips.items()}
     print("flicker / distance from the pictures of the clip without noise, in [0, 1] units, grid lock on")
     print(f"{'model':28s} {'sigma':>5s} {'filter':>6s} " + " ".join(f"{m:>15s}" for m in clips))
     for name in args.model:
@@ -104,7 +73,7 @@ def main() -> None:
                     fl, dist = [], []
                     for clip, reference in zip(cs, clean[m]):
                         frames = with_noise(clip.frames, sigma, g) if sigma else clip.frames
-                        frames = temporal_filter(frames) if filtered else frames
+                        frames = denoised(frames) if filtered else frames
                         out = run(stylizer, frames)
                         later, earlier = clip.align(out)
                         fl.append((later - earlier).abs().mean().item())

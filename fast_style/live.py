@@ -96,7 +96,8 @@ def has_display() -> bool:
 
 
 def show(stylizer: Stylizer, source: str, input_format: str | None = None, size: int | None = None,
-         max_frames: int | None = None, output_size: int | None = None, grid_lock: bool = True) -> int:
+         max_frames: int | None = None, output_size: int | None = None, grid_lock: bool = True,
+         denoise: bool = False) -> int:
     """A window with the stylized source; Escape, q or closing the window ends it. Frames shown."""
     try:
         import tkinter
@@ -118,7 +119,7 @@ def show(stylizer: Stylizer, source: str, input_format: str | None = None, size:
     shown, start = 0, time.perf_counter()
     try:
         for frame in stylize_frames(stylizer, live_frames(source, input_format, max_frames), size, output_size,
-                                    grid_lock=grid_lock):
+                                    grid_lock=grid_lock, denoise=denoise):
             photo = ImageTk.PhotoImage(Image.fromarray(frame))
             label.configure(image=photo)
             label.image = photo  # Tk keeps no reference of its own

@@ -107,6 +107,7 @@ class VideoOptions:
     grid_lock: bool = True  # the network's grid follows the scene (fast_style.motion)
     max_pixels: int = DEFAULT_MAX_PIXELS  # for what --size and --output-size make of a frame
     max_fps: float | None = None  # --fps: frames beyond so many a second dropped
+    denoise: bool = False  # a camera's noise filtered out before the network (fast_style.denoise)
 
 
 def stylize_files(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | None,
@@ -228,7 +229,8 @@ def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: Vi
     try:
         result = stylize_video(stylizer, source, target, size=options.size, output_size=options.output_size,
                                batch_size=options.batch_size, input_format=input_format, max_frames=options.max_frames,
-                               grid_lock=options.grid_lock, max_pixels=options.max_pixels, max_fps=options.max_fps)
+                               grid_lock=options.grid_lock, max_pixels=options.max_pixels, max_fps=options.max_fps,
+                               denoise=options.denoise)
     except (VideoError, OSError, RuntimeError) as e:  # RuntimeError: out of memory and the like; the next input goes on
         report.failed(source, str(e).strip().splitlines()[0])
         return 1

@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-grid-lock", action="store_true",
                    help="videos and --live: keep the network's strided grid fixed to the frame instead of moving it "
                         "with the scene (pans and zooms then flicker: docs/video.md)")
+    p.add_argument("--denoise", action="store_true",
+                   help="videos and --live: filter a camera's noise out of the frames before the network, following "
+                        "the scene; a still webcam's flicker falls to a third (docs/video.md#sensor-noise)")
     data = p.add_argument_group("datasets (docs/datasets.md): one folder in, one out, across processes and machines")
     data.add_argument("--devices", help="processes (CPU) or GPUs on each machine: N or auto (Lightning's prediction loop)")
     data.add_argument("--num-nodes", type=int, help="machines (torchrun or SLURM set the rest, as for training)")
@@ -294,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(streamed)}: {'apply' if len(streamed) > 1 else 'applies'} to videos, animations and "
               "--live only", file=sys.stderr)
         return 2
+    if args.denoise and not (args.live or videos):
+        print("error: --denoise applies to videos and --live only", file=sys.stderr)
+        return 2
     if args.live and args.output is not None and args.output.exists() and not args.overwrite:
         print(f"error: {args.live}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 1
@@ -352,9 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         return export(stylizer, args.export, args.overwrite)
     if args.live and args.output is None:
         return show_live(stylizer, args.live, args.live_format, args.size, args.output_size, args.frames,
-                         not args.no_grid_lock)
+                         not args.no_grid_lock, args.denoise)
     video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames, not args.no_grid_lock,
-                         args.max_pixels, args.fps)
+                         args.max_pixels, args.fps, args.denoise)
     report = Report(args.json)
     if args.live:
         return stylize_one_video(stylizer, args.live, args.output, video, report, input_format=args.live_format)
@@ -437,7 +443,7 @@ def stream_defaults(device: str | None, compile: bool) -> tuple[str, bool]:
 
 
 def show_live(stylizer: Stylizer, source: str, input_format: str | None, size: int | None,
-              output_size: int | None, frames: int | None, grid_lock: bool = True) -> int:
+              output_size: int | None, frames: int | None, grid_lock: bool = True, denoise: bool = False) -> int:
     from fast_style.live import DisplayError, has_display, show
     from fast_style.video import VideoError
 
@@ -445,7 +451,7 @@ def show_live(stylizer: Stylizer, source: str, input_format: str | None, size: i
         print("error: no display to show --live in (DISPLAY is not set); write it to a file with -o OUT.mp4", file=sys.stderr)
         return 2
     try:
-        shown = show(stylizer, source, input_format, size, frames, output_size, grid_lock)
+        shown = show(stylizer, source, input_format, size, frames, output_size, grid_lock, denoise)
     except VideoError as e:
         print(f"error: {source}: {e}", file=sys.stderr)
         return 1

@@ -26,15 +26,15 @@ from av.video.reformatter import Colorspace
 from tqdm import tqdm
 
 from fast_style.atomic import atomic_write
+from fast_style.denoise import Denoise
 from fast_style.encoders import PRESET, encoder_for, pulled
 from fast_style.files import too_many_pixels
 from fast_style.hdr import HLG, PQ, hdr_to_sdr
 from fast_style.images import DEFAULT_MAX_PIXELS
-from fast_style.pixels import bytes_to_floats
 from fast_style.lanes import Lanes
 from fast_style.motion import GridLock, Motion
+from fast_style.pixels import bytes_to_floats
 from fast_style.stylizer import Stylizer
-
 
 # Frames handed to the lanes beyond one each (fast_style.lanes.Lanes): a lane that finished early
 # starts the next frame. 24.3-24.5 fps against 23.5-23.9 without (realtime8 int8, 480p, AVX2 cap).
@@ -155,6 +155,7 @@ def stylize_video(
     grid_lock: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_fps: float | None = None,
+    denoise: bool = False,
 ) -> VideoResult:
     """Write `target` (via a temporary file, renamed at the end), in H.264, or VP9 for .webm, or
     an animated GIF for .gif (fast_style.encoders). `size` is the network's working size, as for
@@ -167,11 +168,13 @@ def stylize_video(
     docs/realtime.md). `on_frames(done, total)` follows the frames written (total: None where
     the container does not say). `grid_lock`: the network's grid follows the scene's motion
     (fast_style.motion), so pans and zooms do not flicker. `max_fps`: frames beyond so many a
-    second are dropped (a GIF made at 12 fps is 40% of one at 30)."""
+    second are dropped (a GIF made at 12 fps is 40% of one at 30). `denoise`: a camera's noise is
+    filtered out of the frames before the network, following the scene (fast_style.denoise)."""
     with atomic_write(target) as tmp:
         try:
             return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress,
-                              input_format, max_frames, on_frames, lanes, preset, grid_lock, max_pixels, max_fps)
+                              input_format, max_frames, on_frames, lanes, preset, grid_lock, max_pixels, max_fps,
+                              denoise)
         except av.FFmpegError as e:  # the container's own, as it writes its header or trailer
             raise VideoError(f"cannot be encoded ({_written(e)})") from None
 
@@ -239,6 +242,7 @@ def _transcode(
     progress: bool, input_format: str | None, max_frames: int | None,
     on_frames: Callable[[int, int | None], None] | None = None, lanes: int | None = None, preset: str = PRESET,
     grid_lock: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS, max_fps: float | None = None,
+    denoise: bool = False,
 ) -> VideoResult:
     """Three stages in three threads, so decoding, the network and encoding overlap: a reader
     (demux + decode), the network here, and a writer (encode + mux). PyAV and torch release the
@@ -273,7 +277,8 @@ def _transcode(
                    disable=None if progress else True)  # None: not into a log file or a pipe, \r by \r
         decoded: queue.Queue = queue.Queue(maxsize=2 * batch_size)  # ("video", array, frame, motion) | ("track", (i, x))
         stylized: queue.Queue = queue.Queue(maxsize=4)  # ("video", [(array, frame)]) | ("track", (i, x))
-        lock = GridLock() if grid_lock else None  # measured here, in frame order, as frames are decoded
+        lock = GridLock() if grid_lock or denoise else None  # measured here, in frame order, as frames are decoded
+        denoiser = Denoise() if denoise else None
         clock = _Clock(rate, counted=inp.format.name == "avi")
         stop = threading.Event()
         errors: list[BaseException] = []
@@ -292,7 +297,10 @@ def _transcode(
                 if not pace(frame.pts * frame.time_base if frame.pts is not None and frame.time_base else None):
                     return True
                 array = upright(frame)
-                _put(decoded, ("video", array, frame, lock(array) if lock else None), stop)
+                motion = lock(array) if lock else None
+                if denoiser is not None and motion is not None:
+                    array = denoiser(array, motion)
+                _put(decoded, ("video", array, frame, motion if grid_lock else None), stop)
                 kept += 1
                 return True
 
@@ -429,21 +437,28 @@ def _stylize_batch(stylizer: Stylizer, pending: list[Decoded], h: int, w: int, s
 
 
 def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None,
-                   output_size: int | None = None, lanes: int | None = None, grid_lock: bool = True) -> Iterator:
+                   output_size: int | None = None, lanes: int | None = None, grid_lock: bool = True,
+                   denoise: bool = False) -> Iterator:
     """Live use: each frame (PIL image, (H, W, 3) uint8 array or (3, H, W) tensor) is stylized
     as soon as it arrives and yielded in the type it came in, in order. `size` is the network's
     working size; `output_size`, the longest side of what is yielded (arrays only). Where lanes
     pay (fast_style.lanes), a frame waits for the next one to start beside it. `grid_lock`: the
-    network's grid follows the scene (fast_style.motion), so pans and zooms do not flicker."""
+    network's grid follows the scene (fast_style.motion), so pans and zooms do not flicker.
+    `denoise`: a camera's noise is filtered out before the network (fast_style.denoise)."""
     from PIL import Image
 
-    lock = GridLock() if grid_lock else None
+    lock = GridLock() if grid_lock or denoise else None
+    denoiser = Denoise() if denoise else None
 
     def measured(frame: object) -> tuple[object, Motion | None]:
-        """In frame order, before the lanes: each measure needs the frames before it."""
+        """In frame order, before the lanes: each measure, and the filter, need the frames before it."""
         if lock is None:
             return frame, None
-        return frame, lock(np.array(frame.convert("RGB")) if isinstance(frame, Image.Image) else frame)
+        array = np.array(frame.convert("RGB")) if isinstance(frame, Image.Image) else frame
+        motion = lock(array)
+        if denoiser is not None:
+            frame = _denoised(frame, denoiser, array, motion)
+        return frame, motion if grid_lock else None
 
     def one(item: tuple[object, Motion | None]) -> object:
         frame, motion = item
@@ -466,3 +481,20 @@ def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None
         first, np.ndarray) else first.shape[-2:])
     with Lanes(lanes or stylizer.lanes_for(h, w, size)) as pool:
         yield from pool.map(one, map(measured, chain([first], frames)))
+
+
+def _denoised(frame: object, denoiser: Denoise, array: np.ndarray | torch.Tensor, motion: Motion) -> object:
+    """The frame filtered, in the type it came in: a PIL image, an (H, W, 3) uint8 array or a
+    (3, H, W) tensor in [0, 1]."""
+    from PIL import Image
+
+    if isinstance(array, torch.Tensor):  # (3, H, W) floats: the filter works on 8-bit steps
+        clean = denoiser(array.detach().mul(255).round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy(), motion)
+        return torch.from_numpy(clean).permute(2, 0, 1).to(array.device, torch.float32).div(255)
+    clean = denoiser(array, motion)
+    if not isinstance(frame, Image.Image):
+        return clean
+    image = Image.fromarray(clean)
+    if "A" in frame.getbands():
+        image.putalpha(frame.getchannel("A"))
+    return image

@@ -1,0 +1,53 @@
+"""A camera's sensor noise, taken out of stream frames before the network. In flat areas the
+network's strokes follow differences below one 8-bit step of its input, so noise that differs in
+every frame redraws them: at 2 steps of noise a still webcam's picture flickered 3.4 times what a
+clean pan leaves under the grid lock (docs/video.md#sensor-noise). Video files have mostly lost
+that noise in their codec; cameras and live streams have not."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fast_style.motion import LUMA, Motion
+
+PASS = 8.0  # a local change of luma (3x3 mean of |frame - state|, 8-bit steps) the frame passes whole at
+KEEP = 0.75  # the most of the state a frame keeps: where the scene stays, noise falls to about 0.38 of itself
+CUT = 0.5  # above this share of the picture passing whole, a cut or a lost lock: start afresh
+
+
+class Denoise:
+    """`denoise(frame, motion)` for each frame of a stream in order, with the frame's `Motion` from
+    a `fast_style.motion.GridLock`: a recursive filter, state += k (frame - state), whose state
+    follows the scene's measured pan by whole pixels (so a clean pan comes out unchanged), with k
+    from 1 - KEEP up to 1 as the local change grows, so what moves against the scene passes
+    through. A zoom starts it afresh: a state resampled every frame blurred the picture
+    (benchmarks/sensor_noise.py)."""
+
+    def __init__(self) -> None:
+        self._state: torch.Tensor | None = None  # (H, W, 3) float, 8-bit steps
+        self._motion = Motion(0.0, 0.0)
+
+    def __call__(self, frame: np.ndarray, motion: Motion) -> np.ndarray:
+        """(H, W, 3) uint8 -> the same, filtered (a new array; the frame is not changed)."""
+        x = torch.from_numpy(frame).float()
+        state, before = self._state, self._motion
+        self._state, self._motion = x, motion  # afresh, unless the filter runs below
+        if state is None or state.shape != x.shape or motion.scale != before.scale:
+            return frame
+        h, w = x.shape[:2]
+        dy, dx = round((motion.y - before.y) * motion.scale), round((motion.x - before.x) * motion.scale)
+        if abs(dy) >= h or abs(dx) >= w:
+            return frame
+        moved = torch.roll(state, (-dy, -dx), (0, 1))  # (H, W, 3): where the scene now is
+        rows = slice(h - dy, h) if dy > 0 else slice(0, -dy)  # what came into view has no past
+        cols = slice(w - dx, w) if dx > 0 else slice(0, -dx)
+        moved[rows], moved[:, cols] = x[rows], x[:, cols]
+        change = x - moved
+        luma = (change @ LUMA).abs()[None, None]  # (1, 1, H, W)
+        k = (F.avg_pool2d(luma, 3, 1, 1, count_include_pad=False)[0, 0] / PASS).clamp_(1 - KEEP, 1)
+        if (k >= 1).float().mean() > CUT:
+            return frame
+        self._state = moved + k[..., None] * change
+        return self._state.round().clamp_(0, 255).to(torch.uint8).numpy()
