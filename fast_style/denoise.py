@@ -31,7 +31,7 @@ class Denoise:
 
     def __call__(self, frame: np.ndarray, motion: Motion) -> np.ndarray:
         """(H, W, 3) uint8 -> the same, filtered (a new array; the frame is not changed)."""
-        x = torch.from_numpy(frame).float()
+        x = torch.from_numpy(frame.astype(np.float32))  # a copy: frames may be read-only
         state, before = self._state, self._motion
         self._state, self._motion = x, motion  # afresh, unless the filter runs below
         if state is None or state.shape != x.shape or motion.scale != before.scale:

@@ -42,6 +42,7 @@ MAX_IMAGE_BYTES = 64 * 2**20  # an upload above this is refused before it is rea
 MAX_VIDEO_BYTES = 1024 * 2**20
 PAINTINGS_KEPT = 16  # uploaded paintings, by content hash
 JOBS_KEPT = 8  # finished video jobs whose results can still be downloaded
+STREAMS_KEPT = 8  # webcam streams whose noise filters are held (`denoise`), the least recent dropped
 FRAME_QUALITY = 85  # webcam frames back to the page (photos: 95, as the command line writes them)
 VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif"}  # what a video job gives back
 ANIMATED = {Image.registered_extensions()[suffix]: suffix for suffix in ANIMATIONS}  # Pillow format -> suffix
@@ -64,6 +65,7 @@ class Studio:
         self._making: tuple | None = None  # the settings whose network is being made, one at a time
         self._paintings: OrderedDict[str, Image.Image] = OrderedDict()
         self._jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._streams: OrderedDict[str, list] = OrderedDict()  # stream id -> [GridLock, Denoise, last frame number]
         self._lock = threading.Lock()
         self._video_lock = threading.Lock()  # one video at a time: the CPU is shared with the page
         self._cores = _Cores(CORES)
@@ -219,6 +221,8 @@ class Studio:
         path, options = self.resolve(params)
         size = options.pop("size")
         stylizer, frame = self.stylizer(path), params.get("frame") == "1"
+        if frame and params.get("denoise") == "1":
+            image = self.denoised(image, params)
         # A webcam frame of a light network takes one core, beside the next frame (fast_style.lanes);
         # anything else takes every core, alone.
         lanes = stylizer.lanes_for(image.height, image.width, size) if frame else 1
@@ -237,6 +241,31 @@ class Studio:
         # encode here and to decode in the browser, on cores the network shares.
         quality = FRAME_QUALITY if frame else QUALITY
         return encode_image(result, fmt, quality=quality, exif=image.info.get("exif")), Image.MIME[fmt], {"X-Precision": stylizer.precision}
+
+    def denoised(self, image: Image.Image, params: dict[str, str]) -> Image.Image:
+        """A webcam frame with the camera's noise filtered out, as `stylize --denoise` does
+        (fast_style.denoise): the page's frames come one request at a time, two in flight, so each
+        stream (`stream`, the page's id for it) keeps its filter here and `seq` orders its frames;
+        one overtaken by a later frame goes as it came."""
+        import numpy as np
+
+        from fast_style.denoise import Denoise
+        from fast_style.motion import GridLock
+
+        stream, seq = params.get("stream", ""), params.get("seq", "")
+        if not (0 < len(stream) <= 64 and seq.isdigit()):
+            raise RequestError("denoise needs the frame's stream (an id) and seq (its number in the stream)")
+        array = np.asarray(image.convert("RGB"))
+        with self._lock:  # milliseconds a frame: the filter runs in the frames' order
+            entry = self._streams.pop(stream, None) or [GridLock(), Denoise(), -1]
+            self._streams[stream] = entry
+            while len(self._streams) > STREAMS_KEPT:
+                self._streams.popitem(last=False)
+            lock, denoise, last = entry
+            if int(seq) <= last:
+                return image
+            entry[2] = int(seq)
+            return Image.fromarray(denoise(array, lock(array)))
 
     def _stylize_animated(self, data: bytes, suffix: str, params: dict[str, str]) -> tuple[bytes, str, dict[str, str]]:
         """Through a temporary file, as `stylize` takes it: an opaque GIF by the video path (FFmpeg's

@@ -1,3 +1,4 @@
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -22,7 +23,7 @@ def noisy(picture: np.ndarray, rng: np.random.Generator, sigma: float = 2.0) -> 
 
 
 def frame_to_frame(frames: list[np.ndarray]) -> float:
-    return float(np.mean([np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(frames, frames[1:])]))
+    return float(np.mean([np.abs(a.astype(int) - b.astype(int)).mean() for a, b in pairwise(frames)]))
 
 
 def filtered(frames: list[np.ndarray]) -> list[np.ndarray]:

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from PIL import Image, ImageSequence
 from conftest import make_photo
 from fast_style.gallery import GalleryConfig, GalleryNet
 from fast_style.model_file import save_model
-from fast_style.serve import Studio, make_server
+from fast_style.serve import RequestError, Studio, make_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -277,6 +278,53 @@ def test_frames_share_the_cores_and_a_photo_waits_for_them_then_goes_first() -> 
     for t in (*frames, photo, late):
         t.join(5)
     assert order[2:] == ["photo", "late frame"]
+
+
+@browser
+def test_the_page_asks_for_its_webcam_frames_denoised_as_one_numbered_stream(page) -> None:  # noqa: ANN001
+    page.check("#denoise")
+    with page.expect_request(lambda r: "denoise=1" in r.url and "seq=2" in r.url) as asked:
+        page.click("#camStart")
+    page.wait_for_function("window.cameraStats().shown >= 3", timeout=60_000)
+    page.click("#camStop")
+    page.uncheck("#denoise")
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(asked.value.url).query)
+    assert query["frame"] == ["1"] and len(query["stream"][0]) >= 4
+
+
+def test_webcam_frames_asked_denoised_have_the_cameras_noise_filtered(tiny_model: Path) -> None:
+    """The page's frames come one request at a time: each stream's filter (fast_style.denoise) is
+    kept between them, in the order of the frames' numbers."""
+    rng = np.random.default_rng(0)
+    photo = np.asarray(Image.open(Path(__file__).parents[1] / "data" / "examples" / "chicago.jpg").resize((96, 64)))
+    frames = []
+    for _ in range(8):
+        buffer = io.BytesIO()  # PNG: the noise kept as the camera made it
+        Image.fromarray(np.clip(photo + rng.normal(0, 2, photo.shape).round(), 0, 255).astype(np.uint8)).save(buffer, "PNG")
+        frames.append(buffer.getvalue())
+    studio = Studio([tiny_model], device="cpu", precision="fp32")
+    try:
+        params = {"style": "tiny", "frame": "1", "format": "png", "size": "full"}
+
+        def answers(extra: dict) -> list[np.ndarray]:
+            return [np.asarray(Image.open(io.BytesIO(studio.stylize(f, {**params, **extra(i)})[0]))).astype(int)
+                    for i, f in enumerate(frames)]
+
+        plain = answers(lambda i: {})
+        calm = answers(lambda i: {"denoise": "1", "stream": "tab1", "seq": str(i)})
+        change = lambda outs: np.mean([np.abs(a - b).mean() for a, b in pairwise(outs[3:])])
+        assert change(calm) < 0.6 * change(plain)
+        # a frame overtaken by a later one of its stream goes as it came; another stream starts afresh
+        late = np.asarray(Image.open(io.BytesIO(studio.stylize(frames[2], {**params, "denoise": "1", "stream": "tab1",
+                                                                          "seq": "2"})[0]))).astype(int)
+        assert np.array_equal(late, plain[2])
+        first = np.asarray(Image.open(io.BytesIO(studio.stylize(frames[5], {**params, "denoise": "1", "stream": "tab2",
+                                                                           "seq": "0"})[0]))).astype(int)
+        assert np.array_equal(first, plain[5])
+        with pytest.raises(RequestError, match="denoise needs the frame's stream"):
+            studio.stylize(frames[0], {**params, "denoise": "1"})
+    finally:
+        studio.close()
 
 
 def test_webcam_frames_go_eagerly_until_the_stream_network_is_made_then_through_it(tiny_model: Path) -> None:
