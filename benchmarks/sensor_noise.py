@@ -1,5 +1,5 @@
 """Flicker from a camera's sensor noise, and what `--denoise` (fast_style.denoise) takes away
-(docs/video.md#sensor-noise).
+(docs/video.md, Sensor noise).
 
 Each clip is made from a content photo as in fast_style/flicker.py (a still camera, a pan of 2, 3
 pixels a frame, a zoom of x1.02) in 8-bit steps, and every frame gets its own Gaussian noise of

@@ -1,7 +1,7 @@
 """A camera's sensor noise, taken out of stream frames before the network. In flat areas the
 network's strokes follow differences below one 8-bit step of its input, so noise that differs in
 every frame redraws them: at 2 steps of noise a still webcam's picture flickered 3.4 times what a
-clean pan leaves under the grid lock (docs/video.md#sensor-noise). Video files have mostly lost
+clean pan leaves under the grid lock (docs/video.md, Sensor noise). Video files have mostly lost
 that noise in their codec; cameras and live streams have not."""
 
 from __future__ import annotations

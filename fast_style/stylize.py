@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "with the scene (pans and zooms then flicker: docs/video.md)")
     p.add_argument("--denoise", action="store_true",
                    help="videos and --live: filter a camera's noise out of the frames before the network, following "
-                        "the scene; a still webcam's flicker falls to a third (docs/video.md#sensor-noise)")
+                        "the scene; a still webcam's flicker falls to a third (docs/video.md, Sensor noise)")
     data = p.add_argument_group("datasets (docs/datasets.md): one folder in, one out, across processes and machines")
     data.add_argument("--devices", help="processes (CPU) or GPUs on each machine: N or auto (Lightning's prediction loop)")
     data.add_argument("--num-nodes", type=int, help="machines (torchrun or SLURM set the rest, as for training)")
