@@ -297,10 +297,7 @@ def _transcode(
                 if not pace(frame.pts * frame.time_base if frame.pts is not None and frame.time_base else None):
                     return True
                 array = upright(frame)
-                motion = lock(array) if lock else None
-                if denoiser is not None and motion is not None:
-                    array = denoiser(array, motion)
-                _put(decoded, ("video", array, frame, motion if grid_lock else None), stop)
+                _put(decoded, ("video", array, frame, lock(array) if lock else None), stop)
                 kept += 1
                 return True
 
@@ -374,7 +371,10 @@ def _transcode(
                 if item[0] == "track":
                     _put(stylized, item, stop)
                     continue
-                pending.append(item[1:])
+                _, array, frame, motion = item
+                if denoiser is not None and motion is not None:  # here, beside the decoding thread
+                    array = denoiser(array, motion)
+                pending.append((array, frame, motion if grid_lock else None))
                 if len(pending) == batch_size:
                     yield pending
                     pending = []
