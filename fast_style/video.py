@@ -489,8 +489,8 @@ def _denoised(frame: object, denoiser: Denoise, array: np.ndarray | torch.Tensor
     from PIL import Image
 
     if isinstance(array, torch.Tensor):  # (3, H, W) floats: the filter works on 8-bit steps
-        clean = denoiser(array.detach().mul(255).round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy(), motion)
-        return torch.from_numpy(clean).permute(2, 0, 1).to(array.device, torch.float32).div(255)
+        clean = denoiser(_tensor_to_frames(array.detach()[None])[0], motion)
+        return bytes_to_floats(torch.from_numpy(clean).permute(2, 0, 1)).to(array.device)
     clean = denoiser(array, motion)
     if not isinstance(frame, Image.Image):
         return clean
