@@ -212,12 +212,15 @@ class Studio:
         """An uploaded image, stylized at its own size: (file bytes, content type, headers: the
         precision it ran in). Frames ask for `format=jpeg`; a photo comes back in its own format,
         an animated one (a sticker, a GIF) animated, as the command line writes it."""
-        if params.get("frame") != "1" and (suffix := _animated(data)):
+        if "pixels" in params:
+            image, in_format = raw_frame(data, params["pixels"], self.max_pixels), None
+        elif params.get("frame") != "1" and (suffix := _animated(data)):
             return self._stylize_animated(data, suffix, params)
-        try:
-            image, in_format = load_input_bytes(data, self.max_pixels)
-        except InputError as e:
-            raise RequestError(str(e)) from None
+        else:
+            try:
+                image, in_format = load_input_bytes(data, self.max_pixels)
+            except InputError as e:
+                raise RequestError(str(e)) from None
         path, options = self.resolve(params)
         size = options.pop("size")
         stylizer, frame = self.stylizer(path), params.get("frame") == "1"
@@ -383,6 +386,21 @@ class _Cores:
             with self._cond:
                 self.busy -= n
                 self._cond.notify_all()
+
+
+def raw_frame(data: bytes, size: str, max_pixels: int) -> Image.Image:
+    """A webcam frame as the page's canvas holds it (`pixels=WxH`: RGBA bytes, row by row). Not a
+    JPEG: the network's strokes follow differences below one 8-bit step, and a JPEG's differ with
+    the camera's noise in every frame (docs/serve.md, Frames as the camera gives them)."""
+    width, _, height = size.partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise RequestError(f"pixels={size!r}: expected the frame's WIDTHxHEIGHT")
+    w, h = int(width), int(height)
+    if w * h > max_pixels:
+        raise RequestError(f"refused: a {w}x{h} frame is above the limit of {max_pixels} pixels")
+    if len(data) != 4 * w * h:
+        raise RequestError(f"a {w}x{h} frame is {4 * w * h} bytes of RGBA; {len(data)} came")
+    return Image.frombuffer("RGBA", (w, h), data, "raw", "RGBA", 0, 1).convert("RGB")
 
 
 def _animated(data: bytes) -> str | None:

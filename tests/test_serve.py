@@ -245,11 +245,35 @@ def test_the_page_stylizes_a_dropped_photo_at_its_size(page, tmp_path: Path) -> 
 
 @browser
 def test_the_page_shows_stylized_webcam_frames(page) -> None:  # noqa: ANN001
-    page.click("#camStart")
+    with page.expect_response(lambda r: "frame=1" in r.url) as answered:
+        page.click("#camStart")
     page.wait_for_function("window.cameraStats().shown >= 3", timeout=60_000)
     page.click("#camStop")
     # The fake camera's 640x480, sent at the network size the page asks for (384), shown at 640 px.
     assert page.eval_on_selector("#live", "c => [c.width, c.height, c.style.width]") == [384, 288, "640px"]
+    # sent as the canvas's pixels, not as a JPEG: the server takes exactly 384x288x4 bytes for it
+    assert "pixels=384x288" in answered.value.url and answered.value.status == 200
+
+
+def test_a_webcam_frame_as_the_canvas_pixels_is_the_frame_itself(tiny_model: Path) -> None:
+    photo = Image.open(Path(__file__).parents[1] / "data" / "examples" / "chicago.jpg").resize((96, 64))
+    png = io.BytesIO()
+    photo.save(png, "PNG")
+    rgba = photo.convert("RGBA").tobytes()  # as a canvas's getImageData gives it, row by row
+    studio = Studio([tiny_model], device="cpu", precision="fp32")
+    try:
+        params = {"style": "tiny", "frame": "1", "format": "png", "size": "full"}
+        as_png = np.asarray(Image.open(io.BytesIO(studio.stylize(png.getvalue(), params)[0])))
+        as_pixels = np.asarray(Image.open(io.BytesIO(studio.stylize(rgba, {**params, "pixels": "96x64"})[0])))
+        assert as_pixels.shape == (64, 96, 3) and np.array_equal(as_pixels, as_png)
+        with pytest.raises(RequestError, match=r"^a 96x64 frame is 24576 bytes of RGBA; 24572 came$"):
+            studio.stylize(rgba[:-4], {**params, "pixels": "96x64"})
+        with pytest.raises(RequestError, match="pixels='96': expected the frame's WIDTHxHEIGHT"):
+            studio.stylize(rgba, {**params, "pixels": "96"})
+        with pytest.raises(RequestError, match="refused: a 100000x100000 frame is above the limit"):
+            studio.stylize(rgba, {**params, "pixels": "100000x100000"})
+    finally:
+        studio.close()
 
 
 def test_frames_share_the_cores_and_a_photo_waits_for_them_then_goes_first() -> None:
