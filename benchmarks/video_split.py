@@ -65,6 +65,8 @@ def main() -> None:
                    help="pipeline rows with the grid following the scene (the default) and without (fast_style.motion)")
     p.add_argument("--denoise", nargs="+", choices=["on", "off"], default=["off"],
                    help="pipeline rows with a camera's noise filtered out before the network (--denoise) and without")
+    p.add_argument("--lanes", nargs="+", default=["auto"],
+                   help="pipeline rows with frames side by side as stylize decides (auto) or N at a time (1: each frame on every core)")
     p.add_argument("--default-malloc", action="store_true",
                    help="leave glibc's malloc as it is, to compare (stylize keeps freed memory for reuse)")
     args = p.parse_args()
@@ -93,16 +95,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # frames side by side (fast_style.lanes) compile once more, for one thread a lane
         # (a locked grid pads the frame: another shape)
-        for lock in args.grid_lock:
-            stylize_video(stylizer, args.clip, Path(tmp) / "warm.mp4", progress=False, max_frames=8, grid_lock=lock == "on")
-        for lock, denoise, ahead in product(args.grid_lock, args.denoise, args.ahead):  # ahead: frames queued for the lanes beyond one each
+        lanes = [None if n == "auto" else int(n) for n in args.lanes]
+        for lock, n in product(args.grid_lock, lanes):
+            stylize_video(stylizer, args.clip, Path(tmp) / "warm.mp4", progress=False, max_frames=8, grid_lock=lock == "on",
+                          lanes=n)
+        # ahead: frames queued for the lanes beyond one each
+        for lock, denoise, ahead, n in product(args.grid_lock, args.denoise, args.ahead, lanes):
             video.AHEAD = ahead
             start, cpu = time.perf_counter(), time.process_time()
             result = stylize_video(stylizer, args.clip, Path(tmp) / "out.mp4", progress=False, max_frames=args.frames,
-                                   grid_lock=lock == "on", denoise=denoise == "on")
+                                   grid_lock=lock == "on", denoise=denoise == "on", lanes=n)
             wall = time.perf_counter() - start
             print(f"pipeline  {result.frames / wall:7.1f} fps  (stylize's three threads, compiled beforehand for "
-                  f"its lanes; grid lock {lock}; denoise {denoise}; {ahead} ahead; the cores busy "
+                  f"its lanes; grid lock {lock}; denoise {denoise}; {ahead} ahead; lanes {n or 'auto'}; the cores busy "
                   f"{100 * (time.process_time() - cpu) / wall / CORES:.0f}%)")
     h, w = arrays[0].shape[:2]
     source = f"testsrc2=size={w}x{h}:rate=30"
