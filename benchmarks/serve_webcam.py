@@ -5,7 +5,9 @@ same Stylizer then runs the same frames in a loop with nothing around it. Run by
     uv run python benchmarks/serve_webcam.py --style starry_night_realtime --size 384
 
 Prints frames per second and the page's frame latency (send to drawn), and the page's share of
-the engine's fps (goal: 80% or more).
+the engine's fps (goal: 80% or more). Since session 43 the page sends each camera frame once, so
+its fps is at most the camera's (the fake one here at 60, its fastest): the line says what the
+camera gave and how busy the server was (this process, beside the browser's own).
 """
 
 import argparse
@@ -15,6 +17,7 @@ import time
 
 import torch
 
+from fast_style.lanes import CORES
 from fast_style.serve import Studio, make_server
 from fast_style.video import stylize_frames
 
@@ -25,6 +28,7 @@ def main() -> None:
     p.add_argument("--size", default="384", help="the network size the page asks for (or full)")
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--precision", default="auto")
+    p.add_argument("--camera-fps", type=int, default=60, help="the fake camera's rate (Chromium's: 60 at most, 20 by default)")
     p.add_argument("--camera", help="a .y4m clip to use as the camera (--use-file-for-fake-video-capture)")
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
@@ -33,7 +37,7 @@ def main() -> None:
     server = make_server(studio, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    flags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--no-sandbox"]
+    flags = [f"--use-fake-device-for-media-stream=fps={args.camera_fps}", "--use-fake-ui-for-media-stream", "--no-sandbox"]
     if args.camera:
         flags.append(f"--use-file-for-fake-video-capture={args.camera}")
     with sync_playwright() as pw:
@@ -48,10 +52,12 @@ def main() -> None:
         made = studio.stylizer(studio.resolve({"style": args.style})[0], stream=True).precision
         page.wait_for_function(f"window.cameraStats().precision === '{made}'", timeout=300_000)
         page.wait_for_function("window.cameraStats().shown >= 5", timeout=300_000)
-        start_frames, start = page.evaluate("window.cameraStats().frames"), time.perf_counter()
+        first, start, cpu = page.evaluate("window.cameraStats()"), time.perf_counter(), time.process_time()
         time.sleep(args.seconds)
         stats = page.evaluate("window.cameraStats()")
-        page_fps = (stats["frames"] - start_frames) / (time.perf_counter() - start)
+        wall = time.perf_counter() - start
+        busy = (time.process_time() - cpu) / wall / CORES
+        page_fps, camera_fps = (stats["frames"] - first["frames"]) / wall, (stats.get("camera", 0) - first.get("camera", 0)) / wall
         page.evaluate("camera.running = false")  # the camera stays on, shown in the page; no frames sent
         time.sleep(1)
         beside_browser = engine_fps(studio, args)
@@ -63,7 +69,8 @@ def main() -> None:
     studio.close()
     print(f"{args.style}, 640x480 camera, network size {args.size}, precision {made} (photos: "
           f"{studio.stylizer(studio.resolve({'style': args.style})[0]).precision})")
-    print(f"page:   {page_fps:6.1f} fps, {stats['latency']:.0f} ms from sending a frame to drawing it")
+    print(f"page:   {page_fps:6.1f} fps, {stats['latency']:.0f} ms from sending a frame to drawing it "
+          f"(the camera gave {camera_fps:.1f}; the server busy {busy:.0%} of the cores)")
     print(f"engine: {alone:6.1f} fps (the same Stylizer on camera-sized frames, as stylize runs a stream, nothing around it)")
     print(f"engine: {one_at_a_time:6.1f} fps one frame at a time on every core (the page before lanes)")
     print(f"engine: {beside_browser:6.1f} fps with the page open and its camera on, sending nothing")

@@ -255,6 +255,20 @@ def test_the_page_shows_stylized_webcam_frames(page) -> None:  # noqa: ANN001
     assert "pixels=384x288" in answered.value.url and answered.value.status == 200
 
 
+@browser
+def test_the_page_stylizes_each_camera_frame_once(page) -> None:  # noqa: ANN001
+    """The fake camera gives 20 frames a second and a tiny network answers far faster: the page
+    waits for the camera's next frame rather than sending the same one again."""
+    page.click("#camStart")
+    page.wait_for_function("window.cameraStats().shown >= 3", timeout=60_000)
+    before = page.evaluate("window.cameraStats()")
+    page.wait_for_timeout(2000)
+    after = page.evaluate("window.cameraStats()")
+    page.click("#camStop")
+    camera, sent = after["camera"] - before["camera"], after["frames"] - before["frames"]
+    assert camera >= 10 and sent <= camera + 1
+
+
 def test_a_webcam_frame_as_the_canvas_pixels_is_the_frame_itself(tiny_model: Path) -> None:
     photo = Image.open(Path(__file__).parents[1] / "data" / "examples" / "chicago.jpg").resize((96, 64))
     png = io.BytesIO()
