@@ -210,8 +210,9 @@ class Studio:
 
     def stylize(self, data: bytes, params: dict[str, str]) -> tuple[bytes, str, dict[str, str]]:
         """An uploaded image, stylized at its own size: (file bytes, content type, headers: the
-        precision it ran in). Frames ask for `format=jpeg`; a photo comes back in its own format,
-        an animated one (a sticker, a GIF) animated, as the command line writes it."""
+        precision it ran in). Frames ask for `format=jpeg` and come as the canvas's pixels
+        (`pixels=WxH`); a photo comes back in its own format, an animated one (a sticker, a GIF)
+        animated, as the command line writes it."""
         if "pixels" in params:
             image, in_format = raw_frame(data, params["pixels"], self.max_pixels), None
         elif params.get("frame") != "1" and (suffix := _animated(data)):
