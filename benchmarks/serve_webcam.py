@@ -57,7 +57,7 @@ def main() -> None:
         stats = page.evaluate("window.cameraStats()")
         wall = time.perf_counter() - start
         busy = (time.process_time() - cpu) / wall / CORES
-        page_fps, camera_fps = (stats["frames"] - first["frames"]) / wall, (stats.get("camera", 0) - first.get("camera", 0)) / wall
+        page_fps, camera_fps = (stats["frames"] - first["frames"]) / wall, (stats["camera"] - first["camera"]) / wall
         page.evaluate("camera.running = false")  # the camera stays on, shown in the page; no frames sent
         time.sleep(1)
         beside_browser = engine_fps(studio, args)
