@@ -1,33 +1,51 @@
-"""How far tiled pictures are from a single pass at full size, far above the one-pass threshold:
-the rows of docs/design.md#tiles. Run by hand (not a test; a 12-megapixel single pass of the full
-network takes some 8 GB and a minute on 2 cores):
+"""How far tiled pictures are from a single pass at full size, above the one-pass threshold: the
+rows of docs/design.md#tiles. Run by hand (not a test; a 12-megapixel single pass of the full
+network takes some 8 GB and 40 s on 2 cores in fp32):
 
     uv run python benchmarks/tiles.py starry_night:4032x3024:data/examples/chicago.jpg \
-        the_scream:4032x3024:../shared/data/content/golden_gate.jpg
+        the_scream:4032x3024:../shared/data/train
 
-Each case is NETWORK:WxH:PHOTO (a shipped style or a model file), the photo resized to WxH. Rows:
-the statistics of the one-pass copy alone (before session 41), the statistics carried on to the
-photo's size (`tiling.reference_statistics`, what `stylize` does), each with its mean distance
-from the single pass, its mean colour and its time (the faster of two); fp32 on the CPU."""
+Each case is NETWORK:WxH:PHOTO (a shipped style or a model file): a photo resized to WxH, or a
+folder, whose photos make a WxH mosaic at their own detail (rows 512 px high, none scaled up).
+Rows: the statistics estimated (carried on from copies at one pass and half that, what `stylize`
+did before session 44 and does above tiling.BODY_BYTES) and gathered exactly through the tiles,
+each with its mean distance from the single pass per pixel and on 32x32 averages (the tone), its
+mean colour and its time (the faster of two). `--way exact` alone, under `/usr/bin/time -v`,
+gives a way's peak memory."""
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from fast_style import tiling
-from fast_style.engine import MAX_PASS_PIXELS, Engine
-from fast_style.images import open_rgb
+from fast_style.engine import Engine
+from fast_style.images import IMAGE_EXTENSIONS, open_rgb
 from fast_style.pixels import to_tensor
 from fast_style.stylizer import Stylizer
 
-
-def copy_alone(net: torch.nn.Module, x: torch.Tensor, max_pixels: int) -> tiling.NormStats:
-    return tiling.norm_statistics(net, tiling.reference_image(x, max_pixels))
+WAYS = {"estimated": 0, "exact": tiling.BODY_BYTES}  # tiling.BODY_BYTES for each
 
 
-WAYS = {"the copy alone": copy_alone, "carried on": tiling.reference_statistics}
+def mosaic(folder: Path, w: int, h: int) -> Image.Image:
+    """Rows of the folder's photos (sorted), each 512 px high (photos below that left out)."""
+    canvas, x, y = Image.new("RGB", (w, h)), 0, 0
+    photos = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    for path in photos * (1 + w * h // (512 * 512 * len(photos))):
+        photo = open_rgb(path)
+        if photo.height < 512:
+            continue
+        photo = photo.resize((round(photo.width * 512 / photo.height), 512), Image.LANCZOS)
+        canvas.paste(photo, (x, y))
+        x += photo.width
+        if x >= w:
+            x, y = 0, y + 512
+            if y >= h:
+                return canvas
+    raise SystemExit(f"{folder}: too few photos 512 px high for {w}x{h}")
 
 
 def colour(y: torch.Tensor) -> str:
@@ -38,26 +56,36 @@ def colour(y: torch.Tensor) -> str:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("cases", nargs="+", metavar="NETWORK:WxH:PHOTO")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--way", choices=list(WAYS), action="append", help="only these (default: both)")
     args = p.parse_args()
-    print(f"one pass: {MAX_PASS_PIXELS / 1e6:.1f} megapixels; mean |tiled - single| in 1/255, mean colour R/G/B")
+    ways = args.way or list(WAYS)
+    print(f"mean |tiled - single| in 1/255 per pixel and on 32x32 averages; mean colour R/G/B; {args.precision}")
     for case in args.cases:
         name, size, photo = case.split(":", 2)
         w, h = (int(v) for v in size.split("x"))
         net = Stylizer.load(name, device="cpu", precision="fp32").engine.net
-        x = F.interpolate(to_tensor(open_rgb(photo))[None], size=(h, w), mode="bicubic", antialias=True).clamp(0, 1)
-        single = Engine(net, "cpu", precision="fp32", max_pass_pixels=h * w)(x)
+        picture = mosaic(Path(photo), w, h) if Path(photo).is_dir() else open_rgb(photo)
+        x = F.interpolate(to_tensor(picture)[None], size=(h, w), mode="bicubic", antialias=True).clamp(0, 1)
+        single = None
+        if args.way is None:
+            single = Engine(net, "cpu", precision=args.precision, max_pass_pixels=h * w)(x)
+            print(f"{name} {photo} {w}x{h} ({w * h / 1e6:.1f} MP), single pass {colour(single)}")
         pictures: dict[str, torch.Tensor] = {}
-        seconds: dict[str, list[float]] = {label: [] for label in WAYS}
+        seconds: dict[str, list[float]] = {way: [] for way in ways}
         for _ in range(2):  # alternating, the faster of two: the first calls pay for fresh memory
-            for label, statistics in WAYS.items():
-                tiling.reference_statistics = statistics  # what stylize_tiled takes, through stylize's path
+            for way in ways:
+                tiling.BODY_BYTES = WAYS[way]
                 start = time.perf_counter()
-                pictures[label] = Engine(net, "cpu", precision="fp32")(x)
-                seconds[label].append(time.perf_counter() - start)
-        print(f"{name} {photo} {w}x{h} ({w * h / 1e6:.1f} MP), single pass {colour(single)}")
-        for label, y in pictures.items():
-            error = (y - single).abs().mean().item() * 255
-            print(f"  {label:>14s}: {error:6.2f}/255  {colour(y):>11s}  {min(seconds[label]):5.1f} s")
+                pictures[way] = Engine(net, "cpu", precision=args.precision)(x)
+                seconds[way].append(time.perf_counter() - start)
+        for way, y in pictures.items():
+            line = f"  {way:>9s}: {colour(y):>11s}  {min(seconds[way]):5.1f} s"
+            if single is not None:
+                error = (y - single).abs().mean().item() * 255
+                tone = (F.avg_pool2d(y, 32) - F.avg_pool2d(single, 32)).abs().mean().item() * 255
+                line += f"  {error:7.3f} / {tone:6.3f}"
+            print(line)
 
 
 if __name__ == "__main__":

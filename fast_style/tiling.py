@@ -1,35 +1,43 @@
-"""Stylize images too large for one pass, in tiles, without seams.
+"""Stylize images too large for one pass, in tiles, without seams, as one pass would.
 
 Instance norm makes every output pixel depend on statistics of the whole image, so tiles
-normalised on their own come out in different colours. Here the statistics of each norm layer
-are taken once, from references (the image scaled down to the largest size one pass takes, and
-to half that), and every tile is normalised with them. With fixed statistics the network is a
-plain conv net: a tile cut at a multiple of the network's stride with a margin wider than its
-receptive field (`TransformerNet.tile_margin`) gives exactly the pixels a single pass with those
-statistics would.
+normalised on their own come out in different colours. With the statistics given, the network
+is a plain conv net: a tile cut at a multiple of the network's stride with a margin wider than
+its receptive field (`TransformerNet.tile_margin`) gives exactly the pixels a single pass with
+those statistics would.
 
-The reference is as large as a single pass may be, so the look is continuous at the threshold:
-an image just above it gets nearly its own statistics. Far above it, a scaled copy has less fine
-detail than the image, and its statistics differ more (a 12-megapixel photo came out darker);
-statistics taken again at half the pixels show the trend, which is carried on to the image's own
-size (docs/design.md has the measurements).
-The statistics are passed explicitly, to a private copy of the network whose norms are fixed
-affine maps; the shared network is never changed, so other threads can use it meanwhile."""
+The statistics are gathered through the tiles themselves, one norm layer at a time: a pass over
+the tiles runs each up to the next norm (those before it fixed to what was gathered) and adds up
+what that norm sees in the tile's core. Recomputing the early layers costs less than it sounds,
+since the residual blocks, most of the work, run once on the whole image at their size (a
+sixteenth of the pixels): at 12 megapixels a little less time and memory than the estimate below,
+and the single pass's picture to float rounding (docs/design.md#tiles).
+
+Where even the residual blocks' tensor is too large (BODY_BYTES), the statistics are estimated
+instead, from the image scaled down to one pass and to half that, carried on to its own size.
+The statistics go to a private copy of the network whose norms are fixed affine maps; the
+shared network is never changed, so other threads can use it meanwhile."""
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fast_style.transformer import TransformerNet
+from fast_style.transformer import TransformerNet, _padding
 
 TILE = 1024  # a multiple of every layout's stride (4 or 8)
+# The largest tensor at the residual blocks' size for exact statistics: the full network's at 16
+# megapixels in fp32, 33 in bf16. Their pass holds four or five such tensors: a peak of 3.3 GB at
+# 12 megapixels in fp32, less than the estimate's 3.6; 6.0 at 24, against 3.9 (docs/design.md#tiles).
+BODY_BYTES = 2**29
 
 NormStats = list[tuple[torch.Tensor, torch.Tensor]]  # per InstanceNorm2d, in module order: (mean, var), (1, C, 1, 1)
+Moments = list[tuple[torch.Tensor, torch.Tensor, int]]  # per tile core: (mean, var) per channel and its pixels
 
 
 class FixedNorm(nn.Module):
@@ -46,6 +54,145 @@ class FixedNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.scale.to(x.dtype) + self.shift.to(x.dtype)
+
+
+def stylize_tiled(net: TransformerNet, x: torch.Tensor, max_pixels: int, tile: int = TILE,
+                  stats: NormStats | None = None) -> torch.Tensor:
+    """(1, 3, H, W) -> (1, 3, H, W) in tiles of `tile` pixels (a multiple of the net's stride) plus
+    margins: the single pass's picture where the residual blocks' tensor fits BODY_BYTES; else, or
+    with `stats` given, normalised with those (default: reference_statistics)."""
+    h, w = x.shape[-2:]
+    size = (h + _padding(h, net.multiple, net.min_side), w + _padding(w, net.multiple, net.min_side))  # as forward pads
+    tiles = Tiles(size, tile, net.tile_margin)
+    if stats is None and _body_bytes(net, x) <= BODY_BYTES:
+        y = _exact(net, x, tiles)
+    else:
+        y = tiles.run(net, x, 1, stats if stats is not None else reference_statistics(net, x, max_pixels))
+    return y[..., :h, :w]
+
+
+def _exact(net: TransformerNet, x: torch.Tensor, tiles: Tiles) -> torch.Tensor:
+    """The encoder in tiles, its statistics gathered norm by norm, the last one's input kept whole
+    (a pass fewer); the residual blocks whole; the decoder in tiles as the encoder."""
+    stats = tiles.gather(net.encoder, x, 1, len(_norms(net.encoder)) - 1)
+    parts, whole = tiles.until_norm(net.encoder, x, 1, stats, keep=True)
+    last_norm = _norms(net.encoder)[-1][1]  # the encoder ends in conv, norm, ReLU
+    e = F.relu(FixedNorm(last_norm, *_moments(parts))(whole))  # (1, 4c, H/m, W/m)
+    del whole
+    body = net.residuals(e)
+    del e
+    stats = tiles.gather(net.decoder, body, net.multiple, len(_norms(net.decoder)))
+    return tiles.run(net.decoder, body, net.multiple, stats) * net.output_scale
+
+
+def _body_bytes(net: TransformerNet, x: torch.Tensor) -> int:
+    """The size of one tensor at the residual blocks' size for x, in the dtype it would run in."""
+    channels = _norms(net.encoder)[-1][1].num_features
+    kind = x.device.type
+    dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+    return channels * math.ceil(x.shape[-2] / net.multiple) * math.ceil(x.shape[-1] / net.multiple) * dtype.itemsize
+
+
+def _moments(parts: Moments) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and variance of the whole from its parts': (1, C, 1, 1) each."""
+    means, variances = torch.stack([m for m, _, _ in parts]), torch.stack([v for _, v, _ in parts])  # (tiles, C)
+    weights = torch.tensor([count for _, _, count in parts], dtype=torch.float64)[:, None]
+    weights = weights / weights.sum()
+    mean = (means * weights).sum(0)
+    var = ((variances + (means - mean) ** 2) * weights).sum(0)
+    return mean.float().view(1, -1, 1, 1), var.float().view(1, -1, 1, 1)
+
+
+class _Stop(Exception):
+    """Ends a tile's pass at the norm whose statistics are being gathered."""
+
+
+Box = tuple[int, int, int, int, int, int]  # the core's top and left; the tile's top, left, bottom, right (with margins)
+
+
+class Tiles:
+    """Tiles of `tile` pixels with `margin` around them over an image padded to `size`; a stage
+    of the network (encoder, decoder, or all of it) runs on a tensor at 1/stride of that size."""
+
+    def __init__(self, size: tuple[int, int], tile: int, margin: int) -> None:
+        self.size, self.tile, self.margin = size, tile, margin
+
+    def boxes(self) -> Iterator[Box]:
+        (h, w), tile, margin = self.size, self.tile, self.margin
+        for top in range(0, h, tile):
+            for left in range(0, w, tile):
+                yield top, left, max(0, top - margin), max(0, left - margin), min(h, top + tile + margin), min(w, left + tile + margin)
+
+    def crop(self, x: torch.Tensor, stride: int, box: Box) -> torch.Tensor:
+        """Box's tile of x, padded as forward pads where it runs past the end of an unpadded x."""
+        _, _, t0, l0, t1, l1 = box
+        t = x[..., t0 // stride : t1 // stride, l0 // stride : l1 // stride]
+        short = ((l1 - l0) // stride - t.shape[-1], (t1 - t0) // stride - t.shape[-2])
+        return F.pad(t, (0, short[0], 0, short[1]), mode="replicate") if any(short) else t
+
+    def core(self, z: torch.Tensor, box: Box) -> tuple[torch.Tensor, int, int]:
+        """The core's part of a tile's feature map z, and where it goes in z's whole (its top and left)."""
+        top, left, t0, l0, t1, _ = box
+        s = (t1 - t0) // z.shape[-2]  # z's stride
+        a, b = (top - t0) // s, (left - l0) // s
+        return z[..., a : a + self.tile // s, b : b + self.tile // s], top // s, left // s
+
+    def run(self, stage: nn.Module, x: torch.Tensor, stride: int, stats: NormStats) -> torch.Tensor:
+        """The stage's output, whole: (1, C, H, W) of the padded size."""
+        fixed = _with_norms(stage, stats)
+        out = None
+        for box in self.boxes():
+            core, top, left = self.core(fixed(self.crop(x, stride, box)), box)
+            if out is None:
+                out = core.new_empty(1, core.shape[1], *self.size)
+            out[..., top : top + core.shape[-2], left : left + core.shape[-1]] = core
+        assert out is not None  # every image has a tile
+        return out
+
+    def gather(self, stage: nn.Module, x: torch.Tensor, stride: int, count: int) -> NormStats:
+        """The statistics of the stage's first `count` norms, a pass over the tiles each."""
+        stats: NormStats = []
+        for _ in range(count):
+            stats.append(_moments(self.until_norm(stage, x, stride, stats)[0]))
+        return stats
+
+    def until_norm(self, stage: nn.Module, x: torch.Tensor, stride: int, stats: NormStats,
+                   keep: bool = False) -> tuple[Moments, torch.Tensor | None]:
+        """Every tile up to the stage's norm number len(stats), the norms before it fixed to `stats`:
+        the moments of what that norm sees in each core and, with `keep`, that input whole."""
+        fixed = _with_norms(stage, stats)
+        parts: Moments = []
+        box: list[Box] = []
+        whole: list[torch.Tensor] = []
+
+        def record(module: nn.Module, inputs: tuple[torch.Tensor]) -> None:
+            z = inputs[0]
+            core, top, left = self.core(z, box[0])
+            var, mean = torch.var_mean(core.float(), dim=(0, 2, 3), correction=0)
+            parts.append((mean.cpu().double(), var.cpu().double(), core.shape[-2] * core.shape[-1]))
+            if keep:
+                if not whole:
+                    s = (box[0][4] - box[0][2]) // z.shape[-2]
+                    whole.append(z.new_empty(1, z.shape[1], self.size[0] // s, self.size[1] // s))
+                whole[0][..., top : top + core.shape[-2], left : left + core.shape[-1]] = core
+            raise _Stop
+
+        fixed.get_submodule(_norms(stage)[len(stats)][0]).register_forward_pre_hook(record)
+        for b in self.boxes():
+            box[:] = [b]
+            try:
+                fixed(self.crop(x, stride, b))
+            except _Stop:
+                pass
+        return parts, whole[0] if whole else None
+
+
+def _with_norms(stage: nn.Module, stats: NormStats) -> nn.Module:
+    """A copy of `stage` whose first len(stats) instance norms use `stats` instead of their input's own."""
+    fixed = copy.deepcopy(stage)
+    for (name, norm), (mean, var) in zip(_norms(fixed), stats):
+        fixed.set_submodule(name, FixedNorm(norm, mean, var))
+    return fixed
 
 
 def _norms(net: nn.Module) -> list[tuple[str, nn.InstanceNorm2d]]:
@@ -66,17 +213,6 @@ def norm_statistics(net: nn.Module, reference: torch.Tensor) -> NormStats:
         m.register_forward_hook(record)
     probe(reference)
     return stats
-
-
-def with_fixed_norms(net: nn.Module, stats: NormStats) -> nn.Module:
-    """A copy of `net` whose instance norms use `stats` instead of their input's own."""
-    fixed = copy.deepcopy(net)
-    norms = _norms(fixed)
-    if len(norms) != len(stats):
-        raise ValueError(f"{len(stats)} statistics for {len(norms)} norm layers")
-    for (name, norm), (mean, var) in zip(norms, stats):
-        fixed.set_submodule(name, FixedNorm(norm, mean, var))
-    return fixed
 
 
 def reference_image(x: torch.Tensor, max_pixels: int) -> torch.Tensor:
@@ -106,20 +242,3 @@ def reference_statistics(net: nn.Module, x: torch.Tensor, max_pixels: int) -> No
         log_var, small_log_var = var.clamp(min=1e-12).log(), small_var.clamp(min=1e-12).log()
         carried.append((mean + steps * (mean - small_mean), (log_var + steps * (log_var - small_log_var)).exp()))
     return carried
-
-
-def stylize_tiled(net: TransformerNet, x: torch.Tensor, max_pixels: int, tile: int = TILE,
-                  stats: NormStats | None = None) -> torch.Tensor:
-    """(1, 3, H, W) -> (1, 3, H, W) in tiles of `tile` pixels (a multiple of the net's stride) plus
-    margins, normalised with `stats` (default: reference_statistics)."""
-    h, w = x.shape[-2:]
-    margin = net.tile_margin
-    fixed = with_fixed_norms(net, stats if stats is not None else reference_statistics(net, x, max_pixels))
-    out = torch.empty_like(x)
-    for top in range(0, h, tile):
-        for left in range(0, w, tile):
-            t0, l0 = max(0, top - margin), max(0, left - margin)
-            t1, l1 = min(h, top + tile + margin), min(w, left + tile + margin)
-            y = fixed(x[..., t0:t1, l0:l1])
-            out[..., top : top + tile, left : left + tile] = y[..., top - t0 : top - t0 + tile, left - l0 : left - l0 + tile]
-    return out
