@@ -11,6 +11,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import nn
@@ -20,14 +21,22 @@ from fast_style.hardware import (PRECISIONS, cpu_has_fast_bf16, emulated_precisi
                                  inference_precision)
 from fast_style.lanes import release_gil_in_compiled_kernels
 from fast_style.tiling import stylize_tiled
-from fast_style.transformer import for_inference
+from fast_style.transformer import TransformerNet, for_inference
 
 log = logging.getLogger(__name__)
 # Inductor's C++ compiler imports cpp_extension, which warns that a CUDA build of torch finds no
 # CUDA runtime: in the middle of the progress bar, and beside the point on a CPU.
 logging.getLogger("torch.utils.cpp_extension").addFilter(lambda record: "No CUDA runtime" not in record.getMessage())
-MAX_PASS_PIXELS = 2048 * 2048  # larger inputs go through in tiles: bounded memory
+# The largest activation one pass may make, in fp32: the full network's at 2048x2048 (512 MiB).
+# Larger inputs go through in tiles (fast_style.tiling): bounded memory.
+PASS_BYTES = 2048 * 2048 * 32 * 4
 STYLE_CACHE = 8  # style codes kept ready (each a single-style network, compiled where asked)
+
+
+def pass_pixels(net: TransformerNet) -> int:
+    """The most pixels one pass of `net` takes: 2048x2048 for the full network, twice that for the
+    small one, 8 times for the realtime ones (whose widest layer is at half size)."""
+    return int(PASS_BYTES / (4 * net.widest))
 
 
 def default_device() -> torch.device:
@@ -54,7 +63,7 @@ class Engine:
         precision: str = "fp32",
         compile: bool = False,
         channels_last: bool = False,
-        max_pass_pixels: int = MAX_PASS_PIXELS,
+        max_pass_pixels: int | None = None,
     ) -> None:
         self.device = torch.device(device) if device else default_device()
         if precision == "auto":
@@ -96,8 +105,9 @@ class Engine:
         net, forward = self._network(key)
         x = x.to(self.device, torch.float32).contiguous(memory_format=self.input_format)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            if x.shape[-2] * x.shape[-1] > self.max_pass_pixels:
-                y = torch.cat([stylize_tiled(net, xi[None], self.max_pass_pixels) for xi in x])
+            limit = self.max_pass_pixels or pass_pixels(cast(TransformerNet, net))  # None: the network's own
+            if x.shape[-2] * x.shape[-1] > limit:
+                y = torch.cat([stylize_tiled(net, xi[None], limit) for xi in x])
             elif self.precision == "int8":
                 y = self._int8_net(key, net, x)(x)
             else:

@@ -16,7 +16,7 @@ from torch import nn
 
 from fast_style.arbitrary import ArbitraryNet, StyleReader
 from fast_style.blend import blend, keep_photo_color
-from fast_style.engine import MAX_PASS_PIXELS, Engine, default_device
+from fast_style.engine import Engine, default_device
 from fast_style.gallery import mix_weights
 from fast_style.images import in_srgb
 from fast_style.pixels import bytes_to_floats, fit_longest, resize, to_bytes, to_pil
@@ -50,7 +50,7 @@ class Stylizer:
         net: nn.Module,
         record: ModelRecord | None = None,
         device: str | torch.device | None = None,
-        max_pass_pixels: int = MAX_PASS_PIXELS,
+        max_pass_pixels: int | None = None,
         precision: str = "fp32",
         strength: float = 1.0,
         preserve_color: bool = False,

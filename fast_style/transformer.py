@@ -141,6 +141,7 @@ class TransformerNet(nn.Module):
         # as the input pixels one output pixel's gradient reaches (johnson 55, realtime 40,
         # realtime8 80), and a multiple of self.multiple so that tiles keep the strided grid.
         self.tile_margin = 64
+        self.widest: float = c  # channels of the largest activation per input pixel (here c at full size): memory
         if self.config.layout.startswith("realtime"):
             # Johnson's full-resolution layers (a 9x9 conv in, a 3x3 and a 9x9 conv out) cost more
             # than the residual blocks at a quarter of the size. Here the first conv already has
@@ -153,6 +154,7 @@ class TransformerNet(nn.Module):
             self.multiple = 2 ** len(widths)
             self.min_side = max(MIN_SIDE, 2 * self.multiple)  # a 3x3 reflection pad at the smallest size
             self.tile_margin = 64 if self.multiple == 4 else 96
+            self.widest = c / 4  # c at half size
             self.encoder = nn.Sequential(
                 ConvNormReLU(3, c, 5, stride=2), *[ConvNormReLU(a, b, 3, stride=2) for a, b in pairs]
             )

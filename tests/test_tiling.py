@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from fast_style import tiling
-from fast_style.engine import MAX_PASS_PIXELS, Engine
+from fast_style.engine import Engine, pass_pixels
 from fast_style.images import open_rgb
 from fast_style.model_file import load_model
 from fast_style.pixels import to_tensor
@@ -102,20 +102,46 @@ def test_another_thread_is_not_disturbed_by_a_tiled_image() -> None:
 
 
 @pytest.mark.slow  # two passes over 4.2 megapixels
-def test_at_the_production_threshold_tiles_give_the_single_pass_picture() -> None:
-    """Just above MAX_PASS_PIXELS, with a shipped network, the engine's tiles are the single pass's
-    picture to float rounding: the look does not jump at the threshold. With statistics from a
-    copy scaled to the threshold it was a mean of 0.27/255 here (1024 px: 17/255)."""
+def test_at_the_full_network_threshold_a_shipped_network_tiles_give_the_single_pass_picture() -> None:
+    """Just above the full network's one-pass limit, with a shipped network, the engine's tiles are
+    the single pass's picture to float rounding: the look does not jump there. With statistics
+    from a copy scaled to the threshold it was a mean of 0.27/255 here (1024 px: 17/255)."""
     net, _ = load_model(REALTIME8)
+    limit = pass_pixels(TransformerNet(TransformerConfig()))
     h, w = 2000, 2100
-    assert h * w > MAX_PASS_PIXELS
+    assert h * w > limit
     picture = open_rgb(STYLES_DIR / "the_scream.jpg").resize((w, h), Image.LANCZOS)  # a picture with real detail
     x = to_tensor(picture)[None]  # (1, 3, h, w)
-    single = Engine(net, "cpu", precision="fp32", max_pass_pixels=h * w)(x)
-    tiled = Engine(net, "cpu", precision="fp32")(x)
+    single = Engine(net, "cpu", precision="fp32")(x)  # realtime8 takes 8 times that in one pass
+    tiled = Engine(net, "cpu", precision="fp32", max_pass_pixels=limit)(x)
     error = (tiled - single).abs()
     print(f"tiled against a single pass at {w}x{h}: a mean of {error.mean() * 255:.4f}/255, at most {error.max() * 255:.3f}/255")
     assert error.mean() * 255 < 0.01 and error.max() * 255 < 1
+
+
+def test_a_network_takes_in_one_pass_what_its_widest_layer_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory follows the widest activation: the full network's 32 channels at full size allow
+    2048x2048, the small one's 16 twice that, a realtime network's 16 at half size 8 times (a 4K
+    video frame in one pass, in the stream precision)."""
+    full = TransformerNet(TransformerConfig())
+    assert pass_pixels(full) == 2048 * 2048
+    assert pass_pixels(TransformerNet(TransformerConfig(channels=16))) == 2 * 2048 * 2048
+    for layout in ("realtime", "realtime8"):
+        assert pass_pixels(TransformerNet(TransformerConfig(channels=16, layout=layout))) == 8 * 2048 * 2048
+
+    tiled: list[torch.Size] = []
+
+    def record(net: torch.nn.Module, x: torch.Tensor, max_pixels: int) -> torch.Tensor:
+        tiled.append(x.shape)
+        return x
+
+    monkeypatch.setattr("fast_style.engine.stylize_tiled", record)
+    net = TransformerNet(TransformerConfig(channels=4, res_blocks=1, layout="realtime8"))
+    x = torch.rand(1, 3, 2100, 2100)  # above the full network's limit
+    Engine(net, "cpu")(x)
+    assert tiled == []
+    Engine(net, "cpu", max_pass_pixels=2048 * 2048)(x)
+    assert tiled == [x.shape]
 
 
 def test_estimated_statistics_follow_the_image_size(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,7 +153,7 @@ def test_estimated_statistics_follow_the_image_size(monkeypatch: pytest.MonkeyPa
     net, _ = load_model(REALTIME8)
     photo = to_tensor(open_rgb(Path(__file__).parents[1] / "data" / "examples" / "chicago.jpg"))[None]
     x = torch.nn.functional.interpolate(photo, size=(543, 724), mode="bicubic", antialias=True).clamp(0, 1)
-    # 6x one pass, as a 24-megapixel photo is to MAX_PASS_PIXELS. Not much smaller: with a copy of
+    # 6x one pass, as a 24-megapixel photo is to the full network's. Not much smaller: with a copy of
     # 140x140 pixels, where the borders weigh more, carrying on was worse (docs/design.md#tiles).
     limit = 256 * 256
     with torch.no_grad():
