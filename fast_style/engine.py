@@ -30,13 +30,17 @@ logging.getLogger("torch.utils.cpp_extension").addFilter(lambda record: "No CUDA
 # The largest activation one pass may make, in fp32: the full network's at 2048x2048 (512 MiB).
 # Larger inputs go through in tiles (fast_style.tiling): bounded memory.
 PASS_BYTES = 2048 * 2048 * 32 * 4
+# An int8 pass carries 8-bit activations between its convs: at twice the pixels it peaks near a
+# float pass at its limit (the full network on a 4K frame: 3.1 GB, 4.6 with AVX2's fp32 norms;
+# fp32 at 2048x2048: 3.3), and runs 4-7x faster than float tiles (docs/design.md#tiles).
+INT8_PASS_SCALE = 2
 STYLE_CACHE = 8  # style codes kept ready (each a single-style network, compiled where asked)
 
 
-def pass_pixels(net: TransformerNet) -> int:
+def pass_pixels(net: TransformerNet, precision: str = "fp32") -> int:
     """The most pixels one pass of `net` takes: 2048x2048 for the full network, twice that for the
-    small one, 8 times for the realtime ones (whose widest layer is at half size)."""
-    return int(PASS_BYTES / (4 * net.widest))
+    small one, 8 times for the realtime ones (whose widest layer is at half size); twice each in int8."""
+    return int(PASS_BYTES / (4 * net.widest)) * (INT8_PASS_SCALE if precision == "int8" else 1)
 
 
 def default_device() -> torch.device:
@@ -105,7 +109,8 @@ class Engine:
         net, forward = self._network(key)
         x = x.to(self.device, torch.float32).contiguous(memory_format=self.input_format)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            limit = self.max_pass_pixels or pass_pixels(cast(TransformerNet, net))  # None: the network's own
+            # None: the network's own limit, at this precision
+            limit = self.max_pass_pixels or pass_pixels(cast(TransformerNet, net), self.precision)
             if x.shape[-2] * x.shape[-1] > limit:
                 y = torch.cat([stylize_tiled(net, xi[None], limit) for xi in x])
             elif self.precision == "int8":

@@ -56,6 +56,23 @@ def test_int8_gives_the_fp32_picture_at_every_size() -> None:
         assert torch.equal(int8(x), y)  # reused, not recalibrated on the next frame
 
 
+@pytest.mark.slow  # two graphs quantized and compiled: seconds
+def test_a_large_frame_is_calibrated_on_a_copy_at_the_calibration_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Observing the ranges at 4K took 3.8 GB and half the first frame's minute; observed on a
+    copy at 1080p, the ranges are given to the graph made for the frame: the same picture."""
+    exported: list[tuple[int, ...]] = []
+    export = torch.export.export
+    monkeypatch.setattr(torch.export, "export", lambda net, args: exported.append(tuple(args[0].shape)) or export(net, args))
+    monkeypatch.setattr(quantize, "CALIBRATION_PIXELS", 48 * 64)
+    photo = to_tensor(open_rgb(PHOTO))[None]
+    x = F.interpolate(photo, size=(96, 128), mode="bilinear", antialias=True).clamp(0, 1)
+    expected = Stylizer.load(REALTIME, device="cpu")(x)
+    y = Stylizer.load(REALTIME, device="cpu", precision="int8")(x)
+    assert exported == [(1, 3, 48, 64), (1, 3, 96, 128)]  # observed on the copy; made for the frame
+    assert expected.std() > 0.1
+    assert 0.2 / 255 < (y - expected).abs().mean() < 6 / 255  # quantized, and with ranges observed
+
+
 @pytest.fixture
 def quantized(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
     """int8 wired in but not compiled (some 20 s a network on an AVX2 laptop): the shapes it was
