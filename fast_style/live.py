@@ -10,30 +10,42 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 
 import av
 import numpy as np
 
 from fast_style.stylizer import Stylizer
-from fast_style.video import VideoError, stylize_frames, upright
+from fast_style.video import VideoError, note_the_size, stylize_frames, upright
 
 
 def live_frames(source: str, input_format: str | None = None, max_frames: int | None = None,
-                drop_late: bool = True) -> Iterator[np.ndarray]:
-    """(H, W, 3) uint8 RGB frames of `source` (e.g. "/dev/video0" with input_format "v4l2").
+                drop_late: bool = True, options: dict[str, str] | None = None) -> Iterator[np.ndarray]:
+    """(H, W, 3) uint8 RGB frames of `source` (e.g. "/dev/video0" with input_format "v4l2", and
+    options as FFmpeg's input options: {"video_size": "1280x720", "framerate": "30"}).
     With `drop_late`, frames that arrive while the previous one is still being used are skipped."""
     try:
-        container = av.open(source, format=input_format)
+        container = av.open(source, format=input_format, options=options)
     except (av.FFmpegError, OSError) as e:
         raise VideoError(f"cannot be opened as a live source ({e})") from None
-    if not drop_late:
-        with container:
-            for i, frame in enumerate(container.decode(video=0)):
-                if max_frames is not None and i >= max_frames:
-                    return
-                yield upright(frame)
-        return
+    frames = _newest(container, max_frames) if drop_late else _every(container, max_frames)
+    with closing(frames):  # its reader and container end with this generator
+        for i, frame in enumerate(frames):
+            if i == 0:
+                note_the_size(source, options, frame.shape[1], frame.shape[0])
+            yield frame
+
+
+def _every(container: av.container.InputContainer, max_frames: int | None) -> Generator[np.ndarray, None, None]:
+    with container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if max_frames is not None and i >= max_frames:
+                return
+            yield upright(frame)
+
+
+def _newest(container: av.container.InputContainer, max_frames: int | None) -> Generator[np.ndarray, None, None]:
     latest: list[av.VideoFrame | None] = [None]  # converted to RGB only when taken: dropped frames cost nothing
     ready, done = threading.Condition(), threading.Event()
 
@@ -97,7 +109,7 @@ def has_display() -> bool:
 
 def show(stylizer: Stylizer, source: str, input_format: str | None = None, size: int | None = None,
          max_frames: int | None = None, output_size: int | None = None, grid_lock: bool = True,
-         denoise: bool = False) -> int:
+         denoise: bool = False, input_options: dict[str, str] | None = None) -> int:
     """A window with the stylized source; Escape, q or closing the window ends it. Frames shown."""
     try:
         import tkinter
@@ -118,7 +130,7 @@ def show(stylizer: Stylizer, source: str, input_format: str | None = None, size:
     root.bind("q", lambda _: closed.set())
     shown, start = 0, time.perf_counter()
     try:
-        for frame in stylize_frames(stylizer, live_frames(source, input_format, max_frames), size, output_size,
+        for frame in stylize_frames(stylizer, live_frames(source, input_format, max_frames, options=input_options), size, output_size,
                                     grid_lock=grid_lock, denoise=denoise):
             photo = ImageTk.PhotoImage(Image.fromarray(frame))
             label.configure(image=photo)

@@ -222,13 +222,14 @@ def _stylize_one_animation(stylizer: Stylizer, source: Path, target: Path, optio
 
 
 def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: VideoOptions,
-                      report: Report, input_format: str | None = None) -> int:
+                      report: Report, input_format: str | None = None, input_options: dict[str, str] | None = None) -> int:
     """1 if it failed (reported in one line), else 0."""
     from fast_style.video import VideoError, stylize_video
 
     try:
         result = stylize_video(stylizer, source, target, size=options.size, output_size=options.output_size,
-                               batch_size=options.batch_size, input_format=input_format, max_frames=options.max_frames,
+                               batch_size=options.batch_size, input_format=input_format, input_options=input_options,
+                               max_frames=options.max_frames,
                                grid_lock=options.grid_lock, max_pixels=options.max_pixels, max_fps=options.max_fps,
                                denoise=options.denoise)
     except (VideoError, OSError, RuntimeError) as e:  # RuntimeError: out of memory and the like; the next input goes on

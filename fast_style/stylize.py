@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live", metavar="SOURCE",
                    help="a live source for PyAV: a camera (/dev/video0) or a stream URL; shown in a window, or written to -o OUT.mp4 (.webm, .gif)")
     p.add_argument("--live-format", metavar="FMT", help="PyAV/FFmpeg input format of --live: v4l2 (Linux camera), avfoundation, dshow, lavfi")
+    p.add_argument("--live-option", metavar="KEY=VALUE", action="append", default=[],
+                   help="an option of --live's input format, as FFmpeg's -KEY VALUE (repeatable): the camera's mode, "
+                        "e.g. video_size=1280x720 framerate=30 input_format=mjpeg (v4l2)")
     p.add_argument("--frames", type=int, help="stop after this many frames (videos and --live)")
     p.add_argument("--fps", type=float, help="at most this many frames a second in what is written (videos, animations, "
                    "--live to a file); the others are dropped: a GIF at 12 fps is 40%% of one at 30")
@@ -217,8 +220,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--live writes a video (-o OUT{' OUT'.join(VIDEO_OUTPUTS)}) or, without -o, shows a window")
         if args.output is None:
             refuse(_given(args, "fps"), "applies to what --live writes to -o, not to its window")
+        for option in args.live_option:
+            if not re.fullmatch(r"\w+=.+", option):
+                p.error(f"--live-option {option}: give KEY=VALUE, as video_size=1280x720")
     else:
-        refuse(_given(args, "live_format"), "applies to --live only")
+        refuse(_given(args, "live_format", "live_option"), "applies to --live only")
+    args.live_options = dict(option.split("=", 1) for option in args.live_option)
     to_stdout = args.output == Path("-")
     if "-" in args.inputs and (len(args.inputs) > 1 or args.output is None):
         p.error("- (an image on stdin) is the only input, with -o FILE or -o - (stdout)")
@@ -357,13 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.export is not None:
         return export(stylizer, args.export, args.overwrite)
     if args.live and args.output is None:
-        return show_live(stylizer, args.live, args.live_format, args.size, args.output_size, args.frames,
-                         not args.no_grid_lock, args.denoise)
+        return show_live(stylizer, args.live, args.live_format, args.live_options, args.size, args.output_size,
+                         args.frames, not args.no_grid_lock, args.denoise)
     video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames, not args.no_grid_lock,
                          args.max_pixels, args.fps, args.denoise)
     report = Report(args.json)
     if args.live:
-        return stylize_one_video(stylizer, args.live, args.output, video, report, input_format=args.live_format)
+        return stylize_one_video(stylizer, args.live, args.output, video, report, args.live_format, args.live_options)
     options = Options(args.size, args.output_size, args.batch_size or IMAGE_BATCH, args.max_pixels, args.overwrite, report)
     if args.inputs == ["-"] or args.output == Path("-"):
         return stylize_pipe(stylizer, args.inputs[0], args.output, args.format, options)
@@ -442,8 +449,9 @@ def stream_defaults(device: str | None, compile: bool) -> tuple[str, bool]:
     return precision, compile or compile_default
 
 
-def show_live(stylizer: Stylizer, source: str, input_format: str | None, size: int | None,
-              output_size: int | None, frames: int | None, grid_lock: bool = True, denoise: bool = False) -> int:
+def show_live(stylizer: Stylizer, source: str, input_format: str | None, input_options: dict[str, str],
+              size: int | None, output_size: int | None, frames: int | None, grid_lock: bool = True,
+              denoise: bool = False) -> int:
     from fast_style.live import DisplayError, has_display, show
     from fast_style.video import VideoError
 
@@ -451,7 +459,7 @@ def show_live(stylizer: Stylizer, source: str, input_format: str | None, size: i
         print("error: no display to show --live in (DISPLAY is not set); write it to a file with -o OUT.mp4", file=sys.stderr)
         return 2
     try:
-        shown = show(stylizer, source, input_format, size, frames, output_size, grid_lock, denoise)
+        shown = show(stylizer, source, input_format, size, frames, output_size, grid_lock, denoise, input_options)
     except VideoError as e:
         print(f"error: {source}: {e}", file=sys.stderr)
         return 1

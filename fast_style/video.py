@@ -8,6 +8,7 @@ takes them."""
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
@@ -35,6 +36,8 @@ from fast_style.lanes import Lanes
 from fast_style.motion import GridLock, Motion
 from fast_style.pixels import bytes_to_floats
 from fast_style.stylizer import Stylizer
+
+log = logging.getLogger(__name__)
 
 # Frames handed to the lanes beyond one each (fast_style.lanes.Lanes): a lane that finished early
 # starts the next frame. 24.3-24.5 fps against 23.5-23.9 without (realtime8 int8, 480p, AVX2 cap).
@@ -156,6 +159,7 @@ def stylize_video(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_fps: float | None = None,
     denoise: bool = False,
+    input_options: dict[str, str] | None = None,
 ) -> VideoResult:
     """Write `target` (via a temporary file, renamed at the end), in H.264, or VP9 for .webm, or
     an animated GIF for .gif (fast_style.encoders). `size` is the network's working size, as for
@@ -169,14 +173,23 @@ def stylize_video(
     the container does not say). `grid_lock`: the network's grid follows the scene's motion
     (fast_style.motion), so pans and zooms do not flicker. `max_fps`: frames beyond so many a
     second are dropped (a GIF made at 12 fps is 40% of one at 30). `denoise`: a camera's noise is
-    filtered out of the frames before the network, following the scene (fast_style.denoise)."""
+    filtered out of the frames before the network, following the scene (fast_style.denoise).
+    `input_format` and `input_options`: FFmpeg's -f and input options, for a camera's mode."""
     with atomic_write(target) as tmp:
         try:
             return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress,
                               input_format, max_frames, on_frames, lanes, preset, grid_lock, max_pixels, max_fps,
-                              denoise)
+                              denoise, input_options)
         except av.FFmpegError as e:  # the container's own, as it writes its header or trailer
             raise VideoError(f"cannot be encoded ({_written(e)})") from None
+
+
+def note_the_size(source: str, options: dict[str, str] | None, width: int, height: int) -> None:
+    """One line where a source gives another size than the video_size asked of it: a camera
+    takes the nearest mode it has, and formats without that option ignore it."""
+    asked = (options or {}).get("video_size")
+    if asked and asked != f"{width}x{height}":
+        log.warning(f"note: {source} gives {width}x{height}, not the video_size={asked} asked of it")
 
 
 def main_video(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
@@ -242,13 +255,13 @@ def _transcode(
     progress: bool, input_format: str | None, max_frames: int | None,
     on_frames: Callable[[int, int | None], None] | None = None, lanes: int | None = None, preset: str = PRESET,
     grid_lock: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS, max_fps: float | None = None,
-    denoise: bool = False,
+    denoise: bool = False, input_options: dict[str, str] | None = None,
 ) -> VideoResult:
     """Three stages in three threads, so decoding, the network and encoding overlap: a reader
     (demux + decode), the network here, and a writer (encode + mux). PyAV and torch release the
     GIL while they work. Bounded queues between them keep memory flat however long the video."""
     try:
-        inp = av.open(source, format=input_format)
+        inp = av.open(source, format=input_format, options=input_options)
     except (av.FFmpegError, OSError) as e:
         raise VideoError(f"cannot be opened as a video ({e})") from None
     with inp, av.open(tmp, "w") as out:
@@ -386,6 +399,7 @@ def _transcode(
             first = next(batches, None)
             if first is not None:  # the first frame fixes the output size, and how many frames run at once
                 h, w = first[0][0].shape[:2]
+                note_the_size(source, input_options, w, h)
                 if reason := too_many_pixels(w, h, {"--output-size": output_size}, max_pixels):
                     raise VideoError(reason)
                 scale = output_size / max(h, w) if output_size else 1.0

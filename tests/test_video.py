@@ -550,6 +550,38 @@ def test_live_source_through_pyav(tiny_model: Path, tmp_path: Path) -> None:
     assert probe(out)[0] == 15
 
 
+def test_a_live_source_takes_its_formats_options(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """As FFmpeg's -video_size 1280x720 -framerate 30 before -i: a camera's mode. Raw frames stand in
+    for a camera; they cannot be read at all without their size, pixel format and rate."""
+    raw = tmp_path / "camera.rgb"
+    np.random.default_rng(0).integers(0, 256, (5, 48, 64, 3), dtype=np.uint8).tofile(raw)
+    live = ["--model", str(tiny_model), "--live", str(raw), "--live-format", "rawvideo", "--frames", "4", *FP32]
+    mode = ["--live-option", "video_size=64x48", "--live-option", "pixel_format=rgb24", "--live-option", "framerate=10"]
+    assert main([*live, "-o", str(tmp_path / "none.mp4")]) == 1  # no mode: FFmpeg cannot read it
+    assert "cannot be opened as a video" in capsys.readouterr().err and not (tmp_path / "none.mp4").exists()
+    assert main([*live, *mode, "-o", str(tmp_path / "cam.mp4")]) == 0
+    assert probe(tmp_path / "cam.mp4")[0] == 4 and probe(tmp_path / "cam.mp4")[3] == (64, 48)
+
+    from fast_style.live import live_frames
+
+    options = {"video_size": "64x48", "pixel_format": "rgb24", "framerate": "10"}
+    frames = list(live_frames(str(raw), "rawvideo", max_frames=3, drop_late=False, options=options))
+    assert [f.shape for f in frames] == [(48, 64, 3)] * 3
+    assert np.array_equal(frames[0], np.fromfile(raw, np.uint8, 48 * 64 * 3).reshape(48, 64, 3))
+    assert "video_size" not in caplog.text  # the size asked for came
+
+    # A source that has no such option (or a camera without that mode) says what it gives instead.
+    source = "testsrc=size=64x48:rate=10"
+    assert main(["--model", str(tiny_model), "--live", source, "--live-format", "lavfi", "--live-option",
+                 "video_size=32x24", "--frames", "2", "-o", str(tmp_path / "lavfi.mp4"), *FP32]) == 0
+    assert f"note: {source} gives 64x48, not the video_size=32x24 asked of it" in caplog.text
+    assert probe(tmp_path / "lavfi.mp4")[3] == (64, 48)
+    caplog.clear()
+    assert next(live_frames(source, "lavfi", options={"video_size": "32x24"})).shape == (48, 64, 3)
+    assert f"note: {source} gives 64x48" in caplog.text
+
+
 @pytest.mark.slow
 def test_the_shared_test_pattern(tiny_model: Path, tmp_path: Path) -> None:
     src = SHARED_DATA / "video" / "test_pattern.mp4"
