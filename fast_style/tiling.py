@@ -23,18 +23,20 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fast_style.transformer import TransformerNet, _padding
+from fast_style.transformer import ConvLayer, ResidualBlock, TransformerNet, _padding
 
 TILE = 1024  # a multiple of every layout's stride (4 or 8)
-# The largest tensor at the residual blocks' size for exact statistics: the full network's at 16
-# megapixels in fp32, 33 in bf16. Their pass holds four or five such tensors: a peak of 3.3 GB at
-# 12 megapixels in fp32, less than the estimate's 3.6; 6.0 at 24, against 3.9 (docs/design.md#tiles).
-BODY_BYTES = 2**29
+# The largest tensor at the residual blocks' size for exact statistics: the full network's at 29
+# megapixels in fp32, 58 in bf16. Run in place, in bands, their pass holds three and a half such
+# tensors, forward six: at 24 megapixels in fp32 a peak of 3.9 GB instead of 6.0 (docs/design.md#tiles).
+BODY_BYTES = 7 * 2**27
+BAND = 64  # rows of the blocks' tensor a conv takes at once in place
 
 NormStats = list[tuple[torch.Tensor, torch.Tensor]]  # per InstanceNorm2d, in module order: (mean, var), (1, C, 1, 1)
 Moments = list[tuple[torch.Tensor, torch.Tensor, int]]  # per tile core: (mean, var) per channel and its pixels
@@ -48,9 +50,10 @@ class FixedNorm(nn.Module):
 
     def __init__(self, norm: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor) -> None:
         super().__init__()
-        scale = norm.weight.view(1, -1, 1, 1) / torch.sqrt(var + norm.eps)
+        device = norm.weight.device  # statistics combined on the CPU (_moments) for a GPU's tiles
+        scale = norm.weight.view(1, -1, 1, 1) / torch.sqrt(var.to(device) + norm.eps)
         self.register_buffer("scale", scale)
-        self.register_buffer("shift", norm.bias.view(1, -1, 1, 1) - mean * scale)
+        self.register_buffer("shift", norm.bias.view(1, -1, 1, 1) - mean.to(device) * scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.scale.to(x.dtype) + self.shift.to(x.dtype)
@@ -79,10 +82,45 @@ def _exact(net: TransformerNet, x: torch.Tensor, tiles: Tiles) -> torch.Tensor:
     last_norm = _norms(net.encoder)[-1][1]  # the encoder ends in conv, norm, ReLU
     e = F.relu(FixedNorm(last_norm, *_moments(parts))(whole))  # (1, 4c, H/m, W/m)
     del whole
-    body = net.residuals(e)
+    body = _residuals_in_place(net.residuals, e)
     del e
     stats = tiles.gather(net.decoder, body, net.multiple, len(_norms(net.decoder)))
     return tiles.run(net.decoder, body, net.multiple, stats) * net.output_scale
+
+
+def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """blocks(x), written over x: two buffers of its size and the bands', two and a half tensors
+    more at the peak. Forward held five more: each conv's reflection-padded copy and oneDNN's
+    reorders of its input and output, whole (measured on a 12-megapixel photo's blocks)."""
+    residual = [block for block in blocks if isinstance(block, ResidualBlock)]
+    if len(residual) != len(blocks):
+        return blocks(x)
+    branch, out = torch.empty_like(x), torch.empty_like(x)
+    for block in residual:
+        _conv_norm(block.conv1, block.in1, x, branch, relu=True)
+        _conv_norm(block.conv2, block.in2, branch, out, relu=False)
+        x += out
+    return x
+
+
+def _conv_norm(conv: ConvLayer, norm: nn.InstanceNorm2d, x: torch.Tensor, out: torch.Tensor, relu: bool) -> None:
+    """out = norm(conv(x)), ReLU'd where asked: the conv in bands of rows (each with the rows it
+    reaches, reflected at the image's edges as ReflectionPad2d does), the norm's statistics
+    combined from the bands', applied in float as InstanceNorm2d computes."""
+    reflect, conv2d = cast(nn.ReflectionPad2d, conv[0]), cast(nn.Conv2d, conv[1])
+    pad, h = int(reflect.padding[0]), x.shape[-2]
+    parts: Moments = []
+    for r0 in range(0, h, BAND):
+        r1 = min(h, r0 + BAND)
+        a, b = max(0, r0 - pad), min(h, r1 + pad)
+        y = conv2d(F.pad(x[..., a:b, :], (pad, pad, pad - (r0 - a), pad - (b - r1)), mode="reflect"))
+        parts.append(_channel_moments(y))
+        out[..., r0:r1, :] = y
+    fixed = FixedNorm(norm, *_moments(parts))
+    for r0 in range(0, h, BAND):
+        y = out[..., r0 : r0 + BAND, :]
+        z = torch.addcmul(fixed.shift, y, fixed.scale)  # in float, rounded once, as InstanceNorm2d
+        y.copy_(z.relu_() if relu else z)
 
 
 def _body_bytes(net: TransformerNet, x: torch.Tensor) -> int:
@@ -91,6 +129,15 @@ def _body_bytes(net: TransformerNet, x: torch.Tensor) -> int:
     kind = x.device.type
     dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
     return channels * math.ceil(x.shape[-2] / net.multiple) * math.ceil(x.shape[-1] / net.multiple) * dtype.itemsize
+
+
+def _channel_moments(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The mean and variance per channel of (1, C, h, w) in float64 on the CPU, and its pixels. Two
+    passes of sums: torch.var_mean over (0, 2, 3) took 7 times as long on the CPU (torch 2.15)."""
+    y, pixels = y.float(), y.shape[-2] * y.shape[-1]
+    mean = y.sum(dim=(0, 2, 3)) / pixels
+    var = (y - mean.view(1, -1, 1, 1)).square_().sum(dim=(0, 2, 3)) / pixels
+    return mean.cpu().double(), var.cpu().double(), pixels
 
 
 def _moments(parts: Moments) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,8 +215,7 @@ class Tiles:
         def record(module: nn.Module, inputs: tuple[torch.Tensor]) -> None:
             z = inputs[0]
             core, top, left = self.core(z, box[0])
-            var, mean = torch.var_mean(core.float(), dim=(0, 2, 3), correction=0)
-            parts.append((mean.cpu().double(), var.cpu().double(), core.shape[-2] * core.shape[-1]))
+            parts.append(_channel_moments(core))
             if keep:
                 if not whole:
                     s = (box[0][4] - box[0][2]) // z.shape[-2]
