@@ -130,8 +130,8 @@ def show(stylizer: Stylizer, source: str, input_format: str | None = None, size:
     root.bind("q", lambda _: closed.set())
     shown, start = 0, time.perf_counter()
     try:
-        for frame in stylize_frames(stylizer, live_frames(source, input_format, max_frames, options=input_options), size, output_size,
-                                    grid_lock=grid_lock, denoise=denoise):
+        frames = live_frames(source, input_format, max_frames, options=input_options)
+        for frame in stylize_frames(stylizer, frames, size, output_size, grid_lock=grid_lock, denoise=denoise):
             photo = ImageTk.PhotoImage(Image.fromarray(frame))
             label.configure(image=photo)
             label.image = photo  # Tk keeps no reference of its own

@@ -221,8 +221,8 @@ def _stylize_one_animation(stylizer: Stylizer, source: Path, target: Path, optio
     return 0
 
 
-def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: VideoOptions,
-                      report: Report, input_format: str | None = None, input_options: dict[str, str] | None = None) -> int:
+def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: VideoOptions, report: Report,
+                      input_format: str | None = None, input_options: dict[str, str] | None = None) -> int:
     """1 if it failed (reported in one line), else 0."""
     from fast_style.video import VideoError, stylize_video
 
