@@ -226,6 +226,9 @@ def _train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     joins = adds_painting and cfg.new_painting in ("norms", "rehearse")
     start = read_model(cfg.init_weights, weights=False) if joins else None  # the header alone
     extend = list(start.config["styles"]) if start is not None and start.architecture == "gallery" else None
+    if extend and cfg.style.name in extend:  # its norms alone were tried: 0.04% in 200 steps (docs/gallery.md)
+        raise ValueError(f"{cfg.init_weights}: {cfg.style.name} is one of its paintings already; new_painting=network "
+                         "gives it a network of its own, started from it, and style=gallery trains the whole gallery")
     rehearse = _gallery_paintings(cfg, start) if start is not None and extend and cfg.new_painting == "rehearse" else None
     module = StyleTransferModule(
         plain["model"], plain["style"], plain["loss"], plain["optim"], plain["preview"], plain["stability"], extend,
@@ -312,8 +315,11 @@ def warm_start(module: StyleTransferModule, path: str) -> ModelRecord:
         return dataclasses.replace(record, style_images=None)
     if isinstance(net, GalleryNet) and isinstance(target, TransformerNet) and net.config.body() == target.config:
         # A new painting's own network from a gallery's (new_painting=network): its convolutions
-        # and the mean of its paintings' norms, the start a new painting also gets in the gallery.
-        target.load_state_dict(net.single(torch.full(net.code_shape, 1 / len(net.styles))).state_dict())
+        # and the mean of its paintings' norms, the start a new painting also gets in the gallery;
+        # a painting of the gallery starts from its own.
+        name = module.hparams["style"]["name"]
+        code = net.one_hot(net.styles.index(name)) if name in net.styles else torch.full(net.code_shape, 1 / len(net.styles))
+        target.load_state_dict(net.single(code).state_dict())
         return dataclasses.replace(record, style_images=None)
     if isinstance(target, GalleryNet) and isinstance(net, TransformerNet) and net.config == target.body.config:
         # A gallery from a single-style network: its convs, and its norms for every painting.

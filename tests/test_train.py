@@ -345,6 +345,30 @@ def test_a_new_painting_joins_a_gallery_without_changing_the_others(tmp_path: Pa
     assert not torch.allclose(new.shifts[2], old.shifts.mean(0))  # the new painting learned from its start
 
 
+def test_a_painting_of_a_gallery_gets_its_own_network_from_its_norms(tmp_path: Path, photo_dir: Path) -> None:
+    """train style=NAME init_weights=GALLERY where NAME is in it: new_painting=network starts from
+    that painting's norms; the ways that join a gallery say in one line that it is there already."""
+    again = [f"data.root={photo_dir}", "init_weights=checkpoints/gallery.safetensors", "style.name=wave"]
+    runs = train_in_turn(
+        tmp_path,
+        ["style=gallery", "style.images=[the_scream.jpg,wave.jpg,udnie.jpg]", f"data.root={photo_dir}",
+         "trainer.max_steps=6", "optim.lr=1e-2", "seed=3"],  # each painting learns norms of its own
+        [*again, "new_painting=network", "trainer.max_steps=1", "optim.lr=1e-9"],  # one step that moves nothing: the start
+        [*again, "export_dir=wrong"],
+        [*again, "new_painting=rehearse", "export_dir=wrong"],
+    )
+    assert [r.returncode for r in runs] == [0, 0, 1, 1], runs[1].stderr
+    assert [r.stderr.strip().splitlines()[-1] for r in runs[2:]] == 2 * [
+        "error: checkpoints/gallery.safetensors: wave is one of its paintings already; new_painting=network gives it "
+        "a network of its own, started from it, and style=gallery trains the whole gallery"]
+    gallery, _ = load_model(tmp_path / "checkpoints" / "gallery.safetensors")
+    own, own_record = load_model(tmp_path / "checkpoints" / "wave.safetensors")
+    assert own_record.style_images is None and own_record.steps == 7 and not (tmp_path / "wrong").exists()
+    assert not torch.allclose(gallery.shifts[1], gallery.shifts.mean(0), atol=1e-2)
+    start = as_stored(gallery.single(gallery.one_hot(1))).state_dict()
+    assert all(torch.allclose(v, start[k], atol=1e-3) for k, v in own.state_dict().items())
+
+
 def test_a_new_painting_can_join_a_gallery_with_the_shared_network_learning(tmp_path: Path, photo_dir: Path) -> None:
     """new_painting=rehearse: the new painting joins the gallery, the shared network learns too, and
     the gallery's paintings are rehearsed (their norms learn as well), found where recorded or in
