@@ -32,10 +32,13 @@ from torch import nn
 from fast_style.transformer import ConvLayer, ResidualBlock, TransformerNet, _padding
 
 TILE = 1024  # a multiple of every layout's stride (4 or 8)
-# The largest tensor at the residual blocks' size for exact statistics: the full network's at 29
-# megapixels in fp32, 58 in bf16. Run in place, in bands, their pass holds three and a half such
-# tensors, forward six: at 24 megapixels in fp32 a peak of 3.9 GB instead of 6.0 (docs/design.md#tiles).
-BODY_BYTES = 7 * 2**27
+# The largest tensor at the residual blocks' size for exact statistics: the full network's at 37
+# megapixels in fp32, 75 in bf16. Run in place, in bands, their pass holds two such tensors, and up
+# to KEEP_BYTES (29 and 58 megapixels) three, to run each block's second conv once instead of twice
+# (11% of the time at 24 megapixels). Forward held six: at 24 megapixels in fp32 a peak of 3.3 or
+# 4.0 GB instead of 6.0 (docs/design.md#tiles).
+BODY_BYTES = 9 * 2**27
+KEEP_BYTES = 7 * 2**27
 BAND = 64  # rows of the blocks' tensor a conv takes at once in place
 
 NormStats = list[tuple[torch.Tensor, torch.Tensor]]  # per InstanceNorm2d, in module order: (mean, var), (1, C, 1, 1)
@@ -78,49 +81,70 @@ def _exact(net: TransformerNet, x: torch.Tensor, tiles: Tiles) -> torch.Tensor:
     """The encoder in tiles, its statistics gathered norm by norm, the last one's input kept whole
     (a pass fewer); the residual blocks whole; the decoder in tiles as the encoder."""
     stats = tiles.gather(net.encoder, x, 1, len(_norms(net.encoder)) - 1)
-    parts, whole = tiles.until_norm(net.encoder, x, 1, stats, keep=True)
+    parts, e = tiles.until_norm(net.encoder, x, 1, stats, keep=True)
+    assert e is not None
     last_norm = _norms(net.encoder)[-1][1]  # the encoder ends in conv, norm, ReLU
-    e = F.relu(FixedNorm(last_norm, *_moments(parts))(whole))  # (1, 4c, H/m, W/m)
-    del whole
-    body = _residuals_in_place(net.residuals, e)
+    _normalise(e, FixedNorm(last_norm, *_moments(parts)), relu=True)  # (1, 4c, H/m, W/m)
+    body = _residuals_in_place(net.residuals, e, keep=_body_bytes(net, x) <= KEEP_BYTES)
     del e
     stats = tiles.gather(net.decoder, body, net.multiple, len(_norms(net.decoder)))
     return tiles.run(net.decoder, body, net.multiple, stats) * net.output_scale
 
 
-def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """blocks(x), written over x: two buffers of its size and the bands', two and a half tensors
-    more at the peak. Forward held five more: each conv's reflection-padded copy and oneDNN's
-    reorders of its input and output, whole (measured on a 12-megapixel photo's blocks)."""
+def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, keep: bool = True) -> torch.Tensor:
+    """blocks(x), written over x. With `keep`, two buffers of its size and the bands': forward
+    held five more (each conv's reflection-padded copy and oneDNN's reorders of its input and
+    output, whole; measured on a 12-megapixel photo's blocks). Without, one buffer: each block's
+    second conv runs twice, for its statistics and then for the sum, instead of being kept."""
     residual = [block for block in blocks if isinstance(block, ResidualBlock)]
     if len(residual) != len(blocks):
         return blocks(x)
-    branch, out = torch.empty_like(x), torch.empty_like(x)
+    branch = torch.empty_like(x)
+    out = torch.empty_like(x) if keep else None
     for block in residual:
-        _conv_norm(block.conv1, block.in1, x, branch, relu=True)
-        _conv_norm(block.conv2, block.in2, branch, out, relu=False)
-        x += out
+        _normalise(branch, _conv_norm(block.conv1, block.in1, x, branch), relu=True)
+        norm = _conv_norm(block.conv2, block.in2, branch, out)
+        if out is None:  # x += norm(conv2(branch)), the conv again, band by band
+            for r0, r1, y in _conv_bands(block.conv2, branch):
+                x[..., r0:r1, :] += _in_float(norm, y).to(x.dtype)
+        else:
+            _normalise(out, norm, relu=False)
+            x += out
     return x
 
 
-def _conv_norm(conv: ConvLayer, norm: nn.InstanceNorm2d, x: torch.Tensor, out: torch.Tensor, relu: bool) -> None:
-    """out = norm(conv(x)), ReLU'd where asked: the conv in bands of rows (each with the rows it
-    reaches, reflected at the image's edges as ReflectionPad2d does), the norm's statistics
-    combined from the bands', applied in float as InstanceNorm2d computes."""
+def _conv_bands(conv: ConvLayer, x: torch.Tensor) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """conv(x) in bands of rows (each with the rows it reaches, reflected at the image's edges as
+    ReflectionPad2d does): (first row, row after the last, the band's output)."""
     reflect, conv2d = cast(nn.ReflectionPad2d, conv[0]), cast(nn.Conv2d, conv[1])
     pad, h = int(reflect.padding[0]), x.shape[-2]
-    parts: Moments = []
     for r0 in range(0, h, BAND):
         r1 = min(h, r0 + BAND)
         a, b = max(0, r0 - pad), min(h, r1 + pad)
-        y = conv2d(F.pad(x[..., a:b, :], (pad, pad, pad - (r0 - a), pad - (b - r1)), mode="reflect"))
+        yield r0, r1, conv2d(F.pad(x[..., a:b, :], (pad, pad, pad - (r0 - a), pad - (b - r1)), mode="reflect"))
+
+
+def _conv_norm(conv: ConvLayer, norm: nn.InstanceNorm2d, x: torch.Tensor, out: torch.Tensor | None) -> FixedNorm:
+    """The norm of conv(x) with the statistics combined from its bands'; conv(x) into `out` where given."""
+    parts: Moments = []
+    for r0, r1, y in _conv_bands(conv, x):
         parts.append(_channel_moments(y))
-        out[..., r0:r1, :] = y
-    fixed = FixedNorm(norm, *_moments(parts))
-    for r0 in range(0, h, BAND):
-        y = out[..., r0 : r0 + BAND, :]
-        z = torch.addcmul(fixed.shift, y, fixed.scale)  # in float, rounded once, as InstanceNorm2d
+        if out is not None:
+            out[..., r0:r1, :] = y
+    return FixedNorm(norm, *_moments(parts))
+
+
+def _normalise(x: torch.Tensor, norm: FixedNorm, relu: bool) -> None:
+    """x = norm(x), ReLU'd where asked, in place, in bands."""
+    for r0 in range(0, x.shape[-2], BAND):
+        y = x[..., r0 : r0 + BAND, :]
+        z = _in_float(norm, y)
         y.copy_(z.relu_() if relu else z)
+
+
+def _in_float(norm: FixedNorm, y: torch.Tensor) -> torch.Tensor:
+    """norm(y) in float, to be rounded once, as InstanceNorm2d computes."""
+    return torch.addcmul(norm.shift, y, norm.scale)
 
 
 def _body_bytes(net: TransformerNet, x: torch.Tensor) -> int:

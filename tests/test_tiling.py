@@ -19,9 +19,10 @@ REALTIME8 = Path(__file__).parents[1] / "checkpoints" / "starry_night_realtime8.
 
 
 @pytest.mark.parametrize("layout", ["johnson", "realtime", "realtime8"])
-def test_tiles_give_a_single_pass_picture_exactly(layout: str) -> None:
+def test_tiles_give_a_single_pass_picture_exactly(layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """No seams and the image's own statistics, gathered through the tiles: the single pass's
-    pixels. realtime8 reaches 80 px and strides by 8: a margin of 64 or tiles cut at 4 would show."""
+    pixels. realtime8 reaches 80 px and strides by 8: a margin of 64 or tiles cut at 4 would show.
+    The same with the residual blocks' second convs run twice (above KEEP_BYTES)."""
     torch.manual_seed(0)
     net = TransformerNet(TransformerConfig(channels=8, res_blocks=2 if layout == "johnson" else 4,
                                            output_scale=1.0, layout=layout)).eval()
@@ -30,9 +31,12 @@ def test_tiles_give_a_single_pass_picture_exactly(layout: str) -> None:
         whole = net(x)
         tiled = stylize_tiled(net, x, max_pixels=96 * 96, tile=96)
         inference = stylize_tiled(for_inference(net), x, max_pixels=96 * 96, tile=96)  # as the engine runs it
-    assert tiled.shape == inference.shape == x.shape
+        monkeypatch.setattr(tiling, "KEEP_BYTES", 0)
+        lean = stylize_tiled(for_inference(net), x, max_pixels=96 * 96, tile=96)
+    assert tiled.shape == inference.shape == lean.shape == x.shape
     assert (tiled - whole).abs().max() < 1e-4
     assert (inference - whole).abs().max() < 1e-4
+    assert (lean - whole).abs().max() < 1e-4
 
 
 def test_given_statistics_reproduce_a_single_pass_with_them() -> None:
@@ -45,10 +49,13 @@ def test_given_statistics_reproduce_a_single_pass_with_them() -> None:
         assert (tiled - net(x)).abs().max() < 1e-4
 
 
+@pytest.mark.parametrize("keep", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_the_residual_blocks_in_place_give_forwards_tensor(dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_residual_blocks_in_place_give_forwards_tensor(dtype: torch.dtype, keep: bool,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Their convs in bands of rows (here 8, the last of one row), each reaching into its
-    neighbours and reflected at the image's edges; their norms' statistics from the bands'."""
+    neighbours and reflected at the image's edges; their norms' statistics from the bands'. Without
+    `keep`, each block's second conv runs again for the sum instead of being kept."""
     monkeypatch.setattr(tiling, "BAND", 8)
     torch.manual_seed(0)
     net = TransformerNet(TransformerConfig(channels=4, res_blocks=2)).eval()  # blocks of 16 channels
@@ -59,7 +66,7 @@ def test_the_residual_blocks_in_place_give_forwards_tensor(dtype: torch.dtype, m
     x = torch.randn(1, 16, 33, 21).to(dtype)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
         expected = net.residuals(x)
-        y = tiling._residuals_in_place(net.residuals, x.clone())
+        y = tiling._residuals_in_place(net.residuals, x.clone(), keep)
     assert y.dtype == expected.dtype == dtype
     error = (y.float() - expected.float()).abs()
     print(f"{dtype}: a mean of {error.mean():.2e}, at most {error.max():.2e}, against values of {expected.float().std():.2f}")
@@ -68,12 +75,15 @@ def test_the_residual_blocks_in_place_give_forwards_tensor(dtype: torch.dtype, m
 
 def test_statistics_are_estimated_only_where_the_residual_blocks_tensor_is_too_large(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Memory: with the full network, a 24- or 26-megapixel camera's photo is exact in fp32; a
+    """Memory: with the full network, a 24- or 26-megapixel camera's photo is exact in fp32, each
+    residual block's convs run once; a 36-megapixel one too, their second convs twice; a
     48-megapixel one would hold 1.6 GB at the residual blocks' size, so its statistics are estimated
     in fp32 and gathered in bf16. Estimated, the picture differs from a single pass."""
     net = TransformerNet(TransformerConfig(output_scale=1.0))  # 128 channels at 1/16 of the pixels
     camera, large = (torch.empty(1, 3, 1, 1).expand(1, 3, h, w) for h, w in ((4160, 6240), (6048, 8064)))
-    assert tiling._body_bytes(net, camera) <= tiling.BODY_BYTES < tiling._body_bytes(net, large)
+    larger_camera = torch.empty(1, 3, 1, 1).expand(1, 3, 4912, 7360)
+    assert tiling._body_bytes(net, camera) <= tiling.KEEP_BYTES < tiling._body_bytes(net, larger_camera)
+    assert tiling._body_bytes(net, larger_camera) <= tiling.BODY_BYTES < tiling._body_bytes(net, large)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the engine's photo precision on some CPUs
         assert tiling._body_bytes(net, large) <= tiling.BODY_BYTES
 
