@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from fast_style.gallery import ConditionalNet, GalleryNet
-from fast_style.hardware import (PRECISIONS, cpu_has_fast_bf16, emulated_precision, inductor_options,
-                                 inference_precision)
+from fast_style.hardware import (PRECISIONS, cpu_has_fast_bf16, emulated_precision, freed_memory_kept,
+                                 inductor_options, inference_precision)
 from fast_style.lanes import release_gil_in_compiled_kernels
 from fast_style.tiling import stylize_tiled
 from fast_style.transformer import TransformerNet, for_inference
@@ -112,7 +112,8 @@ class Engine:
             # None: the network's own limit, at this precision
             limit = self.max_pass_pixels or pass_pixels(cast(TransformerNet, net), self.precision)
             if x.shape[-2] * x.shape[-1] > limit:
-                y = torch.cat([stylize_tiled(net, xi[None], limit) for xi in x])
+                with freed_memory_kept():
+                    y = torch.cat([stylize_tiled(net, xi[None], limit) for xi in x])
             elif self.precision == "int8":
                 y = self._int8_net(key, net, x)(x)
             else:

@@ -5,11 +5,14 @@ slower and int8 convs saturate). docs/cpus.md has the measurements behind each c
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
 import platform
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,20 +81,65 @@ def inductor_options() -> dict[str, Any]:  # torch.compile's `options`
     return {"cpp.simdlen": width} if width else {}
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's
+_kept = False  # keep_freed_memory() was called: for good
+_lent = 0  # calls inside freed_memory_kept()
+_lent_lock = threading.Lock()
+
+
 def keep_freed_memory() -> bool:
     """For a command that stylizes and exits: glibc's malloc keeps freed memory for reuse instead
     of handing large blocks back, so a stream's tensors stop faulting in fresh pages every frame
     (600-2,900 page faults a 480p frame in `stylize`'s threads: 3-6% of the pipeline, docs/speed.md).
     The process then holds its peak memory until it exits, which a library must not impose."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    global _kept
+    _kept = _keep()
+    return _kept
+
+
+def _keep() -> bool:
+    libc = _glibc()
+    if libc is None:
         return False
-    libc = ctypes.CDLL(None)
-    m_trim_threshold, m_mmap_threshold = -1, -3
     # Both thresholds or neither: setting one turns off glibc's sliding threshold, and either alone
     # measured worse than the default (4,200 and 17,000 faults a frame).
-    if not (libc.mallopt(m_mmap_threshold, 1 << 30) or libc.mallopt(m_mmap_threshold, 32 << 20)):
+    if not (libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) or libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)):
         return False
-    return bool(libc.mallopt(m_trim_threshold, 1 << 30))
+    return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+
+
+@contextlib.contextmanager
+def freed_memory_kept() -> Iterator[None]:
+    """Freed memory kept for reuse while a photo goes through its tiles, then handed back: each
+    tile's tensors were fresh pages otherwise, twice the time of a 12-megapixel photo (docs/speed.md).
+    For the Python API and the page's server, which must not hold a photo's peak after it."""
+    global _lent
+    libc = _glibc()
+    if libc is None or _kept:
+        yield
+        return
+    with _lent_lock:
+        _lent += 1
+        if _lent == 1:
+            _keep()
+    try:
+        yield
+    finally:
+        with _lent_lock:
+            _lent -= 1
+            if _lent == 0:
+                # Where glibc's sliding thresholds end once a large block has been freed (they
+                # cannot be set sliding again), and the memory handed back.
+                libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+                libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
+                libc.malloc_trim(0)
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    return ctypes.CDLL(None)
 
 
 def cpu_description() -> str:
