@@ -7,6 +7,7 @@ are built under a lock, and tiling works on its own copy of the network (fast_st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import OrderedDict
@@ -108,12 +109,12 @@ class Engine:
         key = self._style_key(style)
         net, forward = self._network(key)
         x = x.to(self.device, torch.float32).contiguous(memory_format=self.input_format)
-        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
+        kept = freed_memory_kept() if self.device.type == "cpu" else contextlib.nullcontext()
+        with kept, torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
             # None: the network's own limit, at this precision
             limit = self.max_pass_pixels or pass_pixels(cast(TransformerNet, net), self.precision)
             if x.shape[-2] * x.shape[-1] > limit:
-                with freed_memory_kept():
-                    y = torch.cat([stylize_tiled(net, xi[None], limit) for xi in x])
+                y = torch.cat([stylize_tiled(net, xi[None], limit) for xi in x])
             elif self.precision == "int8":
                 y = self._int8_net(key, net, x)(x)
             else:

@@ -11,6 +11,7 @@ import functools
 import os
 import platform
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,9 +83,16 @@ def inductor_options() -> dict[str, Any]:  # torch.compile's `options`
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's
+RELEASE_AFTER = 1.0  # seconds without an engine call before the memory freed meanwhile is handed back
 _kept = False  # keep_freed_memory() was called: for good
-_lent = 0  # calls inside freed_memory_kept()
-_lent_lock = threading.Lock()
+_lent_changed = threading.Condition()
+
+
+class _Lent:
+    calls = 0  # inside freed_memory_kept()
+    last = 0.0  # when the last one ended (time.monotonic)
+    holding = False  # the thresholds are raised
+    releaser = False  # its thread has started
 
 
 def keep_freed_memory() -> bool:
@@ -110,29 +118,46 @@ def _keep() -> bool:
 
 @contextlib.contextmanager
 def freed_memory_kept() -> Iterator[None]:
-    """Freed memory kept for reuse while a photo goes through its tiles, then handed back: each
-    tile's tensors were fresh pages otherwise, twice the time of a 12-megapixel photo (docs/speed.md).
-    For the Python API and the page's server, which must not hold a photo's peak after it."""
-    global _lent
-    libc = _glibc()
-    if libc is None or _kept:
+    """Around each engine call: freed memory kept for reuse while calls go on, and handed back
+    RELEASE_AFTER seconds after the last. A photo's tensors were fresh pages otherwise, twice its
+    time (docs/speed.md); handed back after each call, a stream's frames paid for them again every
+    frame. For the Python API and the page's server, which must not hold a photo's peak after it;
+    nothing inside a command, which keeps freed memory for good."""
+    if _kept or _glibc() is None:
         yield
         return
-    with _lent_lock:
-        _lent += 1
-        if _lent == 1:
-            _keep()
+    with _lent_changed:
+        _Lent.calls += 1
+        _Lent.holding = _Lent.holding or _keep()
+        if not _Lent.releaser:
+            threading.Thread(target=_release_when_idle, name="fast_style-release-memory", daemon=True).start()
+            _Lent.releaser = True
     try:
         yield
     finally:
-        with _lent_lock:
-            _lent -= 1
-            if _lent == 0:
+        with _lent_changed:
+            _Lent.calls -= 1
+            _Lent.last = time.monotonic()
+            _lent_changed.notify_all()
+
+
+def _release_when_idle() -> None:
+    libc = _glibc()
+    assert libc is not None
+    with _lent_changed:
+        while True:
+            idle = time.monotonic() - _Lent.last
+            if not _Lent.holding or _Lent.calls:
+                _lent_changed.wait()
+            elif idle < RELEASE_AFTER:
+                _lent_changed.wait(RELEASE_AFTER - idle)
+            else:
                 # Where glibc's sliding thresholds end once a large block has been freed (they
-                # cannot be set sliding again), and the memory handed back.
+                # cannot be made sliding again), and the memory handed back.
                 libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
                 libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
                 libc.malloc_trim(0)
+                _Lent.holding = False
 
 
 @functools.cache
