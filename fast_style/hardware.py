@@ -152,11 +152,12 @@ def _release_when_idle() -> None:
             elif idle < RELEASE_AFTER:
                 _lent_changed.wait(RELEASE_AFTER - idle)
             else:
-                # Where glibc's sliding thresholds end once a large block has been freed (they
-                # cannot be made sliding again), and the memory handed back.
-                libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-                libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
-                libc.malloc_trim(0)
+                if not _kept:  # keep_freed_memory() since: for good
+                    # Where glibc's sliding thresholds end once a large block has been freed
+                    # (they cannot be made sliding again), and the memory handed back.
+                    libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+                    libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
+                    libc.malloc_trim(0)
                 _Lent.holding = False
 
 
