@@ -11,8 +11,9 @@ Rows: the statistics estimated (carried on from copies at one pass and half that
 did before session 44 and does above tiling.BODY_BYTES) and gathered exactly through the tiles,
 each with its mean distance from the single pass per pixel and on 32x32 averages (the tone), its
 mean colour and its time (the faster of two). `--way lean` adds the exact way with the residual
-blocks' second convs run twice (what it does above tiling.KEEP_BYTES) at any size. `--way exact`
-alone, under `/usr/bin/time -v`, gives a way's peak memory."""
+blocks' second convs run twice (what it does above tiling.KEEP_BYTES) at any size, `--way alone`
+with their first convs three times too, holding the blocks' tensor alone (above
+tiling.LEAN_BYTES). One `--way` alone, under `/usr/bin/time -v`, gives a way's peak memory."""
 
 import argparse
 import time
@@ -28,9 +29,11 @@ from fast_style.images import IMAGE_EXTENSIONS, open_rgb
 from fast_style.pixels import to_tensor
 from fast_style.stylizer import Stylizer
 
-# tiling.BODY_BYTES and tiling.KEEP_BYTES for each: "lean" runs the residual blocks' second convs
-# twice at every size, as the exact way does above KEEP_BYTES.
-WAYS = {"estimated": (0, 0), "exact": (tiling.BODY_BYTES, tiling.KEEP_BYTES), "lean": (tiling.BODY_BYTES, 0)}
+# tiling.BODY_BYTES, LEAN_BYTES and KEEP_BYTES for each: "lean" runs the residual blocks' second
+# convs twice at every size, as the exact way does above KEEP_BYTES; "alone" their first convs three
+# times too, as above LEAN_BYTES.
+B, L, K = tiling.BODY_BYTES, tiling.LEAN_BYTES, tiling.KEEP_BYTES
+WAYS = {"estimated": (0, 0, 0), "exact": (B, L, K), "lean": (B, B, 0), "alone": (B, 0, 0)}
 
 
 def mosaic(folder: Path, w: int, h: int) -> Image.Image:
@@ -78,7 +81,7 @@ def main() -> None:
         seconds: dict[str, list[float]] = {way: [] for way in ways}
         for _ in range(2):  # alternating, the faster of two: the first calls pay for fresh memory
             for way in ways:
-                tiling.BODY_BYTES, tiling.KEEP_BYTES = WAYS[way]
+                tiling.BODY_BYTES, tiling.LEAN_BYTES, tiling.KEEP_BYTES = WAYS[way]
                 start = time.perf_counter()
                 # The full network's limit for every network, so that the rows compare (the
                 # realtime ones take 8 times that in one pass).

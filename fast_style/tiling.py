@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import cast
 
 import torch
@@ -32,14 +32,16 @@ from torch import nn
 from fast_style.transformer import ConvLayer, ResidualBlock, TransformerNet, _padding
 
 TILE = 1024  # a multiple of every layout's stride (4 or 8)
-# The largest tensor at the residual blocks' size for exact statistics: the full network's at 37
-# megapixels in fp32, 75 in bf16. Run in place, in bands, their pass holds two such tensors, and up
-# to KEEP_BYTES (29 and 58 megapixels) three, to run each block's second conv once instead of twice
-# (11% of the time at 24 megapixels). Forward held six: at 24 megapixels in fp32 a peak of 3.3 or
-# 4.0 GB instead of 6.0 (docs/design.md#tiles).
-BODY_BYTES = 9 * 2**27
+# The largest tensor at the residual blocks' size for exact statistics: the full network's at 62
+# megapixels in fp32, 125 in bf16. Run in place, in bands, their pass holds that tensor alone; up to
+# LEAN_BYTES (37 and 75 megapixels) two, to run each block's first conv once instead of three times;
+# up to KEEP_BYTES (29 and 58 megapixels) three, to run its second conv once instead of twice (11%
+# of the time at 24 megapixels). Forward held six: at 24 megapixels in fp32 a peak of 3.3 or 4.0
+# GB instead of 6.0 (docs/design.md#tiles).
+BODY_BYTES = 15 * 2**27
+LEAN_BYTES = 9 * 2**27
 KEEP_BYTES = 7 * 2**27
-BAND = 64  # rows of the blocks' tensor a conv takes at once in place
+BAND = 64  # rows of the blocks' tensor a conv takes at once in place; at least the 2 a block reaches (_block_alone)
 
 NormStats = list[tuple[torch.Tensor, torch.Tensor]]  # per InstanceNorm2d, in module order: (mean, var), (1, C, 1, 1)
 Moments = list[tuple[torch.Tensor, torch.Tensor, int]]  # per tile core: (mean, var) per channel and its pixels
@@ -69,7 +71,7 @@ def stylize_tiled(net: TransformerNet, x: torch.Tensor, max_pixels: int, tile: i
     with `stats` given, normalised with those (default: reference_statistics)."""
     h, w = x.shape[-2:]
     size = (h + _padding(h, net.multiple, net.min_side), w + _padding(w, net.multiple, net.min_side))  # as forward pads
-    tiles = Tiles(size, tile, net.tile_margin)
+    tiles = Tiles(size, tile, net.tile_margin, net.multiple)
     if stats is None and _body_bytes(net, x) <= BODY_BYTES:
         y = _exact(net, x, tiles)
     else:
@@ -85,27 +87,33 @@ def _exact(net: TransformerNet, x: torch.Tensor, tiles: Tiles) -> torch.Tensor:
     assert e is not None
     last_norm = _norms(net.encoder)[-1][1]  # the encoder ends in conv, norm, ReLU
     _normalise(e, FixedNorm(last_norm, *_moments(parts)), relu=True)  # (1, 4c, H/m, W/m)
-    body = _residuals_in_place(net.residuals, e, keep=_body_bytes(net, x) <= KEEP_BYTES)
+    size = _body_bytes(net, x)
+    body = _residuals_in_place(net.residuals, e, spare=2 if size <= KEEP_BYTES else 1 if size <= LEAN_BYTES else 0)
     del e
     stats = tiles.gather(net.decoder, body, net.multiple, len(_norms(net.decoder)))
     return tiles.run(net.decoder, body, net.multiple, stats) * net.output_scale
 
 
-def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, keep: bool = True) -> torch.Tensor:
-    """blocks(x), written over x. With `keep`, two buffers of its size and the bands': forward
-    held five more (each conv's reflection-padded copy and oneDNN's reorders of its input and
-    output, whole; measured on a 12-megapixel photo's blocks). Without, one buffer: each block's
-    second conv runs twice, for its statistics and then for the sum, instead of being kept."""
+def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, spare: int = 2) -> torch.Tensor:
+    """blocks(x), written over x, with `spare` more buffers of its size and the bands'. With two,
+    each conv runs once: forward held five more (each conv's reflection-padded copy and oneDNN's
+    reorders of its input and output, whole; measured on a 12-megapixel photo's blocks). With one,
+    each block's second conv runs twice, for its statistics and then for the sum. With none, its
+    first conv three times too, for the rows the second conv reads (`_block_alone`)."""
     residual = [block for block in blocks if isinstance(block, ResidualBlock)]
     if len(residual) != len(blocks):
         return blocks(x)
+    if spare == 0:
+        for block in residual:
+            _block_alone(block, x)
+        return x
     branch = torch.empty_like(x)
-    out = torch.empty_like(x) if keep else None
+    out = torch.empty_like(x) if spare > 1 else None
     for block in residual:
         _normalise(branch, _conv_norm(block.conv1, block.in1, x, branch), relu=True)
         norm = _conv_norm(block.conv2, block.in2, branch, out)
         if out is None:  # x += norm(conv2(branch)), the conv again, band by band
-            for r0, r1, y in _conv_bands(block.conv2, branch):
+            for r0, r1, y in _conv_bands(block.conv2, _sliced(branch), branch.shape[-2]):
                 x[..., r0:r1, :] += _in_float(norm, y).to(x.dtype)
         else:
             _normalise(out, norm, relu=False)
@@ -113,21 +121,54 @@ def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, keep: bool = Tru
     return x
 
 
-def _conv_bands(conv: ConvLayer, x: torch.Tensor) -> Iterator[tuple[int, int, torch.Tensor]]:
-    """conv(x) in bands of rows (each with the rows it reaches, reflected at the image's edges as
-    ReflectionPad2d does): (first row, row after the last, the band's output)."""
+def _block_alone(block: ResidualBlock, x: torch.Tensor) -> None:
+    """x += in2(conv2(relu(in1(conv1(x))))) with no other tensor of x's size: the branch's rows are
+    made again from x's wherever conv2 reads them, and each band of the sum is written once the
+    next band, which reads the rows above it, has been made."""
+    h = x.shape[-2]
+    norm1 = _conv_norm(block.conv1, block.in1, x, None)
+
+    def branch(a: int, b: int) -> torch.Tensor:  # relu(in1(conv1(x)))[a:b], rounded as stored
+        return _in_float(norm1, _conv_rows(block.conv1, _sliced(x), h, a, b)).relu_().to(x.dtype)
+
+    norm2 = FixedNorm(block.in2, *_moments([_channel_moments(y) for _, _, y in _conv_bands(block.conv2, branch, h)]))
+    pending: tuple[int, int, torch.Tensor] | None = None
+    for r0, r1, y in _conv_bands(block.conv2, branch, h):
+        band = x[..., r0:r1, :] + _in_float(norm2, y).to(x.dtype)
+        if pending is not None:
+            x[..., pending[0] : pending[1], :] = pending[2]
+        pending = r0, r1, band
+    assert pending is not None  # every tensor has a row
+    x[..., pending[0] : pending[1], :] = pending[2]
+
+
+RowsOf = Callable[[int, int], torch.Tensor]  # a tensor's rows a to b: sliced, or made again
+
+
+def _sliced(x: torch.Tensor) -> RowsOf:
+    return lambda a, b: x[..., a:b, :]
+
+
+def _conv_rows(conv: ConvLayer, rows: RowsOf, h: int, r0: int, r1: int) -> torch.Tensor:
+    """conv(x)[..., r0:r1, :] from the rows of x (h of them) it reaches, reflected at the image's
+    edges as ReflectionPad2d does."""
     reflect, conv2d = cast(nn.ReflectionPad2d, conv[0]), cast(nn.Conv2d, conv[1])
-    pad, h = int(reflect.padding[0]), x.shape[-2]
+    pad = int(reflect.padding[0])
+    a, b = max(0, r0 - pad), min(h, r1 + pad)
+    return conv2d(F.pad(rows(a, b), (pad, pad, pad - (r0 - a), pad - (b - r1)), mode="reflect"))
+
+
+def _conv_bands(conv: ConvLayer, rows: RowsOf, h: int) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """conv(x) in bands of rows: (first row, row after the last, the band's output)."""
     for r0 in range(0, h, BAND):
         r1 = min(h, r0 + BAND)
-        a, b = max(0, r0 - pad), min(h, r1 + pad)
-        yield r0, r1, conv2d(F.pad(x[..., a:b, :], (pad, pad, pad - (r0 - a), pad - (b - r1)), mode="reflect"))
+        yield r0, r1, _conv_rows(conv, rows, h, r0, r1)
 
 
 def _conv_norm(conv: ConvLayer, norm: nn.InstanceNorm2d, x: torch.Tensor, out: torch.Tensor | None) -> FixedNorm:
     """The norm of conv(x) with the statistics combined from its bands'; conv(x) into `out` where given."""
     parts: Moments = []
-    for r0, r1, y in _conv_bands(conv, x):
+    for r0, r1, y in _conv_bands(conv, _sliced(x), x.shape[-2]):
         parts.append(_channel_moments(y))
         if out is not None:
             out[..., r0:r1, :] = y
@@ -178,35 +219,51 @@ class _Stop(Exception):
     """Ends a tile's pass at the norm whose statistics are being gathered."""
 
 
-Box = tuple[int, int, int, int, int, int]  # the core's top and left; the tile's top, left, bottom, right (with margins)
+Box = tuple[int, int, int, int, int, int, int, int]  # the core's top, left, bottom, right; the tile's, with margins
+Span = tuple[int, int, int, int]  # along one side: the core's start and end, the tile's
 
 
 class Tiles:
-    """Tiles of `tile` pixels with `margin` around them over an image padded to `size`; a stage
-    of the network (encoder, decoder, or all of it) runs on a tensor at 1/stride of that size."""
+    """Tiles of at most `tile` pixels with `margin` around them over an image padded to `size`, at
+    multiples of `step`; a stage of the network (encoder, decoder, or all of it) runs on a tensor
+    at 1/stride of that size."""
 
-    def __init__(self, size: tuple[int, int], tile: int, margin: int) -> None:
-        self.size, self.tile, self.margin = size, tile, margin
+    def __init__(self, size: tuple[int, int], tile: int, margin: int, step: int) -> None:
+        self.size, self.tile, self.margin, self.step = size, tile, margin, step
+
+    def spans(self, length: int) -> list[Span]:
+        """Cores as even as `step` allows, each in a tile of one size: the margins shift inwards at
+        the image's edges. No thin last tile with its margins, and each pass asks malloc for the
+        same sizes tile after tile: with freed memory kept for reuse, the peak at 37 megapixels was
+        4.0-5.6 GB from run to run, against 5.3-6.4 with tiles of several sizes (docs/design.md#tiles)."""
+        count = math.ceil(length / self.tile)
+        core = math.ceil(length / count / self.step) * self.step
+        window = min(length, core + 2 * self.margin)
+        spans = []
+        for start in range(0, length, core):
+            t0 = min(max(0, start - self.margin), length - window)
+            spans.append((start, min(length, start + core), t0, t0 + window))
+        return spans
 
     def boxes(self) -> Iterator[Box]:
-        (h, w), tile, margin = self.size, self.tile, self.margin
-        for top in range(0, h, tile):
-            for left in range(0, w, tile):
-                yield top, left, max(0, top - margin), max(0, left - margin), min(h, top + tile + margin), min(w, left + tile + margin)
+        columns = self.spans(self.size[1])
+        for top, bottom, t0, t1 in self.spans(self.size[0]):
+            for left, right, l0, l1 in columns:
+                yield top, left, bottom, right, t0, l0, t1, l1
 
     def crop(self, x: torch.Tensor, stride: int, box: Box) -> torch.Tensor:
         """Box's tile of x, padded as forward pads where it runs past the end of an unpadded x."""
-        _, _, t0, l0, t1, l1 = box
+        t0, l0, t1, l1 = box[4:]
         t = x[..., t0 // stride : t1 // stride, l0 // stride : l1 // stride]
         short = ((l1 - l0) // stride - t.shape[-1], (t1 - t0) // stride - t.shape[-2])
         return F.pad(t, (0, short[0], 0, short[1]), mode="replicate") if any(short) else t
 
     def core(self, z: torch.Tensor, box: Box) -> tuple[torch.Tensor, int, int]:
         """The core's part of a tile's feature map z, and where it goes in z's whole (its top and left)."""
-        top, left, t0, l0, t1, _ = box
+        top, left, bottom, right, t0, l0, t1, _ = box
         s = (t1 - t0) // z.shape[-2]  # z's stride
         a, b = (top - t0) // s, (left - l0) // s
-        return z[..., a : a + self.tile // s, b : b + self.tile // s], top // s, left // s
+        return z[..., a : a + (bottom - top) // s, b : b + (right - left) // s], top // s, left // s
 
     def run(self, stage: nn.Module, x: torch.Tensor, stride: int, stats: NormStats) -> torch.Tensor:
         """The stage's output, whole: (1, C, H, W) of the padded size."""
@@ -242,7 +299,7 @@ class Tiles:
             parts.append(_channel_moments(core))
             if keep:
                 if not whole:
-                    s = (box[0][4] - box[0][2]) // z.shape[-2]
+                    s = (box[0][6] - box[0][4]) // z.shape[-2]
                     whole.append(z.new_empty(1, z.shape[1], self.size[0] // s, self.size[1] // s))
                 whole[0][..., top : top + core.shape[-2], left : left + core.shape[-1]] = core
             raise _Stop

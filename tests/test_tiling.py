@@ -22,7 +22,8 @@ REALTIME8 = Path(__file__).parents[1] / "checkpoints" / "starry_night_realtime8.
 def test_tiles_give_a_single_pass_picture_exactly(layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """No seams and the image's own statistics, gathered through the tiles: the single pass's
     pixels. realtime8 reaches 80 px and strides by 8: a margin of 64 or tiles cut at 4 would show.
-    The same with the residual blocks' second convs run twice (above KEEP_BYTES)."""
+    The same with the residual blocks' second convs run twice (above KEEP_BYTES), and their first
+    convs three times too (above LEAN_BYTES)."""
     torch.manual_seed(0)
     net = TransformerNet(TransformerConfig(channels=8, res_blocks=2 if layout == "johnson" else 4,
                                            output_scale=1.0, layout=layout)).eval()
@@ -33,10 +34,28 @@ def test_tiles_give_a_single_pass_picture_exactly(layout: str, monkeypatch: pyte
         inference = stylize_tiled(for_inference(net), x, max_pixels=96 * 96, tile=96)  # as the engine runs it
         monkeypatch.setattr(tiling, "KEEP_BYTES", 0)
         lean = stylize_tiled(for_inference(net), x, max_pixels=96 * 96, tile=96)
-    assert tiled.shape == inference.shape == lean.shape == x.shape
-    assert (tiled - whole).abs().max() < 1e-4
-    assert (inference - whole).abs().max() < 1e-4
-    assert (lean - whole).abs().max() < 1e-4
+        monkeypatch.setattr(tiling, "LEAN_BYTES", 0)
+        alone = stylize_tiled(for_inference(net), x, max_pixels=96 * 96, tile=96)
+    assert tiled.shape == inference.shape == lean.shape == alone.shape == x.shape
+    for y in (tiled, inference, lean, alone):
+        assert (y - whole).abs().max() < 1e-4
+
+
+def test_tiles_are_of_one_shape_and_their_cores_cover_the_image_once() -> None:
+    """A 37-megapixel photo: 6 rows of 880 and 7 columns of 1008 (the last 992), not 1024 and a
+    sliver of 160; every tile 64 pixels wider than its core on each side, the margin shifted
+    inwards at the image's edges."""
+    h, w, margin = 5280, 7040, 64
+    boxes = list(tiling.Tiles((h, w), 1024, margin, 4).boxes())
+    assert len(boxes) == 6 * 7
+    assert {(t1 - t0, l1 - l0) for _, _, _, _, t0, l0, t1, l1 in boxes} == {(880 + 2 * margin, 1008 + 2 * margin)}
+    cover = torch.zeros(h, w, dtype=torch.int32)
+    for top, left, bottom, right, t0, l0, t1, l1 in boxes:
+        cover[top:bottom, left:right] += 1
+        assert (top == 0 or top - t0 >= margin) and (bottom == h or t1 - bottom >= margin)
+        assert (left == 0 or left - l0 >= margin) and (right == w or l1 - right >= margin)
+        assert 0 <= t0 and t1 <= h and 0 <= l0 and l1 <= w
+    assert (cover == 1).all()
 
 
 def test_given_statistics_reproduce_a_single_pass_with_them() -> None:
@@ -49,13 +68,14 @@ def test_given_statistics_reproduce_a_single_pass_with_them() -> None:
         assert (tiled - net(x)).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize("keep", [True, False])
+@pytest.mark.parametrize("spare", [2, 1, 0])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_the_residual_blocks_in_place_give_forwards_tensor(dtype: torch.dtype, keep: bool,
+def test_the_residual_blocks_in_place_give_forwards_tensor(dtype: torch.dtype, spare: int,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Their convs in bands of rows (here 8, the last of one row), each reaching into its
-    neighbours and reflected at the image's edges; their norms' statistics from the bands'. Without
-    `keep`, each block's second conv runs again for the sum instead of being kept."""
+    neighbours and reflected at the image's edges; their norms' statistics from the bands'. With one
+    spare tensor, each block's second conv runs again for the sum instead of being kept; with none,
+    its branch is made again from the block's input, which is overwritten band by band meanwhile."""
     monkeypatch.setattr(tiling, "BAND", 8)
     torch.manual_seed(0)
     net = TransformerNet(TransformerConfig(channels=4, res_blocks=2)).eval()  # blocks of 16 channels
@@ -66,7 +86,7 @@ def test_the_residual_blocks_in_place_give_forwards_tensor(dtype: torch.dtype, k
     x = torch.randn(1, 16, 33, 21).to(dtype)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
         expected = net.residuals(x)
-        y = tiling._residuals_in_place(net.residuals, x.clone(), keep)
+        y = tiling._residuals_in_place(net.residuals, x.clone(), spare)
     assert y.dtype == expected.dtype == dtype
     error = (y.float() - expected.float()).abs()
     print(f"{dtype}: a mean of {error.mean():.2e}, at most {error.max():.2e}, against values of {expected.float().std():.2f}")
@@ -76,14 +96,16 @@ def test_the_residual_blocks_in_place_give_forwards_tensor(dtype: torch.dtype, k
 def test_statistics_are_estimated_only_where_the_residual_blocks_tensor_is_too_large(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Memory: with the full network, a 24- or 26-megapixel camera's photo is exact in fp32, each
-    residual block's convs run once; a 36-megapixel one too, their second convs twice; a
-    48-megapixel one would hold 1.6 GB at the residual blocks' size, so its statistics are estimated
-    in fp32 and gathered in bf16. Estimated, the picture differs from a single pass."""
+    residual block's convs run once; a 36-megapixel one too, their second convs twice; a 61-megapixel
+    one too, holding the blocks' tensor alone; a 102-megapixel one would hold 3.3 GB at the residual
+    blocks' size, so its statistics are estimated in fp32 and gathered in bf16. Estimated, the
+    picture differs from a single pass."""
     net = TransformerNet(TransformerConfig(output_scale=1.0))  # 128 channels at 1/16 of the pixels
-    camera, large = (torch.empty(1, 3, 1, 1).expand(1, 3, h, w) for h, w in ((4160, 6240), (6048, 8064)))
-    larger_camera = torch.empty(1, 3, 1, 1).expand(1, 3, 4912, 7360)
+    sizes = ((4160, 6240), (4912, 7360), (6336, 9504), (8736, 11648))
+    camera, larger_camera, largest_camera, large = (torch.empty(1, 3, 1, 1).expand(1, 3, h, w) for h, w in sizes)
     assert tiling._body_bytes(net, camera) <= tiling.KEEP_BYTES < tiling._body_bytes(net, larger_camera)
-    assert tiling._body_bytes(net, larger_camera) <= tiling.BODY_BYTES < tiling._body_bytes(net, large)
+    assert tiling._body_bytes(net, larger_camera) <= tiling.LEAN_BYTES < tiling._body_bytes(net, largest_camera)
+    assert tiling._body_bytes(net, largest_camera) <= tiling.BODY_BYTES < tiling._body_bytes(net, large)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the engine's photo precision on some CPUs
         assert tiling._body_bytes(net, large) <= tiling.BODY_BYTES
 
