@@ -61,7 +61,8 @@ class FixedNorm(nn.Module):
         self.register_buffer("shift", norm.bias.view(1, -1, 1, 1) - mean.to(device) * scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale.to(x.dtype) + self.shift.to(x.dtype)
+        """In float, rounded once to x's dtype, as InstanceNorm2d computes under autocast."""
+        return torch.addcmul(self.shift, x, self.scale).to(x.dtype)
 
 
 def stylize_tiled(net: TransformerNet, x: torch.Tensor, max_pixels: int, tile: int = TILE,
@@ -114,7 +115,7 @@ def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, spare: int = 2) 
         norm = _conv_norm(block.conv2, block.in2, branch, out)
         if out is None:  # x += norm(conv2(branch)), the conv again, band by band
             for r0, r1, y in _conv_bands(block.conv2, _sliced(branch), branch.shape[-2]):
-                x[..., r0:r1, :] += _in_float(norm, y).to(x.dtype)
+                x[..., r0:r1, :] += norm(y)
         else:
             _normalise(out, norm, relu=False)
             x += out
@@ -129,12 +130,12 @@ def _block_alone(block: ResidualBlock, x: torch.Tensor) -> None:
     norm1 = _conv_norm(block.conv1, block.in1, x, None)
 
     def branch(a: int, b: int) -> torch.Tensor:  # relu(in1(conv1(x)))[a:b], rounded as stored
-        return _in_float(norm1, _conv_rows(block.conv1, _sliced(x), h, a, b)).relu_().to(x.dtype)
+        return norm1(_conv_rows(block.conv1, _sliced(x), h, a, b)).relu_()
 
     norm2 = FixedNorm(block.in2, *_moments([_channel_moments(y) for _, _, y in _conv_bands(block.conv2, branch, h)]))
     pending: tuple[int, int, torch.Tensor] | None = None
     for r0, r1, y in _conv_bands(block.conv2, branch, h):
-        band = x[..., r0:r1, :] + _in_float(norm2, y).to(x.dtype)
+        band = x[..., r0:r1, :] + norm2(y)
         if pending is not None:
             x[..., pending[0] : pending[1], :] = pending[2]
         pending = r0, r1, band
@@ -179,13 +180,8 @@ def _normalise(x: torch.Tensor, norm: FixedNorm, relu: bool) -> None:
     """x = norm(x), ReLU'd where asked, in place, in bands."""
     for r0 in range(0, x.shape[-2], BAND):
         y = x[..., r0 : r0 + BAND, :]
-        z = _in_float(norm, y)
+        z = norm(y)
         y.copy_(z.relu_() if relu else z)
-
-
-def _in_float(norm: FixedNorm, y: torch.Tensor) -> torch.Tensor:
-    """norm(y) in float, to be rounded once, as InstanceNorm2d computes."""
-    return torch.addcmul(norm.shift, y, norm.scale)
 
 
 def _body_bytes(net: TransformerNet, x: torch.Tensor) -> int:
