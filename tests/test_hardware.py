@@ -117,18 +117,20 @@ def test_streams_get_the_fastest_path_within_tolerance(monkeypatch: pytest.Monke
     assert hardware.stream_path(cpu) == (hardware.inference_precision(cpu), True)
 
 
-FAULTS = """
-import resource, torch
+FRESH_TENSOR = """
+import resource, sys, time, torch
 import fast_style.stylizer  # loaded, as in a command (without its libraries, this toy tensor faulted every time)
-from fast_style.hardware import keep_freed_memory
+from fast_style import hardware
 
 def faults_of_a_fresh_tensor() -> int:  # 64 MB written, freed: what each large tensor of a frame pays
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     torch.ones(16 << 20)
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+"""
 
+FAULTS = FRESH_TENSOR + """
 default = min(faults_of_a_fresh_tensor() for _ in range(4))
-assert keep_freed_memory()
+assert hardware.keep_freed_memory()
 print(default, min(faults_of_a_fresh_tensor() for _ in range(4)))
 """
 
@@ -142,16 +144,7 @@ def test_a_command_reuses_freed_memory_instead_of_faulting_in_fresh_pages() -> N
     assert default > 10_000 and kept < 100  # 16,384 pages of 4 KB faulted in every time, against none at best
 
 
-LENT = """
-import resource, sys, time, torch
-import fast_style.stylizer
-from fast_style import hardware
-
-def faults_of_a_fresh_tensor() -> int:
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    torch.ones(16 << 20)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-
+LENT = FRESH_TENSOR + """
 def resident_mb() -> int:
     return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() >> 20
 
