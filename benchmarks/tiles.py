@@ -13,7 +13,8 @@ each with its mean distance from the single pass per pixel and on 32x32 averages
 mean colour and its time (the faster of two). `--way lean` adds the exact way with the residual
 blocks' second convs run twice (what it does above tiling.KEEP_BYTES) at any size, `--way alone`
 with their first convs three times too, holding the blocks' tensor alone (above
-tiling.LEAN_BYTES). One `--way` alone, under `/usr/bin/time -v`, gives a way's peak memory."""
+tiling.LEAN_BYTES), `--way half` so in float16 between float convs (what fp32 does above
+tiling.BODY_BYTES). One `--way` alone, under `/usr/bin/time -v`, gives a way's peak memory."""
 
 import argparse
 import time
@@ -31,9 +32,10 @@ from fast_style.stylizer import Stylizer
 
 # tiling.BODY_BYTES, LEAN_BYTES and KEEP_BYTES for each: "lean" runs the residual blocks' second
 # convs twice at every size, as the exact way does above KEEP_BYTES; "alone" their first convs three
-# times too, as above LEAN_BYTES.
+# times too, as above LEAN_BYTES; "half" holds that tensor in float16, as fp32 does above BODY_BYTES
+# (its BODY_BYTES, just below the case's fp32 tensor, is set per case).
 B, L, K = tiling.BODY_BYTES, tiling.LEAN_BYTES, tiling.KEEP_BYTES
-WAYS = {"estimated": (0, 0, 0), "exact": (B, L, K), "lean": (B, B, 0), "alone": (B, 0, 0)}
+WAYS = {"estimated": (0, 0, 0), "exact": (B, L, K), "lean": (B, B, 0), "alone": (B, 0, 0), "half": (0, 0, 0)}
 
 
 def mosaic(folder: Path, w: int, h: int) -> Image.Image:
@@ -82,6 +84,8 @@ def main() -> None:
         for _ in range(2):  # alternating, the faster of two: the first calls pay for fresh memory
             for way in ways:
                 tiling.BODY_BYTES, tiling.LEAN_BYTES, tiling.KEEP_BYTES = WAYS[way]
+                if way == "half":
+                    tiling.BODY_BYTES = min(B, tiling._body_bytes(net, x) - 1)
                 start = time.perf_counter()
                 # The full network's limit for every network, so that the rows compare (the
                 # realtime ones take 8 times that in one pass).

@@ -13,8 +13,10 @@ since the residual blocks, most of the work, run once on the whole image at thei
 sixteenth of the pixels): at 12 megapixels a little less time and memory than the estimate below,
 and the single pass's picture to float rounding (docs/design.md#tiles).
 
-Where even the residual blocks' tensor is too large (BODY_BYTES), the statistics are estimated
-instead, from the image scaled down to one pass and to half that, carried on to its own size.
+In fp32, where the residual blocks' tensor is too large (BODY_BYTES), it is held in float16
+between convs that run in float: up to 125 megapixels for the full network, about a hundredth of a
+level from a single pass. Above that, the statistics are estimated instead, from the image scaled
+down to one pass and to half that, carried on to its own size.
 The statistics go to a private copy of the network whose norms are fixed affine maps; the
 shared network is never changed, so other threads can use it meanwhile."""
 
@@ -72,47 +74,54 @@ def stylize_tiled(net: TransformerNet, x: torch.Tensor, max_pixels: int, tile: i
     with `stats` given, normalised with those (default: reference_statistics)."""
     h, w = x.shape[-2:]
     size = (h + _padding(h, net.multiple, net.min_side), w + _padding(w, net.multiple, net.min_side))  # as forward pads
-    tiles = Tiles(size, tile, net.tile_margin, net.multiple)
-    if stats is None and _body_bytes(net, x) <= BODY_BYTES:
-        y = _exact(net, x, tiles)
+    work, hold = _work_dtype(x), _hold_dtype(net, x)
+    tiles = Tiles(size, tile, net.tile_margin, net.multiple, work if hold not in (None, work) else None)
+    if stats is None and hold is not None:
+        y = _exact(net, x, tiles, hold)
+        if hold == torch.float16 and not torch.isfinite(y).all():  # past float16's range: bf16's is float's
+            y = _exact(net, x, tiles, torch.bfloat16)
     else:
         y = tiles.run(net, x, 1, stats if stats is not None else reference_statistics(net, x, max_pixels))
     return y[..., :h, :w]
 
 
-def _exact(net: TransformerNet, x: torch.Tensor, tiles: Tiles) -> torch.Tensor:
+def _exact(net: TransformerNet, x: torch.Tensor, tiles: Tiles, hold: torch.dtype) -> torch.Tensor:
     """The encoder in tiles, its statistics gathered norm by norm, the last one's input kept whole
-    (a pass fewer); the residual blocks whole; the decoder in tiles as the encoder."""
+    (a pass fewer) in `hold`; the residual blocks whole; the decoder in tiles as the encoder."""
     stats = tiles.gather(net.encoder, x, 1, len(_norms(net.encoder)) - 1)
-    parts, e = tiles.until_norm(net.encoder, x, 1, stats, keep=True)
+    parts, e = tiles.until_norm(net.encoder, x, 1, stats, keep=hold)
     assert e is not None
     last_norm = _norms(net.encoder)[-1][1]  # the encoder ends in conv, norm, ReLU
     _normalise(e, FixedNorm(last_norm, *_moments(parts)), relu=True)  # (1, 4c, H/m, W/m)
-    size = _body_bytes(net, x)
-    body = _residuals_in_place(net.residuals, e, spare=2 if size <= KEEP_BYTES else 1 if size <= LEAN_BYTES else 0)
+    size, work = _body_bytes(net, x), _work_dtype(x)
+    spare = 0 if hold != work else 2 if size <= KEEP_BYTES else 1 if size <= LEAN_BYTES else 0
+    body = _residuals_in_place(net.residuals, e, spare, work)
     del e
     stats = tiles.gather(net.decoder, body, net.multiple, len(_norms(net.decoder)))
     return tiles.run(net.decoder, body, net.multiple, stats) * net.output_scale
 
 
-def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, spare: int = 2) -> torch.Tensor:
-    """blocks(x), written over x, with `spare` more buffers of its size and the bands'. With two,
+def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, spare: int = 2,
+                        work: torch.dtype | None = None) -> torch.Tensor:
+    """blocks(x), written over x, with `spare` more buffers of its size and the bands'; with none,
+    x may be held in a narrower dtype than the convs' `work` (default: x's). With two,
     each conv runs once: forward held five more (each conv's reflection-padded copy and oneDNN's
     reorders of its input and output, whole; measured on a 12-megapixel photo's blocks). With one,
     each block's second conv runs twice, for its statistics and then for the sum. With none, its
     first conv three times too, for the rows the second conv reads (`_block_alone`)."""
     residual = [block for block in blocks if isinstance(block, ResidualBlock)]
     if len(residual) != len(blocks):
-        return blocks(x)
+        return blocks(x.to(work or x.dtype)).to(x.dtype)
     if spare == 0:
         for block in residual:
-            _block_alone(block, x)
+            _block_alone(block, x, work or x.dtype)
         return x
+    assert work in (None, x.dtype), "only a block alone widens its bands"
     branch = torch.empty_like(x)
     out = torch.empty_like(x) if spare > 1 else None
     for block in residual:
-        _normalise(branch, _conv_norm(block.conv1, block.in1, x, branch), relu=True)
-        norm = _conv_norm(block.conv2, block.in2, branch, out)
+        _normalise(branch, _conv_norm(block.conv1, block.in1, _sliced(x), x.shape[-2], branch), relu=True)
+        norm = _conv_norm(block.conv2, block.in2, _sliced(branch), branch.shape[-2], out)
         if out is None:  # x += norm(conv2(branch)), the conv again, band by band
             for r0, r1, y in _conv_bands(block.conv2, _sliced(branch), branch.shape[-2]):
                 x[..., r0:r1, :] += norm(y)
@@ -122,20 +131,21 @@ def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, spare: int = 2) 
     return x
 
 
-def _block_alone(block: ResidualBlock, x: torch.Tensor) -> None:
+def _block_alone(block: ResidualBlock, x: torch.Tensor, work: torch.dtype) -> None:
     """x += in2(conv2(relu(in1(conv1(x))))) with no other tensor of x's size: the branch's rows are
     made again from x's wherever conv2 reads them, and each band of the sum is written once the
-    next band, which reads the rows above it, has been made."""
+    next band, which reads the rows above it, has been made. Bands run in `work`."""
     h = x.shape[-2]
-    norm1 = _conv_norm(block.conv1, block.in1, x, None)
+    rows = _sliced(x, work)
+    norm1 = _conv_norm(block.conv1, block.in1, rows, h, None)
 
     def branch(a: int, b: int) -> torch.Tensor:  # relu(in1(conv1(x)))[a:b], rounded as stored
-        return norm1(_conv_rows(block.conv1, _sliced(x), h, a, b)).relu_()
+        return norm1(_conv_rows(block.conv1, rows, h, a, b)).relu_()
 
     norm2 = FixedNorm(block.in2, *_moments([_channel_moments(y) for _, _, y in _conv_bands(block.conv2, branch, h)]))
     pending: tuple[int, int, torch.Tensor] | None = None
     for r0, r1, y in _conv_bands(block.conv2, branch, h):
-        band = x[..., r0:r1, :] + norm2(y)
+        band = rows(r0, r1) + norm2(y)
         if pending is not None:
             x[..., pending[0] : pending[1], :] = pending[2]
         pending = r0, r1, band
@@ -146,8 +156,8 @@ def _block_alone(block: ResidualBlock, x: torch.Tensor) -> None:
 RowsOf = Callable[[int, int], torch.Tensor]  # a tensor's rows a to b: sliced, or made again
 
 
-def _sliced(x: torch.Tensor) -> RowsOf:
-    return lambda a, b: x[..., a:b, :]
+def _sliced(x: torch.Tensor, dtype: torch.dtype | None = None) -> RowsOf:
+    return lambda a, b: x[..., a:b, :].to(dtype or x.dtype)
 
 
 def _conv_rows(conv: ConvLayer, rows: RowsOf, h: int, r0: int, r1: int) -> torch.Tensor:
@@ -166,10 +176,10 @@ def _conv_bands(conv: ConvLayer, rows: RowsOf, h: int) -> Iterator[tuple[int, in
         yield r0, r1, _conv_rows(conv, rows, h, r0, r1)
 
 
-def _conv_norm(conv: ConvLayer, norm: nn.InstanceNorm2d, x: torch.Tensor, out: torch.Tensor | None) -> FixedNorm:
+def _conv_norm(conv: ConvLayer, norm: nn.InstanceNorm2d, rows: RowsOf, h: int, out: torch.Tensor | None) -> FixedNorm:
     """The norm of conv(x) with the statistics combined from its bands'; conv(x) into `out` where given."""
     parts: Moments = []
-    for r0, r1, y in _conv_bands(conv, _sliced(x), x.shape[-2]):
+    for r0, r1, y in _conv_bands(conv, rows, h):
         parts.append(_channel_moments(y))
         if out is not None:
             out[..., r0:r1, :] = y
@@ -184,12 +194,27 @@ def _normalise(x: torch.Tensor, norm: FixedNorm, relu: bool) -> None:
         y.copy_(z.relu_() if relu else z)
 
 
+def _work_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype the network's convs run in on x."""
+    kind = x.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+
+
 def _body_bytes(net: TransformerNet, x: torch.Tensor) -> int:
     """The size of one tensor at the residual blocks' size for x, in the dtype it would run in."""
     channels = _norms(net.encoder)[-1][1].num_features
-    kind = x.device.type
-    dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
-    return channels * math.ceil(x.shape[-2] / net.multiple) * math.ceil(x.shape[-1] / net.multiple) * dtype.itemsize
+    return channels * math.ceil(x.shape[-2] / net.multiple) * math.ceil(x.shape[-1] / net.multiple) * _work_dtype(x).itemsize
+
+
+def _hold_dtype(net: TransformerNet, x: torch.Tensor) -> torch.dtype | None:
+    """The dtype to hold the residual blocks' tensor in for exact statistics; None where it does
+    not fit BODY_BYTES. In fp32 (the photo precision on AVX2-only CPUs), float16 where float32 does
+    not fit: 11 bits of mantissa and no product rounded, against bf16's 8 for every conv
+    (docs/design.md#tiles)."""
+    size, work = _body_bytes(net, x), _work_dtype(x)
+    if size <= BODY_BYTES:
+        return work
+    return torch.float16 if work == torch.float32 and size // 2 <= BODY_BYTES else None
 
 
 def _channel_moments(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -224,8 +249,10 @@ class Tiles:
     multiples of `step`; a stage of the network (encoder, decoder, or all of it) runs on a tensor
     at 1/stride of that size."""
 
-    def __init__(self, size: tuple[int, int], tile: int, margin: int, step: int) -> None:
+    def __init__(self, size: tuple[int, int], tile: int, margin: int, step: int,
+                 dtype: torch.dtype | None = None) -> None:
         self.size, self.tile, self.margin, self.step = size, tile, margin, step
+        self.dtype = dtype  # tiles are cut in it (default: x's), for a stage whose input is held narrower
 
     def spans(self, length: int) -> list[Span]:
         """Cores as even as `step` allows, each in a tile of one size: the margins shift inwards at
@@ -250,7 +277,7 @@ class Tiles:
     def crop(self, x: torch.Tensor, stride: int, box: Box) -> torch.Tensor:
         """Box's tile of x, padded as forward pads where it runs past the end of an unpadded x."""
         t0, l0, t1, l1 = box[4:]
-        t = x[..., t0 // stride : t1 // stride, l0 // stride : l1 // stride]
+        t = x[..., t0 // stride : t1 // stride, l0 // stride : l1 // stride].to(self.dtype or x.dtype)
         short = ((l1 - l0) // stride - t.shape[-1], (t1 - t0) // stride - t.shape[-2])
         return F.pad(t, (0, short[0], 0, short[1]), mode="replicate") if any(short) else t
 
@@ -281,9 +308,9 @@ class Tiles:
         return stats
 
     def until_norm(self, stage: nn.Module, x: torch.Tensor, stride: int, stats: NormStats,
-                   keep: bool = False) -> tuple[Moments, torch.Tensor | None]:
+                   keep: torch.dtype | None = None) -> tuple[Moments, torch.Tensor | None]:
         """Every tile up to the stage's norm number len(stats), the norms before it fixed to `stats`:
-        the moments of what that norm sees in each core and, with `keep`, that input whole."""
+        the moments of what that norm sees in each core and, with `keep`, that input whole in that dtype."""
         fixed = _with_norms(stage, stats)
         parts: Moments = []
         box: list[Box] = []
@@ -293,10 +320,10 @@ class Tiles:
             z = inputs[0]
             core, top, left = self.core(z, box[0])
             parts.append(_channel_moments(core))
-            if keep:
+            if keep is not None:
                 if not whole:
                     s = (box[0][6] - box[0][4]) // z.shape[-2]
-                    whole.append(z.new_empty(1, z.shape[1], self.size[0] // s, self.size[1] // s))
+                    whole.append(z.new_empty(1, z.shape[1], self.size[0] // s, self.size[1] // s, dtype=keep))
                 whole[0][..., top : top + core.shape[-2], left : left + core.shape[-1]] = core
             raise _Stop
 
