@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from fast_style.data import LOADER_WARNING, ignore_sigterm
 from fast_style.files import InputError, load_input, outside, save_image, too_many_pixels
-from fast_style.images import VIDEO_EXTENSIONS, find_images
+from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, find_images
 from fast_style.pixels import to_bytes, to_pil
 from fast_style.model_file import ModelFile, load_model, read_model
 from fast_style.models import NEEDS_PAINTING, needs_a_style, parse_style
@@ -226,7 +226,7 @@ class Run:
     accelerator: str = "auto"
     batch_size: int = 4
     workers: int = 2
-    max_pixels: int = 100_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     size: int | None = None
     precision: str = "fp32"
     strength: float = 1.0

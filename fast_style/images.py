@@ -33,7 +33,7 @@ def photo_folder(root: str | Path) -> Path:
     return path
 
 
-DEFAULT_MAX_PIXELS = 100_000_000  # refuse larger images (decompression bombs) unless told otherwise
+DEFAULT_MAX_PIXELS = 120_000_000  # refuse larger images (decompression bombs) unless told; a GFX100's 102 pass
 
 
 class ImageTooLarge(ValueError):

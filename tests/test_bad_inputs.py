@@ -46,7 +46,7 @@ def test_each_bad_input_gets_one_line_and_the_rest_go_on(tiny_model: Path, tmp_p
         f"error: {empty}: empty file (0 bytes)",
         f"error: {text}: not an image file Pillow can read",
         f"error: {folder}: is a directory, not an image",
-        f"error: {bomb}: refused: 30000x30000 is 900 megapixels, above the limit of 100 (--max-pixels)",
+        f"error: {bomb}: refused: 30000x30000 is 900 megapixels, above the limit of 120 (--max-pixels)",
         f"error: {missing}: file not found",
     ]
     assert err[6:] == ["6 of 7 inputs failed"]
