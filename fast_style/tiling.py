@@ -30,12 +30,13 @@ from typing import cast
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from fast_style.transformer import ConvLayer, ResidualBlock, TransformerNet, _padding
 
 TILE = 1024  # a multiple of every layout's stride (4 or 8)
 # The largest tensor at the residual blocks' size for exact statistics: the full network's at 62
-# megapixels in fp32, 125 in bf16. Run in place, in bands, their pass holds that tensor alone; up to
+# megapixels in fp32, 125 in bf16 and in fp32 held in float16 (_hold_dtype). Run in place, in bands, their pass holds that tensor alone; up to
 # LEAN_BYTES (37 and 75 megapixels) two, to run each block's first conv once instead of three times;
 # up to KEEP_BYTES (29 and 58 megapixels) three, to run its second conv once instead of twice (11%
 # of the time at 24 megapixels). Forward held six: at 24 megapixels in fp32 a peak of 3.3 or 4.0
@@ -76,13 +77,25 @@ def stylize_tiled(net: TransformerNet, x: torch.Tensor, max_pixels: int, tile: i
     size = (h + _padding(h, net.multiple, net.min_side), w + _padding(w, net.multiple, net.min_side))  # as forward pads
     work, hold = _work_dtype(x), _hold_dtype(net, x)
     tiles = Tiles(size, tile, net.tile_margin, net.multiple, work if hold not in (None, work) else None)
-    if stats is None and hold is not None:
-        y = _exact(net, x, tiles, hold)
-        if hold == torch.float16 and not torch.isfinite(y).all():  # past float16's range: bf16's is float's
-            y = _exact(net, x, tiles, torch.bfloat16)
-    else:
-        y = tiles.run(net, x, 1, stats if stats is not None else reference_statistics(net, x, max_pixels))
+    exact = stats is None and hold is not None
+    passes = len(_norms(net.encoder)) + len(net.residuals) + len(_norms(net.decoder)) + 1 if exact else 1
+    with _bar(tiles, passes, f"{w}x{h} in tiles") as tiles.bar:
+        if exact:
+            assert hold is not None
+            y = _exact(net, x, tiles, hold)
+            if hold == torch.float16 and not torch.isfinite(y).all():  # past float16's range: bf16's is float's
+                tiles.bar.reset()
+                y = _exact(net, x, tiles, torch.bfloat16)
+        else:
+            y = tiles.run(net, x, 1, stats if stats is not None else reference_statistics(net, x, max_pixels))
     return y[..., :h, :w]
+
+
+def _bar(tiles: Tiles, passes: int, desc: str) -> tqdm:
+    """Passes over the tiles, counted by the tile, on stderr where it is a terminal (not into a log
+    or a pipe): a 102-megapixel photo takes minutes. Each residual block counts as a pass."""
+    return tqdm(total=passes * tiles.count, desc=desc, unit=" passes", unit_scale=1 / tiles.count, leave=False, disable=None,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.0f}{unit} [{elapsed}<{remaining}]")
 
 
 def _exact(net: TransformerNet, x: torch.Tensor, tiles: Tiles, hold: torch.dtype) -> torch.Tensor:
@@ -95,26 +108,31 @@ def _exact(net: TransformerNet, x: torch.Tensor, tiles: Tiles, hold: torch.dtype
     _normalise(e, FixedNorm(last_norm, *_moments(parts)), relu=True)  # (1, 4c, H/m, W/m)
     size, work = _body_bytes(net, x), _work_dtype(x)
     spare = 0 if hold != work else 2 if size <= KEEP_BYTES else 1 if size <= LEAN_BYTES else 0
-    body = _residuals_in_place(net.residuals, e, spare, work)
+    body = _residuals_in_place(net.residuals, e, spare, work, done=lambda: tiles.tick(tiles.count))
     del e
     stats = tiles.gather(net.decoder, body, net.multiple, len(_norms(net.decoder)))
     return tiles.run(net.decoder, body, net.multiple, stats) * net.output_scale
 
 
-def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, spare: int = 2,
-                        work: torch.dtype | None = None) -> torch.Tensor:
-    """blocks(x), written over x, with `spare` more buffers of its size and the bands'; with none,
-    x may be held in a narrower dtype than the convs' `work` (default: x's). With two,
+def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, spare: int = 2, work: torch.dtype | None = None,
+                        done: Callable[[], object] = lambda: None) -> torch.Tensor:
+    """blocks(x), written over x, with `spare` more buffers of its size and the bands', `done` called
+    after each block; with none, x may be held in a narrower dtype than the convs' `work` (default:
+    x's). With two,
     each conv runs once: forward held five more (each conv's reflection-padded copy and oneDNN's
     reorders of its input and output, whole; measured on a 12-megapixel photo's blocks). With one,
     each block's second conv runs twice, for its statistics and then for the sum. With none, its
     first conv three times too, for the rows the second conv reads (`_block_alone`)."""
     residual = [block for block in blocks if isinstance(block, ResidualBlock)]
     if len(residual) != len(blocks):
-        return blocks(x.to(work or x.dtype)).to(x.dtype)
+        y = blocks(x.to(work or x.dtype)).to(x.dtype)
+        for _ in blocks:
+            done()
+        return y
     if spare == 0:
         for block in residual:
             _block_alone(block, x, work or x.dtype)
+            done()
         return x
     assert work in (None, x.dtype), "only a block alone widens its bands"
     branch = torch.empty_like(x)
@@ -128,6 +146,7 @@ def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, spare: int = 2,
         else:
             _normalise(out, norm, relu=False)
             x += out
+        done()
     return x
 
 
@@ -253,6 +272,12 @@ class Tiles:
                  dtype: torch.dtype | None = None) -> None:
         self.size, self.tile, self.margin, self.step = size, tile, margin, step
         self.dtype = dtype  # tiles are cut in it (default: x's), for a stage whose input is held narrower
+        self.count = len(self.spans(size[0])) * len(self.spans(size[1]))
+        self.bar: tqdm | None = None  # counts every tile of every pass where set
+
+    def tick(self, tiles: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(tiles)
 
     def spans(self, length: int) -> list[Span]:
         """Cores as even as `step` allows, each in a tile of one size: the margins shift inwards at
@@ -297,6 +322,7 @@ class Tiles:
             if out is None:
                 out = core.new_empty(1, core.shape[1], *self.size)
             out[..., top : top + core.shape[-2], left : left + core.shape[-1]] = core
+            self.tick()
         assert out is not None  # every image has a tile
         return out
 
@@ -334,6 +360,7 @@ class Tiles:
                 fixed(self.crop(x, stride, b))
             except _Stop:
                 pass
+            self.tick()
         return parts, whole[0] if whole else None
 
 

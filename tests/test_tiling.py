@@ -1,3 +1,4 @@
+import io
 import platform
 import threading
 from pathlib import Path
@@ -5,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 from fast_style import tiling
 from fast_style.engine import Engine, pass_pixels
@@ -69,7 +71,12 @@ def test_in_fp32_past_body_bytes_the_blocks_tensor_is_held_in_float16(
     x = torch.rand(1, 3, 301, 263)
     held: list[torch.dtype] = []
     alone = tiling._block_alone
-    monkeypatch.setattr(tiling, "_block_alone", lambda block, x, work: held.append(x.dtype) or alone(block, x, work))
+
+    def recorded(block: tiling.ResidualBlock, x: torch.Tensor, work: torch.dtype) -> None:
+        held.append(x.dtype)
+        alone(block, x, work)
+
+    monkeypatch.setattr(tiling, "_block_alone", recorded)
     monkeypatch.setattr(tiling, "BODY_BYTES", tiling._body_bytes(net, x) - 1)
     with torch.no_grad():
         error = (stylize_tiled(net, x, max_pixels=96 * 96, tile=96) - net(x)).abs() * 255
@@ -85,13 +92,42 @@ def test_past_float16s_range_the_blocks_tensor_is_held_in_bf16(monkeypatch: pyte
     net = TransformerNet(TransformerConfig(channels=8, res_blocks=1, output_scale=1.0)).eval()
     last_conv = [m for m in net.encoder.modules() if isinstance(m, torch.nn.Conv2d)][-1]
     with torch.no_grad():
-        last_conv.weight *= 1e5
-        last_conv.bias *= 1e5
+        for parameter in last_conv.parameters():
+            parameter.mul_(1e5)
     x = torch.rand(1, 3, 200, 200)
     monkeypatch.setattr(tiling, "BODY_BYTES", tiling._body_bytes(net, x) - 1)
     with torch.no_grad():
         error = (stylize_tiled(net, x, max_pixels=64 * 64, tile=64) - net(x)).abs() * 255
     assert error.mean() < 0.5
+
+
+@pytest.mark.parametrize("way", ["exact", "lean", "alone", "float16", "estimated"])
+def test_a_terminal_sees_the_passes_over_the_tiles_to_the_end(way: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 102-megapixel photo takes minutes: on a terminal a bar counts every tile of every pass and
+    each residual block as a pass, whichever way the statistics are made, and ends full."""
+    bars: list[tqdm] = []
+
+    class OnATerminal(tqdm):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **{**kwargs, "disable": False, "file": io.StringIO()})
+            bars.append(self)
+
+    monkeypatch.setattr(tiling, "tqdm", OnATerminal)
+    torch.manual_seed(0)
+    net = TransformerNet(TransformerConfig(channels=8, res_blocks=2, output_scale=1.0)).eval()
+    x = torch.rand(1, 3, 301, 263)
+    if way in ("lean", "alone"):
+        monkeypatch.setattr(tiling, "KEEP_BYTES", 0)
+    if way == "alone":
+        monkeypatch.setattr(tiling, "LEAN_BYTES", 0)
+    if way in ("float16", "estimated"):
+        monkeypatch.setattr(tiling, "BODY_BYTES", tiling._body_bytes(net, x) // (1 if way == "float16" else 2) - 1)
+    with torch.no_grad():
+        stylize_tiled(net, x, max_pixels=96 * 96, tile=96)
+    passes = 1 if way == "estimated" else 3 + 2 + 2 + 1  # the norms of the encoder, the blocks, the decoder's and its run
+    [bar] = bars
+    assert bar.n == bar.total == passes * 4 * 3  # tiles of 96 (76 and 88 in the core) over 304x264
+    assert str(bar).startswith("263x301 in tiles: 100%") and f"| {passes}.0/{passes} passes [" in str(bar)
 
 
 def test_tiles_are_of_one_shape_and_their_cores_cover_the_image_once() -> None:
