@@ -114,7 +114,8 @@ class Engine:
             # None: the network's own limit, at this precision
             limit = self.max_pass_pixels or pass_pixels(cast(TransformerNet, net), self.precision)
             if x.shape[-2] * x.shape[-1] > limit:
-                y = torch.cat([stylize_tiled(net, xi[None], limit) for xi in x])
+                tiled = [stylize_tiled(net, xi[None], limit) for xi in x]
+                y = tiled[0] if len(tiled) == 1 else torch.cat(tiled)  # cat copies even one
             elif self.precision == "int8":
                 y = self._int8_net(key, net, x)(x)
             else:
