@@ -36,11 +36,11 @@ from fast_style.transformer import ConvLayer, ResidualBlock, TransformerNet, _pa
 
 TILE = 1024  # a multiple of every layout's stride (4 or 8)
 # The largest tensor at the residual blocks' size for exact statistics: the full network's at 62
-# megapixels in fp32, 125 in bf16 and in fp32 held in float16 (_hold_dtype). Run in place, in bands, their pass holds that tensor alone; up to
-# LEAN_BYTES (37 and 75 megapixels) two, to run each block's first conv once instead of three times;
-# up to KEEP_BYTES (29 and 58 megapixels) three, to run its second conv once instead of twice (11%
-# of the time at 24 megapixels). Forward held six: at 24 megapixels in fp32 a peak of 3.3 or 4.0
-# GB instead of 6.0 (docs/design.md#tiles).
+# megapixels in fp32, 125 in bf16 and in fp32 held in float16 (_hold_dtype). Run in place, in bands,
+# their pass holds that tensor alone; up to LEAN_BYTES (37 and 75 megapixels) two, to run each
+# block's first conv once instead of three times; up to KEEP_BYTES (29 and 58 megapixels) three, to
+# run its second conv once instead of twice (11% of the time at 24 megapixels). Forward held six: at
+# 24 megapixels in fp32 a peak of 3.3 or 4.0 GB instead of 6.0 (docs/design.md#tiles).
 BODY_BYTES = 15 * 2**27
 LEAN_BYTES = 9 * 2**27
 KEEP_BYTES = 7 * 2**27
@@ -119,11 +119,10 @@ def _residuals_in_place(blocks: nn.Sequential, x: torch.Tensor, spare: int = 2, 
                         done: Callable[[], object] = lambda: None) -> torch.Tensor:
     """blocks(x), written over x, with `spare` more buffers of its size and the bands', `done` called
     after each block; with none, x may be held in a narrower dtype than the convs' `work` (default:
-    x's). With two,
-    each conv runs once: forward held five more (each conv's reflection-padded copy and oneDNN's
-    reorders of its input and output, whole; measured on a 12-megapixel photo's blocks). With one,
-    each block's second conv runs twice, for its statistics and then for the sum. With none, its
-    first conv three times too, for the rows the second conv reads (`_block_alone`)."""
+    x's). With two, each conv runs once: forward held five more (each conv's reflection-padded copy
+    and oneDNN's reorders of its input and output, whole; measured on a 12-megapixel photo's
+    blocks). With one, each block's second conv runs twice, for its statistics and then for the sum.
+    With none, its first conv three times too, for the rows the second conv reads (`_block_alone`)."""
     residual = [block for block in blocks if isinstance(block, ResidualBlock)]
     if len(residual) != len(blocks):
         y = blocks(x.to(work or x.dtype)).to(x.dtype)
