@@ -47,7 +47,6 @@ KEEP_BYTES = 7 * 2**27
 BAND = 64  # rows of the blocks' tensor a conv takes at once in place; at least the 2 a block reaches (_block_alone)
 
 NormStats = list[tuple[torch.Tensor, torch.Tensor]]  # per InstanceNorm2d, in module order: (mean, var), (1, C, 1, 1)
-Moments = list[tuple[torch.Tensor, torch.Tensor, int]]  # per tile core: (mean, var) per channel and its pixels
 
 
 class FixedNorm(nn.Module):
@@ -58,7 +57,7 @@ class FixedNorm(nn.Module):
 
     def __init__(self, norm: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor) -> None:
         super().__init__()
-        device = norm.weight.device  # statistics combined on the CPU (_moments) for a GPU's tiles
+        device = norm.weight.device  # statistics combined on the CPU (Moments) for a GPU's tiles
         scale = norm.weight.view(1, -1, 1, 1) / torch.sqrt(var.to(device) + norm.eps)
         self.register_buffer("scale", scale)
         self.register_buffer("shift", norm.bias.view(1, -1, 1, 1) - mean.to(device) * scale)
@@ -106,7 +105,7 @@ def _exact(net: TransformerNet, x: torch.Tensor, tiles: Tiles, hold: torch.dtype
     parts, e = tiles.until_norm(net.encoder, x, 1, stats, keep=hold)
     assert e is not None
     last_norm = _norms(net.encoder)[-1][1]  # the encoder ends in conv, norm, ReLU
-    _normalise(e, FixedNorm(last_norm, *_moments(parts)), relu=True)  # (1, 4c, H/m, W/m)
+    _normalise(e, FixedNorm(last_norm, *parts.result()), relu=True)  # (1, 4c, H/m, W/m)
     size, work = _body_bytes(net, x), _work_dtype(x)
     spare = 0 if hold != work else 2 if size <= KEEP_BYTES else 1 if size <= LEAN_BYTES else 0
     body = _residuals_in_place(net.residuals, e, spare, work, done=lambda: tiles.tick(tiles.count))
@@ -161,7 +160,10 @@ def _block_alone(block: ResidualBlock, x: torch.Tensor, work: torch.dtype) -> No
     def branch(a: int, b: int) -> torch.Tensor:  # relu(in1(conv1(x)))[a:b], rounded as stored
         return norm1(_conv_rows(block.conv1, rows, h, a, b)).relu_()
 
-    norm2 = FixedNorm(block.in2, *_moments([_channel_moments(y) for _, _, y in _conv_bands(block.conv2, branch, h)]))
+    moments = Moments()
+    for _, _, y in _conv_bands(block.conv2, branch, h):
+        moments.add(y)
+    norm2 = FixedNorm(block.in2, *moments.result())
     pending: tuple[int, int, torch.Tensor] | None = None
     for r0, r1, y in _conv_bands(block.conv2, branch, h):
         band = rows(r0, r1) + norm2(y)
@@ -197,12 +199,12 @@ def _conv_bands(conv: ConvLayer, rows: RowsOf, h: int) -> Iterator[tuple[int, in
 
 def _conv_norm(conv: ConvLayer, norm: nn.InstanceNorm2d, rows: RowsOf, h: int, out: torch.Tensor | None) -> FixedNorm:
     """The norm of conv(x) with the statistics combined from its bands'; conv(x) into `out` where given."""
-    parts: Moments = []
+    parts = Moments()
     for r0, r1, y in _conv_bands(conv, rows, h):
-        parts.append(_channel_moments(y))
+        parts.add(y)
         if out is not None:
             out[..., r0:r1, :] = y
-    return FixedNorm(norm, *_moments(parts))
+    return FixedNorm(norm, *parts.result())
 
 
 def _normalise(x: torch.Tensor, norm: FixedNorm, relu: bool) -> None:
@@ -236,23 +238,35 @@ def _hold_dtype(net: TransformerNet, x: torch.Tensor) -> torch.dtype | None:
     return torch.float16 if work == torch.float32 and size // 2 <= BODY_BYTES else None
 
 
-def _channel_moments(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The mean and variance per channel of (1, C, h, w) in float64 on the CPU, and its pixels. Two
-    passes of sums: torch.var_mean over (0, 2, 3) took 7 times as long on the CPU (torch 2.15)."""
-    y, pixels = y.float(), y.shape[-2] * y.shape[-1]
-    mean = y.sum(dim=(0, 2, 3)) / pixels
-    var = (y - mean.view(1, -1, 1, 1)).square_().sum(dim=(0, 2, 3)) / pixels
-    return mean.cpu().double(), var.cpu().double(), pixels
+class Moments:
+    """The mean and variance per channel of a whole, from its parts (tile cores, bands) added one
+    by one in float64 on the CPU (Chan et al.'s update). Nothing is kept per part: small tensors
+    kept per tile until a pass ended were carved out of the tiles' freed buffers, and the heap grew
+    by about a buffer a tile (docs/design.md#tiles)."""
 
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean = self.m2 = torch.zeros(0, dtype=torch.float64)  # (C,) once a part is added
 
-def _moments(parts: Moments) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mean and variance of the whole from its parts': (1, C, 1, 1) each."""
-    means, variances = torch.stack([m for m, _, _ in parts]), torch.stack([v for _, v, _ in parts])  # (tiles, C)
-    weights = torch.tensor([count for _, _, count in parts], dtype=torch.float64)[:, None]
-    weights = weights / weights.sum()
-    mean = (means * weights).sum(0)
-    var = ((variances + (means - mean) ** 2) * weights).sum(0)
-    return mean.float().view(1, -1, 1, 1), var.float().view(1, -1, 1, 1)
+    def add(self, y: torch.Tensor) -> None:
+        """A part, (1, C, h, w). Two passes of sums: torch.var_mean over (0, 2, 3) took 7 times as
+        long on the CPU (torch 2.15)."""
+        y, pixels = y.float(), y.shape[-2] * y.shape[-1]
+        mean = y.sum(dim=(0, 2, 3)) / pixels
+        m2 = (y - mean.view(1, -1, 1, 1)).square_().sum(dim=(0, 2, 3)).cpu().double()
+        mean = mean.cpu().double()
+        if not self.count:
+            self.count, self.mean, self.m2 = pixels, mean, m2
+            return
+        total = self.count + pixels
+        delta = mean - self.mean
+        self.mean.add_(delta, alpha=pixels / total)
+        self.m2.add_(m2).add_(delta.square_(), alpha=self.count * pixels / total)
+        self.count = total
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean and variance of the whole: (1, C, 1, 1) each."""
+        return self.mean.float().view(1, -1, 1, 1), (self.m2 / self.count).float().view(1, -1, 1, 1)
 
 
 class _Stop(Exception):
@@ -330,7 +344,7 @@ class Tiles:
         """The statistics of the stage's first `count` norms, a pass over the tiles each."""
         stats: NormStats = []
         for _ in range(count):
-            stats.append(_moments(self.until_norm(stage, x, stride, stats)[0]))
+            stats.append(self.until_norm(stage, x, stride, stats)[0].result())
         return stats
 
     def until_norm(self, stage: nn.Module, x: torch.Tensor, stride: int, stats: NormStats,
@@ -338,14 +352,14 @@ class Tiles:
         """Every tile up to the stage's norm number len(stats), the norms before it fixed to `stats`:
         the moments of what that norm sees in each core and, with `keep`, that input whole in that dtype."""
         fixed = _with_norms(stage, stats)
-        parts: Moments = []
+        parts = Moments()
         box: list[Box] = []
         whole: list[torch.Tensor] = []
 
         def record(module: nn.Module, inputs: tuple[torch.Tensor]) -> None:
             z = inputs[0]
             core, top, left = self.core(z, box[0])
-            parts.append(_channel_moments(core))
+            parts.add(core)
             if keep is not None:
                 if not whole:
                     s = (box[0][6] - box[0][4]) // z.shape[-2]
