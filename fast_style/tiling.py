@@ -160,10 +160,7 @@ def _block_alone(block: ResidualBlock, x: torch.Tensor, work: torch.dtype) -> No
     def branch(a: int, b: int) -> torch.Tensor:  # relu(in1(conv1(x)))[a:b], rounded as stored
         return norm1(_conv_rows(block.conv1, rows, h, a, b)).relu_()
 
-    moments = Moments()
-    for _, _, y in _conv_bands(block.conv2, branch, h):
-        moments.add(y)
-    norm2 = FixedNorm(block.in2, *moments.result())
+    norm2 = _conv_norm(block.conv2, block.in2, branch, h, None)
     pending: tuple[int, int, torch.Tensor] | None = None
     for r0, r1, y in _conv_bands(block.conv2, branch, h):
         band = rows(r0, r1) + norm2(y)
