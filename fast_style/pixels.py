@@ -31,7 +31,7 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
 def to_pil(tensor: torch.Tensor) -> Image.Image:
     """(3, H, W) uint8, or float (clamped to [0, 1]) -> PIL RGB."""
     if tensor.dtype != torch.uint8:
-        tensor = tensor.detach().float().clamp(0, 1).mul(255).round().byte()
+        tensor = tensor.detach().float().clamp(0, 1).mul_(255).round_().byte()  # in place on clamp's copy
     return Image.fromarray(tensor.permute(1, 2, 0).contiguous().cpu().numpy(), "RGB")
 
 

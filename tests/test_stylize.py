@@ -344,6 +344,21 @@ def test_strength_and_colour_are_per_call(tiny_model: Path) -> None:
         shared(x, strength=1.5)
 
 
+@pytest.mark.parametrize("options", [{}, {"strength": 0.5}, {"strength": 0}, {"preserve_color": True}, {"size": 16}])
+def test_the_callers_pixels_are_never_written(tiny_model: Path, options: dict) -> None:
+    """Outputs are made in place to spare a copy of the picture (1.2 GB at 102 megapixels), never
+    in the caller's tensor."""
+    from fast_style.pixels import to_pil
+
+    stylizer = Stylizer.load(tiny_model, device="cpu")
+    for x in [torch.rand(1, 3, 24, 32), (torch.rand(1, 3, 24, 32) * 255).round().to(torch.uint8)]:
+        kept = x.clone()
+        y = stylizer(x, **options)
+        assert torch.equal(x, kept) and y.dtype == x.dtype
+        to_pil(y[0].float() / 255 if y.dtype == torch.uint8 else y[0])
+        assert torch.equal(stylizer(x, **options), y)  # y itself untouched by to_pil
+
+
 def _chroma(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("YCbCr"), dtype=np.float32)[..., 1:]
 
