@@ -23,6 +23,7 @@ shared network is never changed, so other threads can use it meanwhile."""
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Callable, Iterator
 from typing import cast
@@ -44,6 +45,7 @@ TILE = 1024  # a multiple of every layout's stride (4 or 8)
 BODY_BYTES = 15 * 2**27
 LEAN_BYTES = 9 * 2**27
 KEEP_BYTES = 7 * 2**27
+log = logging.getLogger(__name__)
 BAND = 64  # rows of the blocks' tensor a conv takes at once in place; at least the 2 a block reaches (_block_alone)
 
 NormStats = list[tuple[torch.Tensor, torch.Tensor]]  # per InstanceNorm2d, in module order: (mean, var), (1, C, 1, 1)
@@ -78,6 +80,9 @@ def stylize_tiled(net: TransformerNet, x: torch.Tensor, max_pixels: int, tile: i
     work, hold = _work_dtype(x), _hold_dtype(net, x)
     tiles = Tiles(size, tile, net.tile_margin, net.multiple, work if hold not in (None, work) else None)
     exact = stats is None and hold is not None
+    if stats is None and hold is None:  # a visible difference: a washed-out 102-megapixel photo, before the float16 hold
+        log.warning(f"note: {w}x{h} is past the {_exact_pixels(net) / 1e6:.0f} megapixels that tiles give one pass's "
+                    "colours; its colours are estimated from smaller copies and may be off (docs/stylize.md#large-photos)")
     passes = len(_norms(net.encoder)) + len(net.residuals) + len(_norms(net.decoder)) + 1 if exact else 1
     with _bar(tiles, passes, f"{w}x{h} in tiles") as tiles.bar:
         if exact:
@@ -222,6 +227,11 @@ def _body_bytes(net: TransformerNet, x: torch.Tensor) -> int:
     """The size of one tensor at the residual blocks' size for x, in the dtype it would run in."""
     channels = _norms(net.encoder)[-1][1].num_features
     return channels * math.ceil(x.shape[-2] / net.multiple) * math.ceil(x.shape[-1] / net.multiple) * _work_dtype(x).itemsize
+
+
+def _exact_pixels(net: TransformerNet) -> int:
+    """The most pixels with exact statistics: the blocks' tensor in BODY_BYTES at 2 bytes a value."""
+    return BODY_BYTES // (2 * _norms(net.encoder)[-1][1].num_features) * net.multiple**2
 
 
 def _hold_dtype(net: TransformerNet, x: torch.Tensor) -> torch.dtype | None:

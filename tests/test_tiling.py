@@ -183,12 +183,12 @@ def test_the_residual_blocks_in_place_give_forwards_tensor(dtype: torch.dtype, s
 
 
 def test_statistics_are_estimated_only_where_the_residual_blocks_tensor_is_too_large(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Memory: with the full network, a 24- or 26-megapixel camera's photo is exact in fp32, each
     residual block's convs run once; a 36-megapixel one too, their second convs twice; a 61-megapixel
     one too, holding the blocks' tensor alone; a 102-megapixel one would hold 3.3 GB at the residual
     blocks' size, so it holds them in float16 in fp32 and in bf16 as they run. Past 125 megapixels
-    the statistics are estimated, and the picture differs from a single pass."""
+    the statistics are estimated, and the picture differs from a single pass: one line says so."""
     net = TransformerNet(TransformerConfig(output_scale=1.0))  # 128 channels at 1/16 of the pixels
     sizes = ((4160, 6240), (4912, 7360), (6336, 9504), (8736, 11648), (9600, 13200))
     camera, larger_camera, largest_camera, large, too_large = (
@@ -197,6 +197,7 @@ def test_statistics_are_estimated_only_where_the_residual_blocks_tensor_is_too_l
     assert tiling._body_bytes(net, larger_camera) <= tiling.LEAN_BYTES < tiling._body_bytes(net, largest_camera)
     assert tiling._body_bytes(net, largest_camera) <= tiling.BODY_BYTES < tiling._body_bytes(net, large)
     assert [tiling._hold_dtype(net, x) for x in (largest_camera, large, too_large)] == [torch.float32, torch.float16, None]
+    assert tiling._exact_pixels(net) // 10**6 == 125
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the engine's photo precision on some CPUs
         assert [tiling._hold_dtype(net, x) for x in (large, too_large)] == [torch.bfloat16, None]
 
@@ -205,9 +206,14 @@ def test_statistics_are_estimated_only_where_the_residual_blocks_tensor_is_too_l
     x = torch.rand(1, 3, 200, 200)
     with torch.no_grad():
         whole = small(x)
+        monkeypatch.setattr(tiling, "BODY_BYTES", tiling._body_bytes(small, x) // 2)  # just in float16
+        stylize_tiled(small, x, max_pixels=64 * 64, tile=64)
+        assert not caplog.records
         monkeypatch.setattr(tiling, "BODY_BYTES", tiling._body_bytes(small, x) // 2 - 1)  # not even in float16
         estimated = stylize_tiled(small, x, max_pixels=64 * 64, tile=64)
     assert 1e-3 < (estimated - whole).abs().mean()
+    assert [r.getMessage().split(" from ")[0] for r in caplog.records] == \
+        ["note: 200x200 is past the 0 megapixels that tiles give one pass's colours; its colours are estimated"]
 
 
 def test_other_statistics_change_the_picture_and_the_shared_network_is_untouched() -> None:
