@@ -7,14 +7,28 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import VGG16_Weights
-from torchvision.models.vgg import cfgs, make_layers
 
 # Index of each named ReLU in torchvision's vgg16().features.
 LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-WEIGHTS_URL = VGG16_Weights.IMAGENET1K_V1.url
+WEIGHTS_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1
+CHANNELS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512)  # its config "D", up to relu4_3
+
+
+def vgg16_layers() -> nn.Sequential:
+    """torchvision's `make_layers(cfgs["D"])[:23]`, built here: importing torchvision took 4.6 s
+    (its ops import torch._dynamo), half of `stylize --style-image` on a photo. The same modules in
+    the same order, so the same random weights from the same seed."""
+    layers: list[nn.Module] = []
+    channels = 3
+    for v in CHANNELS:
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(channels, int(v), kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            channels = int(v)
+    return nn.Sequential(*layers)
 
 
 class VGGWeightsError(RuntimeError):
@@ -57,10 +71,10 @@ class VGG16Features(nn.Module):
 
     def __init__(self, weights: str = "imagenet") -> None:
         super().__init__()
-        # torchvision's VGG-16 conv stack (config "D"), without building the 120M-weight classifier.
+        # torchvision's VGG-16 conv stack, without building the 120M-weight classifier.
         with torch.random.fork_rng():  # `random` is the same random VGG in every process: comparable losses
             torch.manual_seed(0)
-            self.features = make_layers(cfgs["D"])[: LAYERS["relu4_3"] + 1]
+            self.features = vgg16_layers()
         state = load_vgg_state(weights)
         if state is not None:
             missing, _ = self.features.load_state_dict(state, strict=False)

@@ -200,15 +200,19 @@ def test_lightning_checkpoint_is_accepted(tmp_path: Path) -> None:
     assert stylizer.name == "wave" and stylizer.record.steps == 7
 
 
-def test_inference_imports_neither_lightning_nor_hydra(tiny_model: Path, tmp_path: Path) -> None:
+def test_inference_imports_neither_lightning_nor_hydra_nor_torchvision(tiny_model: Path, tmp_path: Path) -> None:
+    """torchvision took 4.6 s to import (its ops import torch._dynamo): half of `stylize
+    --style-image` on a photo, which reads the painting with VGG-16."""
+    photo, painting = make_photo(tmp_path / "a.jpg", (20, 20)), make_photo(tmp_path / "p.jpg", (40, 30), seed=1)
     code = (
         "import sys; from fast_style.stylize import main; import fast_style.video, fast_style.sheet, fast_style.export; "
-        f"main(['--model', {str(tiny_model)!r}, {str(make_photo(tmp_path / 'a.jpg', (20, 20)))!r}, '-o', {str(tmp_path / 'b.jpg')!r}]); "
-        "bad = [m for m in ('lightning', 'hydra', 'omegaconf') if m in sys.modules]; "
+        f"main(['--model', {str(tiny_model)!r}, {str(photo)!r}, '-o', {str(tmp_path / 'b.jpg')!r}]); "
+        f"main(['--style-image', {str(painting)!r}, '--vgg-weights', 'random', {str(photo)!r}, '-o', {str(tmp_path / 'c.jpg')!r}]); "
+        "bad = [m for m in ('lightning', 'hydra', 'omegaconf', 'torchvision') if m in sys.modules]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-    assert (tmp_path / "b.jpg").exists()
+    assert (tmp_path / "b.jpg").exists() and (tmp_path / "c.jpg").exists()
 
 
 def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path: Path) -> None:

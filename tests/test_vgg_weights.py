@@ -14,6 +14,19 @@ from conftest import make_photo
 CACHED = Path(torch.hub.get_dir()) / "checkpoints" / "vgg16-397923af.pth"
 
 
+def test_the_vgg_built_here_is_torchvisions() -> None:
+    """Built without importing torchvision (4.6 s): the same layers, URL and random weights."""
+    from torchvision.models import VGG16_Weights
+    from torchvision.models.vgg import cfgs, make_layers
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        theirs = make_layers(cfgs["D"])[: vgg_module.LAYERS["relu4_3"] + 1]
+    ours = VGG16Features("random").features
+    assert repr(ours) == repr(theirs) and vgg_module.WEIGHTS_URL == VGG16_Weights.IMAGENET1K_V1.url
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), theirs.state_dict().values(), strict=True))
+
+
 @pytest.mark.slow
 def test_real_imagenet_weights_load_and_are_the_published_ones() -> None:
     if not CACHED.is_file():
