@@ -41,7 +41,7 @@ class LossConfig:
     content_layer: str = "relu2_2"
     style_layers: list[str] = field(default_factory=lambda: ["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
     style_layer_weights: Optional[list[float]] = None  # one weight per style layer; None = all 1
-    vgg_weights: str = "imagenet"  # imagenet (torchvision's cache) | /path/to/vgg16.pth | random (tests only)
+    vgg_weights: str = "imagenet"  # imagenet (torch hub's cache, as torchvision's) | /path/to/vgg16.pth | random (tests only)
 
 
 @dataclass

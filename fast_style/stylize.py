@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"longest side of the painting for its Gram matrices (default {StyleConfig.size}, as in training)")
     gatys.add_argument("--steps", type=int, help=f"loss evaluations (default {GatysConfig.steps})")
     gatys.add_argument("--method", choices=["lbfgs", "adam"], help=f"default {GatysConfig.method}")
-    gatys.add_argument("--vgg-weights", help="imagenet (default: torchvision's cache), a .pth file, or random (tests only); "
+    gatys.add_argument("--vgg-weights", help="imagenet (default: torch hub's cache, $TORCH_HOME/hub), a .pth file, or random (tests only); "
                                              "also what --style-image paintings are read with")
     p.add_argument("--live", metavar="SOURCE",
                    help="a live source for PyAV: a camera (/dev/video0) or a stream URL; shown in a window, or written to -o OUT.mp4 (.webm, .gif)")

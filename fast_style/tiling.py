@@ -35,6 +35,8 @@ from tqdm import tqdm
 
 from fast_style.transformer import ConvLayer, ResidualBlock, TransformerNet, _padding
 
+log = logging.getLogger(__name__)
+
 TILE = 1024  # a multiple of every layout's stride (4 or 8)
 # The largest tensor at the residual blocks' size for exact statistics: the full network's at 62
 # megapixels in fp32, 125 in bf16 and in fp32 held in float16 (_hold_dtype). Run in place, in bands,
@@ -45,7 +47,6 @@ TILE = 1024  # a multiple of every layout's stride (4 or 8)
 BODY_BYTES = 15 * 2**27
 LEAN_BYTES = 9 * 2**27
 KEEP_BYTES = 7 * 2**27
-log = logging.getLogger(__name__)
 BAND = 64  # rows of the blocks' tensor a conv takes at once in place; at least the 2 a block reaches (_block_alone)
 
 NormStats = list[tuple[torch.Tensor, torch.Tensor]]  # per InstanceNorm2d, in module order: (mean, var), (1, C, 1, 1)

@@ -36,8 +36,8 @@ class VGGWeightsError(RuntimeError):
 
 
 def load_vgg_state(weights: str) -> dict[str, torch.Tensor] | None:
-    """`imagenet`: torchvision's URL cache (downloads once, then offline); a path: that
-    file; `random`: None, for fast tests only, never a fallback."""
+    """`imagenet`: torch hub's URL cache, where torchvision keeps it too (downloads once, then
+    offline); a path: that file; `random`: None, for fast tests only, never a fallback."""
     if weights == "random":
         return None
     if weights == "imagenet":
