@@ -70,8 +70,12 @@ class Studio:
         self._video_lock = threading.Lock()  # one video at a time: the CPU is shared with the page
         self._cores = _Cores(CORES)
         self.workdir = Path(tempfile.mkdtemp(prefix="fast_style_serve_"))
-        if precision in ("auto", "int8"):  # networks may run beside one being compiled
-            trace_inductors_dummy_once()
+        # Networks may run beside one being compiled: Inductor's one trace goes first, in a thread of
+        # its own, so that the page listens meanwhile (importing Inductor is 3 s of a 6.6 s start);
+        # every network waits for it in stylizer().
+        self._traced = threading.Thread(target=trace_inductors_dummy_once if precision in ("auto", "int8") else None,
+                                        name="fast_style-inductor-trace", daemon=True)
+        self._traced.start()
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -128,6 +132,7 @@ class Studio:
         """The model's Stylizer for photos, or (`stream`) for frames and videos."""
         stream = stream and self.stream_path is not None
         precision, compile = self.stream_path if stream else (self.precision, False)
+        self._traced.join()  # no network runs while Inductor's trace has nn.Module.__call__ replaced
         with self._lock:
             if (path, stream) not in self._stylizers:
                 try:

@@ -365,6 +365,34 @@ def test_webcam_frames_asked_denoised_have_the_cameras_noise_filtered(tiny_model
         studio.close()
 
 
+def test_the_page_listens_while_inductors_trace_runs_and_networks_wait_for_it(
+        tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importing Inductor for its one trace was 3 s of the page's 6.6 s start: it runs in a thread,
+    and no network may run until it is done (fx replaces nn.Module.__call__ while it traces)."""
+    from fast_style import serve
+
+    release, traced = threading.Event(), threading.Event()
+
+    def slow_trace() -> None:
+        release.wait(30)
+        traced.set()
+
+    monkeypatch.setattr(serve, "trace_inductors_dummy_once", slow_trace)
+    studio = Studio([tiny_model], device="cpu", precision="auto")  # returns with the trace still running
+    try:
+        got: list[bool] = []
+        asker = threading.Thread(target=lambda: got.append(studio.stylizer(tiny_model) is not None and traced.is_set()))
+        asker.start()
+        asker.join(0.5)
+        assert asker.is_alive() and not got  # waiting for the trace
+        release.set()
+        asker.join(30)
+        assert got == [True]
+    finally:
+        release.set()
+        studio.close()
+
+
 def test_webcam_frames_go_eagerly_until_the_stream_network_is_made_then_through_it(tiny_model: Path) -> None:
     """`auto` on an x86 CPU: int8 for frames and videos, as `stylize` streams. Its network takes
     seconds to make, so frames are answered in the photos' precision meanwhile, not held."""
