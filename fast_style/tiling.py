@@ -224,15 +224,20 @@ def _work_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
 
 
+def _body_channels(net: TransformerNet) -> int:
+    """The residual blocks' channels: those of the encoder's last norm."""
+    return _norms(net.encoder)[-1][1].num_features
+
+
 def _body_bytes(net: TransformerNet, x: torch.Tensor) -> int:
     """The size of one tensor at the residual blocks' size for x, in the dtype it would run in."""
-    channels = _norms(net.encoder)[-1][1].num_features
-    return channels * math.ceil(x.shape[-2] / net.multiple) * math.ceil(x.shape[-1] / net.multiple) * _work_dtype(x).itemsize
+    cells = math.ceil(x.shape[-2] / net.multiple) * math.ceil(x.shape[-1] / net.multiple)
+    return _body_channels(net) * cells * _work_dtype(x).itemsize
 
 
 def _exact_pixels(net: TransformerNet) -> int:
     """The most pixels with exact statistics: the blocks' tensor in BODY_BYTES at 2 bytes a value."""
-    return BODY_BYTES // (2 * _norms(net.encoder)[-1][1].num_features) * net.multiple**2
+    return BODY_BYTES // (2 * _body_channels(net)) * net.multiple**2
 
 
 def _hold_dtype(net: TransformerNet, x: torch.Tensor) -> torch.dtype | None:
