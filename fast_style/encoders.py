@@ -35,8 +35,13 @@ class Encoder:
     min_gap = Fraction(0)  # seconds a frame must come after the last one kept: the rest are dropped
 
     def __init__(self, out: av.container.OutputContainer, rate: Fraction, crf: int | None, preset: str,
-                 on_cpu: bool) -> None:
+                 on_cpu: bool, time_base: Fraction | None = None) -> None:
         self.stream = out.add_stream(self.codec, rate=rate, options=self.options(crf, preset, on_cpu))
+        self.step = 1 / Fraction(rate)  # the encoder's clock: frames go in at multiples of it
+        if time_base is not None and time_base < self.step:
+            # A variable frame rate keeps the source's clock: at 1/rate, frames closer than that
+            # (a phone's in dim light) got one time, which the muxer refused.
+            self.step = self.stream.codec_context.time_base = time_base
         self.stream.pix_fmt = "yuv420p"
         cc = self.stream.codec_context
         cc.colorspace = cc.color_primaries = cc.color_trc = int(Colorspace.ITU709)
@@ -57,7 +62,7 @@ class Encoder:
         return out.add_stream("aac", rate=source.rate, layout=layout(source)), "re-encoded"
 
     def encode(self, frame: av.VideoFrame) -> list[av.Packet]:
-        """`frame`: rgb24, its pts and time_base set; None flushes."""
+        """`frame`: rgb24, its pts and time_base set (on `step`); None flushes."""
         if frame is not None:
             yuv = self.to_yuv.reformat(frame, format="yuv420p", dst_colorspace=Colorspace.ITU709,
                                        dst_color_range=ColorRange.MPEG)
@@ -91,12 +96,12 @@ class _Animated(Encoder):
     pix_fmt, unit, settings = "", Fraction(1), {}
 
     def __init__(self, out: av.container.OutputContainer, rate: Fraction, crf: int | None, preset: str,
-                 on_cpu: bool) -> None:
+                 on_cpu: bool, time_base: Fraction | None = None) -> None:
         if crf is not None:
             raise ValueError(f"{type(self).__name__} has no crf; its quality is set")
         self.stream = out.add_stream(self.codec, rate=rate, options=self.settings)
         self.stream.pix_fmt = self.pix_fmt
-        self.stream.time_base = self.stream.codec_context.time_base = self.unit
+        self.stream.time_base = self.stream.codec_context.time_base = self.step = self.unit
 
     def audio(self, out: av.container.OutputContainer, source: av.audio.AudioStream) -> tuple[None, None]:
         return None, None
@@ -116,7 +121,7 @@ class GIF(_Animated):
     min_gap = Fraction(1, 50)
 
     def __init__(self, out: av.container.OutputContainer, rate: Fraction, crf: int | None, preset: str,
-                 on_cpu: bool) -> None:
+                 on_cpu: bool, time_base: Fraction | None = None) -> None:
         super().__init__(out, rate, crf, preset, on_cpu)
         self.graph: av.filter.Graph | None = None
         self.durations: dict[int, int] = {}  # by pts, in hundredths
@@ -169,7 +174,7 @@ class WebP(_Animated):
     min_gap = Fraction(11, 1000)
 
     def __init__(self, out: av.container.OutputContainer, rate: Fraction, crf: int | None, preset: str,
-                 on_cpu: bool) -> None:
+                 on_cpu: bool, time_base: Fraction | None = None) -> None:
         super().__init__(out, rate, crf, preset, on_cpu)
         out.options["loop"] = "0"  # for ever, as a GIF does: FFmpeg's WebP muxer plays once unless told
 

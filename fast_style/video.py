@@ -210,23 +210,30 @@ _END = object()  # the last item through a pipeline queue
 class _Clock:
     """Output timestamps that always increase, as the encoder needs: the source's own where they
     do (variable frame rates kept, and how long each frame shows: a GIF's last one holds), frames
-    counted at the stream's rate where they do not. AVI
-    stores no presentation times, so its B-frames decode with shuffled guesses (1 4 3 5 2 ...):
-    counted from the start."""
+    counted at the stream's rate where they do not. AVI stores no presentation times, so its
+    B-frames decode with shuffled guesses (1 4 3 5 2 ...): counted from the start. Times are
+    written on the encoder's clock (`step`), where a frame too close to the one before to tell
+    apart goes one step later, instead of sharing its time, which the muxer refuses."""
 
-    def __init__(self, rate: Fraction, counted: bool) -> None:
-        self.tick = 1 / Fraction(rate)
+    def __init__(self, rate: Fraction, step: Fraction, counted: bool) -> None:
+        self.tick, self.step = 1 / Fraction(rate), step
         self.counted = counted
         self.last: Fraction | None = None  # seconds
+        self.pts: int | None = None  # the last frame's, in steps
 
     def __call__(self, frame: av.VideoFrame, source: av.VideoFrame) -> None:
         t = None if self.counted or source.pts is None or source.time_base is None else source.pts * source.time_base
         if t is not None and (self.last is None or t > self.last):
-            frame.pts, frame.time_base, frame.duration = source.pts, source.time_base, source.duration
+            shown = source.duration * source.time_base if source.duration and source.time_base else None
         else:
             self.counted = True  # from here on: a frame a tick after the last one
             n = 0 if self.last is None else int(self.last / self.tick) + 1
-            frame.pts, frame.time_base, frame.duration, t = n, self.tick, 1, n * self.tick
+            t, shown = n * self.tick, self.tick
+        pts = round(t / self.step)
+        self.pts = pts if self.pts is None else max(pts, self.pts + 1)
+        frame.pts, frame.time_base = self.pts, self.step
+        if shown:
+            frame.duration = max(1, round(shown / self.step))
         self.last = t
 
 
@@ -269,7 +276,9 @@ def _transcode(
             raise VideoError("has no video stream" + (" but a cover picture" if inp.streams.video else ""))
         vin.thread_type = "AUTO"
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
-        encoder = encoder_for(Path(tmp).suffix)(out, rate, crf, preset, on_cpu=stylizer.device.type == "cpu")
+        variable = vin.base_rate is not None and vin.base_rate != rate  # FFmpeg's guess: every timestamp on 1/base_rate
+        encoder = encoder_for(Path(tmp).suffix)(out, rate, crf, preset, on_cpu=stylizer.device.type == "cpu",
+                                                time_base=vin.time_base if variable else None)
         vout = encoder.stream
         if when := inp.metadata.get("creation_time"):  # when it was filmed: kept, as a photo's date (fast_style.images)
             out.metadata["creation_time"] = when
@@ -292,7 +301,7 @@ def _transcode(
         stylized: queue.Queue = queue.Queue(maxsize=4)  # ("video", [(array, frame)]) | ("track", (i, x))
         lock = GridLock() if grid_lock or denoise else None  # measured here, in frame order, as frames are decoded
         denoiser = Denoise() if denoise else None
-        clock = _Clock(rate, counted=inp.format.name == "avi")
+        clock = _Clock(rate, encoder.step, counted=inp.format.name == "avi")
         stop = threading.Event()
         errors: list[BaseException] = []
         seen = [0]  # frames decoded, kept or not

@@ -11,7 +11,7 @@ from conftest import SHARED_DATA, require
 from fast_style import Stylizer, encoders
 from fast_style.live import has_display
 from fast_style.stylize import main
-from fast_style.video import stylize_frames, stylize_video, upright
+from fast_style.video import _Clock, stylize_frames, stylize_video, upright
 
 
 def make_clip(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48), rate: int = 10, audio: bool = True,
@@ -472,6 +472,43 @@ def test_an_interlaced_clip_comes_out_without_combs(tiny_model: Path, tmp_path: 
     assert min(combed(src)) > 0.09
     out = combed(tmp_path / "o.mp4")
     assert len(out) == 6 and max(out) < 0.01
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".webm"])
+def test_a_variable_frame_rate_keeps_every_frame_at_its_time(tiny_model: Path, tmp_path: Path, suffix: str) -> None:
+    """A phone's clip: frames closer than 1 / its average rate. At that rate's clock two such frames
+    got one time: H.264 was refused by the muxer, VP9 wrote them at the same instant."""
+    times = [0, 33, 45, 80, 90, 130, 166, 170, 200, 233]  # ms: gaps of 4 to 40
+    src = tmp_path / "phone.mp4"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=30)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        v.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times):
+            img = np.zeros((48, 64, 3), np.uint8)
+            img[10:20, 2 * i : 2 * i + 10] = 255
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+    out_path = tmp_path / f"o{suffix}"
+    assert main(["--model", str(tiny_model), str(src), "-o", str(out_path), *FP32]) == 0
+    with av.open(str(out_path)) as c:
+        written = [round(float(f.pts * f.time_base) * 1000) for f in c.decode(video=0)]
+    assert written == times
+
+
+def test_frames_closer_than_the_encoders_clock_step_still_get_times_of_their_own() -> None:
+    """Where FFmpeg judged the rate constant but a later frame is off its grid."""
+    clock = _Clock(Fraction(10), Fraction(1, 10), counted=False)
+    written = []
+    for ms in (0, 100, 120, 360):
+        source = av.VideoFrame(16, 16, "rgb24")
+        source.pts, source.time_base = ms, Fraction(1, 1000)
+        frame = av.VideoFrame(16, 16, "rgb24")
+        clock(frame, source)
+        written.append(frame.pts * frame.time_base)
+    assert written == [0, Fraction(1, 10), Fraction(2, 10), Fraction(4, 10)]  # 120 ms: one step after 100
 
 
 def test_an_avi_with_b_frames_keeps_its_frames_in_order(tiny_model: Path, tmp_path: Path) -> None:
