@@ -81,7 +81,7 @@ def check_output_kind(source: Path, out: Path) -> None:
     is not written as a video. A new name with another suffix (`-o portrait.heic`) is a mistake,
     not a folder to make."""
     suffix, video = out.suffix.lower(), is_video(source)
-    if suffix and suffix not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and not out.is_dir():
+    if suffix and suffix not in IMAGE_EXTENSIONS + VIDEO_OUTPUTS and not out.is_dir():
         raise InputError(f"{out}: {suffix} is not a format stylize writes (pictures: {' '.join(IMAGE_EXTENSIONS)}; "
                          f"videos: {' '.join(VIDEO_OUTPUTS)}); a folder of that name must exist first")
     if video and suffix in IMAGE_EXTENSIONS and suffix not in VIDEO_OUTPUTS:

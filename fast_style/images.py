@@ -15,7 +15,11 @@ from pillow_heif import register_heif_opener
 register_heif_opener()  # HEIC, the iPhone's photos, through Pillow (AVIF is Pillow's own)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif")
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")  # read with PyAV (fast_style.video)
+# Read with PyAV (fast_style.video). The second line's are read only, and written as .mp4: camcorders
+# (AVCHD, DV, MOD/TOD), DVDs, broadcast and screen recordings, older phones and the web's older formats.
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v",
+                    ".mts", ".m2ts", ".ts", ".dv", ".mod", ".tod", ".vob", ".mpg", ".mpeg", ".mxf", ".flv", ".wmv",
+                    ".asf", ".3gp", ".3g2", ".ogv")
 
 
 def find_images(root: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:

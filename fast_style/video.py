@@ -275,8 +275,8 @@ def _transcode(
         if (vin := main_video(inp)) is None:
             raise VideoError("has no video stream" + (" but a cover picture" if inp.streams.video else ""))
         vin.thread_type = "AUTO"
-        rate = vin.average_rate or vin.guessed_rate or Fraction(25)
-        variable = vin.base_rate is not None and vin.base_rate != rate  # FFmpeg's guess: every timestamp on 1/base_rate
+        rate = min((r for r in (vin.average_rate, vin.guessed_rate) if r), default=Fraction(25))  # the average; a DV file's says 60000
+        variable = None not in (vin.base_rate, vin.average_rate) and vin.base_rate != vin.average_rate  # not every frame on 1/base_rate
         encoder = encoder_for(Path(tmp).suffix)(out, rate, crf, preset, on_cpu=stylizer.device.type == "cpu",
                                                 time_base=vin.time_base if variable else None)
         vout = encoder.stream

@@ -383,6 +383,34 @@ def test_every_audio_track_is_kept_with_its_language(tiny_model: Path, tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "o.mp4", "two.mkv"]
 
 
+def test_camcorder_dvd_and_older_formats_are_read_as_videos(tiny_model: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    """A camcorder's AVCHD .MTS or DV, a DVD's .VOB, and the like: found in a folder as videos and
+    written as .mp4 (they were taken for pictures Pillow could not read; as outputs they are refused,
+    as .mpg is below). A DV file's stream says its average rate is 60000: the rate is FFmpeg's guess, 29.97."""
+    ntsc = Fraction(30000, 1001)
+    made = {"CAM.MTS": ("mpegts", "libx264", 25), "dvd.vob": ("vob", "mpeg2video", 25),
+            "old.mpg": ("mpeg", "mpeg1video", 25), "screen.flv": ("flv", "libx264", 25),
+            "clip.wmv": ("asf", "wmv2", 25), "phone.3gp": ("3gp", "libx264", 25), "tape.dv": ("dv", "dvvideo", ntsc)}
+    (tmp_path / "in").mkdir()
+    for name, (fmt, codec, rate) in made.items():
+        with av.open(str(tmp_path / "in" / name), "w", format=fmt) as out:
+            v = out.add_stream(codec, rate=rate)
+            v.width, v.height, v.pix_fmt = (720, 480, "yuv411p") if codec == "dvvideo" else (64, 48, "yuv420p")
+            for i in range(5):
+                img = np.zeros((v.height, v.width, 3), np.uint8)
+                img[10:20, 4 * i : 4 * i + 10] = 255
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format=v.pix_fmt)
+                frame.pts = i
+                out.mux(v.encode(frame))
+            out.mux(v.encode(None))
+    assert main(["--model", str(tiny_model), str(tmp_path / "in"), "-o", str(tmp_path / "out"), *FP32]) == 0
+    for name, (_, _, rate) in made.items():
+        frames, written_rate, _, _ = probe(tmp_path / "out" / f"{Path(name).stem}_tiny.mp4")
+        assert frames == 5 and abs(written_rate - rate) < 0.01 * rate, name
+    assert "tape_tiny.mp4 (5 frames at 29.97 fps)" in capsys.readouterr().out
+
+
 def test_subtitles_are_copied_where_the_container_takes_them(tiny_model: Path, tmp_path: Path) -> None:
     (tmp_path / "subs.srt").write_text("1\n00:00:00,100 --> 00:00:00,400\nHello\n\n2\n00:00:00,500 --> 00:00:00,900\nWorld\n")
     src = tmp_path / "subbed.mkv"
