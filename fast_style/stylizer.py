@@ -26,7 +26,7 @@ from fast_style.models import resolve_style
 from fast_style.motion import Motion, locked
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack  # typing's own from Python 3.11; annotations only
+    from typing import Unpack
 
 __all__ = ["Stylizer", "default_device"]
 
