@@ -30,7 +30,7 @@ class Encoder:
     """H.264, encoded with BT.709's matrix and said so: an untagged stream is shown with BT.709
     or BT.601 by its size, depending on the player, and the wrong one turns greens yellow."""
 
-    codec, default_crf = "libx264", 18
+    codec, default_crf, max_crf, name = "libx264", 18, 51, "H.264"
     even_sides = True  # yuv420p halves the chroma both ways
     min_gap = Fraction(0)  # seconds a frame must come after the last one kept: the rest are dropped
 
@@ -49,8 +49,13 @@ class Encoder:
         self.to_yuv = VideoReformatter()  # one for the stream, as the encoder's own: a new one a frame costs 0.4-6 ms more
 
     def options(self, crf: int | None, preset: str, on_cpu: bool) -> dict[str, str]:
-        options = {"crf": str(self.default_crf if crf is None else crf), "preset": preset}
+        options = {"crf": self.crf(crf), "preset": preset}
         return options | {"threads": THREADS} if on_cpu else options
+
+    def crf(self, crf: int | None) -> str:
+        if crf is not None and not 0 <= crf <= self.max_crf:
+            raise ValueError(f"--crf {crf} is outside {self.name}'s 0 to {self.max_crf} (default {self.default_crf})")
+        return str(self.default_crf if crf is None else crf)
 
     def audio(self, out: av.container.OutputContainer, source: av.audio.AudioStream) -> tuple[object, str]:
         """The output's audio stream and "copied" or "re-encoded"."""
@@ -76,10 +81,10 @@ class VP9(Encoder):
     a 480p frame on one core, where its `good` mode took 81. crf 24 matches H.264's 18 (measured
     on a stylized 480p pan: 6.0 MB and 35.5 dB PSNR against 5.8 MB and 35.9 dB)."""
 
-    codec, default_crf = "libvpx-vp9", 24
+    codec, default_crf, max_crf, name = "libvpx-vp9", 24, 63, "VP9"
 
     def options(self, crf: int | None, preset: str, on_cpu: bool) -> dict[str, str]:
-        return {"crf": str(self.default_crf if crf is None else crf), "b": "0", "deadline": "realtime",
+        return {"crf": self.crf(crf), "b": "0", "deadline": "realtime",
                 "cpu-used": "8", "row-mt": "1", "threads": THREADS if on_cpu else str(CORES)}
 
     def audio(self, out: av.container.OutputContainer, source: av.audio.AudioStream) -> tuple[object, str]:
@@ -98,7 +103,7 @@ class _Animated(Encoder):
     def __init__(self, out: av.container.OutputContainer, rate: Fraction, crf: int | None, preset: str,
                  on_cpu: bool, time_base: Fraction | None = None) -> None:
         if crf is not None:
-            raise ValueError(f"{type(self).__name__} has no crf; its quality is set")
+            raise ValueError(f"an animated {type(self).__name__} has no --crf: its quality is set")
         self.stream = out.add_stream(self.codec, rate=rate, options=self.settings)
         self.stream.pix_fmt = self.pix_fmt
         self.stream.time_base = self.stream.codec_context.time_base = self.step = self.unit

@@ -108,6 +108,7 @@ class VideoOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS  # for what --size and --output-size make of a frame
     max_fps: float | None = None  # --fps: frames beyond so many a second dropped
     denoise: bool = False  # a camera's noise filtered out before the network (fast_style.denoise)
+    crf: int | None = None  # the encoder's quality (fast_style.encoders); None: its default
 
 
 def stylize_files(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | None,
@@ -231,8 +232,8 @@ def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: Vi
                                batch_size=options.batch_size, input_format=input_format, input_options=input_options,
                                max_frames=options.max_frames,
                                grid_lock=options.grid_lock, max_pixels=options.max_pixels, max_fps=options.max_fps,
-                               denoise=options.denoise)
-    except (VideoError, OSError, RuntimeError) as e:  # RuntimeError: out of memory and the like; the next input goes on
+                               denoise=options.denoise, crf=options.crf)
+    except (VideoError, OSError, RuntimeError, ValueError) as e:  # RuntimeError: out of memory and the like; ValueError: --crf
         report.failed(source, str(e).strip().splitlines()[0])
         return 1
     audio = f", audio {result.audio}" if result.audio else ""

@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, help="stop after this many frames (videos and --live)")
     p.add_argument("--fps", type=float, help="at most this many frames a second in what is written (videos, animations, "
                    "--live to a file); the others are dropped: a GIF at 12 fps is 40%% of one at 30")
+    p.add_argument("--crf", type=int, help="videos: the encoder's quality, lower is better and larger: H.264 0-51 "
+                   "(default 18), VP9 in .webm 0-63 (default 24); 23-28 for clips to share. GIFs and WebPs have none")
     p.add_argument("--no-grid-lock", action="store_true",
                    help="videos and --live: keep the network's strided grid fixed to the frame instead of moving it "
                         "with the scene (pans and zooms then flicker: docs/video.md)")
@@ -238,6 +240,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--json reports files: not with --live, --sheet or --export")
     if args.fps is not None and not args.fps > 0:
         p.error(f"--fps must be above 0, not {args.fps:g}")
+    if args.crf is not None and not 0 <= args.crf <= 63:
+        p.error(f"--crf must be between 0 and 51 (H.264) or 63 (VP9), not {args.crf}")
     for name in ("size", "output_size", "max_pixels", "style_size", "steps", "frames", "batch_size", "num_nodes"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -367,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         return show_live(stylizer, args.live, args.live_format, args.live_options, args.size, args.output_size,
                          args.frames, not args.no_grid_lock, args.denoise)
     video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames, not args.no_grid_lock,
-                         args.max_pixels, args.fps, args.denoise)
+                         args.max_pixels, args.fps, args.denoise, args.crf)
     report = Report(args.json)
     if args.live:
         return stylize_one_video(stylizer, args.live, args.output, video, report, args.live_format, args.live_options)

@@ -65,6 +65,24 @@ def test_clip_round_trips_frames_rate_and_audio(tiny_model: Path, tmp_path: Path
     assert capsys.readouterr().err == ""
 
 
+def test_crf_sets_the_encoders_quality_and_is_refused_where_it_has_none(tiny_model: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    src = make_clip(tmp_path / "clip.mp4", frames=12, size=(128, 96), audio=False)
+    sizes = {}
+    for crf in ("18", "35"):
+        out = tmp_path / f"o{crf}.mp4"
+        assert main(["--model", str(tiny_model), str(src), "-o", str(out), "--crf", crf, *FP32]) == 0
+        assert probe(out)[0] == 12
+        sizes[crf] = out.stat().st_size
+    assert sizes["35"] < sizes["18"] / 2
+    capsys.readouterr()
+    for target, crf, message in [("o.gif", "20", "an animated GIF has no --crf: its quality is set"),
+                                 ("o52.mp4", "52", "--crf 52 is outside H.264's 0 to 51 (default 18)")]:
+        assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / target), "--crf", crf, *FP32]) == 1
+        assert capsys.readouterr().err.splitlines()[0] == f"error: {src}: {message}"
+        assert not (tmp_path / target).exists()
+
+
 def test_output_size_scales_the_longest_side_to_even_numbers(tiny_model: Path, tmp_path: Path) -> None:
     src = make_clip(tmp_path / "clip.mkv", audio=False)
     stylizer = Stylizer.load(tiny_model, device="cpu")
@@ -200,7 +218,7 @@ def test_an_animated_gif_comes_out_a_gif_of_its_size_and_timing(tiny_model: Path
     assert [f.shape for f in out] == [(21, 31, 3)] * 4
     assert max(np.abs(f - c).max() for f, c in zip(out, colours)) <= 2  # a palette of each frame's own colours
     stylizer = Stylizer.load(tiny_model, device="cpu")
-    with pytest.raises(ValueError, match="GIF has no crf; its quality is set"):
+    with pytest.raises(ValueError, match="an animated GIF has no --crf: its quality is set"):
         stylize_video(stylizer, tmp_path / "meme.gif", tmp_path / "o.gif", crf=20, progress=False)
 
 
