@@ -405,7 +405,7 @@ def test_camcorder_dvd_and_older_formats_are_read_as_videos(tiny_model: Path, tm
                                                            capsys: pytest.CaptureFixture) -> None:
     """A camcorder's AVCHD .MTS or DV, a DVD's .VOB, and the like: found in a folder as videos and
     written as .mp4 (they were taken for pictures Pillow could not read; as outputs they are refused,
-    as .mpg is below). A DV file's stream says its average rate is 60000: the rate is FFmpeg's guess, 29.97."""
+    as .mpg is below). A DV file's stream says its average rate is 60000: FFmpeg's guess, 29.97, is taken."""
     ntsc = Fraction(30000, 1001)
     made = {"CAM.MTS": ("mpegts", "libx264", 25), "dvd.vob": ("vob", "mpeg2video", 25),
             "old.mpg": ("mpeg", "mpeg1video", 25), "screen.flv": ("flv", "libx264", 25),
@@ -523,7 +523,7 @@ def test_an_interlaced_clip_comes_out_without_combs(tiny_model: Path, tmp_path: 
 @pytest.mark.parametrize("suffix", [".mp4", ".webm"])
 def test_a_variable_frame_rate_keeps_every_frame_at_its_time(tiny_model: Path, tmp_path: Path, suffix: str) -> None:
     """A phone's clip: frames closer than 1 / its average rate. At that rate's clock two such frames
-    got one time: H.264 was refused by the muxer, VP9 wrote them at the same instant."""
+    got one time: H.264 was refused by the muxer, VP9 wrote every frame at another time."""
     times = [0, 33, 45, 80, 90, 130, 166, 170, 200, 233]  # ms: gaps of 4 to 40
     src = tmp_path / "phone.mp4"
     with av.open(str(src), "w") as out:
