@@ -233,7 +233,7 @@ def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: Vi
                                max_frames=options.max_frames,
                                grid_lock=options.grid_lock, max_pixels=options.max_pixels, max_fps=options.max_fps,
                                denoise=options.denoise, crf=options.crf)
-    except (VideoError, OSError, RuntimeError, ValueError) as e:  # RuntimeError: out of memory and the like; ValueError: --crf
+    except (VideoError, OSError, RuntimeError) as e:  # RuntimeError: out of memory and the like; the next input goes on
         report.failed(source, str(e).strip().splitlines()[0])
         return 1
     audio = f", audio {result.audio}" if result.audio else ""

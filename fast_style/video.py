@@ -277,8 +277,11 @@ def _transcode(
         vin.thread_type = "AUTO"
         rate = min((r for r in (vin.average_rate, vin.guessed_rate) if r), default=Fraction(25))  # the average; a DV file's says 60000
         variable = None not in (vin.base_rate, vin.average_rate) and vin.base_rate != vin.average_rate  # not every frame on 1/base_rate
-        encoder = encoder_for(Path(tmp).suffix)(out, rate, crf, preset, on_cpu=stylizer.device.type == "cpu",
-                                                time_base=vin.time_base if variable else None)
+        try:
+            encoder = encoder_for(Path(tmp).suffix)(out, rate, crf, preset, on_cpu=stylizer.device.type == "cpu",
+                                                    time_base=vin.time_base if variable else None)
+        except ValueError as e:  # a crf the encoder does not take
+            raise VideoError(str(e)) from None
         vout = encoder.stream
         if when := inp.metadata.get("creation_time"):  # when it was filmed: kept, as a photo's date (fast_style.images)
             out.metadata["creation_time"] = when
