@@ -23,8 +23,26 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v",
 
 
 def find_images(root: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
-    """Every image (or file with one of `extensions`) under root, recursively, in a stable order."""
-    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in extensions and p.is_file())
+    """Every image (or file with one of `extensions`) under root, recursively, in a stable order.
+    A suffix that other files share counts only where the first bytes say video: a folder's
+    TypeScript `.ts` files and Go's `go.mod` are not failed inputs."""
+    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in extensions and p.is_file()
+                  and (p.suffix.lower() not in _SHARED_SUFFIXES or _sniffed_video(p)))
+
+
+_SHARED_SUFFIXES = (".ts", ".mod")  # TypeScript, Go modules and tracker music have them too
+
+
+def _sniffed_video(path: Path) -> bool:
+    """An MPEG transport stream (its sync byte every 188 bytes, or every 192 in a camcorder's
+    M2TS), or an MPEG program stream's pack header (a JVC camcorder's .MOD)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(200)
+    except OSError:
+        return True  # found, so reported as the input it cannot read
+    ts = any(len(head) > at + step and head[at] == head[at + step] == 0x47 for at, step in ((0, 188), (4, 192)))
+    return ts or head.startswith(b"\x00\x00\x01\xba")
 
 
 def photo_folder(root: str | Path) -> Path:

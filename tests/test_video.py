@@ -405,12 +405,16 @@ def test_camcorder_dvd_and_older_formats_are_read_as_videos(tiny_model: Path, tm
                                                            capsys: pytest.CaptureFixture) -> None:
     """A camcorder's AVCHD .MTS or DV, a DVD's .VOB, and the like: found in a folder as videos and
     written as .mp4 (they were taken for pictures Pillow could not read; as outputs they are refused,
-    as .mpg is below). A DV file's stream says its average rate is 60000: FFmpeg's guess, 29.97, is taken."""
+    as .mpg is below). A DV file's stream says its average rate is 60000: FFmpeg's guess, 29.97, is taken.
+    A .ts or .mod that is not an MPEG stream (TypeScript, Go) is no input of a folder's."""
     ntsc = Fraction(30000, 1001)
-    made = {"CAM.MTS": ("mpegts", "libx264", 25), "dvd.vob": ("vob", "mpeg2video", 25),
+    made = {"CAM.MTS": ("mpegts", "libx264", 25), "dvd.vob": ("vob", "mpeg2video", 25), "tv.ts": ("mpegts", "libx264", 25),
+            "JVC.MOD": ("vob", "mpeg2video", 25),
             "old.mpg": ("mpeg", "mpeg1video", 25), "screen.flv": ("flv", "libx264", 25),
             "clip.wmv": ("asf", "wmv2", 25), "phone.3gp": ("3gp", "libx264", 25), "tape.dv": ("dv", "dvvideo", ntsc)}
     (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "app.ts").write_text("export const fps: number = 25;\n")  # TypeScript and Go: left out
+    (tmp_path / "in" / "go.mod").write_text("module example.com/clips\n")
     for name, (fmt, codec, rate) in made.items():
         with av.open(str(tmp_path / "in" / name), "w", format=fmt) as out:
             v = out.add_stream(codec, rate=rate)
@@ -427,6 +431,7 @@ def test_camcorder_dvd_and_older_formats_are_read_as_videos(tiny_model: Path, tm
         frames, written_rate, _, _ = probe(tmp_path / "out" / f"{Path(name).stem}_tiny.mp4")
         assert frames == 5 and abs(written_rate - rate) < 0.01 * rate, name
     assert "tape_tiny.mp4 (5 frames at 29.97 fps)" in capsys.readouterr().out
+    assert len(list((tmp_path / "out").iterdir())) == len(made)
 
 
 def test_subtitles_are_copied_where_the_container_takes_them(tiny_model: Path, tmp_path: Path) -> None:
