@@ -177,6 +177,8 @@ class Stylizer:
         `motion`: for frames of a stream, each one's `Motion` from a `fast_style.motion.GridLock`
         (or a pan's (y, x)), so that the network's grid moves with the scene and a pan or a zoom
         does not flicker. A uint8 batch (torchvision.io.read_image's) comes back uint8."""
+        if batch.dim() == 4 and batch.shape[0] == 0:  # a pipeline's last, filtered batch
+            return batch.clone()
         strength = self.strength if strength is None else _check_strength(strength)
         keep_color = self.preserve_color if preserve_color is None else preserve_color
         # uint8 crosses to a GPU at a quarter of the bytes; other dtypes become float32 on the way (MPS has no float64)
@@ -222,6 +224,8 @@ class Stylizer:
         """Images of one size, through the network as one batch. Transparency is kept: the
         colours are stylized and the alpha channel put back unchanged. An image that carries a
         colour profile (Image.open of a phone's photo) is taken in sRGB, as files are read."""
+        if not images:
+            return []
         if len({image.size for image in images}) > 1:
             raise ValueError("stylize_batch takes images of one size: a batch per size, or stylizer(image) for each")
         photos = [to_bytes(in_srgb(im, im.info.get("icc_profile"))) for im in images]
@@ -284,6 +288,8 @@ def _pixels(batch: torch.Tensor, size: int | None,
     conv's error about channels."""
     if batch.dim() != 4 or batch.shape[1] != 3:
         raise ValueError(f"takes RGB tensors shaped (3, H, W) or (B, 3, H, W), not {tuple(batch.shape)}")
+    if 0 in batch.shape[2:]:
+        raise ValueError(f"an image has no pixels: {batch.shape[-1]}x{batch.shape[-2]}")
     if size is not None and size < 1:
         raise ValueError(f"size must be at least 1, not {size}")
     if batch.dtype == torch.uint8:
@@ -291,6 +297,8 @@ def _pixels(batch: torch.Tensor, size: int | None,
     if not batch.is_floating_point():
         raise ValueError(f"takes float pixels in [0, 1] or uint8 ones, not {batch.dtype}")
     low, high = torch.aminmax(batch)
+    if low.isnan():  # a division by zero upstream: a black or NaN picture, silently, before
+        raise ValueError("float pixels go from 0 to 1, and these include NaN")
     if low < -0.01 or high > 1.01:  # a little outside, as resampling leaves, passes
         raise ValueError(f"float pixels go from 0 to 1, not {float(low):g} to {float(high):g} (0-255? divide by 255)")
     return batch

@@ -157,11 +157,17 @@ def test_python_api_takes_pil_and_tensors(tiny_model: Path) -> None:
     assert (stylizer(u8).float() / 255 - stylizer(u8.float() / 255)).abs().max() <= 0.5 / 255 + 1e-6
     for bad, message in [(x * 255, r"float pixels go from 0 to 1, not [\d.]+ to 25[\d.]+ \(0-255\? divide by 255\)"),
                          (x.permute(1, 2, 0), r"takes RGB tensors shaped \(3, H, W\) or \(B, 3, H, W\), not \(29, 33, 3\)"),
-                         (x[:1], r"not \(1, 29, 33\)"), (x.double().long(), "takes float pixels in \\[0, 1\\] or uint8 ones")]:
+                         (x[:1], r"not \(1, 29, 33\)"), (x.double().long(), "takes float pixels in \\[0, 1\\] or uint8 ones"),
+                         (x.index_fill(2, torch.tensor([5]), float("nan")), "and these include NaN"),  # was a NaN picture
+                         (x[:, :0], "an image has no pixels: 33x0")]:
         with pytest.raises(ValueError, match=message):
             stylizer(bad)
     with pytest.raises(ValueError, match="size must be at least 1, not 0"):
         stylizer(x, 0)
+    with pytest.raises(ValueError, match="an image has no pixels: 0x0"):
+        stylizer(Image.new("RGB", (0, 0)))
+    # a pipeline's last batch, filtered empty: an empty answer, as a conv gives
+    assert stylizer(torch.rand(0, 3, 16, 20)).shape == (0, 3, 16, 20) and stylizer.stylize_batch([]) == []
     with pytest.raises(TypeError, match=r"takes a PIL image or a tensor, not ndarray \(Image.fromarray"):
         stylizer(np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(TypeError, match=r"not str \(Image.open\(path\) opens a file; fast_style.images.open_image"):
