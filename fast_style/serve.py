@@ -526,8 +526,9 @@ def make_server(studio: Studio, host: str = "127.0.0.1", port: int = 7860) -> Th
 def serve(studio: Studio, host: str, port: int) -> int:
     try:
         server = make_server(studio, host, port)
-    except OSError as e:
-        print(f"error: cannot listen on {host}:{port} ({e.strerror}); pass --port N", file=sys.stderr)
+    except OSError as e:  # a name that does not resolve is no port's fault
+        hint = "--host ADDRESS" if isinstance(e, socket.gaierror) else "--port N"
+        print(f"error: cannot listen on {host}:{port} ({e.strerror}); pass {hint}", file=sys.stderr)
         return 1
     print(f"serving on http://{host}:{server.server_address[1]}  (Ctrl-C stops it)", flush=True)
     try:

@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--seed", type=int, help="the seed of --style-per-image random (default 0)")
     data.add_argument("--workers", type=int, help="DataLoader processes decoding images, per device (default 2)")
     p.add_argument("--host", help="--serve: the address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, help="--serve: the port (default 7860)")
+    p.add_argument("--port", type=int, help="--serve: the port (default 7860; 0: any free one)")
     return p
 
 
@@ -159,6 +159,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         refuse([o for o in _given(args, *vars(args)) if o not in ("--serve", "--model", "--device", "--precision",
                                                                    "--max-pixels", "--host", "--port")]
                + (["INPUT"] if args.inputs else []), "does not apply to --serve (the page sets them)")
+        if args.port is not None and not 0 <= args.port <= 65535:  # a traceback from bind()
+            p.error(f"--port must be from 0 (any free port) to 65535, not {args.port}")
         args.precision = args.precision or "auto"
         args.max_pixels = args.max_pixels or DEFAULT_MAX_PIXELS
         return args
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         from fast_style.serve import Studio, serve
 
         studio = Studio([args.model] if args.model else None, args.device, args.precision, args.max_pixels)
-        return serve(studio, args.host or "127.0.0.1", args.port or 7860)
+        return serve(studio, args.host or "127.0.0.1", 7860 if args.port is None else args.port)
     Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
     if args.dataset:
         return stylize_dataset(args)

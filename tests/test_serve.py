@@ -3,6 +3,7 @@
 import io
 import json
 import shutil
+import socket
 import threading
 import time
 import urllib.error
@@ -20,7 +21,7 @@ from PIL import Image, ImageSequence
 from conftest import make_photo
 from fast_style.gallery import GalleryConfig, GalleryNet
 from fast_style.model_file import save_model
-from fast_style.serve import RequestError, Studio, make_server
+from fast_style.serve import RequestError, Studio, make_server, serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -58,6 +59,23 @@ def post(url: str, data: bytes) -> tuple[int, bytes, str]:
             return response.status, response.read(), response.headers["Content-Type"]
     except urllib.error.HTTPError as e:
         return e.code, e.read(), e.headers["Content-Type"]
+
+
+def test_a_port_or_host_that_cannot_be_listened_on_is_one_line_naming_what_to_change(
+        capsys: pytest.CaptureFixture) -> None:
+    from fast_style.stylize import main
+
+    with pytest.raises(SystemExit):  # a traceback from bind()
+        main(["--serve", "--port", "99999"])
+    assert "error: --port must be from 0 (any free port) to 65535, not 99999" in capsys.readouterr().err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert serve(None, "127.0.0.1", port) == 1  # type: ignore[arg-type]  # no studio is reached
+        assert capsys.readouterr().err == f"error: cannot listen on 127.0.0.1:{port} (Address already in use); pass --port N\n"
+    assert serve(None, "nope.invalid", 0) == 1  # type: ignore[arg-type]  # it said --port N
+    assert capsys.readouterr().err.endswith("; pass --host ADDRESS\n")
 
 
 def test_the_api_stylizes_at_full_size_and_answers_bad_requests(server: str, tmp_path: Path) -> None:
