@@ -12,6 +12,7 @@ from typing import Optional
 # Optional[...], not X | None, in the dataclasses: OmegaConf reads only that in structured configs.
 MISSING = "???"  # OmegaConf's mark for a value that must be given
 PRECISION_NAMES = ("fp32", "bf16", "fp16", "int8")  # stylize --precision; fast_style.hardware.PRECISIONS: their dtypes
+VGG_MIN_SIDE = 8  # the loss's relu4_3 comes after three 2x poolings: a smaller side pools to nothing
 
 
 @dataclass

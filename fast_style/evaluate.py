@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fast_style.config import GatysConfig, LossConfig, StyleConfig
+from fast_style.config import VGG_MIN_SIDE, GatysConfig, LossConfig, StyleConfig
 from fast_style.images import find_images, open_rgb
 from fast_style.styles import find_painting
 from fast_style.stylize import PRECISION_CHOICES, Parser
@@ -203,10 +203,13 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
         raise FileNotFoundError(f"{photos_dir}: no photos found")
     for path in photos:  # all read first: no minutes of work before a bad file stops the run
         try:
-            open_rgb(path)
+            w, h = open_rgb(path).size
         except (OSError, ValueError, SyntaxError) as e:
             raise ValueError(f"{path}: cannot be read as an image ({e}); the scores are over every photo of "
                              f"{photos_dir}, so move it out") from None
+        if (round(min(w, h) * size / max(w, h)) if size else min(w, h)) < VGG_MIN_SIDE:
+            raise ValueError(f"{path}: {w}x{h} at --size {size} is too small for VGG-16's losses ({VGG_MIN_SIDE} "
+                             f"pixels or more a side); the scores are over every photo of {photos_dir}, so move it out")
     setup = {"photos": [str(p.relative_to(photos_dir)) for p in photos], "size": size,
              "style_image": Path(style_image).name, "style_size": style_size, "weights": weights,
              "vgg_weights": vgg_weights}

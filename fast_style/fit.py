@@ -9,6 +9,7 @@ import datetime
 import difflib
 import inspect
 import logging
+import multiprocessing
 import shutil
 import signal
 import sys
@@ -399,4 +400,8 @@ def run(cfg: DictConfig, run_dir: Path) -> None:
         sys.exit(1)
     except SIGTERMException:  # saved and said by SaveOnInterrupt
         sys.exit(128 + signal.SIGTERM)
+    except Exception:  # a bug's traceback, then the exit: which ended loader workers with SIGTERM, which they ignore
+        for worker in multiprocessing.active_children():  # (data.ignore_sigterm); a bad seed hung the run for good
+            worker.kill()
+        raise
     log.info("run folder: %s  (view with: tensorboard --logdir %s)", run_dir, run_dir)

@@ -191,7 +191,7 @@ def _write_batch(stylizer: Stylizer, jobs: list[Job], options: Options) -> int:
     start = time.perf_counter()
     try:
         outputs: list = stylizer.stylize_batch([image for _, image, _ in jobs], options.size)
-    except RuntimeError as e:  # e.g. out of memory: these inputs fail, the others go on
+    except (RuntimeError, ValueError) as e:  # out of memory, a photo too small for --optimize's VGG: these fail, the others go on
         outputs = [e] * len(jobs)
     share = (time.perf_counter() - start) / len(jobs)
     failed = 0

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fast_style.config import VGG_MIN_SIDE
 from fast_style.images import open_rgb, scale_longest
 
 
@@ -55,4 +56,9 @@ def load_style_image(path: str | Path, size: int | None) -> torch.Tensor:
         image = open_rgb(path)
     except (OSError, ValueError, SyntaxError) as e:
         raise ValueError(f"{path}: style image cannot be read ({e})") from None
-    return to_tensor(scale_longest(image, size)).unsqueeze(0)
+    image = scale_longest(image, size)
+    if min(image.size) < VGG_MIN_SIDE:
+        at = f" at style.size={size}" if size else ""
+        raise ValueError(f"{path}: style image is {image.width}x{image.height}{at}; VGG-16's style layers need "
+                         f"{VGG_MIN_SIDE} pixels or more a side")
+    return to_tensor(image).unsqueeze(0)

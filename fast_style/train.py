@@ -20,7 +20,7 @@ from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from fast_style.config import LossConfig, StyleConfig, TransformerConfig
+from fast_style.config import VGG_MIN_SIDE, LossConfig, StyleConfig, TransformerConfig
 from fast_style.images import photo_folder
 from fast_style.styles import style_image_path
 
@@ -48,6 +48,11 @@ def check_numbers(cfg: DictConfig) -> None:
     a traceback from inside Lightning)."""
     for key, ok, want in [
         ("batch_size", _whole(1), "at least 1"),
+        ("seed", lambda v: _whole(0)(v) and v < 2**32, "a whole number from 0 to 2**32 - 1"),  # 1.5 hung the run
+        ("data.image_size", _whole(VGG_MIN_SIDE), (f"a whole number of pixels, {VGG_MIN_SIDE} or more (VGG-16's relu4_3 "
+                                                   "comes after three 2x poolings)")),
+        ("preview.every_n_steps", _whole(0), "a whole number of steps, or 0 for none"),
+        ("preview.count", _whole(0), "a whole number of photos, 0 or more"),
         ("data.num_workers", _whole(0), "0 or more"),
         ("optim.lr", lambda v: v > 0, "positive"),
         ("optim.norm_lr", lambda v: v is None or v > 0, "positive, or null for optim.lr"),

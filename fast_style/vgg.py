@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fast_style.config import VGG_MIN_SIDE
+
 # Index of each named ReLU in torchvision's vgg16().features.
 LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -89,6 +91,9 @@ class VGG16Features(nn.Module):
         return super().train(False)  # frozen: never leaves eval mode
 
     def forward(self, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        if min(x.shape[-2:]) < VGG_MIN_SIDE:  # a pooling's "Output size is too small", before
+            raise ValueError(f"a {x.shape[-1]}x{x.shape[-2]} picture is too small for VGG-16's losses "
+                             f"({VGG_MIN_SIDE} pixels or more a side)")
         wanted = {LAYERS[name]: name for name in layers}
         out = {}
         h = (x - self.mean) / self.std

@@ -165,6 +165,27 @@ def test_evaluate_table_and_bad_folder(tiny_model: Path, photo_dir: Path, tmp_pa
                      "--vgg-weights", "random", "--baseline", "gatys", "--steps", "1"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {folder / 'b.jpg'}: cannot be read as an image (") and len(err.splitlines()) == 1
+    (folder / "b.jpg").unlink()
+    make_photo(folder / "strip.png", (300, 4))  # 32x0 at --size 32: a traceback from VGG's pooling
+    assert evaluate(["--model", str(tiny_model), "--photos", str(folder), "--style-image", str(STYLE), "--size", "32",
+                     "--vgg-weights", "random"]) == 1
+    assert capsys.readouterr().err.strip() == (f"error: {folder / 'strip.png'}: 300x4 at --size 32 is too small for VGG-16's "
+                                               f"losses (8 pixels or more a side); the scores are over every photo of "
+                                               f"{folder}, so move it out")
+
+
+def test_pictures_too_small_for_vgg_are_one_line_each(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A pooling's "Output size is too small": a traceback from --optimize, evaluate and train."""
+    with pytest.raises(ValueError, match=r"^a 7x9 picture is too small for VGG-16's losses \(8 pixels or more a side\)$"):
+        VGG16Features("random")(torch.rand(1, 3, 9, 7), ["relu4_3"])
+    assert VGG16Features("random")(torch.rand(1, 3, 8, 8), ["relu4_3"])["relu4_3"].shape == (1, 512, 1, 1)
+    small, big = make_photo(tmp_path / "small.png", (5, 5)), make_photo(tmp_path / "big.png", (40, 30))
+    assert stylize(["--optimize", "--style-image", str(STYLE), str(small), str(big), "-o", str(tmp_path / "out"),
+                    "--steps", "2", "--vgg-weights", "random", "--style-size", "64"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {small}: stylizing failed (a 5x5 picture is too small for VGG-16's losses (8 pixels or more a side))",
+        "1 of 2 inputs failed"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["big_wave.png"]
 
 
 @pytest.mark.parametrize("option, message", [

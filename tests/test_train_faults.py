@@ -14,6 +14,7 @@ from PIL import Image
 
 from conftest import answers_in_a_fresh_process, make_photo_dir, record, run_train_many, stop_group
 from fast_style.data import PhotoDataModule
+from fast_style.styles import style_image_path
 from test_train import FAST, train
 
 
@@ -81,7 +82,10 @@ BAD_SETTINGS = [
     (["data.root={photos}", "-m", "style=wave,udnie", "optim.lrr=1e-3"], "error: optim.lrr: no such setting (did you mean optim.lr?)"),
     (["data.root={photos}", "model=big"], "error: model=big: no such model (the models: default, realtime, realtime8, small)"),
     (["data.root"], "error: data.root: not NAME=VALUE (missing EQUAL at '<EOF>')"),
-    (["data.root={photos}", "data.image_size=-3"], "error: data.image_size must be a positive number of pixels, not -3"),
+    (["data.root={photos}", "data.image_size=7"],  # a traceback from VGG's pooling
+     "error: data.image_size must be a whole number of pixels, 8 or more (VGG-16's relu4_3 comes after three 2x poolings), not 7"),
+    (["data.root={photos}", "style.size=6"], "error: {style}: style image is 6x3 at style.size=6; VGG-16's style layers need 8 "),
+    (["data.root={photos}", "seed=1.5"], "error: seed must be a whole number from 0 to 2**32 - 1, not 1.5"),  # it hung
     (["data.root={photos}", "batch_size=0"], "error: batch_size must be at least 1, not 0"),
     (["data.root={photos}", "loss.content_layer=relu9_9"], "error: unknown VGG layer 'relu9_9' (layers: relu1_2, "),
     (["data.root={photos}", "trainer.max_steps=abc"], "error: trainer.max_steps must be a whole number, or -1 for no limit, not abc"),
@@ -102,7 +106,7 @@ def bad_settings(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list]:
     """Every case's run, all in one process (test_train's missing-folder test runs its own)."""
     tmp = tmp_path_factory.mktemp("bad")
     (tmp / "empty").mkdir()
-    paths = {"empty": tmp / "empty", "photos": make_photo_dir(tmp / "photos"), "tmp": tmp}
+    paths = {"empty": tmp / "empty", "photos": make_photo_dir(tmp / "photos"), "tmp": tmp, "style": style_image_path("wave.jpg")}
     cases = []
     for i, (overrides, _) in enumerate(BAD_SETTINGS):
         (tmp / f"run{i}").mkdir()
@@ -149,6 +153,17 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     ckpt = torch.load(line.rsplit(" ", 1)[1], weights_only=True)
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
     assert not (tmp_path / "checkpoints").exists()  # nothing exported
+
+
+def test_an_error_while_the_loader_starts_ends_the_run_with_its_traceback(tmp_path: Path, photo_dir: Path) -> None:
+    """Loader workers ignore SIGTERM (data.ignore_sigterm), the signal Python's exit ended them with:
+    an error raised while they started (`seed=1.5` did it) left the run waiting for them, for good."""
+    code = ("import sys; from fast_style import data, train\n"
+            "def fault(self): raise RuntimeError('sampler fault')\n"
+            "data.EpochSampler.__iter__ = fault; sys.argv[0] = 'train'; train.main()")
+    result = subprocess.run([sys.executable, "-c", code, *FAST, f"data.root={photo_dir}", "data.num_workers=2",
+                             "trainer.max_steps=2"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "RuntimeError: sampler fault" in result.stderr, result.stderr
 
 
 def test_kill_9_then_resume_at_the_saved_step_with_the_optimizer_state(tmp_path: Path, photo_dir: Path) -> None:
