@@ -13,6 +13,7 @@ photo does not."""
 from __future__ import annotations
 
 import csv
+import math
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from dataclasses import asdict, dataclass
@@ -177,8 +178,8 @@ class StyleReader:
         """The code of a mix: the weighted mean of the paintings' codes (weights normalised).
         Codes mix linearly (Ghiasi et al. 2017, section 4.3)."""
         weights = [w for _, w in paintings]
-        if any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"painting weights must be 0 or more, and not all 0: {weights}")
+        if not all(0 <= w < math.inf for w in weights) or sum(weights) <= 0:  # nan fails 0 <= w too
+            raise ValueError(f"painting weights must be finite, 0 or more, and not all 0: {weights}")
         return torch.stack([self.code(p) * (w / sum(weights)) for p, w in paintings]).sum(0)
 
 

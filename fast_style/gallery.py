@@ -11,6 +11,7 @@ arbitrary-style network (fast_style.arbitrary), whose norms come from a painting
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -129,7 +130,7 @@ def mix_weights(styles: tuple[str, ...], mix: dict[str, float]) -> torch.Tensor:
     unknown = [name for name in mix if name not in styles]
     if unknown:
         raise ValueError(f"no style {unknown[0]!r} in this gallery (its styles: {', '.join(styles)})")
-    if any(w < 0 for w in mix.values()) or sum(mix.values()) <= 0:
-        raise ValueError(f"style weights must be 0 or more, and not all 0: {mix}")
+    if not all(0 <= w < math.inf for w in mix.values()) or sum(mix.values()) <= 0:  # nan fails 0 <= w too
+        raise ValueError(f"style weights must be finite, 0 or more, and not all 0: {mix}")
     total = sum(mix.values())
     return torch.tensor([mix.get(name, 0.0) / total for name in styles])

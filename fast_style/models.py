@@ -5,6 +5,7 @@ network that `--style-image PAINTING` uses (`any`)."""
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
 
 from fast_style.model_file import ModelFileError, read_model
@@ -76,16 +77,23 @@ Style = str | dict[str, float]
 
 
 def parse_style(spec: str) -> Style:
-    """`wave` -> "wave"; `starry_night=0.6,wave=0.4` -> {"starry_night": 0.6, "wave": 0.4}."""
-    if "=" not in spec:
+    """`wave` -> "wave"; `starry_night=0.6,wave=0.4` -> {"starry_night": 0.6, "wave": 0.4};
+    `starry_night,wave`, names alone, an even mix (it was taken for one style's name)."""
+    if "=" not in spec and "," not in spec:
         return spec
-    mix = {}
+    mix: dict[str, float] = {}
     for part in spec.split(","):
-        name, _, weight = part.partition("=")
+        name, _, weight = part.partition("=") if "=" in spec else (part, "", "1")
         try:
-            mix[name.strip()] = float(weight)
+            value = float(weight)
         except ValueError:
             raise ValueError(f"--style {spec!r}: {part!r} is not NAME=WEIGHT") from None
+        name = name.strip()
+        if not name or not math.isfinite(value):  # inf and nan were a traceback
+            raise ValueError(f"--style {spec!r}: {part!r} is not NAME=WEIGHT (a name, a finite weight)")
+        if name in mix:
+            raise ValueError(f"--style {spec!r}: {name} is named twice")
+        mix[name] = value
     return mix
 
 

@@ -55,6 +55,9 @@ def test_a_painting_code_is_a_single_style_network_and_codes_mix_linearly(tmp_pa
     assert torch.allclose(reader.mix([(red, 1), (blue, 3)]), 0.25 * a + 0.75 * b, atol=1e-6)
     with pytest.raises(ValueError, match="not all 0"):
         reader.mix([(red, 0)])
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="must be finite, 0 or more"):
+            reader.mix([(red, 1), (blue, bad)])
 
 
 def test_a_painting_file_is_read_once_for_every_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,6 +43,9 @@ def test_mixing_interpolates_the_norm_parameters() -> None:
         mix_weights(STYLES, {"udnie": 1})
     with pytest.raises(ValueError, match="not all 0"):
         mix_weights(STYLES, {"wave": 0})
+    for bad in (float("nan"), float("inf")):  # a NaN picture, or NaN weights
+        with pytest.raises(ValueError, match="must be finite, 0 or more"):
+            mix_weights(STYLES, {"wave": 1, STYLES[0]: bad})
 
 
 def test_gradients_reach_only_the_painting_of_the_step() -> None:
@@ -82,6 +85,21 @@ def test_the_stylizer_takes_a_style_or_a_mix_per_call(tmp_path: Path) -> None:
     assert Stylizer.load(path, device="cpu", style=mix).name == "starry_night60_wave40"
     with pytest.raises(ValueError, match="no style 'udnie' in this gallery"):
         stylizer(x, style="udnie")
+
+
+def test_a_style_spec_is_a_name_or_a_mix() -> None:
+    from fast_style.models import parse_style
+
+    assert parse_style("wave") == "wave"
+    assert parse_style("starry_night=0.6, wave=0.4") == {"starry_night": 0.6, "wave": 0.4}
+    assert parse_style("starry_night,wave") == {"starry_night": 1.0, "wave": 1.0}  # was one style's name, not found
+    for spec, message in [("wave=1e400", "'wave=1e400' is not NAME=WEIGHT (a name, a finite weight)"),  # tracebacks
+                          ("wave=nan,udnie=1", "'wave=nan' is not NAME=WEIGHT"),
+                          ("wave=0.5,wave=0.5", "wave is named twice"), (",wave", "'' is not NAME=WEIGHT"),
+                          ("wave=abc", "'wave=abc' is not NAME=WEIGHT")]:
+        with pytest.raises(ValueError) as raised:
+            parse_style(spec)
+        assert str(raised.value).startswith(f"--style {spec!r}: {message}")
 
 
 def test_a_painting_takes_a_single_style_network_norms() -> None:

@@ -138,6 +138,8 @@ def test_unknown_style_names_the_available_ones(capsys: pytest.CaptureFixture, t
     assert "no trained model named 'no_such_style' (available:" in capsys.readouterr().err
     assert main(["--style", "wave=0.5,starry_nite=0.5", str(tmp_path / "a.jpg")]) == 2  # a typo gets a guess
     assert "no trained model named 'starry_nite' (did you mean starry_night? available:" in capsys.readouterr().err
+    assert main(["--style", "wave=1e400", str(tmp_path / "a.jpg")]) == 2  # a traceback (an infinite weight)
+    assert capsys.readouterr().err.endswith("'wave=1e400' is not NAME=WEIGHT (a name, a finite weight)\n")
     assert main(["--style", "wave=0.5,monet=0.5", str(tmp_path / "a.jpg")]) == 2  # the painter alone
     assert "no trained model named 'monet' (did you mean monet_water_lilies? available:" in capsys.readouterr().err
 
