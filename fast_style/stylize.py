@@ -240,8 +240,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--format applies to -o - and to a piped input (-); a file's format comes from its name")
     if args.json and (args.live or args.sheet or args.export is not None or args.list_styles):
         p.error("--json reports files: not with --live, --sheet or --export")
-    if args.fps is not None and not args.fps > 0:
-        p.error(f"--fps must be above 0, not {args.fps:g}")
+    if args.fps is not None and not 0 < args.fps < float("inf"):  # inf was a traceback from Fraction
+        p.error(f"--fps must be above 0, and finite, not {args.fps:g}")
     if args.crf is not None and not 0 <= args.crf <= 63:
         p.error(f"--crf must be between 0 and 51 (H.264) or 63 (VP9), not {args.crf}")
     for name in ("size", "output_size", "max_pixels", "style_size", "steps", "frames", "batch_size", "num_nodes"):

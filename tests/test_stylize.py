@@ -427,7 +427,8 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
      "--live writes a video (-o OUT.mp4 OUT.mov OUT.mkv OUT.m4v OUT.avi OUT.webm OUT.gif OUT.webp) or, without -o, shows a window"),
     (["--sheet", "a.jpg", "-o", "s.png", "--frames", "3"], "--frames: does not apply to --sheet"),
     (["--model", "m.safetensors", "--live", "/dev/video0", "--fps", "10"], "--fps: applies to what --live writes to -o, not to its window"),
-    (["--model", "m.safetensors", "a.mp4", "--fps", "0"], "--fps must be above 0, not 0"),
+    (["--model", "m.safetensors", "a.mp4", "--fps", "0"], "--fps must be above 0, and finite, not 0"),
+    (["--model", "m.safetensors", "a.mp4", "--fps", "inf"], "--fps must be above 0, and finite, not inf"),  # a traceback
     (["--sheet", "a.jpg", "-o", "sheet"], "--sheet takes one photo and -o SHEET.png (or .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif)"),
     (["--model", "m.safetensors", "a.jpg", "--size", "0"], "--size must be at least 1, not 0"),
     (["--list-styles", "--size", "3"], "--list-styles takes nothing else (not size)"),
