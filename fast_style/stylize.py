@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="stylize", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, help="a .safetensors exported by train, or a Lightning .ckpt")
     p.add_argument("--style", help="a shipped style (stylize --list-styles), or a mix of one gallery's styles: "
-                                   "'starry_night=0.6,wave=0.4'; with --model, a style inside that file")
+                                   "'starry_night=0.6,wave=0.4' (or 'starry_night,wave': even parts); with --model, "
+                                   "a style inside that file")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--list-styles", action="store_true", help="print every style the shipped models offer, one a line")
     which.add_argument("--sheet", action="store_true",
