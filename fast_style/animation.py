@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image, ImageSequence
 
 from fast_style.atomic import atomic_write
-from fast_style.files import ANIMATIONS, QUALITY, InputError, too_many_pixels
+from fast_style.files import ANIMATIONS, QUALITY, InputError, is_source, too_many_pixels
 from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.stylizer import Stylizer
 from fast_style.video import Pacing, VideoResult, stylize_frames
@@ -28,6 +28,8 @@ def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path
     writes an animation at once. `max_fps`: a frame dropped (Pacing) adds its delay to the one
     before, so the animation keeps its length."""
     target = Path(target)
+    if is_source(source, target):
+        raise InputError(f"{target} is the source itself: written over, the original would be lost")
     if target.suffix.lower() not in ANIMATIONS:
         raise InputError(f"{target}: an animation is written as {' '.join(ANIMATIONS)}, not {target.suffix}")
     try:

@@ -114,13 +114,22 @@ def output_path(source: Path, relative: Path, out: Path | None, single: bool, na
     return folder / relative.parent / f"{source.stem}_{name}{suffix}"
 
 
-def check_target(target: Path, planned: set[Path], overwrite: bool) -> None:
-    """Raises InputError for an output that exists (without `overwrite`) or that another input
-    of this run already writes."""
+def check_target(target: Path, planned: set[Path], overwrite: bool, source: Path | None = None) -> None:
+    """Raises InputError for an output that exists (without `overwrite`), that another input
+    of this run already writes, or that is the input itself."""
+    if source is not None and is_source(source, target):
+        raise InputError(f"output {target} is the input itself: stylize never writes over its input (-o another name)")
     if target in planned:
         raise InputError(f"output {target} would be written twice (inputs with the same name)")
     if target.exists() and not overwrite:
         raise InputError(f"output {target} exists (pass --overwrite to replace it)")
+
+
+def is_source(source: str | Path, target: str | Path) -> bool:
+    """The same file, by name or through a link: `-o clip.mp4 --overwrite` replaced the clip with its
+    stylized copy, the original lost."""
+    source, target = Path(source), Path(target)
+    return source.resolve() == target.resolve() or (source.exists() and target.exists() and source.samefile(target))
 
 
 def save_image(image: Image.Image, path: Path, exif: bytes | None = None) -> None:

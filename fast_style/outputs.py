@@ -70,7 +70,7 @@ def stylize_pipe(stylizer: Stylizer, source: str, target: Path, fmt: str | None,
         _check_scaled(image, options)
         out_format = image_format(fmt) if fmt else image_format(target.suffix) if target != Path("-") else in_format
         if target != Path("-"):
-            check_target(target, set(), options.overwrite)
+            check_target(target, set(), options.overwrite, None if source == "-" else Path(source))
         if options.output_size:
             image = _fit(image, options.output_size)
         result = stylizer.stylize_batch([image], options.size)[0]
@@ -144,7 +144,7 @@ def _batches(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | No
         report.start(source)
         target = output_path(source, relative, out, single, stylizer.name)
         try:
-            check_target(target, planned, options.overwrite)
+            check_target(target, planned, options.overwrite, source)
         except InputError as e:
             report.failed(source, str(e))
             yield 1

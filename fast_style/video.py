@@ -29,7 +29,7 @@ from tqdm import tqdm
 from fast_style.atomic import atomic_write
 from fast_style.denoise import Denoise
 from fast_style.encoders import PRESET, encoder_for, pulled
-from fast_style.files import too_many_pixels
+from fast_style.files import is_source, too_many_pixels
 from fast_style.hdr import HLG, PQ, hdr_to_sdr
 from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.lanes import Lanes
@@ -80,6 +80,8 @@ class Pacing:
     asked, every frame is kept, in whatever order its times come (an AVI's B-frames' are guesses)."""
 
     def __init__(self, fps: float | None = None, gap: Fraction = Fraction(0)) -> None:
+        if fps is not None and not 0 < fps < math.inf:
+            raise ValueError(f"max_fps must be above 0, and finite, not {fps}")
         self.fps, self.gap = Fraction(str(fps)) if fps else None, gap
         self.last: Fraction | None = None
 
@@ -175,6 +177,8 @@ def stylize_video(
     second are dropped (a GIF made at 12 fps is 40% of one at 30). `denoise`: a camera's noise is
     filtered out of the frames before the network, following the scene (fast_style.denoise).
     `input_format` and `input_options`: FFmpeg's -f and input options, for a camera's mode."""
+    if is_source(source, target):
+        raise VideoError(f"{target} is the source itself: written over, the original would be lost")
     with atomic_write(target) as tmp:
         try:
             return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress,
@@ -310,8 +314,7 @@ def _transcode(
         seen = [0]  # frames decoded, kept or not
 
         def read() -> None:
-            kept, pace = 0, Pacing(max_fps, encoder.min_gap)
-            deinterlace = Deinterlace()
+            kept = 0
 
             def take(frame: av.VideoFrame) -> bool:
                 """Queued, or dropped (Pacing); False once max_frames are in."""
@@ -326,7 +329,8 @@ def _transcode(
                 kept += 1
                 return True
 
-            try:
+            try:  # all of it: an error before the first frame left the main thread waiting for one, for good
+                pace, deinterlace = Pacing(max_fps, encoder.min_gap), Deinterlace()
                 for packet in inp.demux(vin, *(inp.streams[i] for i in tracks)):
                     if packet.stream is vin:
                         if not all(take(frame) for frame in deinterlace(packet.decode())):
@@ -478,6 +482,8 @@ def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None
 
     def measured(frame: object) -> tuple[object, Motion | None]:
         """In frame order, before the lanes: each measure, and the filter, need the frames before it."""
+        if isinstance(frame, np.ndarray) and (frame.ndim != 3 or frame.shape[2] != 3):  # a matmul's complaint, before
+            raise ValueError(f"frames are (H, W, 3) RGB arrays, not {frame.shape} (grey or RGBA: make them RGB)")
         if lock is None:
             return frame, None
         array = np.array(frame.convert("RGB")) if isinstance(frame, Image.Image) else frame

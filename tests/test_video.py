@@ -1,3 +1,5 @@
+import re
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -628,6 +630,43 @@ def test_live_frames_keep_their_type(tiny_model: Path) -> None:
     assert isinstance(out[0], Image.Image) and out[0].size == (30, 20)
     assert out[1].dtype == np.uint8 and out[1].shape == (20, 30, 3)
     assert out[2].shape == (3, 20, 30)
+    for bad in (np.zeros((20, 30), np.uint8), np.zeros((20, 30, 4), np.uint8)):  # a matmul's "size mismatch"
+        with pytest.raises(ValueError, match=rf"frames are \(H, W, 3\) RGB arrays, not {re.escape(str(bad.shape))}"):
+            list(stylize_frames(stylizer, iter([bad])))
+
+
+def test_the_source_is_never_written_over(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`-o clip.mp4 --overwrite` on clip.mp4 replaced the clip with its stylized copy; so did the API."""
+    clip, photo = make_clip(tmp_path / "clip.mp4", audio=False), tmp_path / "p.png"
+    Image.new("RGB", (30, 20), "teal").save(photo)
+    (tmp_path / "link.png").symlink_to(photo)
+    before = clip.read_bytes(), photo.read_bytes()
+    for source, target in ((clip, clip), (photo, photo), (photo, tmp_path / "link.png")):
+        assert main(["--model", str(tiny_model), str(source), "-o", str(target), "--overwrite", *FP32]) == 1
+        assert capsys.readouterr().err.splitlines()[0] == (f"error: {source}: output {target} is the input itself: "
+                                                           "stylize never writes over its input (-o another name)")
+    with pytest.raises(ValueError, match="is the source itself"):
+        stylize_video(Stylizer.load(tiny_model, device="cpu"), clip, str(clip), progress=False)
+    assert (clip.read_bytes(), photo.read_bytes()) == before
+
+
+def test_an_error_as_the_reader_starts_is_raised_not_waited_on(tiny_model: Path, tmp_path: Path) -> None:
+    """max_fps=inf raised in the reading thread before its first frame: the network's thread then
+    waited for a frame, for good."""
+    clip, raised = make_clip(tmp_path / "clip.mp4", audio=False), []
+
+    def run() -> None:
+        try:
+            stylize_video(Stylizer.load(tiny_model, device="cpu"), clip, tmp_path / "o.mp4", max_fps=float("inf"),
+                          progress=False)
+        except ValueError as e:
+            raised.append(e)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive() and str(raised[0]) == "max_fps must be above 0, and finite, not inf"
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_live_source_through_pyav(tiny_model: Path, tmp_path: Path) -> None:
