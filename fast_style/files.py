@@ -135,8 +135,13 @@ def is_source(source: str | Path, target: str | Path) -> bool:
 def save_image(image: Image.Image, path: Path, exif: bytes | None = None) -> None:
     """Never a half-written image: see fast_style.atomic. `exif`: the input's, as open_image kept
     it (fast_style.images.kept_exif)."""
-    with atomic_write(path) as tmp:
-        _save(image, tmp, Image.registered_extensions()[path.suffix.lower()], exif=exif)
+    try:
+        with atomic_write(path) as tmp:
+            _save(image, tmp, Image.registered_extensions()[path.suffix.lower()], exif=exif)
+    except OSError as e:
+        if e.errno is None:  # a message of its own (Pillow's, atomic_write's)
+            raise
+        raise OSError(f"cannot write {path} ({e.strerror})") from None  # a full disk was "[Errno 28] No space ..."
 
 
 def encode_image(image: Image.Image, fmt: str, quality: int = QUALITY, exif: bytes | None = None) -> bytes:

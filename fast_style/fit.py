@@ -373,8 +373,11 @@ def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run
     if target.exists() and not cfg.overwrite_export:
         log.warning("%s exists; kept it. Pass overwrite_export=true to replace it with %s", target, exported)
         return
-    with atomic_write(target) as tmp:
-        shutil.copyfile(exported, tmp)
+    try:
+        with atomic_write(target) as tmp:
+            shutil.copyfile(exported, tmp)
+    except OSError as e:  # the run's own copy stays: said, so that a full disk loses no model
+        raise OSError(e.errno, f"cannot write {target} ({e.strerror or e}); the model is in {exported}") from None
     log.info("exported %s", target)
 
 
@@ -387,7 +390,12 @@ def _device_name(device: torch.device) -> str:
 def run(cfg: DictConfig, run_dir: Path) -> None:
     """Train, export, and say in one line what went wrong: the exit status a scheduler reads."""
     try:
-        train(cfg, run_dir)
+        try:
+            train(cfg, run_dir)
+        except BaseException:  # loader workers ignore SIGTERM (data.ignore_sigterm), which Python's exit ends
+            for worker in multiprocessing.active_children():  # them with: a bad seed's error hung the run for good
+                worker.kill()
+            raise
     except (FileNotFoundError, VGGWeightsError, ModelFileError, ValueError, MisconfigurationException) as e:
         paintings = cfg.style.get("paintings")  # style=any and style=gallery default to this repository's ../shared
         moved = isinstance(e, FileNotFoundError) and paintings and str(e).startswith(str(paintings))
@@ -400,8 +408,10 @@ def run(cfg: DictConfig, run_dir: Path) -> None:
         sys.exit(1)
     except SIGTERMException:  # saved and said by SaveOnInterrupt
         sys.exit(128 + signal.SIGTERM)
-    except Exception:  # a bug's traceback, then the exit: which ended loader workers with SIGTERM, which they ignore
-        for worker in multiprocessing.active_children():  # (data.ignore_sigterm); a bad seed hung the run for good
-            worker.kill()
-        raise
+    except OSError as e:  # a full disk, a folder it may not write: the machine's, said in one line
+        if e.errno is None:
+            raise
+        path = e.filename2 or e.filename  # a rename's target, else the file
+        print(f"error: {path}: {e.strerror}" if path else f"error: {e.strerror}", file=sys.stderr)
+        sys.exit(1)
     log.info("run folder: %s  (view with: tensorboard --logdir %s)", run_dir, run_dir)

@@ -296,6 +296,23 @@ def test_a_folder_that_takes_no_files_is_one_line_naming_the_output(tiny_model: 
     assert line == f"error: {a}: cannot write {tmp_path / 'out' / 'b.jpg'}: Permission denied"
 
 
+def test_a_full_disk_is_one_line_naming_the_output_and_leaves_nothing(tiny_model: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from fast_style import files
+
+    def full(image: Image.Image, target: Path, *args: object, **kwargs: object) -> None:
+        Path(target).write_bytes(b"\xff\xd8 half")
+        raise OSError(28, "No space left on device")  # Pillow's write, as on a full tmpfs
+
+    a = make_photo(tmp_path / "a.jpg", (20, 20))
+    monkeypatch.setattr(files, "_save", full)
+    assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "out")]) == 1
+    line = capsys.readouterr().err.splitlines()[0]  # it was "[Errno 28] No space left on device"
+    assert line == f"error: {a}: cannot write {tmp_path / 'out' / 'a_tiny.jpg'} (No space left on device)"
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_bf16_stays_close_to_fp32(tiny_model: Path) -> None:
     x = torch.rand(1, 3, 40, 56)
     fp32 = Stylizer.load(tiny_model, device="cpu")(x)

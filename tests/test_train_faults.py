@@ -166,6 +166,24 @@ def test_an_error_while_the_loader_starts_ends_the_run_with_its_traceback(tmp_pa
     assert result.returncode == 1 and "RuntimeError: sampler fault" in result.stderr, result.stderr
 
 
+def test_a_full_disk_is_one_line_and_the_trained_model_is_kept(tmp_path: Path, photo_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The export's copy into export_dir on a full disk was a traceback that did not say where the model was."""
+    from fast_style import fit
+
+    def full(source: str, target: str) -> None:
+        Path(target).write_bytes(b"half a model")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fit.shutil, "copyfile", full)
+    [result] = run_train_many([(tmp_path, [*FAST, f"data.root={photo_dir}", "trainer.max_steps=1", "export_dir=out",
+                                           "hydra.run.dir=run"])])
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == ("error: cannot write out/wave.safetensors (No space left on device); "
+                                                      f"the model is in {tmp_path / 'run' / 'wave.safetensors'}")
+    assert list((tmp_path / "out").iterdir()) == [] and (tmp_path / "run" / "wave.safetensors").is_file()
+
+
 def test_kill_9_then_resume_at_the_saved_step_with_the_optimizer_state(tmp_path: Path, photo_dir: Path) -> None:
     proc = start(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=100000", "checkpoint_every_n_steps=3",
                  "hydra.run.dir=runs/killed")
