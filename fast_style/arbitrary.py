@@ -186,5 +186,5 @@ class StyleReader:
 def _open_painting(path: Path) -> Image.Image:
     try:
         return open_rgb(path)
-    except (OSError, ValueError, SyntaxError) as e:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # the last: Pillow's limit, as set
         raise ValueError(f"{path}: style image cannot be read ({e})") from None

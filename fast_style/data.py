@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms import v2
 
-from fast_style.images import IMAGE_EXTENSIONS, find_images, open_rgb, photo_folder
+from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, find_images, open_rgb, photo_folder
 from fast_style.pixels import fit_longest, to_bytes, to_tensor
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class PhotoFolder(Dataset):
             try:
                 # (3, S, S) uint8: a quarter of the bytes from the workers, and torchvision resizes
                 # uint8 twice as fast; the module makes it [0, 1] floats on its device.
-                return self.transform(to_bytes(open_rgb(path)))
+                return self.transform(to_bytes(open_rgb(path, DEFAULT_MAX_PIXELS)))
             except UNREADABLE as e:
                 self.skipped += 1
                 log.warning("skipping unreadable photo %s (%s); %d skipped in this worker", path, e, self.skipped)
@@ -139,7 +139,7 @@ class ValidationPhotos(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return fit_longest(to_tensor(open_rgb(self.files[index]))[None], self.size)[0]  # (3, H, W)
+        return fit_longest(to_tensor(open_rgb(self.files[index], DEFAULT_MAX_PIXELS))[None], self.size)[0]  # (3, H, W)
 
 
 class PhotoDataModule(L.LightningDataModule):
@@ -200,7 +200,7 @@ class PhotoDataModule(L.LightningDataModule):
                 if len(photos) == count:
                     break
                 try:
-                    photos.append(crop(to_tensor(open_rgb(path))))
+                    photos.append(crop(to_tensor(open_rgb(path, DEFAULT_MAX_PIXELS))))
                 except UNREADABLE:
                     continue
             self._preview = torch.stack(photos)  # (N, 3, S, S)

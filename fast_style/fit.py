@@ -26,6 +26,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
+from PIL import Image
 
 from fast_style.arbitrary import ArbitraryNet
 from fast_style.atomic import atomic_write
@@ -389,6 +390,9 @@ def _device_name(device: torch.device) -> str:
 
 def run(cfg: DictConfig, run_dir: Path) -> None:
     """Train, export, and say in one line what went wrong: the exit status a scheduler reads."""
+    # Our own limits replace Pillow's (179 MP, a traceback for a painting's full-resolution scan):
+    # none for the painting named, --max-pixels' default for the photos (skipped above it)
+    Image.MAX_IMAGE_PIXELS = None
     try:
         try:
             train(cfg, run_dir)

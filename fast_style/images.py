@@ -126,8 +126,8 @@ def in_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
-def open_rgb(path: str | Path) -> Image.Image:
-    return open_image(path, max_pixels=None).convert("RGB")
+def open_rgb(path: str | Path, max_pixels: int | None = None) -> Image.Image:
+    return open_image(path, max_pixels).convert("RGB")
 
 
 def scale_longest(image: Image.Image, size: int | None) -> Image.Image:

@@ -54,7 +54,7 @@ def load_style_image(path: str | Path, size: int | None) -> torch.Tensor:
     """(1, 3, H, W) style image, its longest side scaled to `size` when given."""
     try:
         image = open_rgb(path)
-    except (OSError, ValueError, SyntaxError) as e:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # the last: Pillow's limit, as set
         raise ValueError(f"{path}: style image cannot be read ({e})") from None
     image = scale_longest(image, size)
     if min(image.size) < VGG_MIN_SIDE:

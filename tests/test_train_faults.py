@@ -184,6 +184,20 @@ def test_a_full_disk_is_one_line_and_the_trained_model_is_kept(tmp_path: Path, p
     assert list((tmp_path / "out").iterdir()) == [] and (tmp_path / "run" / "wave.safetensors").is_file()
 
 
+def test_a_painting_above_pillows_pixel_limit_trains(tmp_path: Path, photo_dir: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A painting's full-resolution scan (museums' run to hundreds of megapixels) was Pillow's
+    DecompressionBombError, a traceback, above 179 MP; `stylize --style-image` took it. Pillow's
+    limit is set to 5,000 pixels here, so that wave.jpg stands for such a scan."""
+    from fast_style.pixels import load_style_image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)
+    with pytest.raises(ValueError, match=r"wave.jpg: style image cannot be read \(Image size \("):  # the API: one error
+        load_style_image(style_image_path("wave.jpg"), 64)
+    [result] = run_train_many([(tmp_path, [*FAST, f"data.root={photo_dir}", "trainer.max_steps=1"])])
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_kill_9_then_resume_at_the_saved_step_with_the_optimizer_state(tmp_path: Path, photo_dir: Path) -> None:
     proc = start(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=100000", "checkpoint_every_n_steps=3",
                  "hydra.run.dir=runs/killed")
