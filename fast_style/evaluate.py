@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PIL import Image
+
 from fast_style.config import VGG_MIN_SIDE, GatysConfig, LossConfig, StyleConfig
-from fast_style.images import find_images, open_rgb
+from fast_style.images import DEFAULT_MAX_PIXELS, find_images, open_rgb
 from fast_style.styles import find_painting
 from fast_style.stylize import PRECISION_CHOICES, Parser
 
@@ -203,8 +205,8 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
         raise FileNotFoundError(f"{photos_dir}: no photos found")
     for path in photos:  # all read first: no minutes of work before a bad file stops the run
         try:
-            w, h = open_rgb(path).size
-        except (OSError, ValueError, SyntaxError) as e:
+            w, h = open_rgb(path, DEFAULT_MAX_PIXELS).size
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise ValueError(f"{path}: cannot be read as an image ({e}); the scores are over every photo of "
                              f"{photos_dir}, so move it out") from None
         if (round(min(w, h) * size / max(w, h)) if size else min(w, h)) < VGG_MIN_SIDE:
@@ -290,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     from fast_style.model_file import ModelFileError
     from fast_style.vgg import VGGWeightsError
 
+    Image.MAX_IMAGE_PIXELS = None  # as stylize and train: a painting whatever its size, photos within DEFAULT_MAX_PIXELS
     try:
         report = evaluate(args.model, args.photos, args.size, args.style_image, args.style_size, args.baseline,
                           args.baseline_from, args.steps, args.method, args.device, args.precision, args.vgg_weights,

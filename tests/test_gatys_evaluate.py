@@ -174,6 +174,14 @@ def test_evaluate_table_and_bad_folder(tiny_model: Path, photo_dir: Path, tmp_pa
                                                f"{folder}, so move it out")
 
 
+def test_evaluate_reads_a_painting_above_pillows_pixel_limit(tiny_model: Path, photo_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """As train and stylize do; Pillow's limit (179 MP) is 1,000 pixels here, so that wave.jpg stands for a scan."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # it was a DecompressionBombError traceback
+    assert evaluate(["--model", str(tiny_model), "--photos", str(photo_dir), "--style-image", str(STYLE), "--size", "32",
+                     "--vgg-weights", "random", "--json"]) == 0
+
+
 def test_pictures_too_small_for_vgg_are_one_line_each(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """A pooling's "Output size is too small": a traceback from --optimize, evaluate and train."""
     with pytest.raises(ValueError, match=r"^a 7x9 picture is too small for VGG-16's losses \(8 pixels or more a side\)$"):
