@@ -32,11 +32,12 @@ def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path
         raise InputError(f"{target} is the source itself: written over, the original would be lost")
     if target.suffix.lower() not in ANIMATIONS:
         raise InputError(f"{target}: an animation is written as {' '.join(ANIMATIONS)}, not {target.suffix}")
+    pace = Pacing(max_fps)  # its ValueError is not the file's
     try:
         with Image.open(source) as im:
             if reason := too_many_pixels(im.width, im.height, {"--size": size, "--output-size": output_size}, max_pixels):
                 raise InputError(reason)
-            loop, frames, durations, pace, start = im.info.get("loop", 0), [], [], Pacing(max_fps), Fraction(0)
+            loop, frames, durations, start = im.info.get("loop", 0), [], [], Fraction(0)
             scale = output_size / max(im.size) if output_size else 1.0
             shape = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
             if (held := im.n_frames * shape[0] * shape[1]) > HELD_PIXELS:

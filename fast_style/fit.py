@@ -391,7 +391,7 @@ def _device_name(device: torch.device) -> str:
 def run(cfg: DictConfig, run_dir: Path) -> None:
     """Train, export, and say in one line what went wrong: the exit status a scheduler reads."""
     # Our own limits replace Pillow's (179 MP, a traceback for a painting's full-resolution scan):
-    # none for the painting named, --max-pixels' default for the photos (skipped above it)
+    # none for the painting named, DEFAULT_MAX_PIXELS for the photos (skipped above it, data.py)
     Image.MAX_IMAGE_PIXELS = None
     try:
         try:

@@ -177,8 +177,9 @@ class Stylizer:
         `motion`: for frames of a stream, each one's `Motion` from a `fast_style.motion.GridLock`
         (or a pan's (y, x)), so that the network's grid moves with the scene and a pan or a zoom
         does not flicker. A uint8 batch (torchvision.io.read_image's) comes back uint8."""
-        if batch.dim() == 4 and batch.shape[0] == 0:  # a pipeline's last, filtered batch
-            return batch.clone()
+        if batch.dim() == 4 and batch.shape[:2] == (0, 3):  # a pipeline's last, filtered batch: what it would give
+            return torch.empty(batch.shape, dtype=torch.uint8 if batch.dtype == torch.uint8 else torch.float32,
+                               device=batch.device)
         strength = self.strength if strength is None else _check_strength(strength)
         keep_color = self.preserve_color if preserve_color is None else preserve_color
         # uint8 crosses to a GPU at a quarter of the bytes; other dtypes become float32 on the way (MPS has no float64)
