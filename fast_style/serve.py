@@ -201,7 +201,7 @@ class Studio:
             unknown = [n for n in names if n not in catalogue["styles"]]
             if unknown:
                 raise RequestError(f"no style {unknown[0]!r}")
-            if "=" in spec:  # a mix: the gallery that has all of them, though single-style files share names
+            if "=" in spec or len(names) > 1:  # a mix: the gallery that has all of them, though single-style files share names
                 files = [path for path, offered in catalogue["galleries"].items() if set(names) <= set(offered)]
                 if not files:
                     raise RequestError("a mix takes the styles of one gallery model")

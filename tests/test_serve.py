@@ -93,6 +93,10 @@ def test_the_api_stylizes_at_full_size_and_answers_bad_requests(server: str, tmp
     assert post(f"{server}/../../etc/passwd", b"")[0] == 404
     status, body, _ = post(f"{server}/api/stylize?style=red=0.3,blue=0.7", png)  # a mix: the gallery's red
     assert status == 200, body
+    status, body, _ = post(f"{server}/api/stylize?style=red,blue", png)  # in even parts: it was a KeyError, a 500
+    assert status == 200, body
+    status, body, _ = post(f"{server}/api/stylize?style=red=nan,blue=1", png)
+    assert status == 400 and json.loads(body)["error"].endswith("'red=nan' is not NAME=WEIGHT (a name, a finite weight)")
     assert post(f"{server}/api/stylize?style=red", png)[0] == 200  # and it goes on
 
 
