@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from fast_style.atomic import atomic_write
-from fast_style.images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, open_image
+from fast_style.images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, is_mpeg_stream, open_image
 
 DEFAULT_OUT = Path("stylized")
 VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".gif", ".webp")  # H.264 but for the last three
@@ -188,8 +188,17 @@ def load_input_bytes(data: bytes, max_pixels: int) -> tuple[Image.Image, str | N
         with Image.open(io.BytesIO(data)) as im:
             fmt = im.format
     except (UnidentifiedImageError, OSError):
+        if _looks_like_video(data[:200]):  # piped as ffmpeg's output would be: said, not "not an image"
+            raise InputError("a video: stdin takes one picture; give the video as a file (stylize clip.mp4 "
+                             "-o out.mp4)") from None
         raise InputError("not an image file Pillow can read") from None
     return _decode(io.BytesIO(data), max_pixels), fmt
+
+
+def _looks_like_video(head: bytes) -> bool:
+    """MP4 and QuickTime (an `ftyp` box), Matroska and WebM (EBML), AVI, MPEG streams."""
+    return (head[4:8] == b"ftyp" or head.startswith(b"\x1a\x45\xdf\xa3") or
+            (head.startswith(b"RIFF") and head[8:12] == b"AVI ") or is_mpeg_stream(head))
 
 
 def _decode(source: Path | io.BytesIO, max_pixels: int) -> Image.Image:

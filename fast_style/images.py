@@ -34,13 +34,16 @@ _SHARED_SUFFIXES = (".ts", ".mod")  # TypeScript, Go modules and tracker music h
 
 
 def _sniffed_video(path: Path) -> bool:
-    """An MPEG transport stream (its sync byte every 188 bytes, or every 192 in a camcorder's
-    M2TS), or an MPEG program stream's pack header (a JVC camcorder's .MOD)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(200)
+            return is_mpeg_stream(f.read(200))
     except OSError:
         return True  # found, so reported as the input it cannot read
+
+
+def is_mpeg_stream(head: bytes) -> bool:
+    """An MPEG transport stream (its sync byte every 188 bytes, or every 192 in a camcorder's
+    M2TS), or an MPEG program stream's pack header (a JVC camcorder's .MOD), from its first 200 bytes."""
     ts = any(len(head) > at + step and head[at] == head[at + step] == 0x47 for at, step in ((0, 188), (4, 192)))
     return ts or head.startswith(b"\x00\x00\x01\xba")
 

@@ -548,6 +548,11 @@ def test_an_image_piped_in_comes_out_on_stdout_in_its_format(tiny_model: Path, t
     assert code == 0 and Image.open(io.BytesIO(out)).format == "JPEG"
     code, out, err = pipe(b"not an image", "-o", "-")
     assert (code, out) == (1, b"") and err.decode().strip() == "error: stdin: not an image file Pillow can read"
+    ts = (b"\x47" + bytes(187)) * 2  # an MPEG transport stream's first packets, as ffmpeg pipes video
+    for video in (b"\x00\x00\x00\x20ftypisom" + bytes(20), b"\x1a\x45\xdf\xa3" + bytes(20), ts):  # MP4, MKV, TS
+        code, out, err = pipe(video, "-o", "-")  # each said "not an image file Pillow can read"
+        assert (code, out) == (1, b"") and err.decode().strip() == (
+            "error: stdin: a video: stdin takes one picture; give the video as a file (stylize clip.mp4 -o out.mp4)")
     code, out, _ = pipe(png, "-o", str(tmp_path / "piped.webp"))
     assert code == 0 and Image.open(tmp_path / "piped.webp").format == "WEBP"
     code, _, err = pipe(png, "-o", str(tmp_path / "piped.webp"))  # exists: kept
