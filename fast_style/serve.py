@@ -517,8 +517,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(studio: Studio, host: str = "127.0.0.1", port: int = 7860) -> ThreadingHTTPServer:
+    """IPv4 or IPv6, as the host resolves (`--host ::1`, `--host ::` was 'Address family for
+    hostname not supported')."""
     handler = type("StudioHandler", (Handler,), {"studio": studio})
-    server = ThreadingHTTPServer((host, port), handler)
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    server = type("StudioServer", (ThreadingHTTPServer,), {"address_family": family})((host, port), handler)
     server.daemon_threads = True
     return server
 
@@ -530,7 +533,8 @@ def serve(studio: Studio, host: str, port: int) -> int:
         hint = "--host ADDRESS" if isinstance(e, socket.gaierror) else "--port N"
         print(f"error: cannot listen on {host}:{port} ({e.strerror}); pass {hint}", file=sys.stderr)
         return 1
-    print(f"serving on http://{host}:{server.server_address[1]}  (Ctrl-C stops it)", flush=True)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+    print(f"serving on http://{shown}:{server.server_address[1]}  (Ctrl-C stops it)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

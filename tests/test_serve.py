@@ -76,6 +76,10 @@ def test_a_port_or_host_that_cannot_be_listened_on_is_one_line_naming_what_to_ch
         assert capsys.readouterr().err == f"error: cannot listen on 127.0.0.1:{port} (Address already in use); pass --port N\n"
     assert serve(None, "nope.invalid", 0) == 1  # type: ignore[arg-type]  # it said --port N
     assert capsys.readouterr().err.endswith("; pass --host ADDRESS\n")
+    if socket.has_ipv6:  # --host ::1 was "Address family for hostname not supported"
+        server = make_server(None, "::1", 0)  # type: ignore[arg-type]
+        assert server.address_family == socket.AF_INET6
+        server.server_close()
 
 
 def test_the_api_stylizes_at_full_size_and_answers_bad_requests(server: str, tmp_path: Path) -> None:
