@@ -71,6 +71,9 @@ class Engine:
         max_pass_pixels: int | None = None,
     ) -> None:
         self.device = torch.device(device) if device else default_device()
+        if max_pass_pixels is not None and max_pass_pixels < 1:  # -5 sent every picture into tiles, silently
+            raise ValueError(f"max_pass_pixels must be at least 1, or None (from the network and precision), "
+                             f"not {max_pass_pixels}")
         if precision == "auto":
             precision = inference_precision(self.device)
         if precision not in PRECISIONS:

@@ -166,6 +166,8 @@ def test_python_api_takes_pil_and_tensors(tiny_model: Path) -> None:
             stylizer(bad)
     with pytest.raises(ValueError, match="size must be at least 1, not 0"):
         stylizer(x, 0)
+    with pytest.raises(ValueError, match="max_pass_pixels must be at least 1, or None"):  # -5: every picture in tiles
+        Stylizer.load(tiny_model, device="cpu", max_pass_pixels=-5)
     with pytest.raises(ValueError, match="an image has no pixels: 0x0"):
         stylizer(Image.new("RGB", (0, 0)))
     # a pipeline's last batch, filtered empty: an empty answer, as a conv gives
