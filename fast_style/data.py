@@ -16,7 +16,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms import v2
 
-from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, find_images, open_rgb, photo_folder
+from fast_style.config import VGG_MIN_SIDE
+from fast_style.images import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, find_images, open_rgb, photo_folder,
+                               too_small_for_vgg)
 from fast_style.pixels import fit_longest, to_bytes, to_tensor
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,11 @@ class ValidationPhotos(Dataset):
         _, bad = readable(self.files)
         if bad:  # the scores are means over every photo: none may drop out silently
             raise ValueError(f"{bad[0]}: cannot be read as an image (data.val_root); move it out of {self.root}")
+        for path in self.files:  # a strip of a photo was VGG's error at the first validation, naming no file
+            with Image.open(path) as im:
+                if too_small_for_vgg(im.width, im.height, size):
+                    raise ValueError(f"{path}: {im.width}x{im.height} at data.image_size={size} is too small for "
+                                     f"VGG-16's losses ({VGG_MIN_SIDE} pixels or more a side); move it out of {self.root}")
 
     def __len__(self) -> int:
         return len(self.files)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from fast_style.config import VGG_MIN_SIDE, GatysConfig, LossConfig, StyleConfig
-from fast_style.images import DEFAULT_MAX_PIXELS, find_images, open_rgb
+from fast_style.images import DEFAULT_MAX_PIXELS, find_images, open_rgb, too_small_for_vgg
 from fast_style.styles import find_painting
 from fast_style.stylize import PRECISION_CHOICES, Parser
 
@@ -209,7 +209,7 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise ValueError(f"{path}: cannot be read as an image ({e}); the scores are over every photo of "
                              f"{photos_dir}, so move it out") from None
-        if (round(min(w, h) * size / max(w, h)) if size else min(w, h)) < VGG_MIN_SIDE:
+        if too_small_for_vgg(w, h, size):
             raise ValueError(f"{path}: {w}x{h} at --size {size} is too small for VGG-16's losses ({VGG_MIN_SIDE} "
                              f"pixels or more a side); the scores are over every photo of {photos_dir}, so move it out")
     setup = {"photos": [str(p.relative_to(photos_dir)) for p in photos], "size": size,

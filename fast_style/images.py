@@ -12,6 +12,8 @@ import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageOps
 from pillow_heif import register_heif_opener
 
+from fast_style.config import VGG_MIN_SIDE
+
 register_heif_opener()  # HEIC, the iPhone's photos, through Pillow (AVIF is Pillow's own)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif")
@@ -127,6 +129,12 @@ def in_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass
     return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def too_small_for_vgg(width: int, height: int, size: int | None) -> bool:
+    """Whether a photo, its longest side scaled to `size` (as evaluate and validation take it),
+    pools to nothing before VGG-16's relu4_3."""
+    return (round(min(width, height) * size / max(width, height)) if size else min(width, height)) < VGG_MIN_SIDE
 
 
 def open_rgb(path: str | Path, max_pixels: int | None = None) -> Image.Image:

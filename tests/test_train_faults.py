@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from PIL import Image
 
-from conftest import answers_in_a_fresh_process, make_photo_dir, record, run_train_many, stop_group
+from conftest import answers_in_a_fresh_process, make_photo, make_photo_dir, record, run_train_many, stop_group
 from fast_style.data import PhotoDataModule
 from fast_style.styles import style_image_path
 from test_train import FAST, train
@@ -86,6 +86,8 @@ BAD_SETTINGS = [
      "error: data.image_size must be a whole number of pixels, 8 or more (VGG-16's relu4_3 comes after three 2x poolings), not 7"),
     (["data.root={photos}", "style.size=6"], "error: {style}: style image is 6x3 at style.size=6; VGG-16's style layers need 8 "),
     (["data.root={photos}", "seed=1.5"], "error: seed must be a whole number from 0 to 2**32 - 1, not 1.5"),  # it hung
+    (["data.root={photos}", "data.val_root={strips}"],  # VGG's error at the first validation, naming no photo
+     "error: {strips}/strip.png: 300x4 at data.image_size=32 is too small for VGG-16's losses (8 pixels or more a side)"),
     (["data.root={photos}", "batch_size=0"], "error: batch_size must be at least 1, not 0"),
     (["data.root={photos}", "loss.content_layer=relu9_9"], "error: unknown VGG layer 'relu9_9' (layers: relu1_2, "),
     (["data.root={photos}", "trainer.max_steps=abc"], "error: trainer.max_steps must be a whole number, or -1 for no limit, not abc"),
@@ -106,7 +108,8 @@ def bad_settings(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list]:
     """Every case's run, all in one process (test_train's missing-folder test runs its own)."""
     tmp = tmp_path_factory.mktemp("bad")
     (tmp / "empty").mkdir()
-    paths = {"empty": tmp / "empty", "photos": make_photo_dir(tmp / "photos"), "tmp": tmp, "style": style_image_path("wave.jpg")}
+    paths = {"empty": tmp / "empty", "photos": make_photo_dir(tmp / "photos"), "tmp": tmp, "style": style_image_path("wave.jpg"),
+             "strips": make_photo(tmp / "strips" / "strip.png", (300, 4)).parent}
     cases = []
     for i, (overrides, _) in enumerate(BAD_SETTINGS):
         (tmp / f"run{i}").mkdir()
