@@ -13,7 +13,6 @@ photo does not."""
 from __future__ import annotations
 
 import csv
-import math
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from dataclasses import asdict, dataclass
@@ -23,7 +22,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from fast_style.gallery import ConditionalNet, body_config
+from fast_style.gallery import ConditionalNet, body_config, check_weights
 from fast_style.images import find_images, open_rgb, scale_longest
 from fast_style.pixels import fit_longest, to_tensor
 from fast_style.transformer import TransformerConfig
@@ -178,8 +177,7 @@ class StyleReader:
         """The code of a mix: the weighted mean of the paintings' codes (weights normalised).
         Codes mix linearly (Ghiasi et al. 2017, section 4.3)."""
         weights = [w for _, w in paintings]
-        if not all(0 <= w < math.inf for w in weights) or sum(weights) <= 0:  # nan fails 0 <= w too
-            raise ValueError(f"painting weights must be finite, 0 or more, and not all 0: {weights}")
+        check_weights(weights, "painting", weights)
         return torch.stack([self.code(p) * (w / sum(weights)) for p, w in paintings]).sum(0)
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from fast_style.config import VGG_MIN_SIDE, GatysConfig, LossConfig, StyleConfig
-from fast_style.images import DEFAULT_MAX_PIXELS, find_images, open_rgb, too_small_for_vgg
+from fast_style.images import DEFAULT_MAX_PIXELS, find_images, open_rgb, own_pixel_limits, too_small_for_vgg
 from fast_style.styles import find_painting
 from fast_style.stylize import PRECISION_CHOICES, Parser
 
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     from fast_style.model_file import ModelFileError
     from fast_style.vgg import VGGWeightsError
 
-    Image.MAX_IMAGE_PIXELS = None  # as stylize and train: a painting whatever its size, photos within DEFAULT_MAX_PIXELS
+    own_pixel_limits()
     try:
         report = evaluate(args.model, args.photos, args.size, args.style_image, args.style_size, args.baseline,
                           args.baseline_from, args.steps, args.method, args.device, args.precision, args.vgg_weights,

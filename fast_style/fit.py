@@ -26,7 +26,6 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 
 from fast_style.arbitrary import ArbitraryNet
 from fast_style.atomic import atomic_write
@@ -38,6 +37,7 @@ from fast_style.hardware import (
     training_device,
     training_precision,
 )
+from fast_style.images import own_pixel_limits
 from fast_style.model_file import (
     ModelFile,
     ModelFileError,
@@ -390,9 +390,7 @@ def _device_name(device: torch.device) -> str:
 
 def run(cfg: DictConfig, run_dir: Path) -> None:
     """Train, export, and say in one line what went wrong: the exit status a scheduler reads."""
-    # Our own limits replace Pillow's (179 MP, a traceback for a painting's full-resolution scan):
-    # none for the painting named, DEFAULT_MAX_PIXELS for the photos (skipped above it, data.py)
-    Image.MAX_IMAGE_PIXELS = None
+    own_pixel_limits()
     try:
         try:
             train(cfg, run_dir)

@@ -125,12 +125,17 @@ class GalleryNet(ConditionalNet):
         return torch.nn.functional.one_hot(torch.tensor(index), len(self.styles)).float()
 
 
+def check_weights(weights: list[float], what: str, shown: object) -> None:
+    """A mix's weights, a gallery's styles' or paintings': a NaN or infinite one made a NaN picture."""
+    if not all(0 <= w < math.inf for w in weights) or sum(weights) <= 0:  # nan fails 0 <= w too
+        raise ValueError(f"{what} weights must be finite, 0 or more, and not all 0: {shown}")
+
+
 def mix_weights(styles: tuple[str, ...], mix: dict[str, float]) -> torch.Tensor:
     """(N,) weights for {name: weight}, normalised to sum to 1."""
     unknown = [name for name in mix if name not in styles]
     if unknown:
         raise ValueError(f"no style {unknown[0]!r} in this gallery (its styles: {', '.join(styles)})")
-    if not all(0 <= w < math.inf for w in mix.values()) or sum(mix.values()) <= 0:  # nan fails 0 <= w too
-        raise ValueError(f"style weights must be finite, 0 or more, and not all 0: {mix}")
+    check_weights(list(mix.values()), "style", mix)
     total = sum(mix.values())
     return torch.tensor([mix.get(name, 0.0) / total for name in styles])

@@ -131,6 +131,14 @@ def in_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
+def own_pixel_limits() -> None:
+    """For a command, once: our limits, checked from the header before decoding (--max-pixels;
+    DEFAULT_MAX_PIXELS for training photos), replace Pillow's 179 MP, so that a painting the user
+    names is read whatever its size (a museum's scan was a DecompressionBombError in train and
+    evaluate). Not for the library: Pillow's setting is the whole process's."""
+    Image.MAX_IMAGE_PIXELS = None
+
+
 def too_small_for_vgg(width: int, height: int, size: int | None) -> bool:
     """Whether a photo, its longest side scaled to `size` (as evaluate and validation take it),
     pools to nothing before VGG-16's relu4_3."""

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from fast_style.config import VGG_MIN_SIDE
-from fast_style.images import open_rgb, scale_longest
+from fast_style.images import open_rgb, scale_longest, too_small_for_vgg
 
 
 def to_bytes(image: Image.Image) -> torch.Tensor:
@@ -57,7 +57,7 @@ def load_style_image(path: str | Path, size: int | None) -> torch.Tensor:
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # the last: Pillow's limit, as set
         raise ValueError(f"{path}: style image cannot be read ({e})") from None
     image = scale_longest(image, size)
-    if min(image.size) < VGG_MIN_SIDE:
+    if too_small_for_vgg(image.width, image.height, None):
         at = f" at style.size={size}" if size else ""
         raise ValueError(f"{path}: style image is {image.width}x{image.height}{at}; VGG-16's style layers need "
                          f"{VGG_MIN_SIDE} pixels or more a side")

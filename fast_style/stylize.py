@@ -16,12 +16,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from PIL import Image
-
 from fast_style.config import PRECISION_NAMES, GatysConfig, LossConfig, StyleConfig
 from fast_style.files import (VIDEO_OUTPUTS, InputError, check_output_kind, expand_inputs, is_animation, is_video, load_input,
                               save_image)
-from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, own_pixel_limits
 from fast_style.outputs import Options, Report, VideoOptions, stylize_files, stylize_one_video, stylize_pipe
 
 # Only modules without torch above: importing it takes seconds, and --help or a refused command
@@ -285,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
 
         studio = Studio([args.model] if args.model else None, args.device, args.precision, args.max_pixels)
         return serve(studio, args.host or "127.0.0.1", 7860 if args.port is None else args.port)
-    Image.MAX_IMAGE_PIXELS = None  # our own limit, checked before decoding, replaces Pillow's
+    own_pixel_limits()
     if args.dataset:
         return stylize_dataset(args)
     inputs = [] if args.inputs == ["-"] else expand_inputs(args.inputs, args.output)
