@@ -23,10 +23,12 @@ HELD_PIXELS = 250_000_000  # every frame, in and out, RGBA: 2 GB
 
 def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path, size: int | None = None,
                       output_size: int | None = None, grid_lock: bool = True,
-                      max_pixels: int = DEFAULT_MAX_PIXELS, max_fps: float | None = None) -> VideoResult:
+                      max_pixels: int = DEFAULT_MAX_PIXELS, max_fps: float | None = None,
+                      overwrite: bool = True) -> VideoResult:
     """Every frame, held in memory (a sticker's few dozen; refused past HELD_PIXELS): Pillow
     writes an animation at once. `max_fps`: a frame dropped (Pacing) adds its delay to the one
-    before, so the animation keeps its length."""
+    before, so the animation keeps its length. `overwrite=False`: FileExistsError if `target`
+    exists when the animation is done."""
     target = Path(target)
     if is_source(source, target):
         raise InputError(f"{target} is the source itself: written over, the original would be lost")
@@ -61,7 +63,7 @@ def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path
     fmt = Image.registered_extensions()[target.suffix.lower()]
     # a GIF's frames each replace the last (disposal 2), or the transparent parts would show the one before
     options = {"WEBP": {"quality": QUALITY}, "GIF": {"disposal": 2}}.get(fmt, {})
-    with atomic_write(target) as tmp:
+    with atomic_write(target, replace=overwrite) as tmp:
         painted[0].save(tmp, format=fmt, save_all=True, append_images=painted[1:], duration=durations, loop=loop,
                         **options)
     return VideoResult(frames=len(painted), fps=1000 * len(durations) / max(1, sum(durations)), audio=None)

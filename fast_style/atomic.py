@@ -10,9 +10,10 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_write(path: str | Path) -> Iterator[Path]:
+def atomic_write(path: str | Path, replace: bool = True) -> Iterator[Path]:
     """Yields a temporary path with the target's suffix (writers that pick the format from the
-    name still work); it becomes `path` only if the block finishes, with the usual permissions."""
+    name still work); it becomes `path` only if the block finishes, with the usual permissions.
+    `replace=False`: FileExistsError if `path` appeared meanwhile (another run writing that name)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,7 +30,26 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _create(Path(tmp), path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _create(tmp: Path, path: Path) -> None:
+    """`tmp` becomes `path` only where no file has that name, in one step: two runs writing one
+    name had each checked that it was free, and the later one's rename removed the earlier's file."""
+    try:
+        os.link(tmp, path)  # fails where `path` exists, however it got there
+        return
+    except FileExistsError:
+        pass
+    except OSError:  # no hard links here (FAT, some network shares): checked, then renamed
+        if not path.exists():
+            os.replace(tmp, path)
+            return
+    raise FileExistsError(f"output {path} appeared while this run wrote it (another run?); kept it "
+                          "(pass --overwrite to replace it)")

@@ -30,10 +30,11 @@ class _GalleryGraph(nn.Module):
         return self.net(image, style)
 
 
-def export_network(net: TransformerNet | GalleryNet, path: str | Path) -> Path:
+def export_network(net: TransformerNet | GalleryNet, path: str | Path, overwrite: bool = True) -> Path:
     """Write atomically; the graph takes (B, 3, H, W) in [0, 1] of any size and returns the same
     size, unclamped (clamp to [0, 1] for display). A gallery's ONNX graph takes its style weights
-    as a second input, `style`: (N,) float, one weight a painting (normalised by the caller)."""
+    as a second input, `style`: (N,) float, one weight a painting (normalised by the caller).
+    `overwrite=False`: FileExistsError if `path` exists when the graph is written."""
     path = Path(path)
     if path.suffix not in FORMATS:
         raise ValueError(f"{path}: export formats are {', '.join(FORMATS)}")
@@ -44,19 +45,19 @@ def export_network(net: TransformerNet | GalleryNet, path: str | Path) -> Path:
         example = (torch.rand(2, 3, 37, 53), net.one_hot(0))
         dims = {"image": {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")},
                 "style": None}
-        with atomic_write(path) as tmp:
+        with atomic_write(path, replace=overwrite) as tmp:
             program = torch.onnx.export(_GalleryGraph(net).eval(), example, dynamo=True, input_names=["image", "style"],
                                         output_names=["stylized"], dynamic_shapes=dims, verbose=False)
             program.save(str(tmp))
         return path
     if path.suffix == ".pt":
-        with warnings.catch_warnings(), atomic_write(path) as tmp:
+        with warnings.catch_warnings(), atomic_write(path, replace=overwrite) as tmp:
             warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.script is deprecated"
             torch.jit.save(torch.jit.script(net), str(tmp))
         return path
     example = torch.rand(2, 3, 37, 53)  # sizes that need padding; a size of 1 would be fixed in the graph
     dims = {"x": {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}}
-    with atomic_write(path) as tmp:
+    with atomic_write(path, replace=overwrite) as tmp:
         program = torch.onnx.export(net, (example,), dynamo=True, input_names=["image"],
                                     output_names=["stylized"], dynamic_shapes=dims, verbose=False)
         program.save(str(tmp))

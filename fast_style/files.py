@@ -132,11 +132,12 @@ def is_source(source: str | Path, target: str | Path) -> bool:
     return source.resolve() == target.resolve() or (source.exists() and target.exists() and source.samefile(target))
 
 
-def save_image(image: Image.Image, path: Path, exif: bytes | None = None) -> None:
+def save_image(image: Image.Image, path: Path, exif: bytes | None = None, overwrite: bool = True) -> None:
     """Never a half-written image: see fast_style.atomic. `exif`: the input's, as open_image kept
-    it (fast_style.images.kept_exif)."""
+    it (fast_style.images.kept_exif). `overwrite=False`: a file of that name is kept, even one made
+    while this one was encoded."""
     try:
-        with atomic_write(path) as tmp:
+        with atomic_write(path, replace=overwrite) as tmp:
             _save(image, tmp, Image.registered_extensions()[path.suffix.lower()], exif=exif)
     except OSError as e:
         if e.errno is None:  # a message of its own (Pillow's, atomic_write's)

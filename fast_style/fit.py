@@ -371,12 +371,16 @@ def export(cfg: DictConfig, module: StyleTransferModule, trainer: L.Trainer, run
     target = Path(cfg.export_dir) / f"{name}.safetensors"
     if target.resolve() == Path(exported).resolve():  # export_dir is the run's folder
         return
+    kept = "%s exists; kept it. Pass overwrite_export=true to replace it with %s"
     if target.exists() and not cfg.overwrite_export:
-        log.warning("%s exists; kept it. Pass overwrite_export=true to replace it with %s", target, exported)
+        log.warning(kept, target, exported)
         return
     try:
-        with atomic_write(target) as tmp:
+        with atomic_write(target, replace=cfg.overwrite_export) as tmp:
             shutil.copyfile(exported, tmp)
+    except FileExistsError:  # another run exported that name meanwhile
+        log.warning(kept, target, exported)
+        return
     except OSError as e:  # the run's own copy stays: said, so that a full disk loses no model
         raise OSError(e.errno, f"cannot write {target} ({e.strerror or e}); the model is in {exported}") from None
     log.info("exported %s", target)

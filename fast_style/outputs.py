@@ -78,8 +78,8 @@ def stylize_pipe(stylizer: Stylizer, source: str, target: Path, fmt: str | None,
             sys.stdout.buffer.write(encode_image(result, out_format, exif=image.info.get("exif")))
             sys.stdout.buffer.flush()
             return 0
-        save_image(result, target, image.info.get("exif"))
-    except (InputError, RuntimeError) as e:
+        save_image(result, target, image.info.get("exif"), options.overwrite)
+    except (InputError, OSError, RuntimeError) as e:  # OSError: a full disk, the output made meanwhile
         report.failed(name, str(e).splitlines()[0])
         return 1
     report.done(name, target)
@@ -109,6 +109,7 @@ class VideoOptions:
     max_fps: float | None = None  # --fps: frames beyond so many a second dropped
     denoise: bool = False  # a camera's noise filtered out before the network (fast_style.denoise)
     crf: int | None = None  # the encoder's quality (fast_style.encoders); None: its default
+    overwrite: bool = False  # --overwrite: else a file of the output's name is kept, even one made meanwhile
 
 
 def stylize_files(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | None,
@@ -200,7 +201,7 @@ def _write_batch(stylizer: Stylizer, jobs: list[Job], options: Options) -> int:
             if isinstance(output, Exception):
                 raise InputError(f"stylizing failed ({str(output).splitlines()[0]})")
             saving = time.perf_counter()
-            save_image(output, target, image.info.get("exif"))
+            save_image(output, target, image.info.get("exif"), options.overwrite)
             options.report.done(source, target, seconds=share + time.perf_counter() - saving)
         except (InputError, OSError, ValueError) as e:
             options.report.failed(source, str(e))
@@ -214,7 +215,8 @@ def _stylize_one_animation(stylizer: Stylizer, source: Path, target: Path, optio
 
     try:
         result = stylize_animation(stylizer, source, target, size=options.size, output_size=options.output_size,
-                                   grid_lock=options.grid_lock, max_pixels=options.max_pixels, max_fps=options.max_fps)
+                                   grid_lock=options.grid_lock, max_pixels=options.max_pixels, max_fps=options.max_fps,
+                                   overwrite=options.overwrite)
     except (InputError, OSError, RuntimeError) as e:
         report.failed(source, str(e).strip().splitlines()[0])
         return 1
@@ -232,7 +234,7 @@ def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: Vi
                                batch_size=options.batch_size, input_format=input_format, input_options=input_options,
                                max_frames=options.max_frames,
                                grid_lock=options.grid_lock, max_pixels=options.max_pixels, max_fps=options.max_fps,
-                               denoise=options.denoise, crf=options.crf)
+                               denoise=options.denoise, crf=options.crf, overwrite=options.overwrite)
     except (VideoError, OSError, RuntimeError) as e:  # RuntimeError: out of memory and the like; the next input goes on
         report.failed(source, str(e).strip().splitlines()[0])
         return 1

@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         return show_live(stylizer, args.live, args.live_format, args.live_options, args.size, args.output_size,
                          args.frames, not args.no_grid_lock, args.denoise)
     video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames, not args.no_grid_lock,
-                         args.max_pixels, args.fps, args.denoise, args.crf)
+                         args.max_pixels, args.fps, args.denoise, args.crf, args.overwrite)
     report = Report(args.json)
     if args.live:
         return stylize_one_video(stylizer, args.live, args.output, video, report, args.live_format, args.live_options)
@@ -482,9 +482,11 @@ def export(stylizer: Stylizer, target: Path, overwrite: bool) -> int:
         print(f"error: {target} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 1
     try:  # an arbitrary-style network exports as the network of its painting (--style-image)
-        export_network(stylizer.net.single(stylizer.style_code()) if stylizer.reader else stylizer.net, target)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        net = stylizer.net.single(stylizer.style_code()) if stylizer.reader else stylizer.net
+        export_network(net, target, overwrite)
+    except (OSError, ValueError) as e:  # OSError: a full disk, the file made meanwhile
+        print(f"error: {f'cannot write {target} ({e.strerror})' if isinstance(e, OSError) and e.errno else e}",
+              file=sys.stderr)
         return 1
     print(target)
     return 0
@@ -535,7 +537,11 @@ def write_sheet(photo: Path, target: Path, overwrite: bool, max_pixels: int, til
     if not styles:
         print("error: no shipped model could be read; no sheet written", file=sys.stderr)
         return 1
-    save_image(make_sheet(image, styles, tile), target)
+    try:
+        save_image(make_sheet(image, styles, tile), target, overwrite=overwrite)
+    except OSError as e:  # a full disk, the file made meanwhile
+        print(f"error: {photo}: {e}", file=sys.stderr)
+        return 1
     print(f"{target} ({len(styles)} styles)")
     return 1 if errors else 0
 

@@ -162,6 +162,7 @@ def stylize_video(
     max_fps: float | None = None,
     denoise: bool = False,
     input_options: dict[str, str] | None = None,
+    overwrite: bool = True,
 ) -> VideoResult:
     """Write `target` (via a temporary file, renamed at the end), in H.264, or VP9 for .webm, or
     an animated GIF for .gif (fast_style.encoders). `size` is the network's working size, as for
@@ -176,10 +177,11 @@ def stylize_video(
     (fast_style.motion), so pans and zooms do not flicker. `max_fps`: frames beyond so many a
     second are dropped (a GIF made at 12 fps is 40% of one at 30). `denoise`: a camera's noise is
     filtered out of the frames before the network, following the scene (fast_style.denoise).
-    `input_format` and `input_options`: FFmpeg's -f and input options, for a camera's mode."""
+    `input_format` and `input_options`: FFmpeg's -f and input options, for a camera's mode.
+    `overwrite=False`: FileExistsError if `target` exists when the video is done."""
     if is_source(source, target):
         raise VideoError(f"{target} is the source itself: written over, the original would be lost")
-    with atomic_write(target) as tmp:
+    with atomic_write(target, replace=overwrite) as tmp:
         try:
             return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress,
                               input_format, max_frames, on_frames, lanes, preset, grid_lock, max_pixels, max_fps,

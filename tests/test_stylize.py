@@ -116,6 +116,43 @@ def test_never_overwrites_without_the_flag(tiny_model: Path, tmp_path: Path, cap
     assert Image.open(target).size == (40, 40)
 
 
+def test_a_file_made_meanwhile_under_the_output_name_is_kept(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    """Two runs writing one name each found it free; the later one's rename removed the other's output."""
+    import fast_style.files
+
+    a, target = make_photo(tmp_path / "a.jpg", (40, 40)), tmp_path / "out" / "a_tiny.jpg"
+    encode = fast_style.files._save
+
+    def another_run_first(image: Image.Image, tmp: Path, *args: object, **kwargs: object) -> None:
+        target.write_bytes(b"the other run's")
+        encode(image, tmp, *args, **kwargs)
+
+    monkeypatch.setattr(fast_style.files, "_save", another_run_first)
+    assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "out")]) == 1
+    assert target.read_bytes() == b"the other run's" and sorted(p.name for p in target.parent.iterdir()) == ["a_tiny.jpg"]
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: {a}: output {target} appeared while this run wrote it (another run?); kept it (pass --overwrite to replace it)")
+    assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "out"), "--overwrite"]) == 0
+    assert Image.open(target).size == (40, 40)
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-hard-links"])
+def test_atomic_write_without_replace_creates_only_a_new_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              links: bool) -> None:
+    """Where the file system has no hard links (FAT, some shares), a check and a rename."""
+    from fast_style.atomic import atomic_write
+
+    if not links:
+        monkeypatch.setattr("os.link", lambda *args: (_ for _ in ()).throw(PermissionError(1, "Operation not permitted")))
+    with atomic_write(tmp_path / "new.txt", replace=False) as tmp:
+        tmp.write_text("mine")
+    with pytest.raises(FileExistsError, match="new.txt appeared while this run wrote it"), \
+            atomic_write(tmp_path / "new.txt", replace=False) as tmp:
+        tmp.write_text("second")
+    assert (tmp_path / "new.txt").read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["new.txt"]
+
+
 def test_bad_inputs_are_reported_and_the_rest_go_on(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     good = make_photo(tmp_path / "good.jpg", (32, 24))
     text = tmp_path / "text.jpg"
@@ -313,6 +350,30 @@ def test_a_full_disk_is_one_line_naming_the_output_and_leaves_nothing(tiny_model
     line = capsys.readouterr().err.splitlines()[0]  # it was "[Errno 28] No space left on device"
     assert line == f"error: {a}: cannot write {tmp_path / 'out' / 'a_tiny.jpg'} (No space left on device)"
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("writer", ["stdin", "sheet", "export"])
+def test_every_writer_says_a_full_disk_in_one_line(tiny_model: Path, tmp_path: Path, writer: str,
+                                                   capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A picture piped in, the sheet and the export were tracebacks on a full disk."""
+    import io
+
+    from fast_style import files
+
+    def full(*args: object, **kwargs: object) -> None:
+        Path(str(args[1])).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "_save", full)
+    monkeypatch.setattr(torch.jit, "save", full)
+    photo, out = make_photo(tmp_path / "a.png", (20, 20)), tmp_path / "out"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(photo.read_bytes())))
+    target, args, named = {"stdin": (out / "a.png", ["-"], "stdin"), "sheet": (out / "s.png", ["--sheet", str(photo)], photo),
+                           "export": (out / "n.pt", ["--export"], None)}[writer]
+    assert main(["--model", str(tiny_model), *args, *(["-o"] if writer != "export" else []), str(target)]) == 1
+    said = f"{named}: " if named else ""
+    assert capsys.readouterr().err.splitlines()[-1] == f"error: {said}cannot write {target} (No space left on device)"
+    assert list(out.iterdir()) == []
 
 
 def test_bf16_stays_close_to_fp32(tiny_model: Path) -> None:

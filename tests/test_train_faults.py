@@ -187,6 +187,26 @@ def test_a_full_disk_is_one_line_and_the_trained_model_is_kept(tmp_path: Path, p
     assert list((tmp_path / "out").iterdir()) == [] and (tmp_path / "run" / "wave.safetensors").is_file()
 
 
+def test_a_model_another_run_exported_meanwhile_is_kept(tmp_path: Path, photo_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs of one style each found checkpoints/wave.safetensors free; the later one's copy replaced the other's."""
+    from fast_style import fit
+
+    copy = fit.shutil.copyfile
+
+    def another_run_first(source: str, target: str) -> None:
+        (tmp_path / "out" / "wave.safetensors").write_bytes(b"the other run's model")
+        copy(source, target)
+
+    monkeypatch.setattr(fit.shutil, "copyfile", another_run_first)
+    [result] = run_train_many([(tmp_path, [*FAST, f"data.root={photo_dir}", "trainer.max_steps=1", "export_dir=out",
+                                           "hydra.run.dir=run"])])
+    assert result.returncode == 0, result.stderr
+    assert f"out/wave.safetensors exists; kept it. Pass overwrite_export=true to replace it with {tmp_path / 'run'}" in result.stdout + result.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["wave.safetensors"]
+    assert (tmp_path / "out" / "wave.safetensors").read_bytes() == b"the other run's model"
+
+
 def test_a_painting_above_pillows_pixel_limit_trains(tmp_path: Path, photo_dir: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A painting's full-resolution scan (museums' run to hundreds of megapixels) was Pillow's

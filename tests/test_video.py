@@ -93,6 +93,27 @@ def test_output_size_scales_the_longest_side_to_even_numbers(tiny_model: Path, t
     assert probe(tmp_path / "small.mp4")[3] == (32, 24)  # 33 x 24.75, down to even sides
 
 
+def test_a_video_made_meanwhile_under_the_output_name_is_kept(tiny_model: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """A video takes minutes: another run may write its name in the meantime."""
+    import fast_style.video
+
+    src, out = make_clip(tmp_path / "clip.mkv", frames=3, audio=False), tmp_path / "out" / "styled.mp4"
+    transcode = fast_style.video._transcode
+
+    def another_run_first(*args: object) -> object:
+        out.write_bytes(b"the other run's")
+        return transcode(*args)
+
+    monkeypatch.setattr(fast_style.video, "_transcode", another_run_first)
+    assert main(["--model", str(tiny_model), str(src), "-o", str(out), *FP32]) == 1
+    assert out.read_bytes() == b"the other run's" and [p.name for p in out.parent.iterdir()] == ["styled.mp4"]
+    assert capsys.readouterr().err.splitlines()[-2] == (
+        f"error: {src}: output {out} appeared while this run wrote it (another run?); kept it (pass --overwrite to replace it)")
+    assert main(["--model", str(tiny_model), str(src), "-o", str(out), "--overwrite", *FP32]) == 0 and probe(out)[0] == 3
+
+
 def test_size_is_the_network_size_for_videos_as_for_images(tiny_model: Path, tmp_path: Path) -> None:
     """One meaning for --size: the frames keep their size; the network sees them at 32 px."""
     src = make_clip(tmp_path / "clip.mkv", frames=3, audio=False)
