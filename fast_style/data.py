@@ -41,6 +41,21 @@ def readable(files: list[Path]) -> tuple[list[Path], list[Path]]:
     return good, bad
 
 
+WIDEST = 4  # the longest side of the window a photo is cut to before its scaling, in short sides
+
+
+def window(photo: torch.Tensor) -> torch.Tensor:
+    """A random part of a strip, WIDEST times as long as it is wide: scaled by its short side, a
+    20000x2 banner became 655 megapixels (2.8 GB) for one crop, and a longer one killed its
+    worker. A photo within that ratio is whole, so the crop sees the same parts as it did."""
+    height, width = photo.shape[-2:]  # (C, H, W)
+    long = WIDEST * min(height, width)
+    if max(height, width) <= long:
+        return photo
+    start = int(torch.randint(max(height, width) - long + 1, ()))
+    return photo[..., start:start + long, :] if height > width else photo[..., start:start + long]
+
+
 class PhotoFolder(Dataset):
     """Unreadable photos are skipped with a warning, never a crash at step 9,000."""
 
@@ -54,7 +69,7 @@ class PhotoFolder(Dataset):
             log.warning("skipping %d unreadable file(s) in %s: %s%s", len(bad), self.root, names, ", ..." if len(bad) > 5 else "")
         if not self.files:
             raise FileNotFoundError(f"{self.root}: no readable {'/'.join(IMAGE_EXTENSIONS)} images in this folder")
-        self.transform = v2.Compose([v2.Resize(image_size, antialias=True), v2.RandomCrop(image_size)])
+        self.transform = v2.Compose([v2.Lambda(window), v2.Resize(image_size, antialias=True), v2.RandomCrop(image_size)])
         self.skipped = 0
 
     def __len__(self) -> int:

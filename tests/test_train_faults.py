@@ -50,6 +50,22 @@ def test_unreadable_photos_are_skipped_and_counted(tmp_path: Path, photo_dir: Pa
     assert record(tmp_path / "checkpoints" / "wave.safetensors")["steps"] == 8
 
 
+def test_a_strip_is_cut_to_a_window_before_its_scaling(tmp_path: Path) -> None:
+    """A 20000x2 banner was scaled by its short side to 655 megapixels (2.8 GB) for one 256-pixel crop."""
+    from fast_style.data import PhotoFolder, window
+
+    strip = torch.arange(20000).expand(3, 2, 20000)  # (C, H, W): each column its number
+    cuts = [window(strip) for _ in range(20)]
+    assert {c.shape for c in cuts} == {(3, 2, 8)}
+    assert all(torch.equal(c[0, 0], torch.arange(int(c[0, 0, 0]), int(c[0, 0, 0]) + 8)) for c in cuts)
+    assert len({int(c[0, 0, 0]) for c in cuts}) > 10  # a random part, not always the first
+    assert window(strip.transpose(1, 2)).shape == (3, 8, 2)
+    photo = torch.rand(3, 100, 400)
+    assert window(photo) is photo  # within 4:1: the whole photo
+    Image.new("RGB", (20000, 2), "red").save(tmp_path / "banner.png")
+    assert PhotoFolder(tmp_path, image_size=64)[0].shape == (3, 64, 64)
+
+
 def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path: Path) -> None:
     """torch and Lightning take 3-10 s to import here: `train --help` took 10 s, a bad number as long."""
     main = "from fast_style.train import main\ndef call(argv):\n    sys.argv[1:] = argv\n    main()"
