@@ -86,7 +86,9 @@ def _earlier_baseline(path: Path, setup: dict) -> dict:
     try:
         earlier = json.loads(path.read_text())
         baseline = earlier["baseline"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except OSError as e:  # a missing file was "not the JSON of ... ([Errno 2] No such file ...)"
+        raise ValueError(f"{path}: cannot be read ({e.strerror})") from None
+    except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path}: not the JSON of an `evaluate --baseline gatys --json` run ({e})") from None
     differ = [k for k in setup if earlier.get("setup", {}).get(k) != setup[k]]
     if differ:

@@ -117,6 +117,11 @@ def test_evaluate_reuses_a_baseline_only_for_the_same_setup(tiny_model: Path, ph
     assert report["total_ratio"] == pytest.approx(report["model"]["total"] / report["baseline"]["total"])
     assert evaluate([*common, "--size", "48", "--baseline-from", str(earlier)]) == 1
     assert capsys.readouterr().err.strip() == f"error: {earlier}: its baseline was made with other size; run the baseline again"
+    assert evaluate([*common, "--size", "32", "--baseline-from", str(tmp_path / "missing.json")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.json'}: cannot be read (No such file or directory)"
+    earlier.write_text('{"model": {}}')
+    assert evaluate([*common, "--size", "32", "--baseline-from", str(earlier)]) == 1
+    assert capsys.readouterr().err.strip().startswith(f"error: {earlier}: not the JSON of an `evaluate --baseline gatys")
 
 
 def test_evaluate_measures_what_a_precision_costs(photo_dir: Path, capsys: pytest.CaptureFixture) -> None:
