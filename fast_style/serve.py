@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import ipaddress
 import json
 import shutil
 import socket
@@ -26,7 +27,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlparse
+from urllib.parse import parse_qs, quote, urlparse, urlsplit
 
 from PIL import Image
 
@@ -441,6 +442,7 @@ class Handler(BaseHTTPRequestHandler):
     """Routes: the page, and /api/{styles,stylize,painting,video}. Nothing else is reachable."""
 
     studio: Studio
+    loopback = False  # listening on 127.0.0.1 or ::1 (make_server): requests by name are refused
     quiet = True
     protocol_version = "HTTP/1.1"  # keep-alive: a webcam frame is a request, not a connection
 
@@ -456,6 +458,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         url = urlparse(self.path)
+        if self._refused():
+            return None
         try:
             if url.path == "/":
                 return self._send(PAGE.read_bytes(), "text/html; charset=utf-8")
@@ -476,6 +480,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         url = urlparse(self.path)
         params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if self._refused():
+            return None
         try:
             if url.path == "/api/stylize":
                 return self._send(*self.studio.stylize(self._body(MAX_IMAGE_BYTES), params))
@@ -488,11 +494,30 @@ class Handler(BaseHTTPRequestHandler):
         except RequestError as e:
             self._json({"error": str(e)}, HTTPStatus.BAD_REQUEST)
 
+    def _refused(self) -> bool:
+        """Another web site's request, answered 403 unread. Any page the browser shows can send
+        requests to 127.0.0.1, and through DNS rebinding (a name of its own made to resolve to
+        127.0.0.1) read the answers too. So a server on a loopback address takes only requests
+        addressed to an IP address or to localhost, and a POST only from a page it served."""
+        host, origin = self.headers.get("Host"), self.headers.get("Origin")
+        why = None
+        if host and _by_name(host) and self.loopback:
+            why = f"refused: a request addressed to {host}; this server answers its IP address or localhost"
+        if why is None and self.command == "POST" and origin is not None and _other_site(origin, host):
+            why = f"refused: a request from the page of another site ({origin})"
+        if why is not None:
+            self.close_connection = True  # its body, if any, is not read
+            self._json({"error": why}, HTTPStatus.FORBIDDEN)
+        return why is not None
+
     def _body(self, limit: int) -> bytes:
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             raise RequestError("a Content-Length is needed") from None
+        if length < 0:  # read(-1) waits for the client to close the connection
+            self.close_connection = True
+            raise RequestError(f"Content-Length: {length} is not a length")
         if length > limit:
             self.close_connection = True  # the body is not read: this connection cannot go on
             raise RequestError(f"the upload is {length / 2**20:.0f} MB, above the limit of {limit / 2**20:.0f} MB")
@@ -516,11 +541,39 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _other_site(origin: str, host: str | None) -> bool:
+    """Whether a request's Origin is not the page's own (the server its Host names)."""
+    try:
+        return urlsplit(origin).netloc.lower() != (host or "").lower()
+    except ValueError:
+        return True
+
+
+def _by_name(host: str) -> bool:
+    """Whether a Host header names the server by a name other than localhost, not by address."""
+    try:
+        name = urlsplit(f"//{host}").hostname or ""
+    except ValueError:  # "[::1", no address at all
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name != "localhost"
+    return False
+
+
 def make_server(studio: Studio, host: str = "127.0.0.1", port: int = 7860) -> ThreadingHTTPServer:
     """IPv4 or IPv6, as the host resolves (`--host ::1`, `--host ::` was 'Address family for
     hostname not supported')."""
-    handler = type("StudioHandler", (Handler,), {"studio": studio})
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    handler = type("StudioHandler", (Handler,), {"studio": studio, "loopback": _is_loopback(str(address[0]))})
     server = type("StudioServer", (ThreadingHTTPServer,), {"address_family": family})((host, port), handler)
     server.daemon_threads = True
     return server

@@ -143,6 +143,48 @@ def test_an_upload_above_the_limit_is_refused_unread(server: str, monkeypatch: p
     assert status == 400 and "above the limit of" in json.loads(body)["error"]
 
 
+def raw(server: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+    """One request with exactly these headers (urllib would add its own Host)."""
+    import http.client
+
+    connection = http.client.HTTPConnection(urllib.parse.urlsplit(server).netloc, timeout=30)
+    connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+    for key, value in headers.items():
+        connection.putheader(key, value)
+    connection.endheaders(body or None)
+    response = connection.getresponse()
+    answer = response.status, response.read()
+    connection.close()
+    return answer
+
+
+def test_another_sites_requests_are_refused_unread(server: str, tmp_path: Path) -> None:
+    """Any web page can POST to 127.0.0.1, and read the answers through DNS rebinding (a name of
+    its own made to resolve to 127.0.0.1): the page answered both."""
+    own = urllib.parse.urlsplit(server).netloc  # 127.0.0.1:PORT
+    port = own.rsplit(":", 1)[1]
+    photo = make_photo(tmp_path / "p.png", (20, 16)).read_bytes()
+    for host in (own, f"localhost:{port}", "127.0.0.1"):
+        assert raw(server, "GET", "/api/styles", {"Host": host})[0] == 200
+    for host in (f"attacker.example:{port}", f"localhost.attacker.example:{port}", "[::1"):
+        status, body = raw(server, "GET", "/api/styles", {"Host": host})
+        assert status == 403 and json.loads(body)["error"] == (
+            f"refused: a request addressed to {host}; this server answers its IP address or localhost")
+    size = {"Content-Length": str(len(photo))}
+    assert raw(server, "POST", "/api/stylize?style=red", {"Host": own, "Origin": f"http://{own}", **size}, photo)[0] == 200
+    assert raw(server, "POST", "/api/stylize?style=red", {"Host": own, **size}, photo)[0] == 200  # curl sends no Origin
+    for origin in ("https://attacker.example", "null", f"http://localhost:{port}"):
+        status, body = raw(server, "POST", "/api/stylize?style=red", {"Host": own, "Origin": origin, **size}, photo)
+        assert status == 403 and json.loads(body)["error"] == f"refused: a request from the page of another site ({origin})"
+
+
+def test_a_negative_content_length_is_refused_at_once(server: str) -> None:
+    """read(-1) waited for the client to close its connection: the request hung."""
+    own = urllib.parse.urlsplit(server).netloc
+    status, body = raw(server, "POST", "/api/stylize?style=red", {"Host": own, "Content-Length": "-1"})
+    assert status == 400 and json.loads(body)["error"] == "Content-Length: -1 is not a length"
+
+
 def wait_for(server: str, job: str) -> dict:
     for _ in range(300):
         state = json.loads(urllib.request.urlopen(f"{server}/api/video/{job}").read())
