@@ -79,6 +79,8 @@ def stylize_pipe(stylizer: Stylizer, source: str, target: Path, fmt: str | None,
             sys.stdout.buffer.flush()
             return 0
         save_image(result, target, image.info.get("exif"), options.overwrite)
+    except BrokenPipeError:  # stdout's reader went away: not the picture's failure (fast_style.stylize.main)
+        raise
     except (InputError, OSError, RuntimeError) as e:  # OSError: a full disk, the output made meanwhile
         report.failed(name, str(e).splitlines()[0])
         return 1
@@ -202,10 +204,11 @@ def _write_batch(stylizer: Stylizer, jobs: list[Job], options: Options) -> int:
                 raise InputError(f"stylizing failed ({str(output).splitlines()[0]})")
             saving = time.perf_counter()
             save_image(output, target, image.info.get("exif"), options.overwrite)
-            options.report.done(source, target, seconds=share + time.perf_counter() - saving)
         except (InputError, OSError, ValueError) as e:
             options.report.failed(source, str(e))
             failed += 1
+            continue
+        options.report.done(source, target, seconds=share + time.perf_counter() - saving)  # a closed stdout is no file's fault
     return failed
 
 

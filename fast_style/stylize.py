@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import functools
+import os
 import re
 import signal
 import sys
@@ -268,6 +269,14 @@ def list_styles() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # stdout's reader went away (`stylize DIR --json | head -1`): stop, as `find | head` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # else the exit's flush fails again
+        return 128 + signal.SIGPIPE  # what a shell reports for a program the signal ended
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     if args.list_styles:
         return list_styles()
