@@ -109,8 +109,10 @@ def has_display() -> bool:
 
 def show(stylizer: Stylizer, source: str, input_format: str | None = None, size: int | None = None,
          max_frames: int | None = None, output_size: int | None = None, grid_lock: bool = True,
-         denoise: bool = False, input_options: dict[str, str] | None = None) -> int:
-    """A window with the stylized source; Escape, q or closing the window ends it. Frames shown."""
+         denoise: bool = False, input_options: dict[str, str] | None = None,
+         closed: threading.Event | None = None) -> int:
+    """A window with the stylized source; Escape, q or closing the window ends it, and so does
+    setting `closed` (Ctrl-C in the terminal). Frames shown."""
     try:
         import tkinter
 
@@ -124,7 +126,7 @@ def show(stylizer: Stylizer, source: str, input_format: str | None = None, size:
     root.title(f"fast_style: {stylizer.name}")
     label = tkinter.Label(root)
     label.pack()
-    closed = threading.Event()
+    closed = closed or threading.Event()
     root.protocol("WM_DELETE_WINDOW", closed.set)
     root.bind("<Escape>", lambda _: closed.set())
     root.bind("q", lambda _: closed.set())

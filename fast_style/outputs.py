@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -228,8 +229,9 @@ def _stylize_one_animation(stylizer: Stylizer, source: Path, target: Path, optio
 
 
 def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: VideoOptions, report: Report,
-                      input_format: str | None = None, input_options: dict[str, str] | None = None) -> int:
-    """1 if it failed (reported in one line), else 0."""
+                      input_format: str | None = None, input_options: dict[str, str] | None = None,
+                      until: threading.Event | None = None) -> int:
+    """1 if it failed (reported in one line), else 0. `until`: fast_style.video.stylize_video's."""
     from fast_style.video import VideoError, stylize_video
 
     try:
@@ -237,7 +239,7 @@ def stylize_one_video(stylizer: Stylizer, source: str, target: Path, options: Vi
                                batch_size=options.batch_size, input_format=input_format, input_options=input_options,
                                max_frames=options.max_frames,
                                grid_lock=options.grid_lock, max_pixels=options.max_pixels, max_fps=options.max_fps,
-                               denoise=options.denoise, crf=options.crf, overwrite=options.overwrite)
+                               denoise=options.denoise, crf=options.crf, overwrite=options.overwrite, until=until)
     except (VideoError, OSError, RuntimeError) as e:  # RuntimeError: out of memory and the like; the next input goes on
         report.failed(source, str(e).strip().splitlines()[0])
         return 1

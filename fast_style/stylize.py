@@ -14,6 +14,9 @@ import os
 import re
 import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -268,12 +271,47 @@ def list_styles() -> int:
     return 1 if errors else 0
 
 
+class Stopped(BaseException):
+    """SIGTERM, raised where the run is (fast_style.stylize._stops)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except BrokenPipeError:  # stdout's reader went away (`stylize DIR --json | head -1`): stop, as `find | head` does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # else the exit's flush fails again
         return 128 + signal.SIGPIPE  # what a shell reports for a program the signal ended
+    except (KeyboardInterrupt, Stopped) as e:  # was a traceback into torch
+        how, signum = ("stopped by SIGTERM", signal.SIGTERM) if isinstance(e, Stopped) else ("interrupted", signal.SIGINT)
+        print(f"{how}: the outputs finished before it are kept, whole; the one being written is not", file=sys.stderr)
+        return 128 + signum
+
+
+@contextmanager
+def _stops(ending: str | None = None) -> Iterator[threading.Event]:
+    """Ctrl-C and SIGTERM during a run. With `ending` (a live source), the first one sets the
+    event, which ends the recording where it is, written whole, as ffmpeg's q does; a second one
+    drops it. Until session 52 Ctrl-C lost the whole recording. Otherwise they raise where the
+    run is, so that the output being written is removed (fast_style.atomic): SIGTERM's default
+    ended the process with its temporary file left behind. Signals a shell ignores stay ignored."""
+    until = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        if ending is not None and not until.is_set():
+            until.set()
+            print(ending, file=sys.stderr)
+            return
+        raise KeyboardInterrupt if signum == signal.SIGINT else Stopped
+
+    kept = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s, handler in kept.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(s, stop)
+    try:
+        yield until
+    finally:
+        for s, handler in kept.items():
+            signal.signal(s, handler)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -378,17 +416,22 @@ def _main(argv: list[str] | None) -> int:
     if args.export is not None:
         return export(stylizer, args.export, args.overwrite)
     if args.live and args.output is None:
-        return show_live(stylizer, args.live, args.live_format, args.live_options, args.size, args.output_size,
-                         args.frames, not args.no_grid_lock, args.denoise)
+        with _stops("closing the window") as closed:
+            return show_live(stylizer, args.live, args.live_format, args.live_options, args.size, args.output_size,
+                             args.frames, not args.no_grid_lock, args.denoise, closed)
     video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames, not args.no_grid_lock,
                          args.max_pixels, args.fps, args.denoise, args.crf, args.overwrite)
     report = Report(args.json)
     if args.live:
-        return stylize_one_video(stylizer, args.live, args.output, video, report, args.live_format, args.live_options)
+        with _stops(f"ending the recording: {args.output} is written with the frames read so far "
+                    "(Ctrl-C again drops it)") as until:
+            return stylize_one_video(stylizer, args.live, args.output, video, report, args.live_format,
+                                     args.live_options, until)
     options = Options(args.size, args.output_size, args.batch_size or IMAGE_BATCH, args.max_pixels, args.overwrite, report)
-    if args.inputs == ["-"] or args.output == Path("-"):
-        return stylize_pipe(stylizer, args.inputs[0], args.output, args.format, options)
-    return stylize_files(stylizer, inputs, args.output, options, video)
+    with _stops():
+        if args.inputs == ["-"] or args.output == Path("-"):
+            return stylize_pipe(stylizer, args.inputs[0], args.output, args.format, options)
+        return stylize_files(stylizer, inputs, args.output, options, video)
 
 
 def stylize_dataset(args: argparse.Namespace) -> int:
@@ -465,7 +508,7 @@ def stream_defaults(device: str | None, compile: bool) -> tuple[str, bool]:
 
 def show_live(stylizer: Stylizer, source: str, input_format: str | None, input_options: dict[str, str],
               size: int | None, output_size: int | None, frames: int | None, grid_lock: bool = True,
-              denoise: bool = False) -> int:
+              denoise: bool = False, closed: threading.Event | None = None) -> int:
     from fast_style.live import DisplayError, has_display, show
     from fast_style.video import VideoError
 
@@ -473,7 +516,7 @@ def show_live(stylizer: Stylizer, source: str, input_format: str | None, input_o
         print("error: no display to show --live in (DISPLAY is not set); write it to a file with -o OUT.mp4", file=sys.stderr)
         return 2
     try:
-        shown = show(stylizer, source, input_format, size, frames, output_size, grid_lock, denoise, input_options)
+        shown = show(stylizer, source, input_format, size, frames, output_size, grid_lock, denoise, input_options, closed)
     except VideoError as e:
         print(f"error: {source}: {e}", file=sys.stderr)
         return 1

@@ -163,6 +163,7 @@ def stylize_video(
     denoise: bool = False,
     input_options: dict[str, str] | None = None,
     overwrite: bool = True,
+    until: threading.Event | None = None,
 ) -> VideoResult:
     """Write `target` (via a temporary file, renamed at the end), in H.264, or VP9 for .webm, or
     an animated GIF for .gif (fast_style.encoders). `size` is the network's working size, as for
@@ -178,14 +179,16 @@ def stylize_video(
     second are dropped (a GIF made at 12 fps is 40% of one at 30). `denoise`: a camera's noise is
     filtered out of the frames before the network, following the scene (fast_style.denoise).
     `input_format` and `input_options`: FFmpeg's -f and input options, for a camera's mode.
-    `overwrite=False`: FileExistsError if `target` exists when the video is done."""
+    `overwrite=False`: FileExistsError if `target` exists when the video is done. `until`, once
+    set, ends the video where it is, as if its source had ended there: a live source has no end of
+    its own but Ctrl-C (`stylize --live ... -o`), and what was read is written whole."""
     if is_source(source, target):
         raise VideoError(f"{target} is the source itself: written over, the original would be lost")
     with atomic_write(target, replace=overwrite) as tmp:
         try:
             return _transcode(stylizer, str(source), str(tmp), size, output_size, batch_size, crf, progress,
                               input_format, max_frames, on_frames, lanes, preset, grid_lock, max_pixels, max_fps,
-                              denoise, input_options)
+                              denoise, input_options, until)
         except av.FFmpegError as e:  # the container's own, as it writes its header or trailer
             raise VideoError(f"cannot be encoded ({_written(e)})") from None
 
@@ -268,7 +271,7 @@ def _transcode(
     progress: bool, input_format: str | None, max_frames: int | None,
     on_frames: Callable[[int, int | None], None] | None = None, lanes: int | None = None, preset: str = PRESET,
     grid_lock: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS, max_fps: float | None = None,
-    denoise: bool = False, input_options: dict[str, str] | None = None,
+    denoise: bool = False, input_options: dict[str, str] | None = None, until: threading.Event | None = None,
 ) -> VideoResult:
     """Three stages in three threads, so decoding, the network and encoding overlap: a reader
     (demux + decode), the network here, and a writer (encode + mux). PyAV and torch release the
@@ -319,9 +322,9 @@ def _transcode(
             kept = 0
 
             def take(frame: av.VideoFrame) -> bool:
-                """Queued, or dropped (Pacing); False once max_frames are in."""
+                """Queued, or dropped (Pacing); False once max_frames are in, or once `until` is set."""
                 nonlocal kept
-                if max_frames is not None and kept >= max_frames:
+                if (max_frames is not None and kept >= max_frames) or (until is not None and until.is_set()):
                     return False
                 seen[0] += 1
                 if not pace(frame.pts * frame.time_base if frame.pts is not None and frame.time_base else None):

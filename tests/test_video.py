@@ -1,5 +1,6 @@
 import re
 import threading
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -112,6 +113,73 @@ def test_a_video_made_meanwhile_under_the_output_name_is_kept(tiny_model: Path, 
     assert capsys.readouterr().err.splitlines()[-2] == (
         f"error: {src}: output {out} appeared while this run wrote it (another run?); kept it (pass --overwrite to replace it)")
     assert main(["--model", str(tiny_model), str(src), "-o", str(out), "--overwrite", *FP32]) == 0 and probe(out)[0] == 3
+
+
+def signal_once_writing(folder: Path, signum: int, after: float = 0.0) -> threading.Thread:
+    """Sends this process `signum` once a temporary output file appears in `folder` (and `after` s)."""
+    import os
+    import signal
+    import time
+
+    def send() -> None:
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith(".") for p in folder.glob("*")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(after)
+        os.kill(os.getpid(), signum)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def signals() -> Iterator[list[int]]:
+    """Ctrl-C as a terminal delivers it, even where the suite runs in the background (SIGINT
+    ignored); a SIGTERM that comes too late for the run is kept in the list, not the suite's end."""
+    import signal
+
+    late: list[int] = []
+    kept = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+            signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: late.append(signum))}
+    yield late
+    for signum, handler in kept.items():
+        signal.signal(signum, handler)
+
+
+def test_ctrl_c_ends_a_live_recording_and_keeps_it(tiny_model: Path, tmp_path: Path, signals: list[int],
+                                                    capsys: pytest.CaptureFixture) -> None:
+    """A live source ends only when stopped: Ctrl-C raised where the run was, and the whole recording was lost."""
+    import signal
+
+    out = tmp_path / "rec" / "live.mp4"
+    sender = signal_once_writing(out.parent, signal.SIGINT, after=1.0)
+    assert main(["--model", str(tiny_model), "--live", "testsrc=size=64x48:rate=10", "--live-format", "lavfi",
+                 "--frames", "100000", "-o", str(out), *FP32]) == 0
+    sender.join()
+    err = capsys.readouterr().err
+    assert f"ending the recording: {out} is written with the frames read so far (Ctrl-C again drops it)" in err
+    frames = probe(out)[0]
+    assert 0 < frames < 100000 and [p.name for p in out.parent.iterdir()] == ["live.mp4"]
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_stopped_video_leaves_no_file_and_one_line(tiny_model: Path, tmp_path: Path, signals: list[int], signum: str,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """Ctrl-C was a traceback into torch; SIGTERM's default left the temporary file behind."""
+    import signal
+
+    src = make_clip(tmp_path / "clip.mkv", frames=400, size=(320, 240), audio=False)
+    out = tmp_path / "out" / "styled.mp4"
+    sender = signal_once_writing(out.parent, getattr(signal, signum))
+    code = main(["--model", str(tiny_model), str(src), "-o", str(out), *FP32])
+    sender.join()
+    how = {"SIGINT": "interrupted", "SIGTERM": "stopped by SIGTERM"}[signum]
+    assert (code, capsys.readouterr().err.splitlines()[-1]) == (
+        128 + getattr(signal, signum), f"{how}: the outputs finished before it are kept, whole; the one being written is not")
+    assert list(out.parent.iterdir()) == [] and signals == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the run's handlers are gone with it
 
 
 def test_size_is_the_network_size_for_videos_as_for_images(tiny_model: Path, tmp_path: Path) -> None:
