@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from fast_style.files import (InputError, check_target, is_animation, is_video, load_input, output_path, save_image,
-                              too_many_pixels)
+from fast_style.files import (InputError, check_target, is_animation, is_source, is_video, load_input, output_path,
+                              save_image, too_many_pixels)
 from fast_style.images import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -34,10 +34,12 @@ class Report:
     def start(self, source: Path | str) -> None:
         self._started[str(source)] = time.perf_counter()
 
-    def done(self, source: Path | str, target: Path | str, detail: str = "", seconds: float | None = None) -> None:
-        """`seconds`: the input's own share of a batch; else the time since `start`."""
+    def done(self, source: Path | str, target: Path | str, detail: str = "", seconds: float | None = None,
+             skipped: bool = False) -> None:
+        """`seconds`: the input's own share of a batch; else the time since `start`. `skipped`: its
+        output was there already (--skip-existing)."""
         if self.as_json:
-            return self._line(source, target, None, seconds)
+            return self._line(source, target, None, seconds, skipped)
         print(f"{target}{detail}")
 
     def failed(self, source: Path | str, error: str) -> None:
@@ -47,13 +49,13 @@ class Report:
             self._line(source, None, error)
 
     def _line(self, source: Path | str, target: Path | str | None, error: str | None,
-              seconds: float | None = None) -> None:
+              seconds: float | None = None, skipped: bool = False) -> None:
         started = self._started.pop(str(source), None)
         if seconds is None and started is not None:
             seconds = time.perf_counter() - started
         seconds = round(seconds, 4) if seconds is not None else None
         print(json.dumps({"input": str(source), "output": None if target is None else str(target),
-                          "seconds": seconds, "error": error}), flush=True)
+                          "seconds": seconds, "error": error, "skipped": skipped}), flush=True)
 
 
 def stylize_pipe(stylizer: Stylizer, source: str, target: Path, fmt: str | None, options: Options) -> int:
@@ -99,6 +101,7 @@ class Options:
     max_pixels: int
     overwrite: bool
     report: Report
+    skip_existing: bool = False  # an input whose output exists is left, and said so
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,10 @@ def _batches(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | No
     for source, relative in inputs:
         report.start(source)
         target = output_path(source, relative, out, single, stylizer.name)
+        if options.skip_existing and target.exists() and target not in planned and not is_source(source, target):
+            report.done(source, target, " (exists; skipped)", seconds=0, skipped=True)
+            yield 0
+            continue
         try:
             check_target(target, planned, options.overwrite, source)
         except InputError as e:

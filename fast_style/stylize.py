@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours: only the luminance is stylized")
     p.add_argument("--batch-size", type=int, help=f"same-size images (default: {IMAGE_BATCH}) or video frames (default: 1) stylized together")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="leave the inputs whose output exists, with a line each: the same command goes on after an "
+                        "interruption")
     p.add_argument("--export", type=Path, metavar="FILE", help="write the network as FILE.onnx or FILE.pt (TorchScript), batch, height and width free, and exit")
     p.add_argument("--max-pixels", type=int,
                    help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}; guards against decompression bombs), "
@@ -172,7 +175,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.dataset:
         if len(args.inputs) != 1 or args.output is None or args.output == Path("-"):
             p.error("--devices, --num-nodes and --style-per-image take one input folder and -o OUT_FOLDER")
-        refuse(_given(args, "live", "sheet", "optimize", "export", "json", "output_size", "overwrite", "format", "mix"),
+        refuse(_given(args, "live", "sheet", "optimize", "export", "json", "output_size", "overwrite", "format", "mix",
+                      "skip_existing"),
                "does not apply to a dataset run (existing outputs are kept and skipped: it resumes)")
         if (args.style_per_image == "random") == bool(args.style or args.style_image):
             if args.style_per_image == "random":
@@ -243,6 +247,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--format applies to -o - and to a piped input (-); a file's format comes from its name")
     if args.json and (args.live or args.sheet or args.export is not None or args.list_styles):
         p.error("--json reports files: not with --live, --sheet or --export")
+    if args.skip_existing and (args.live or args.sheet or args.export is not None or to_stdout or args.inputs == ["-"]):
+        p.error("--skip-existing applies to input files and folders: not with --live, --sheet, --export or -")
+    if args.skip_existing and args.overwrite:
+        p.error("--skip-existing keeps existing outputs, --overwrite replaces them: give one")
     if args.fps is not None and not 0 < args.fps < float("inf"):  # inf was a traceback from Fraction
         p.error(f"--fps must be above 0, and finite, not {args.fps:g}")
     if args.crf is not None and not 0 <= args.crf <= 63:
@@ -283,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGPIPE  # what a shell reports for a program the signal ended
     except (KeyboardInterrupt, Stopped) as e:  # was a traceback into torch
         how, signum = ("stopped by SIGTERM", signal.SIGTERM) if isinstance(e, Stopped) else ("interrupted", signal.SIGINT)
-        print(f"{how}: the outputs finished before it are kept, whole; the one being written is not", file=sys.stderr)
+        print(f"{how}: the outputs finished before it are kept, whole; the one being written is not "
+              "(--skip-existing goes on from them)", file=sys.stderr)
         return 128 + signum
 
 
@@ -427,7 +436,8 @@ def _main(argv: list[str] | None) -> int:
                     "(Ctrl-C again drops it)") as until:
             return stylize_one_video(stylizer, args.live, args.output, video, report, args.live_format,
                                      args.live_options, until)
-    options = Options(args.size, args.output_size, args.batch_size or IMAGE_BATCH, args.max_pixels, args.overwrite, report)
+    options = Options(args.size, args.output_size, args.batch_size or IMAGE_BATCH, args.max_pixels, args.overwrite, report,
+                      args.skip_existing)
     with _stops():
         if args.inputs == ["-"] or args.output == Path("-"):
             return stylize_pipe(stylizer, args.inputs[0], args.output, args.format, options)

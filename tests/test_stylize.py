@@ -516,6 +516,12 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
     (["--model", "m.safetensors", "a.jpg", "b.jpg", "-o", "-"], "-o - writes one image to stdout"),
     (["--model", "m.safetensors", "a.jpg", "-o", "-", "--json"], "-o - writes one image to stdout"),
     (["--model", "m.safetensors", "a.jpg", "--format", "png"], "--format applies to -o - and to a piped input"),
+    (["--model", "m.safetensors", "a.jpg", "--skip-existing", "--overwrite"],
+     "--skip-existing keeps existing outputs, --overwrite replaces them: give one"),
+    (["--model", "m.safetensors", "--live", "/dev/video0", "-o", "c.mp4", "--skip-existing"],
+     "--skip-existing applies to input files and folders: not with --live, --sheet, --export or -"),
+    (["--model", "m.safetensors", "--devices", "1", "in", "-o", "out", "--skip-existing"],
+     "--skip-existing: does not apply to a dataset run (existing outputs are kept and skipped: it resumes)"),
     (["--model", "m.safetensors", "--live", "testsrc2", "--live-format", "nosuchfmt"],  # was av's traceback
      "--live-format nosuchfmt: this FFmpeg has no such input format (cameras: v4l2 on Linux, "),
     # dataset runs: Lightning's traceback, a bare int() error, and silently accepted
@@ -607,7 +613,7 @@ def test_a_closed_stdout_stops_the_run_quietly(tiny_model: Path, tmp_path: Path,
     read, write = os.pipe()
     os.close(read)  # the reader gone before the first line
     result = subprocess.run([sys.executable, "-m", "fast_style.stylize", "--model", str(tiny_model), *args],
-                            stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+                            stdout=write, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     os.close(write)
     assert (result.returncode, result.stderr) == (141, "")
     if output != "picture":
@@ -650,17 +656,41 @@ def test_json_prints_one_object_a_line_per_input(tiny_model: Path, photo_dir: Pa
     code = main(["--model", str(tiny_model), str(photo_dir), str(tmp_path / "missing.jpg"), "--json", "-o", str(tmp_path / "out")])
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines()]
-    assert code == 1 and len(lines) == 6 and set(lines[0]) == {"input", "output", "seconds", "error"}
+    assert code == 1 and len(lines) == 6 and set(lines[0]) == {"input", "output", "seconds", "error", "skipped"}
     [bad] = [line for line in lines if line["error"]]
-    assert bad == {"input": str(tmp_path / "missing.jpg"), "output": None, "seconds": bad["seconds"], "error": "file not found"}
+    assert bad == {"input": str(tmp_path / "missing.jpg"), "output": None, "seconds": bad["seconds"], "error": "file not found",
+                   "skipped": False}
     assert all(Path(line["output"]).is_file() and line["seconds"] >= 0 for line in lines if not line["error"])
     assert f"error: {tmp_path / 'missing.jpg'}: file not found" in captured.err
     # Every input missing: said before the model loads, in the same lines.
     assert main(["--model", str(tiny_model), str(tmp_path / "missing.jpg"), "--json"]) == 1
     captured = capsys.readouterr()
     assert [json.loads(line) for line in captured.out.splitlines()] == [
-        {"input": str(tmp_path / "missing.jpg"), "output": None, "seconds": None, "error": "file not found"}]
+        {"input": str(tmp_path / "missing.jpg"), "output": None, "seconds": None, "error": "file not found", "skipped": False}]
     assert captured.err.splitlines() == [f"error: {tmp_path / 'missing.jpg'}: file not found", "1 of 1 inputs failed"]
+
+
+def test_skip_existing_goes_on_where_a_stopped_run_ended(tiny_model: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    """After Ctrl-C the same command said "exists" for each output made, as failures, and exited 1."""
+    import json
+
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    for name in ("a", "b", "c"):
+        make_photo(photos / f"{name}.png", (24, 16))
+    out.mkdir()
+    (out / "b_tiny.png").write_bytes(b"made before the stop")
+    assert main(["--model", str(tiny_model), str(photos), "-o", str(out), "--skip-existing", "--json"]) == 0
+    lines = {Path(line["input"]).name: line for line in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert lines["b.png"] == {"input": str(photos / "b.png"), "output": str(out / "b_tiny.png"), "seconds": 0,
+                              "error": None, "skipped": True}
+    assert not lines["a.png"]["skipped"] and not lines["c.png"]["skipped"]
+    assert (out / "b_tiny.png").read_bytes() == b"made before the stop"
+    assert Image.open(out / "a_tiny.png").size == Image.open(out / "c_tiny.png").size == (24, 16)
+    assert main(["--model", str(tiny_model), str(photos), "-o", str(out), "--skip-existing"]) == 0
+    assert sorted(capsys.readouterr().out.splitlines()) == [f"{out / n}_tiny.png (exists; skipped)" for n in "abc"]
+    assert main(["--model", str(tiny_model), str(photos), "-o", str(out)]) == 1  # without it, as before
+    assert capsys.readouterr().err.splitlines()[-1] == "3 of 3 inputs failed"
 
 
 def test_a_sheet_of_many_styles_comes_in_rows() -> None:

@@ -177,7 +177,9 @@ def test_a_stopped_video_leaves_no_file_and_one_line(tiny_model: Path, tmp_path:
     sender.join()
     how = {"SIGINT": "interrupted", "SIGTERM": "stopped by SIGTERM"}[signum]
     assert (code, capsys.readouterr().err.splitlines()[-1]) == (
-        128 + getattr(signal, signum), f"{how}: the outputs finished before it are kept, whole; the one being written is not")
+        128 + getattr(signal, signum),
+        f"{how}: the outputs finished before it are kept, whole; the one being written is not (--skip-existing goes on "
+        "from them)")
     assert list(out.parent.iterdir()) == [] and signals == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the run's handlers are gone with it
 
