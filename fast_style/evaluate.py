@@ -303,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, VGGWeightsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a Gatys baseline takes minutes: Ctrl-C was a traceback into torch
+        print("interrupted: evaluate writes nothing, so nothing is lost", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -124,6 +124,18 @@ def test_evaluate_reuses_a_baseline_only_for_the_same_setup(tiny_model: Path, ph
     assert capsys.readouterr().err.strip().startswith(f"error: {earlier}: not the JSON of an `evaluate --baseline gatys")
 
 
+def test_ctrl_c_in_evaluate_is_one_line(tiny_model: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture) -> None:
+    from fast_style import evaluate as module
+
+    def ctrl_c(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "evaluate", ctrl_c)
+    assert evaluate(["--model", str(tiny_model), "--photos", str(photo_dir)]) == 130
+    assert capsys.readouterr().err == "interrupted: evaluate writes nothing, so nothing is lost\n"
+
+
 def test_evaluate_measures_what_a_precision_costs(photo_dir: Path, capsys: pytest.CaptureFixture) -> None:
     """The loss evaluate reports at a precision is the training loss of that precision's outputs,
     computed here on its own, and it differs between precisions (how much, with real VGG
