@@ -39,7 +39,9 @@ def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path
         with Image.open(source) as im:
             if reason := too_many_pixels(im.width, im.height, {"--size": size, "--output-size": output_size}, max_pixels):
                 raise InputError(reason)
-            loop, frames, durations, start = im.info.get("loop", 0), [], [], Fraction(0)
+            loop, start = im.info.get("loop", 0), Fraction(0)
+            frames: list[Image.Image] = []
+            durations: list[int] = []
             scale = output_size / max(im.size) if output_size else 1.0
             shape = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
             if (held := im.n_frames * shape[0] * shape[1]) > HELD_PIXELS:
@@ -56,7 +58,7 @@ def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path
                 durations.append(duration)
                 alpha = frame.mode in ("RGBA", "LA", "PA") or "transparency" in frame.info
                 frame = frame.convert("RGBA" if alpha else "RGB")
-                frames.append(frame.resize(shape, Image.LANCZOS) if scale != 1 else frame)
+                frames.append(frame.resize(shape, Image.Resampling.LANCZOS) if scale != 1 else frame)
     except (OSError, ValueError, SyntaxError) as e:
         raise InputError(f"cannot be decoded: truncated or corrupt ({e})") from None
     painted = list(stylize_frames(stylizer, iter(frames), size=size, grid_lock=grid_lock))

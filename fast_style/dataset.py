@@ -147,7 +147,7 @@ class DatasetStylizer(L.LightningModule):
         self.net, self.record = load_model(model)
         self.items, self.root, self.batch_size, self.workers = items, root, batch_size, workers
         self.max_pixels, self.size, self.precision_name = max_pixels, size, precision
-        self.options = {"strength": strength, "preserve_color": preserve_color}
+        self.options: dict[str, Any] = {"strength": strength, "preserve_color": preserve_color}
         self._stylizer: Stylizer | None = None
 
     def predict_dataloader(self) -> DataLoader:

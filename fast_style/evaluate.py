@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
@@ -112,7 +112,7 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
     from fast_style.stylizer import Stylizer
 
     stylizer = Stylizer.load(model, device=device, precision=precision, vgg_weights=vgg_weights, strength=strength)
-    common = dict(photos_dir=photos_dir, size=size, style_size=style_size, baseline=baseline, steps=steps,
+    common: dict[str, Any] = dict(photos_dir=photos_dir, size=size, style_size=style_size, baseline=baseline, steps=steps,
                   method=method, vgg_weights=vgg_weights, progress=progress)
     if stylizer.reader is not None:
         if style_image is not None or baseline_from is not None:

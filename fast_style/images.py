@@ -150,8 +150,9 @@ def open_rgb(path: str | Path, max_pixels: int | None = None) -> Image.Image:
 
 
 def scale_longest(image: Image.Image, size: int | None) -> Image.Image:
-    """A painting with its longest side at `size` (Lanczos), as its style targets are taken."""
+    """A painting with its longest side at `size` (Lanczos), as its style targets are taken; an
+    input at `--output-size`."""
     if not size:
         return image
     scale = size / max(image.size)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS)

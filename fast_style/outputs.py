@@ -17,7 +17,7 @@ from PIL import Image
 
 from fast_style.files import (InputError, check_target, is_animation, is_source, is_video, load_input, output_path,
                               save_image, too_many_pixels)
-from fast_style.images import DEFAULT_MAX_PIXELS
+from fast_style.images import DEFAULT_MAX_PIXELS, scale_longest
 
 if TYPE_CHECKING:
     from fast_style.stylizer import Stylizer
@@ -75,7 +75,7 @@ def stylize_pipe(stylizer: Stylizer, source: str, target: Path, fmt: str | None,
         if target != Path("-"):
             check_target(target, set(), options.overwrite, None if source == "-" else Path(source))
         if options.output_size:
-            image = _fit(image, options.output_size)
+            image = scale_longest(image, options.output_size)
         result = stylizer.stylize_batch([image], options.size)[0]
         if target == Path("-"):
             sys.stdout.buffer.write(encode_image(result, out_format, exif=image.info.get("exif")))
@@ -175,7 +175,7 @@ def _batches(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | No
             yield 1
             continue
         if options.output_size:
-            image = _fit(image, options.output_size)
+            image = scale_longest(image, options.output_size)
         group = pending.setdefault(image.size, [])
         group.append((source, image, target))
         if len(group) == options.batch_size:
@@ -190,11 +190,6 @@ def _check_scaled(image: Image.Image, options: Options) -> None:
     sides = {"--size": options.size, "--output-size": options.output_size}
     if reason := too_many_pixels(image.width, image.height, sides, options.max_pixels):
         raise InputError(reason)
-
-
-def _fit(image: Image.Image, side: int) -> Image.Image:
-    scale = side / max(image.size)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
 
 
 def _write_batch(stylizer: Stylizer, jobs: list[Job], options: Options) -> int:
