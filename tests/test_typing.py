@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 GOOD = """
+import threading
 from pathlib import Path
 
 import torch
@@ -31,6 +32,8 @@ from fast_style.video import stylize_frames, stylize_video
 
 keep_freed_memory()
 stylize_video(stylizer, "clip.mp4", "clip_vg.mp4")
+stop = threading.Event()
+stylize_video(stylizer, "/dev/video0", "cam.mp4", input_format="v4l2", until=stop, overwrite=False)
 for frame in stylize_frames(stylizer, live_frames("/dev/video0", "v4l2")):
     print(frame)
 """
