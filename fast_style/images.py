@@ -5,6 +5,8 @@ and videos. Without torch, so that `stylize` answers --help and refuses a comman
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -28,8 +30,23 @@ def find_images(root: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> l
     """Every image (or file with one of `extensions`) under root, recursively, in a stable order.
     A suffix that other files share counts only where the first bytes say video: a folder's
     TypeScript `.ts` files and Go's `go.mod` are not failed inputs."""
-    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in extensions and p.is_file()
+    return sorted(p for p in _files(Path(root)) if p.suffix.lower() in extensions and p.is_file()
                   and (p.suffix.lower() not in _SHARED_SUFFIXES or _sniffed_video(p)))
+
+
+def _files(root: Path) -> Iterator[Path]:
+    """Following links to folders, each folder once: rglob left out a folder of photos linked in,
+    silently, and a link to a folder above would otherwise be walked for ever. Names in order, so
+    that of two links to one folder the first is the one kept."""
+    seen: set[tuple[int, int]] = set()
+    for folder, folders, files in os.walk(root, followlinks=True):
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in seen:
+            folders.clear()
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        folders.sort()
+        yield from (Path(folder) / name for name in files)
 
 
 _SHARED_SUFFIXES = (".ts", ".mod")  # TypeScript, Go modules and tracker music have them too

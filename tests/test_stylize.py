@@ -99,6 +99,22 @@ def test_outputs_inside_the_input_folder_are_not_stylized_again(tiny_model: Path
     assert (photos / "p0_tiny.jpg").is_file() and (photos / "nested" / "deeper" / "q_tiny.png").is_file()
 
 
+def test_a_folder_linked_into_the_input_folder_is_part_of_it(tiny_model: Path, tmp_path: Path) -> None:
+    """rglob left a linked folder of photos out, silently; a link to a folder above is walked once."""
+    from fast_style.images import find_images
+
+    photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    make_photo(photos / "own" / "a.png", (20, 16))
+    make_photo(elsewhere / "b.png", (20, 16))
+    (photos / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (photos / "own" / "up").symlink_to(photos, target_is_directory=True)  # a loop
+    (photos / "zz_again").symlink_to(elsewhere, target_is_directory=True)  # a second way to the same folder
+    assert find_images(photos) == [photos / "linked" / "b.png", photos / "own" / "a.png"]
+    assert main(["--model", str(tiny_model), str(photos), "-o", str(tmp_path / "out")]) == 0
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png")) == [
+        "linked/b_tiny.png", "own/a_tiny.png"]
+
+
 def test_glob_input(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["--model", str(tiny_model), str(photo_dir / "p[01].jpg"), "-o", str(out)]) == 0
