@@ -4,6 +4,7 @@ what cannot run, and fast_style.fit runs the rest: torch and Lightning are impor
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import re
 import sys
@@ -36,6 +37,22 @@ _store.store(group="loss", name="default", node=LossConfig)
 _model_defaults = OmegaConf.structured(TransformerConfig)
 OmegaConf.set_readonly(_model_defaults, False)  # a frozen dataclass; overrides must still apply
 _store.store(group="model", name="default", node=_model_defaults)
+
+
+def fresh_folder(path: str) -> str:
+    """`path`, else `path_2`, `path_3`...: the first folder this run makes itself. Two runs started
+    in one second (a shell loop's sweep, each with `&`) shared one timestamped folder: one config,
+    one log and one model of the two, and their checkpoints mixed."""
+    for folder in itertools.chain([path], (f"{path}_{n}" for n in itertools.count(2))):
+        try:
+            os.makedirs(folder)
+            return folder
+        except FileExistsError:
+            continue
+    return path  # not reached: the names never run out
+
+
+OmegaConf.register_new_resolver("fresh", fresh_folder, replace=True, use_cache=True)  # cached: one folder a run
 
 
 def _whole(low: int) -> Callable[[object], bool]:

@@ -223,6 +223,22 @@ def test_a_model_another_run_exported_meanwhile_is_kept(tmp_path: Path, photo_di
     assert (tmp_path / "out" / "wave.safetensors").read_bytes() == b"the other run's model"
 
 
+def test_runs_started_in_one_second_get_folders_of_their_own(tmp_path: Path, photo_dir: Path) -> None:
+    """Two runs of a shell loop's sweep (`&`) shared runs/wave/<second>: one config, one log, one model, checkpoints mixed."""
+    import datetime
+
+    now = datetime.datetime.now()
+    taken = [tmp_path / "runs" / "wave" / f"{now + datetime.timedelta(seconds=s):%Y-%m-%d_%H-%M-%S}" for s in range(60)]
+    for folder in taken:  # another run has each of the next 60 seconds
+        folder.mkdir(parents=True)
+        (folder / "theirs.txt").write_text("another run's")
+    [result] = run_train_many([(tmp_path, [*FAST, f"data.root={photo_dir}", "trainer.max_steps=1", "export_dir=out"])])
+    assert result.returncode == 0, result.stderr
+    assert all([p.name for p in folder.iterdir()] == ["theirs.txt"] for folder in taken)
+    [own] = [p for p in (tmp_path / "runs" / "wave").iterdir() if p not in taken]
+    assert own.name.endswith("_2") and own.with_name(own.name[:-2]) in taken and (own / "wave.safetensors").is_file()
+
+
 def test_a_painting_above_pillows_pixel_limit_trains(tmp_path: Path, photo_dir: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A painting's full-resolution scan (museums' run to hundreds of megapixels) was Pillow's
