@@ -291,18 +291,18 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGPIPE  # what a shell reports for a program the signal ended
     except (KeyboardInterrupt, Stopped) as e:  # was a traceback into torch
         how, signum = ("stopped by SIGTERM", signal.SIGTERM) if isinstance(e, Stopped) else ("interrupted", signal.SIGINT)
-        print(f"{how}: the outputs finished before it are kept, whole; the one being written is not "
-              "(--skip-existing goes on from them)", file=sys.stderr)
+        print(f"{how}: {e.args[0] if e.args else 'nothing was written'}", file=sys.stderr)  # what _stops says is kept
         return 128 + signum
 
 
 @contextmanager
-def _stops(ending: str | None = None) -> Iterator[threading.Event]:
+def _stops(kept: str, ending: str | None = None) -> Iterator[threading.Event]:
     """Ctrl-C and SIGTERM during a run. With `ending` (a live source), the first one sets the
     event, which ends the recording where it is, written whole, as ffmpeg's q does; a second one
     drops it. Until session 52 Ctrl-C lost the whole recording. Otherwise they raise where the
     run is, so that the output being written is removed (fast_style.atomic): SIGTERM's default
-    ended the process with its temporary file left behind. Signals a shell ignores stay ignored."""
+    ended the process with its temporary file left behind. `kept`: what the line then says of
+    the outputs. Signals a shell ignores stay ignored."""
     until = threading.Event()
 
     def stop(signum: int, frame: object) -> None:
@@ -310,16 +310,16 @@ def _stops(ending: str | None = None) -> Iterator[threading.Event]:
             until.set()
             print(ending, file=sys.stderr)
             return
-        raise KeyboardInterrupt if signum == signal.SIGINT else Stopped
+        raise KeyboardInterrupt(kept) if signum == signal.SIGINT else Stopped(kept)
 
-    kept = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s, handler in kept.items():
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s, handler in handlers.items():
         if handler is not signal.SIG_IGN:
             signal.signal(s, stop)
     try:
         yield until
     finally:
-        for s, handler in kept.items():
+        for s, handler in handlers.items():
             signal.signal(s, handler)
 
 
@@ -425,20 +425,22 @@ def _main(argv: list[str] | None) -> int:
     if args.export is not None:
         return export(stylizer, args.export, args.overwrite)
     if args.live and args.output is None:
-        with _stops("closing the window") as closed:
+        with _stops("the window is closed", "closing the window") as closed:
             return show_live(stylizer, args.live, args.live_format, args.live_options, args.size, args.output_size,
                              args.frames, not args.no_grid_lock, args.denoise, closed)
     video = VideoOptions(args.size, args.output_size, args.batch_size or 1, args.frames, not args.no_grid_lock,
                          args.max_pixels, args.fps, args.denoise, args.crf, args.overwrite)
     report = Report(args.json)
     if args.live:
-        with _stops(f"ending the recording: {args.output} is written with the frames read so far "
+        with _stops(f"the recording is dropped, nothing of {args.output} is kept",
+                    f"ending the recording: {args.output} is written with the frames read so far "
                     "(Ctrl-C again drops it)") as until:
             return stylize_one_video(stylizer, args.live, args.output, video, report, args.live_format,
                                      args.live_options, until)
     options = Options(args.size, args.output_size, args.batch_size or IMAGE_BATCH, args.max_pixels, args.overwrite, report,
                       args.skip_existing)
-    with _stops():
+    with _stops("the outputs finished before it are kept, whole; the one being written is not (--skip-existing "
+                "goes on from them)"):
         if args.inputs == ["-"] or args.output == Path("-"):
             return stylize_pipe(stylizer, args.inputs[0], args.output, args.format, options)
         return stylize_files(stylizer, inputs, args.output, options, video)
