@@ -239,6 +239,22 @@ def test_runs_started_in_one_second_get_folders_of_their_own(tmp_path: Path, pho
     assert own.name.endswith("_2") and own.with_name(own.name[:-2]) in taken and (own / "wave.safetensors").is_file()
 
 
+def test_a_run_folder_that_cannot_be_made_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """train from a read-only folder (tried on a read-only tmpfs) was Hydra's 100-line traceback."""
+    import os
+
+    from fast_style.train import fresh_folder
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "makedirs", read_only)
+    with pytest.raises(SystemExit) as stop:
+        fresh_folder("runs/wave/2026-12-07_00-08-21")
+    assert stop.value.code == ("error: cannot make the run folder runs/wave/2026-12-07_00-08-21 (Read-only file system); "
+                               "train from a folder you can write to, or set hydra.run.dir=DIR (hydra.sweep.dir with -m)")
+
+
 def test_a_painting_above_pillows_pixel_limit_trains(tmp_path: Path, photo_dir: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A painting's full-resolution scan (museums' run to hundreds of megapixels) was Pillow's
