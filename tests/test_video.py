@@ -184,6 +184,20 @@ def test_a_stopped_video_leaves_no_file_and_one_line(tiny_model: Path, tmp_path:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the run's handlers are gone with it
 
 
+def test_a_video_to_a_read_only_disk_is_one_line_naming_the_output(tiny_model: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    """Its line named only the folder: "[Errno 30] Read-only file system: 'stylized'" (tried on a read-only tmpfs)."""
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system", str(self))
+
+    src = make_clip(tmp_path / "clip.mkv", frames=3, audio=False)
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "out" / "v.mp4"), *FP32]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: {src}: cannot write {tmp_path / 'out' / 'v.mp4'}: Read-only file system")
+
+
 def test_size_is_the_network_size_for_videos_as_for_images(tiny_model: Path, tmp_path: Path) -> None:
     """One meaning for --size: the frames keep their size; the network sees them at 32 px."""
     src = make_clip(tmp_path / "clip.mkv", frames=3, audio=False)
