@@ -21,11 +21,11 @@ def atomic_write(path: str | Path, replace: bool = True) -> Iterator[Path]:
         above = next(p for p in [path.parent, *path.parent.parents] if p.exists())
         raise NotADirectoryError(f"cannot write {path}: {above} is a file, not a folder") from None
     except OSError as e:  # a read-only disk: a video's line was "[Errno 30] Read-only file system: 'stylized'"
-        raise OSError(f"cannot write {path}: {e.strerror}") from None
+        raise OSError(f"cannot write {path} ({e.strerror})") from None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     except OSError as e:  # its own words name the temporary file: "Permission denied: 'out/.a.x70o.jpg'"
-        raise OSError(f"cannot write {path}: {e.strerror}") from None
+        raise OSError(f"cannot write {path} ({e.strerror})") from None
     os.close(fd)
     try:
         yield Path(tmp)

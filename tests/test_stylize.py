@@ -348,7 +348,7 @@ def test_a_folder_that_takes_no_files_is_one_line_naming_the_output(tiny_model: 
     monkeypatch.setattr(tempfile, "mkstemp", refused)
     assert main(["--model", str(tiny_model), str(a), "-o", str(tmp_path / "out" / "b.jpg")]) == 1
     line = capsys.readouterr().err.splitlines()[0]
-    assert line == f"error: {a}: cannot write {tmp_path / 'out' / 'b.jpg'}: Permission denied"
+    assert line == f"error: {a}: cannot write {tmp_path / 'out' / 'b.jpg'} (Permission denied)"
 
 
 def test_a_full_disk_is_one_line_naming_the_output_and_leaves_nothing(tiny_model: Path, tmp_path: Path,

@@ -195,7 +195,7 @@ def test_a_video_to_a_read_only_disk_is_one_line_naming_the_output(tiny_model: P
     monkeypatch.setattr(Path, "mkdir", read_only)
     assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "out" / "v.mp4"), *FP32]) == 1
     assert capsys.readouterr().err.splitlines()[0] == (
-        f"error: {src}: cannot write {tmp_path / 'out' / 'v.mp4'}: Read-only file system")
+        f"error: {src}: cannot write {tmp_path / 'out' / 'v.mp4'} (Read-only file system)")
 
 
 def test_size_is_the_network_size_for_videos_as_for_images(tiny_model: Path, tmp_path: Path) -> None:
