@@ -285,7 +285,12 @@ def run(r: Run) -> Summary | None:
         raise ValueError(needs_a_style(r.model, header.config["styles"]))
     else:
         styles = [r.style_image or r.style or ""]
-    r.out.mkdir(parents=True, exist_ok=True)
+    if r.out.exists() and not r.out.is_dir():
+        raise ValueError(f"-o {r.out} is a file; a dataset run writes into a folder")
+    try:
+        r.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a read-only disk: these two were tracebacks
+        raise ValueError(f"cannot write {r.out} ({e.strerror})") from None
     items, done, _ = plan(r.root, r.out, styles, r.per_image, r.seed)
     module = DatasetStylizer(r.model, items, r.root, r.batch_size, r.workers, r.max_pixels, r.size, r.precision,
                              r.strength, r.preserve_color)

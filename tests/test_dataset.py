@@ -64,6 +64,23 @@ def test_a_dataset_run_needs_an_input_folder_apart_from_its_outputs(tiny_model: 
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
 
 
+def test_an_output_folder_that_cannot_be_made_is_one_line(tiny_model: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """A file named as the output folder, and a read-only disk (tried on a read-only tmpfs), were tracebacks."""
+    folder(tmp_path / "in")
+    (tmp_path / "taken").write_text("a file")
+    assert main(["--model", str(tiny_model), "--devices", "1", str(tmp_path / "in"), "-o", str(tmp_path / "taken")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: -o {tmp_path / 'taken'} is a file; a dataset run writes into a folder"
+
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    assert main(["--model", str(tiny_model), "--devices", "1", str(tmp_path / "in"), "-o", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: cannot write {tmp_path / 'out'} (Read-only file system)"
+
+
 def test_a_size_past_the_pixel_limit_fails_each_image_in_the_manifest(tiny_model: Path, tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture) -> None:
     root = folder(tmp_path / "in")
