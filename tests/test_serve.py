@@ -82,6 +82,31 @@ def test_a_port_or_host_that_cannot_be_listened_on_is_one_line_naming_what_to_ch
         server.server_close()
 
 
+@pytest.mark.slow  # a process of its own: 5 s of imports
+def test_kill_stops_the_server_as_ctrl_c_does_and_leaves_no_folder(tiny_model: Path, tmp_path: Path) -> None:
+    """`kill PID` (a service manager's stop) ended the process where it was: its folder of video
+    results stayed in /tmp (18 of them here, from servers stopped so)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    server = subprocess.Popen([sys.executable, "-m", "fast_style.stylize", "--serve", "--port", "0", "--model",
+                               str(tiny_model), "--precision", "fp32"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "TMPDIR": str(temp)})
+    try:
+        assert server.stdout is not None and server.stdout.readline().startswith("serving on http://127.0.0.1:")
+        assert [p.name[:17] for p in temp.iterdir() if p.name.startswith("fast_style")] == ["fast_style_serve_"]
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=60)
+    finally:
+        server.kill()
+    assert server.returncode == 0, err
+    assert not [p for p in temp.iterdir() if p.name.startswith("fast_style_serve_")]
+
+
 def test_the_api_stylizes_at_full_size_and_answers_bad_requests(server: str, tmp_path: Path) -> None:
     choices = json.loads(urllib.request.urlopen(f"{server}/api/styles").read())
     assert choices == {"styles": [{"name": "red", "model": "red"}, {"name": "blue", "model": "gallery"}],
