@@ -263,7 +263,11 @@ def main() -> None:
     if fault := override_fault(sys.argv[1:]) or naming_fault(sys.argv[1:]):  # before Hydra makes a run folder
         print(f"error: {fault}", file=sys.stderr)
         sys.exit(1)
-    _hydra_main()
+    try:
+        _hydra_main()
+    except KeyboardInterrupt:  # before Lightning's loop, which takes its own (imports, the photos' scan): a traceback
+        print("interrupted before the first step: nothing to resume", file=sys.stderr)
+        sys.exit(128 + 2)
 
 
 if __name__ == "__main__":

@@ -255,6 +255,24 @@ def test_a_run_folder_that_cannot_be_made_is_one_line(monkeypatch: pytest.Monkey
                                "train from a folder you can write to, or set hydra.run.dir=DIR (hydra.sweep.dir with -m)")
 
 
+def test_ctrl_c_before_the_first_step_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                                   photo_dir: Path) -> None:
+    """During the imports or the photos' scan, Ctrl-C was a traceback into torch (Lightning's loop takes its own)."""
+    import sys
+
+    from fast_style import train as command
+
+    def ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "_hydra_main", ctrl_c)
+    monkeypatch.setattr(sys, "argv", ["train", *FAST, f"data.root={photo_dir}"])
+    with pytest.raises(SystemExit) as stop:
+        command.main()
+    assert stop.value.code == 130
+    assert capsys.readouterr().err == "interrupted before the first step: nothing to resume\n"
+
+
 def test_a_painting_above_pillows_pixel_limit_trains(tmp_path: Path, photo_dir: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A painting's full-resolution scan (museums' run to hundreds of megapixels) was Pillow's
