@@ -52,8 +52,15 @@ def outside(files: list[Path], folder: Path) -> list[Path]:
 
 def is_video(path: Path) -> bool:
     """By the name, but for GIFs: a still one is a picture, an animated one a video, unless it has
-    transparency (an animation: fast_style.animation keeps it)."""
+    transparency (an animation: fast_style.animation keeps it). A name without a suffix of ours
+    (`clip`, a download) by the file's first bytes."""
     suffix = path.suffix.lower()
+    if suffix not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and path.is_file():
+        try:
+            with open(path, "rb") as f:
+                return _looks_like_video(f.read(200))
+        except OSError:
+            return False  # reported as the input it cannot read
     if suffix == ".gif" and path.is_file():
         try:
             with Image.open(path) as im:
@@ -108,10 +115,31 @@ def output_path(source: Path, relative: Path, out: Path | None, single: bool, na
     if out is not None and single and out.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
         return out
     folder = out if out is not None else DEFAULT_OUT
-    suffix = source.suffix.lower()
-    if is_video(source) and suffix not in KEPT_VIDEO_FORMATS:
-        suffix = ".mp4"
+    if is_video(source):
+        suffix = source.suffix.lower() if source.suffix.lower() in KEPT_VIDEO_FORMATS else ".mp4"
+    else:
+        suffix = picture_suffix(source)
     return folder / relative.parent / f"{source.stem}_{name}{suffix}"
+
+
+WRITTEN_AS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp",
+              "HEIF": ".heic", "AVIF": ".avif", "GIF": ".gif"}  # a picture's format -> its output's suffix
+
+
+def picture_suffix(source: Path) -> str:
+    """The suffix a picture's output takes: its own, or where its name has none of ours (`photo`,
+    a download; `shot.jpg.bak`) its format's, from its header; such a name was a KeyError from the
+    writer. PNG for formats stylize does not write, and for a pipe (`<(curl ...)`), which cannot
+    be read twice."""
+    if (suffix := source.suffix.lower()) in IMAGE_EXTENSIONS + (".gif",):
+        return suffix
+    try:
+        if source.is_file():
+            with Image.open(source) as im:
+                return WRITTEN_AS.get(im.format or "", ".png")
+    except (OSError, SyntaxError, ValueError):
+        pass  # reported as the input it cannot read
+    return ".png"
 
 
 def check_target(target: Path, planned: set[Path], overwrite: bool, source: Path | None = None) -> None:
@@ -176,6 +204,8 @@ def load_input(path: Path, max_pixels: int) -> Image.Image:
         raise InputError("file not found")
     if path.is_dir():
         raise InputError("is a directory, not an image")
+    if not path.is_file():  # a pipe (`stylize <(curl -s URL)`), which said "empty file (0 bytes)": read once, whole
+        return load_input_bytes(path.read_bytes(), max_pixels)[0]
     if path.stat().st_size == 0:
         raise InputError("empty file (0 bytes)")
     return _decode(path, max_pixels)

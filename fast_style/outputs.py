@@ -61,7 +61,7 @@ class Report:
 def stylize_pipe(stylizer: Stylizer, source: str, target: Path, fmt: str | None, options: Options) -> int:
     """One image: from stdin (`-`) or a file, to stdout (`-o -`) or a file; the output is
     encoded whole before a byte is written, so a failure leaves no half image behind."""
-    from fast_style.files import encode_image, image_format, load_input_bytes
+    from fast_style.files import encode_image, image_format, load_input_bytes, picture_suffix
 
     report, name = options.report, "stdin" if source == "-" else source
     report.start(name)
@@ -69,7 +69,7 @@ def stylize_pipe(stylizer: Stylizer, source: str, target: Path, fmt: str | None,
         if source == "-":
             image, in_format = load_input_bytes(sys.stdin.buffer.read(), options.max_pixels)
         else:
-            image, in_format = load_input(Path(source), options.max_pixels), image_format(Path(source).suffix)
+            image, in_format = load_input(Path(source), options.max_pixels), image_format(picture_suffix(Path(source)))
         _check_scaled(image, options)
         out_format = image_format(fmt) if fmt else image_format(target.suffix) if target != Path("-") else in_format
         if target != Path("-"):

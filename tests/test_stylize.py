@@ -115,6 +115,33 @@ def test_a_folder_linked_into_the_input_folder_is_part_of_it(tiny_model: Path, t
         "linked/b_tiny.png", "own/a_tiny.png"]
 
 
+def test_a_picture_named_without_its_suffix_keeps_its_format(tiny_model: Path, tmp_path: Path) -> None:
+    """`photo` (a download) was a KeyError from the writer; `shot.png.bak` another."""
+    photo = make_photo(tmp_path / "a.jpg", (20, 16)).rename(tmp_path / "photo")
+    shot = make_photo(tmp_path / "b.png", (24, 16)).rename(tmp_path / "shot.png.bak")
+    assert main(["--model", str(tiny_model), str(photo), str(shot), "-o", str(tmp_path / "out")]) == 0
+    assert Image.open(tmp_path / "out" / "photo_tiny.jpg").format == "JPEG"
+    assert Image.open(tmp_path / "out" / "shot.png_tiny.png").size == (24, 16)
+
+
+def test_a_pipe_named_as_an_input_is_read_once(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`stylize <(curl -s URL) -o out.jpg`: a pipe's size is 0, and it said "empty file (0 bytes)"."""
+    import os
+    import threading
+
+    data = make_photo(tmp_path / "a.jpg", (20, 16)).read_bytes()
+    fifo = tmp_path / "fifo"
+    for payload, code in ((data, 0), (b"", 1)):
+        os.mkfifo(fifo)
+        writer = threading.Thread(target=fifo.write_bytes, args=(payload,), daemon=True)  # blocks until read
+        writer.start()
+        assert main(["--model", str(tiny_model), str(fifo), "-o", str(tmp_path / f"out{code}.jpg")]) == code
+        writer.join(30)
+        fifo.unlink()
+    assert Image.open(tmp_path / "out0.jpg").size == (20, 16)
+    assert f"error: {fifo}: empty input (0 bytes)" in capsys.readouterr().err
+
+
 def test_glob_input(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["--model", str(tiny_model), str(photo_dir / "p[01].jpg"), "-o", str(out)]) == 0

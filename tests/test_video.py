@@ -198,6 +198,13 @@ def test_a_video_to_a_read_only_disk_is_one_line_naming_the_output(tiny_model: P
         f"error: {src}: cannot write {tmp_path / 'out' / 'v.mp4'} (Read-only file system)")
 
 
+def test_a_video_named_without_its_suffix_is_a_video(tiny_model: Path, tmp_path: Path) -> None:
+    """`clip` (a download) was read as a picture: "not an image file Pillow can read"."""
+    src = make_clip(tmp_path / "clip.mp4", frames=3, audio=False).rename(tmp_path / "clip")
+    assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / "out"), *FP32]) == 0
+    assert probe(tmp_path / "out" / "clip_tiny.mp4")[0] == 3
+
+
 def test_size_is_the_network_size_for_videos_as_for_images(tiny_model: Path, tmp_path: Path) -> None:
     """One meaning for --size: the frames keep their size; the network sees them at 32 px."""
     src = make_clip(tmp_path / "clip.mkv", frames=3, audio=False)
