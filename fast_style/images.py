@@ -18,7 +18,7 @@ from fast_style.config import VGG_MIN_SIDE
 
 register_heif_opener()  # HEIC, the iPhone's photos, through Pillow (AVIF is Pillow's own)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif")
 # Read with PyAV (fast_style.video). The second line's are read only, and written as .mp4: camcorders
 # (AVCHD, DV, MOD/TOD), DVDs, broadcast and screen recordings, older phones and the web's older formats.
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v",

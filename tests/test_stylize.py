@@ -122,6 +122,11 @@ def test_a_picture_named_without_its_suffix_keeps_its_format(tiny_model: Path, t
     assert main(["--model", str(tiny_model), str(photo), str(shot), "-o", str(tmp_path / "out")]) == 0
     assert Image.open(tmp_path / "out" / "photo_tiny.jpg").format == "JPEG"
     assert Image.open(tmp_path / "out" / "shot.png_tiny.png").size == (24, 16)
+    folder = tmp_path / "downloads"  # a browser saves some JPEGs as .jfif: a folder's walk left them out
+    folder.mkdir()
+    make_photo(tmp_path / "c.jpg", (20, 16)).rename(folder / "c.jfif")
+    assert main(["--model", str(tiny_model), str(folder), "-o", str(tmp_path / "out")]) == 0
+    assert Image.open(tmp_path / "out" / "c_tiny.jfif").format == "JPEG"
 
 
 def test_a_pipe_named_as_an_input_is_read_once(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -552,7 +557,7 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
     (["--model", "m.safetensors", "--live", "/dev/video0", "--fps", "10"], "--fps: applies to what --live writes to -o, not to its window"),
     (["--model", "m.safetensors", "a.mp4", "--fps", "0"], "--fps must be above 0, and finite, not 0"),
     (["--model", "m.safetensors", "a.mp4", "--fps", "inf"], "--fps must be above 0, and finite, not inf"),  # a traceback
-    (["--sheet", "a.jpg", "-o", "sheet"], "--sheet takes one photo and -o SHEET.png (or .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif)"),
+    (["--sheet", "a.jpg", "-o", "sheet"], "--sheet takes one photo and -o SHEET.png (or .jpg .jpeg .jfif .png .webp .bmp .tif .tiff .heic .heif .avif)"),
     (["--model", "m.safetensors", "a.jpg", "--size", "0"], "--size must be at least 1, not 0"),
     (["--list-styles", "--size", "3"], "--list-styles takes nothing else (not size)"),
     (["--model", "m.safetensors", "-", "a.jpg", "-o", "-"], "- (an image on stdin) is the only input"),

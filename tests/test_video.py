@@ -697,10 +697,10 @@ def test_an_avi_with_b_frames_keeps_its_frames_in_order(tiny_model: Path, tmp_pa
 
 @pytest.mark.parametrize("source, target, message", [
     ("clip.mp4", "o.png", "clip.mp4 is a video, written as .mp4 .mov .mkv .m4v .avi .webm .gif .webp, not .png"),
-    ("photo.jpg", "o.mp4", "photo.jpg is a picture, written as .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif or .gif, not .mp4"),
-    ("photo.jpg", "o.jxl", ".jxl is not a format stylize writes (pictures: .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif; "
+    ("photo.jpg", "o.mp4", "photo.jpg is a picture, written as .jpg .jpeg .jfif .png .webp .bmp .tif .tiff .heic .heif .avif or .gif, not .mp4"),
+    ("photo.jpg", "o.jxl", ".jxl is not a format stylize writes (pictures: .jpg .jpeg .jfif .png .webp .bmp .tif .tiff .heic .heif .avif; "
                             "videos: .mp4 .mov .mkv .m4v .avi .webm .gif .webp); a folder of that name must exist first"),
-    ("clip.mp4", "o.mpg", ".mpg is not a format stylize writes (pictures: .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif; "
+    ("clip.mp4", "o.mpg", ".mpg is not a format stylize writes (pictures: .jpg .jpeg .jfif .png .webp .bmp .tif .tiff .heic .heif .avif; "
                           "videos: .mp4 .mov .mkv .m4v .avi .webm .gif .webp); a folder of that name must exist first"),
 ])
 def test_an_output_that_cannot_hold_the_input_is_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
