@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import io
+import stat
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -17,6 +18,7 @@ VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".gif", ".webp
 KEPT_VIDEO_FORMATS = (".webm", ".gif")  # a video's output keeps these formats; the others become .mp4
 ANIMATIONS = (".webp", ".png", ".gif")  # what Pillow reads and writes animated (fast_style.animation)
 QUALITY = 95  # JPEG, WebP, HEIC and AVIF outputs
+PIPE_BYTES = 2**30  # the most read from a pipe named as an input (a picture compresses to less)
 # HEIC's and AVIF's encoders at their fast settings: a 12-megapixel photo in seconds, not a minute
 # (x265's default preset, `slow`, took 62 s here; libavif's default speed 6, 7.5 s), at the same size
 FAST_ENCODE: dict[str, dict] = {"HEIF": {"enc_params": {"preset": "ultrafast"}}, "AVIF": {"speed": 8}}
@@ -204,8 +206,14 @@ def load_input(path: Path, max_pixels: int) -> Image.Image:
         raise InputError("file not found")
     if path.is_dir():
         raise InputError("is a directory, not an image")
-    if not path.is_file():  # a pipe (`stylize <(curl -s URL)`), which said "empty file (0 bytes)": read once, whole
-        return load_input_bytes(path.read_bytes(), max_pixels)[0]
+    if not path.is_file():
+        if not stat.S_ISFIFO(path.stat().st_mode):  # /dev/video0, where --live /dev/video0 was meant
+            raise InputError("a device, not a picture file (a camera is read with --live)")
+        with open(path, "rb") as pipe:  # `stylize <(curl -s URL)`, which said "empty file (0 bytes)": read once, whole
+            data = pipe.read(PIPE_BYTES + 1)
+        if len(data) > PIPE_BYTES:
+            raise InputError(f"refused: more than {PIPE_BYTES / 2**20:.0f} MB from a pipe")
+        return load_input_bytes(data, max_pixels)[0]
     if path.stat().st_size == 0:
         raise InputError("empty file (0 bytes)")
     return _decode(path, max_pixels)

@@ -40,7 +40,10 @@ def _files(root: Path) -> Iterator[Path]:
     that of two links to one folder the first is the one kept."""
     seen: set[tuple[int, int]] = set()
     for folder, folders, files in os.walk(root, followlinks=True):
-        info = os.stat(folder)
+        try:
+            info = os.stat(folder)
+        except OSError:  # gone since it was listed
+            continue
         if (info.st_dev, info.st_ino) in seen:
             folders.clear()
             continue

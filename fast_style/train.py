@@ -49,7 +49,7 @@ def fresh_folder(path: str) -> str:
             return folder
         except FileExistsError:
             continue
-        except OSError as e:  # a read-only folder: Hydra's 40-line traceback said it last
+        except OSError as e:  # a read-only folder: it was Hydra's 100-line traceback
             raise SystemExit(f"error: cannot make the run folder {folder} ({e.strerror}); train from a folder you "
                              "can write to, or set hydra.run.dir=DIR (hydra.sweep.dir with -m)") from None
     return path  # not reached: the names never run out

@@ -129,14 +129,19 @@ def test_a_picture_named_without_its_suffix_keeps_its_format(tiny_model: Path, t
     assert Image.open(tmp_path / "out" / "c_tiny.jfif").format == "JPEG"
 
 
-def test_a_pipe_named_as_an_input_is_read_once(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """`stylize <(curl -s URL) -o out.jpg`: a pipe's size is 0, and it said "empty file (0 bytes)"."""
+def test_a_pipe_named_as_an_input_is_read_once(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`stylize <(curl -s URL) -o out.jpg`: a pipe's size is 0, and it said "empty file (0 bytes)".
+    A device is refused unread: `stylize /dev/video0` would read a camera for ever."""
     import os
     import threading
 
+    from fast_style import files
+
+    monkeypatch.setattr(files, "PIPE_BYTES", 10_000)
     data = make_photo(tmp_path / "a.jpg", (20, 16)).read_bytes()
     fifo = tmp_path / "fifo"
-    for payload, code in ((data, 0), (b"", 1)):
+    for payload, code in ((data, 0), (b"", 1), (bytes(20_000), 1)):
         os.mkfifo(fifo)
         writer = threading.Thread(target=fifo.write_bytes, args=(payload,), daemon=True)  # blocks until read
         writer.start()
@@ -144,7 +149,10 @@ def test_a_pipe_named_as_an_input_is_read_once(tiny_model: Path, tmp_path: Path,
         writer.join(30)
         fifo.unlink()
     assert Image.open(tmp_path / "out0.jpg").size == (20, 16)
-    assert f"error: {fifo}: empty input (0 bytes)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"error: {fifo}: empty input (0 bytes)" in err and f"error: {fifo}: refused: more than 0 MB from a pipe" in err
+    assert main(["--model", str(tiny_model), "/dev/null", "-o", str(tmp_path / "null.jpg")]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == "error: /dev/null: a device, not a picture file (a camera is read with --live)"
 
 
 def test_glob_input(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
