@@ -77,7 +77,7 @@ def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path
 
 
 BAD_SETTINGS = [
-    (["data.root={empty}"], "error: {empty}: no readable .jpg/.jpeg/.png/.webp/.bmp/.tif/.tiff/.heic/.heif/.avif images in this folder"),
+    (["data.root={empty}"], "error: {empty}: no readable .jpg/.jpeg/.jfif/.png/.webp/.bmp/.tif/.tiff/.heic/.heif/.avif images in this folder"),
     (["data.root={photos}", "style.image={tmp}/nope.jpg"], "error: {tmp}/nope.jpg: style image not found (bundled styles: "),
     (["data.root={photos}", "style.image={photos}/notes.txt", "style.name=notes"], "error: {photos}/notes.txt: style image cannot be read ("),
     # named after the default style (here wave), shadowing the shipped model of that name
