@@ -414,6 +414,10 @@ def run(cfg: DictConfig, run_dir: Path) -> None:
         sys.exit(1)
     except SIGTERMException:  # saved and said by SaveOnInterrupt
         sys.exit(128 + signal.SIGTERM)
+    except SystemExit as e:  # Lightning ends a Ctrl-C with exit(1), as a failure would end: 130, as a shell says
+        if isinstance(e.__context__, KeyboardInterrupt):
+            sys.exit(128 + signal.SIGINT)
+        raise
     except OSError as e:  # a full disk, a folder it may not write: the machine's, said in one line
         if e.errno is None:
             raise

@@ -317,7 +317,7 @@ def test_ctrl_c_saves_a_checkpoint(tmp_path: Path, photo_dir: Path) -> None:
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()  # never left running, whatever happened
-    assert proc.returncode != 0, err[-3000:]
+    assert proc.returncode == 130, err[-3000:]  # Lightning's own status is 1, a failure's
     step = torch.load(last, weights_only=True)["global_step"]
     assert f"interrupted at step {step}; resume with ckpt_path={last}" in err
     assert not (tmp_path / "checkpoints").exists()  # an interrupted run does not replace the shipped model
