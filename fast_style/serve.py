@@ -15,7 +15,6 @@ import io
 import ipaddress
 import json
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -589,19 +588,11 @@ def serve(studio: Studio, host: str, port: int) -> int:
         return 1
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
     print(f"serving on http://{shown}:{server.server_address[1]}  (Ctrl-C stops it)", flush=True)
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    # `kill PID`, a service manager's stop, ends it as Ctrl-C does: it left the folder of video results behind
-    kept = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
-    finally:
-        if kept is not None:
-            signal.signal(signal.SIGTERM, kept)
+    finally:  # also on SIGTERM, which the command raises here (fast_style.stylize._stops): it left the folder behind
         server.server_close()
         studio.close()
     return 0

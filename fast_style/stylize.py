@@ -338,7 +338,8 @@ def _main(argv: list[str] | None) -> int:
         from fast_style.serve import Studio, serve
 
         studio = Studio([args.model] if args.model else None, args.device, args.precision, args.max_pixels)
-        return serve(studio, args.host or "127.0.0.1", 7860 if args.port is None else args.port)
+        with _stops("the server is closed, and its folder of video results removed"):
+            return serve(studio, args.host or "127.0.0.1", 7860 if args.port is None else args.port)
     own_pixel_limits()
     if args.dataset:
         return stylize_dataset(args)
