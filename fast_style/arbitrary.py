@@ -23,7 +23,7 @@ from PIL import Image
 from torch import nn
 
 from fast_style.gallery import ConditionalNet, body_config, check_weights
-from fast_style.images import find_images, open_rgb, scale_longest
+from fast_style.images import find_images, open_painting, painting_at, painting_rgb
 from fast_style.pixels import fit_longest, to_tensor
 from fast_style.transformer import TransformerConfig
 
@@ -139,16 +139,17 @@ class StyleReader:
         self._codes: OrderedDict[Hashable, torch.Tensor] = OrderedDict()
 
     @torch.no_grad()
-    def statistics(self, painting: Image.Image | torch.Tensor) -> torch.Tensor:
+    def statistics(self, painting: Image.Image | torch.Tensor, name: str | Path = "a painting") -> torch.Tensor:
         """(F,) VGG statistics of a PIL painting or a (3, H, W) / (1, 3, H, W) [0, 1] tensor,
-        its longest side at the network's `style_size`, as in training."""
+        its longest side at the network's `style_size`, as in training; `name` for the warning of
+        a small one enlarged."""
         if self._vgg is None:
             from fast_style.vgg import VGG16Features
 
             self._vgg = VGG16Features(self.vgg_weights).eval()
         size = self.net.config.style_size
         if isinstance(painting, Image.Image):
-            x = to_tensor(scale_longest(painting.convert("RGB"), size))[None]
+            x = to_tensor(painting_at(painting_rgb(painting), size, name))[None]
         else:
             x = fit_longest(painting.reshape(-1, *painting.shape[-3:]).float().cpu(), size)
         return feature_statistics(self._vgg(x, STYLE_LAYERS), STYLE_LAYERS)[0]
@@ -166,8 +167,9 @@ class StyleReader:
             except OSError as e:
                 raise ValueError(f"{painting}: style image not found ({e.strerror})") from None
         if key not in self._codes:
-            image = painting if isinstance(painting, Image.Image) else _open_painting(Path(painting))
-            self._codes[key] = self.net.embed(self.statistics(image).to(self.net.input_mean.device)).cpu()
+            image = painting if isinstance(painting, Image.Image) else open_painting(Path(painting))
+            name = "a painting" if isinstance(painting, Image.Image) else painting
+            self._codes[key] = self.net.embed(self.statistics(image, name).to(self.net.input_mean.device)).cpu()
             if len(self._codes) > self.keep:
                 self._codes.popitem(last=False)
         self._codes.move_to_end(key)
@@ -180,9 +182,3 @@ class StyleReader:
         check_weights(weights, "painting", weights)
         return torch.stack([self.code(p) * (w / sum(weights)) for p, w in paintings]).sum(0)
 
-
-def _open_painting(path: Path) -> Image.Image:
-    try:
-        return open_rgb(path)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # the last: Pillow's limit, as set
-        raise ValueError(f"{path}: style image cannot be read ({e})") from None

@@ -11,7 +11,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from fast_style.atomic import atomic_write
-from fast_style.images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, is_mpeg_stream, open_image
+from fast_style.images import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, is_mpeg_stream, on_white,
+                               open_image)
 
 DEFAULT_OUT = Path("stylized")
 VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".gif", ".webp")  # H.264 but for the last three
@@ -185,7 +186,7 @@ def encode_image(image: Image.Image, fmt: str, quality: int = QUALITY, exif: byt
 def _save(image: Image.Image, target: Path | io.BytesIO, fmt: str, quality: int = QUALITY,
           exif: bytes | None = None) -> None:
     if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):  # no alpha in these formats: flatten on white
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
+        image = on_white(image)
     options = {"quality": quality} if fmt in ("JPEG", "WEBP", "HEIF", "AVIF") else {}
     if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF", "HEIF", "AVIF"):  # BMP and GIF have no EXIF
         options["exif"] = exif

@@ -5,6 +5,7 @@ and videos. Without torch, so that `stylize` answers --help and refuses a comman
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from pillow_heif import register_heif_opener
 
 from fast_style.config import VGG_MIN_SIDE
 
+log = logging.getLogger(__name__)
 register_heif_opener()  # HEIC, the iPhone's photos, through Pillow (AVIF is Pillow's own)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif")
@@ -166,7 +168,54 @@ def too_small_for_vgg(width: int, height: int, size: int | None) -> bool:
 
 
 def open_rgb(path: str | Path, max_pixels: int | None = None) -> Image.Image:
-    return open_image(path, max_pixels).convert("RGB")
+    return on_white(open_image(path, max_pixels))
+
+
+def on_white(image: Image.Image) -> Image.Image:
+    """RGB, any transparency flattened on white, as a page shows it. The colours under a transparent
+    pixel are whatever an editor left there, black in most: read as they were, a painting with
+    transparent margins taught a dark style (docs/training.md, Paintings with transparency)."""
+    if image.mode != "RGBA":
+        return image.convert("RGB")
+    return Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
+
+
+def painting_rgb(image: Image.Image) -> Image.Image:
+    """A painting as its style is taken: a transparent margin cut off, the rest flattened on white
+    (a round painting's corners, say), so that only what is painted counts."""
+    if image.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in image.info:
+        image = image.convert("RGBA")
+        box = image.getchannel("A").getbbox()
+        if box is None:
+            raise ValueError("the painting is transparent all over")
+        image = image.crop(box)
+    return on_white(image)
+
+
+ENLARGED = 1.5  # a painting enlarged more than this to its style size is read as a blur, and said so
+
+
+def painting_at(painting: Image.Image, size: int | None, name: str | Path) -> Image.Image:
+    """The painting with its longest side at `size`, as its style is read. A small copy enlarged
+    is a blur of it: VGG-16's style statistics of wave.jpg from a 256-px copy, enlarged to 512, are
+    0.31 of the way to another painting's (starry_night's 0.61 of the way to the_scream's); from a
+    384-px copy 0.10 (0.22). Said once a reading, so that a thumbnail does not train unnoticed."""
+    if size and size > ENLARGED * max(painting.size):
+        log.warning(f"warning: {name} is {painting.width}x{painting.height}, enlarged {size / max(painting.size):.1f}x "
+                    f"to the style size of {size} px: its strokes are read blurred; a larger image of it paints better")
+    return scale_longest(painting, size)
+
+
+def open_painting(path: str | Path) -> Image.Image:
+    """A painting file as painting_rgb takes it, at any size (own_pixel_limits), or one line."""
+    try:
+        image = open_image(path, None)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # the last: Pillow's limit, as set
+        raise ValueError(f"{path}: style image cannot be read ({e})") from None
+    try:
+        return painting_rgb(image)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def scale_longest(image: Image.Image, size: int | None) -> Image.Image:

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from fast_style.config import VGG_MIN_SIDE
-from fast_style.images import open_rgb, scale_longest, too_small_for_vgg
+from fast_style.images import open_painting, painting_at, too_small_for_vgg
 
 
 def to_bytes(image: Image.Image) -> torch.Tensor:
@@ -52,11 +52,7 @@ def fit_longest(x: torch.Tensor, size: int | None) -> torch.Tensor:
 
 def load_style_image(path: str | Path, size: int | None) -> torch.Tensor:
     """(1, 3, H, W) style image, its longest side scaled to `size` when given."""
-    try:
-        image = open_rgb(path)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # the last: Pillow's limit, as set
-        raise ValueError(f"{path}: style image cannot be read ({e})") from None
-    image = scale_longest(image, size)
+    image = painting_at(open_painting(path), size, path)
     if too_small_for_vgg(image.width, image.height, None):
         at = f" at style.size={size}" if size else ""
         raise ValueError(f"{path}: style image is {image.width}x{image.height}{at}; VGG-16's style layers need "

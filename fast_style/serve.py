@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, quote, urlparse, urlsplit
 from PIL import Image
 
 from fast_style.files import ANIMATIONS, KEPT_VIDEO_FORMATS, QUALITY, InputError, encode_image, is_animation, is_video, load_input_bytes
-from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS
+from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, painting_rgb
 from fast_style.lanes import CORES, thread_count, trace_inductors_dummy_once
 from fast_style.model_file import ModelFileError, read_model
 from fast_style.models import file_styles, resolve_style, shipped_models, style_index
@@ -309,9 +309,13 @@ class Studio:
             image, _ = load_input_bytes(data, self.max_pixels)
         except InputError as e:
             raise RequestError(str(e)) from None
+        try:
+            image = painting_rgb(image)
+        except ValueError as e:
+            raise RequestError(str(e)) from None
         key = hashlib.sha1(data).hexdigest()[:16]
         with self._lock:
-            self._paintings[key] = image.convert("RGB")
+            self._paintings[key] = image
             self._paintings.move_to_end(key)
             while len(self._paintings) > PAINTINGS_KEPT:
                 self._paintings.popitem(last=False)

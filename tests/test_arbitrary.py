@@ -65,7 +65,7 @@ def test_a_painting_file_is_read_once_for_every_frame(tmp_path: Path, monkeypatc
     painting = make_photo(tmp_path / "painting.jpg", (64, 48), seed=5)
     reads = []
     original = StyleReader.statistics
-    monkeypatch.setattr(StyleReader, "statistics", lambda self, p: reads.append(1) or original(self, p))
+    monkeypatch.setattr(StyleReader, "statistics", lambda self, p, name: reads.append(1) or original(self, p, name))
     frames = [stylizer(torch.rand(3, 21, 35), style_image=painting) for _ in range(3)]
     assert len(reads) == 1 and frames[0].shape == (3, 21, 35)
     photo = Image.open(make_photo(tmp_path / "photo.jpg", (61, 33)))

@@ -140,6 +140,10 @@ def test_a_painting_of_ones_own_through_the_arbitrary_model(server: str, tmp_pat
     assert status == 200 and Image.open(io.BytesIO(body)).size == (45, 31)
     status, body, _ = post(f"{server}/api/stylize?painting=0123456789abcdef", make_photo(tmp_path / "b.jpg", (9, 9)).read_bytes())
     assert status == 400 and json.loads(body)["error"] == "that painting is no longer held; upload it again"
+    clear = io.BytesIO()
+    Image.new("RGBA", (30, 20)).save(clear, "PNG")
+    status, body, _ = post(f"{server}/api/painting", clear.getvalue())
+    assert status == 400 and json.loads(body)["error"] == "the painting is transparent all over"
 
 
 def test_tabs_at_once_get_their_own_frames(server: str, tmp_path: Path) -> None:

@@ -101,6 +101,7 @@ BAD_SETTINGS = [
     (["data.root={photos}", "data.image_size=7"],  # a traceback from VGG's pooling
      "error: data.image_size must be a whole number of pixels, 8 or more (VGG-16's relu4_3 comes after three 2x poolings), not 7"),
     (["data.root={photos}", "style.size=6"], "error: {style}: style image is 6x3 at style.size=6; VGG-16's style layers need 8 "),
+    (["data.root={photos}", "style.image={clear}", "style.name=clear"], "error: {clear}: the painting is transparent all over"),
     (["data.root={photos}", "seed=1.5"], "error: seed must be a whole number from 0 to 2**32 - 1, not 1.5"),  # it hung
     (["data.root={photos}", "data.val_root={strips}"],  # VGG's error at the first validation, naming no photo
      "error: {strips}/strip.png: 300x4 at data.image_size=32 is too small for VGG-16's losses (8 pixels or more a side)"),
@@ -125,7 +126,8 @@ def bad_settings(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list]:
     tmp = tmp_path_factory.mktemp("bad")
     (tmp / "empty").mkdir()
     paths = {"empty": tmp / "empty", "photos": make_photo_dir(tmp / "photos"), "tmp": tmp, "style": style_image_path("wave.jpg"),
-             "strips": make_photo(tmp / "strips" / "strip.png", (300, 4)).parent}
+             "strips": make_photo(tmp / "strips" / "strip.png", (300, 4)).parent, "clear": tmp / "clear.png"}
+    Image.new("RGBA", (40, 30)).save(paths["clear"])
     cases = []
     for i, (overrides, _) in enumerate(BAD_SETTINGS):
         (tmp / f"run{i}").mkdir()
