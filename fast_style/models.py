@@ -34,8 +34,9 @@ def named_model(name: str) -> Path:
 
 
 def _no_model(name: str, names: list[str], tail: str = "") -> ModelFileError:
-    starting = [n for n in names if n.startswith(name)]  # a painter alone: "monet" for monet_water_lilies
-    close = starting if len(starting) == 1 else difflib.get_close_matches(name, names, n=1)
+    lower, key = {n.lower(): n for n in names}, name.strip().lower()  # "Wave", "Starry Night" too
+    starting = [n for n in names if n.lower().startswith(key)]  # a painter alone: "monet" for monet_water_lilies
+    close = starting if len(starting) == 1 else [lower[c] for c in difflib.get_close_matches(key, list(lower), n=1)]
     hint = f"did you mean {close[0]}? " if close else ""
     return ModelFileError(f"no trained model named {name!r} ({hint}available: {', '.join(names) or 'none'}{tail})")
 

@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file (one input) or folder (default: ./stylized); `-` writes the one image to stdout")
     p.add_argument("--format", help="the image format of `-o -` or of a piped input's output (default: the input's)")
     p.add_argument("--json", action="store_true",
-                   help="one JSON object a line on stdout per input: input, output, seconds, error (null when it worked)")
+                   help="one JSON object a line on stdout per input: input, output, seconds, error (null when it worked), "
+                        "skipped (--skip-existing)")
     p.add_argument("--size", type=int,
                    help="the network's working size: it sees the input with its longest side scaled to this "
                         "(bigger brush strokes, less time); the output keeps the input's size (see --output-size)")

@@ -257,8 +257,11 @@ def main() -> None:
     sys.argv[1:] = expand_home(sys.argv[1:])
     # An unknown style gets one line, before Hydra's multi-line report.
     if unknown := unknown_styles(sys.argv[1:]):
-        known = ", ".join(sorted(p.stem for p in (CONF_DIR / "style").glob("*.yaml")))
-        print(f"error: unknown style {unknown[0]!r} (available: {known}; or set style.image=PATH)", file=sys.stderr)
+        known = sorted(p.stem for p in (CONF_DIR / "style").glob("*.yaml"))
+        near = difflib.get_close_matches(unknown[0].strip().lower(), known, n=1)  # style=Wave, style="starry night"
+        hint = f"did you mean {near[0]}? " if near else ""
+        print(f"error: unknown style {unknown[0]!r} ({hint}available: {', '.join(known)}; or set style.image=PATH)",
+              file=sys.stderr)
         sys.exit(1)
     if fault := override_fault(sys.argv[1:]) or naming_fault(sys.argv[1:]):  # before Hydra makes a run folder
         print(f"error: {fault}", file=sys.stderr)

@@ -235,6 +235,8 @@ def test_unknown_style_names_the_available_ones(capsys: pytest.CaptureFixture, t
     assert capsys.readouterr().err.endswith("'wave=1e400' is not NAME=WEIGHT (a name, a finite weight)\n")
     assert main(["--style", "wave=0.5,monet=0.5", str(tmp_path / "a.jpg")]) == 2  # the painter alone
     assert "no trained model named 'monet' (did you mean monet_water_lilies? available:" in capsys.readouterr().err
+    assert main(["--style", "WAVE", str(tmp_path / "a.jpg")]) == 2  # in capitals
+    assert "no trained model named 'WAVE' (did you mean wave? available:" in capsys.readouterr().err
 
 
 def test_python_api_takes_pil_and_tensors(tiny_model: Path) -> None:

@@ -89,6 +89,7 @@ BAD_SETTINGS = [
     (["data.root={photos}", "trainer.max_steps=2", "stability.weight=-1e7"], "error: stability.weight must be 0 or more, not -10000000.0"),
     (["data.root={photos}", "trainer.max_steps=2", "style.size=0"], "error: style.size must be at least 1, or null for the painting's own size, not 0"),
     (["data.root={photos}", "style=nonesuch"], "error: unknown style 'nonesuch' (available: any, composition_vii, gallery, shipwreck, "),
+    (["data.root={photos}", "style=Wave"], "error: unknown style 'Wave' (did you mean wave? available: any, composition_vii, "),
     (["data.root={photos}", "-m", "style=wave,nope"], "error: unknown style 'nope' (available: "),  # in a sweep
     # A mistyped setting: Hydra's six lines advised `+trainer.max_step=5`, then a traceback from Lightning.
     (["data.root={photos}", "trainer.max_step=5"], ("error: trainer.max_step: no such setting (did you mean trainer.max_steps?); "
