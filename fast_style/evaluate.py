@@ -1,4 +1,4 @@
-"""`evaluate --model FILE --photos DIR`: a trained network's losses and speed, optionally against
+"""`evaluate --style NAME --photos DIR` (or `--model FILE`): a trained network's losses and speed, optionally against
 Gatys optimisation of the same photos at the same loss weights. torch is imported by the
 functions that need it, as in `stylize`: `--help` and a refused command line answer at once."""
 
@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = Parser(prog="evaluate", description=__doc__)
-    p.add_argument("--model", type=Path, required=True)
-    p.add_argument("--photos", type=Path, required=True, help="a folder of photos (recursive)")
+    p.add_argument("--model", type=Path, help="a .safetensors exported by train, or a Lightning .ckpt")
+    p.add_argument("--style", help="a shipped style, as stylize --style takes it; with --model, one style of that "
+                                   "gallery (default: every one)")
+    p.add_argument("--photos", type=Path, required=True, help="a folder of photos (recursive), or one photo")
     p.add_argument("--style-image", type=Path, help="default: the bundled painting the model was trained on")
     p.add_argument("--size", type=int, default=256, help="longest side of each photo (default 256)")
     p.add_argument("--style-size", type=int, help=f"default: the model's training setting, else {StyleConfig.size}")
@@ -61,9 +63,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be at least 1, not {value}")
     if not 0 <= args.strength <= 1:
         p.error("--strength must be between 0 and 1")  # as stylize says it
-    if not args.model.is_file():  # else said after seconds of imports, or the VGG's download
-        p.error(f"--model {args.model}: model file not found")
-    for name in ("photos", "paintings", "against"):
+    if args.model is None and args.style is None:
+        p.error("which model? --style NAME (a shipped one: stylize --list-styles) or --model FILE")
+    if args.model is not None and not args.model.is_file():  # else said after seconds of imports, or the VGG's download
+        named = "" if args.model.suffix or args.model.parent != Path() else f" (a shipped style: --style {args.model})"
+        p.error(f"--model {args.model}: model file not found{named}")
+    if not args.photos.exists():
+        p.error(f"--photos {args.photos}: not found")
+    for name in ("paintings", "against"):
         folder = getattr(args, name)
         if folder is not None and not folder.is_dir():
             p.error(f"--{name} {folder}: folder not found")
@@ -100,14 +107,15 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
              style_size: int | None = None, baseline: str = "none", baseline_from: Path | None = None,
              steps: int = GatysConfig.steps, method: str = GatysConfig.method, device: str | None = None, precision: str = "fp32",
              vgg_weights: str = "imagenet", progress: bool = True, paintings: Path | None = None,
-             max_paintings: int | None = None, against: Path | None = None, strength: float = 1.0) -> dict:
+             max_paintings: int | None = None, against: Path | None = None, strength: float = 1.0,
+             style: str | None = None) -> dict:
     """The model's mean losses on the photos, at the loss weights it was trained with (the
     training defaults where its file does not say), and optionally Gatys' on the same photos.
     A gallery is evaluated style by style, each against its own painting (found in `paintings`
     by name where its recorded path is not there): {"styles": {name: report}}. So is an
     arbitrary-style network, over the paintings its training held out (or those in `paintings`),
     optionally beside another tool's pictures of the same pairs (`against`). `strength` < 1 scores
-    the output as `stylize --strength` blends it with the photo."""
+    the output as `stylize --strength` blends it with the photo. `style`: one style of a gallery."""
     from fast_style.losses import perceptual_loss
     from fast_style.stylizer import Stylizer
 
@@ -138,7 +146,12 @@ def evaluate(model: Path, photos_dir: Path, size: int = 256, style_image: Path |
         raise ValueError(f"{model}: its record names {len(images)} paintings for {len(stylizer.styles)} styles")
     styles = {}
     for name, image in zip(stylizer.styles, images):
-        painting = find_painting(image, paintings)
+        if style is not None and name != style:
+            continue
+        try:
+            painting = find_painting(image, paintings)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{e}; --paintings DIR names the folder of the gallery's paintings") from None
         styles[name] = _evaluate_style(stylizer, name, painting, baseline_from=None, **common)
         if (single := _single_beside(model, name)) is not None:  # the quality goal's yardstick (docs/gallery.md)
             alone = Stylizer.load(single, device=device, precision=precision, vgg_weights=vgg_weights, strength=strength)
@@ -202,7 +215,8 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
     style_size = style_size or record.style_size or StyleConfig.size
     if loss_fn is None:
         loss_fn = perceptual_loss(style_image, style_size, weights, LossConfig(vgg_weights=vgg_weights)).to(device)
-    photos = find_images(photos_dir) if photos_dir.is_dir() else []
+    root = photos_dir if photos_dir.is_dir() else photos_dir.parent  # or one photo
+    photos = find_images(photos_dir) if photos_dir.is_dir() else [photos_dir] if photos_dir.is_file() else []
     if not photos:
         raise FileNotFoundError(f"{photos_dir}: no photos found")
     for path in photos:  # all read first: no minutes of work before a bad file stops the run
@@ -214,7 +228,7 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
         if too_small_for_vgg(w, h, size):
             raise ValueError(f"{path}: {w}x{h} at --size {size} is too small for VGG-16's losses ({VGG_MIN_SIDE} "
                              f"pixels or more a side); the scores are over every photo of {photos_dir}, so move it out")
-    setup = {"photos": [str(p.relative_to(photos_dir)) for p in photos], "size": size,
+    setup = {"photos": [str(p.relative_to(root)) for p in photos], "size": size,
              "style_image": Path(style_image).name, "style_size": style_size, "weights": weights,
              "vgg_weights": vgg_weights}
     reused = _earlier_baseline(baseline_from, setup) if baseline_from else None
@@ -231,7 +245,7 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
         with torch.no_grad():
             model_rows.append({k: v.item() for k, v in loss_fn(y, x).items()} | {"seconds_per_image": seconds})
             if against is not None:
-                other = against / Path(style_image).stem / path.relative_to(photos_dir).with_suffix(".png")
+                other = against / Path(style_image).stem / path.relative_to(root).with_suffix(".png")
                 if not other.is_file():
                     raise FileNotFoundError(f"{other}: no picture of this pair in --against {against}")
                 o = resize(to_tensor(open_rgb(other))[None].to(device), *x.shape[-2:]).clamp(0, 1)
@@ -252,6 +266,19 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
         report["against"] = _means(other_rows)
         report["against_ratio"] = report["model"]["total"] / report["against"]["total"]
     return report
+
+
+def _chosen(spec: str | None, model: Path | None) -> tuple[Path, str | None]:
+    """The file and the gallery style (or None) of --style and --model, as stylize resolves them."""
+    if spec is None:
+        assert model is not None
+        return model, None
+    from fast_style.models import parse_style, resolve_style
+
+    if not isinstance(parse_style(spec), str):
+        raise ValueError(f"--style {spec}: a mix has no one painting to be scored against; give one style")
+    path, style = resolve_style(spec, model)
+    return path, style if isinstance(style, str) else None
 
 
 def print_table(report: dict) -> None:
@@ -296,10 +323,11 @@ def main(argv: list[str] | None = None) -> int:
 
     own_pixel_limits()
     try:
-        report = evaluate(args.model, args.photos, args.size, args.style_image, args.style_size, args.baseline,
+        model, style = _chosen(args.style, args.model)
+        report = evaluate(model, args.photos, args.size, args.style_image, args.style_size, args.baseline,
                           args.baseline_from, args.steps, args.method, args.device, args.precision, args.vgg_weights,
                           progress=not args.json, paintings=args.paintings, max_paintings=args.max_paintings,
-                          against=args.against, strength=args.strength)
+                          against=args.against, strength=args.strength, style=style)
     except (ModelFileError, VGGWeightsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -166,6 +166,9 @@ def test_evaluate_reports_each_style_of_a_gallery(tmp_path: Path, photo_dir: Pat
     assert [line.split()[0] for line in lines[2:]] == [*STYLES, "mean"]
     assert lines[1].split()[-3:] == ["total", "/", "single"]
     assert [len(line.split()) for line in lines[2:]] == [4, 5, 4, 5]  # a ratio for wave alone, and its mean
+    assert evaluate(["--model", str(path), "--style", "the_scream", "--photos", str(photo_dir), "--size", "32", "--json",
+                     "--vgg-weights", "random"]) == 0  # one style of the gallery
+    assert list(json.loads(capsys.readouterr().out)["styles"]) == ["the_scream"]
 
 
 def test_norm_parameters_can_learn_faster_than_the_shared_network() -> None:

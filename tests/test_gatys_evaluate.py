@@ -60,7 +60,7 @@ def test_evaluate_help_and_a_refused_command_line_answer_without_importing_torch
     assert result.stderr.splitlines() == ["evaluate: error: --size must be at least 1, not 0",  # and no usage above
                                           "evaluate: error: unrecognized arguments: --sizee 3 (did you mean --size?)",
                                           # said after the VGG had loaded, or failed to download
-                                          "evaluate: error: --photos nope: folder not found",
+                                          "evaluate: error: --photos nope: not found",
                                           "evaluate: error: --model nope.safetensors: model file not found"]
 
 def test_evaluate_json_against_gatys(tiny_model: Path, photo_dir: Path, capsys: pytest.CaptureFixture) -> None:
@@ -189,6 +189,23 @@ def test_evaluate_table_and_bad_folder(tiny_model: Path, photo_dir: Path, tmp_pa
     assert capsys.readouterr().err.strip() == (f"error: {folder / 'strip.png'}: 300x4 at --size 32 is too small for VGG-16's "
                                                f"losses (8 pixels or more a side); the scores are over every photo of "
                                                f"{folder}, so move it out")
+
+
+def test_evaluate_takes_a_shipped_style_by_name_as_stylize_does_and_one_photo(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`--model` took a file alone: an installed wheel's user had no checkpoints/ path to give it."""
+    photo = make_photo(tmp_path / "one.jpg", (40, 30))
+    assert evaluate(["--style", "wave", "--photos", str(photo), "--size", "32", "--vgg-weights", "random", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["photos"] == 1 and report["setup"]["photos"] == ["one.jpg"] and report["setup"]["style_image"] == "wave.jpg"
+    with pytest.raises(SystemExit):
+        evaluate(["--model", "wave", "--photos", str(photo)])
+    assert capsys.readouterr().err.splitlines()[-1] == "evaluate: error: --model wave: model file not found (a shipped style: --style wave)"
+    assert evaluate(["--style", "wave,udnie", "--photos", str(photo), "--vgg-weights", "random"]) == 1
+    assert capsys.readouterr().err == "error: --style wave,udnie: a mix has no one painting to be scored against; give one style\n"
+    with pytest.raises(SystemExit):
+        evaluate(["--photos", str(photo)])
+    assert capsys.readouterr().err.splitlines()[-1] == ("evaluate: error: which model? --style NAME (a shipped one: "
+                                                        "stylize --list-styles) or --model FILE")
 
 
 def test_evaluate_reads_a_painting_above_pillows_pixel_limit(tiny_model: Path, photo_dir: Path,
