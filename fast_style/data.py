@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import signal
 from collections.abc import Iterator
 from functools import partial
@@ -86,6 +88,19 @@ class PhotoFolder(Dataset):
                 self.skipped += 1
                 log.warning("skipping unreadable photo %s (%s); %d skipped in this worker", path, e, self.skipped)
         raise RuntimeError(f"{self.root}: no photo in this folder can be decoded")
+
+
+@contextlib.contextmanager
+def loader_workers_killed_on_error() -> Iterator[None]:
+    """Around a Lightning loop with loader workers. They ignore SIGTERM (ignore_sigterm), which is
+    how Python's exit ends them, so an error left the process waiting for them for good (a bad
+    seed in train, a photo that did not fit its batch in a dataset run)."""
+    try:
+        yield
+    except BaseException:
+        for worker in multiprocessing.active_children():
+            worker.kill()
+        raise
 
 
 def ignore_sigterm(worker_id: int) -> None:

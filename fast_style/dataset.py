@@ -36,9 +36,9 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from fast_style.data import LOADER_WARNING, ignore_sigterm
+from fast_style.data import LOADER_WARNING, ignore_sigterm, loader_workers_killed_on_error
 from fast_style.files import InputError, load_input, outside, save_image, too_many_pixels
-from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, find_images
+from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, find_images, upright_size
 from fast_style.pixels import to_bytes, to_pil
 from fast_style.model_file import ModelFile, load_model, read_model
 from fast_style.models import NEEDS_PAINTING, needs_a_style, parse_style
@@ -82,7 +82,7 @@ def plan(root: Path, out: Path, styles: list[str], per_image: str, seed: int) ->
             continue
         try:
             with Image.open(path) as im:
-                size = im.size
+                size = upright_size(im)  # a phone's portrait photo is stored sideways, its sides swapped
         except (OSError, SyntaxError, ValueError):
             bad.append(relative)  # reported by the process that gets it, like any other input
             size = (0, 0)
@@ -112,6 +112,10 @@ class _Images(Dataset):
             image = load_input(self.root / item.relative, self.max_pixels)
             if reason := too_many_pixels(image.width, image.height, {"--size": self.size}, self.max_pixels):
                 raise InputError(reason)  # --size 30000, a typo, would run for hours in tiles
+            if image.size != item.size:  # its batch is of the planned size: replaced since the run began
+                w, h = item.size
+                raise InputError(f"changed while the run went on ({w}x{h} when listed, {image.width}x{image.height} "
+                                 "now); the same command takes it again")
             return {"index": i, "image": to_bytes(image), "error": None}  # uint8 in, uint8 out: a quarter of the bytes
         except InputError as e:
             return {"index": i, "image": None, "error": str(e)}
@@ -303,7 +307,8 @@ def run(r: Run) -> Summary | None:
                             callbacks=[writer],
                             strategy="ddp" if (r.devices not in (1, "1") or r.num_nodes > 1) else "auto")
         if items:  # the same on every process: all of them predict, or none
-            trainer.predict(module, return_predictions=False)
+            with loader_workers_killed_on_error():
+                trainer.predict(module, return_predictions=False)
             trainer.strategy.barrier()
     if not trainer.is_global_zero:
         return None

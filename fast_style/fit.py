@@ -9,7 +9,6 @@ import datetime
 import difflib
 import inspect
 import logging
-import multiprocessing
 import shutil
 import signal
 import sys
@@ -29,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fast_style.arbitrary import ArbitraryNet
 from fast_style.atomic import atomic_write
-from fast_style.data import LOADER_WARNING, PhotoDataModule
+from fast_style.data import LOADER_WARNING, PhotoDataModule, loader_workers_killed_on_error
 from fast_style.gallery import GalleryNet
 from fast_style.hardware import (
     inductor_options,
@@ -396,12 +395,8 @@ def run(cfg: DictConfig, run_dir: Path) -> None:
     """Train, export, and say in one line what went wrong: the exit status a scheduler reads."""
     own_pixel_limits()
     try:
-        try:
+        with loader_workers_killed_on_error():
             train(cfg, run_dir)
-        except BaseException:  # loader workers ignore SIGTERM (data.ignore_sigterm), which Python's exit ends
-            for worker in multiprocessing.active_children():  # them with: a bad seed's error hung the run for good
-                worker.kill()
-            raise
     except (FileNotFoundError, VGGWeightsError, ModelFileError, ValueError, MisconfigurationException) as e:
         paintings = cfg.style.get("paintings")  # style=any and style=gallery default to this repository's ../shared
         moved = isinstance(e, FileNotFoundError) and paintings and str(e).startswith(str(paintings))

@@ -161,6 +161,13 @@ def own_pixel_limits() -> None:
     Image.MAX_IMAGE_PIXELS = None
 
 
+def upright_size(im: Image.Image) -> tuple[int, int]:
+    """An opened file's (width, height) as open_image turns it upright, from its header alone:
+    EXIF orientations 5-8 are a quarter turn."""
+    turned = im.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)
+    return (im.height, im.width) if turned else im.size
+
+
 def too_small_for_vgg(width: int, height: int, size: int | None) -> bool:
     """Whether a photo, its longest side scaled to `size` (as evaluate and validation take it),
     pools to nothing before VGG-16's relu4_3."""

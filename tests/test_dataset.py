@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 
 from conftest import make_photo, stop_group
-from fast_style.dataset import batches, plan, random_style
+from fast_style.dataset import Item, _Images, batches, plan, random_style
+from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.gallery import GalleryConfig, GalleryNet
 from fast_style.model_file import save_model
 from fast_style.stylize import main
@@ -93,6 +94,35 @@ def test_a_size_past_the_pixel_limit_fails_each_image_in_the_manifest(tiny_model
     errors = {line["error"] for line in manifest(tmp_path / "out") if line["input"] != "b/broken.jpg"}
     assert errors == {"refused: --size 300 makes it 0.0675 megapixels, above the limit of 0.008 (--max-pixels)",
                       "refused: --size 300 makes it 0.0614 megapixels, above the limit of 0.008 (--max-pixels)"}
+
+
+def test_a_portrait_photo_stored_sideways_gets_a_batch_of_its_own_size(tiny_model: Path, tmp_path: Path) -> None:
+    """A phone stores a portrait photo sideways, with an EXIF orientation. Planned by its stored
+    size, it went into a batch with landscape photos: a traceback from the stack of the two."""
+    root = tmp_path / "in"
+    for i in range(3):
+        photo = Image.open(make_photo(root / f"p{i}.jpg", (40, 30), seed=i))
+        photo.load()
+        exif = Image.Exif()
+        exif[ExifTags.Base.Orientation] = 6 if i == 1 else 1  # a quarter turn clockwise
+        photo.save(root / f"p{i}.jpg", exif=exif.tobytes())
+    assert [item.size for item in plan(root, tmp_path / "out", [""], "same", seed=0)[0]] == [(40, 30), (30, 40), (40, 30)]
+    assert main(["--model", str(tiny_model), "--devices", "1", "--workers", "0", str(root), "-o", str(tmp_path / "out")]) == 0
+    assert [Image.open(tmp_path / "out" / f"p{i}.jpg").size for i in range(3)] == [(40, 30), (30, 40), (40, 30)]
+    images = _Images(root, [Item("p0.jpg", (30, 40), "")], DEFAULT_MAX_PIXELS, None)  # replaced since it was listed
+    assert images[0]["error"] == "changed while the run went on (30x40 when listed, 40x30 now); the same command takes it again"
+
+
+def test_an_error_ends_a_dataset_run_with_its_loader_workers(tiny_model: Path, tmp_path: Path) -> None:
+    """The loader's workers ignore SIGTERM, a scheduler's stop being the main process's to save,
+    and Python's exit ends them with SIGTERM: an error left the run waiting for them for good."""
+    root, out = folder(tmp_path / "in"), tmp_path / "out"
+    script = ("import sys\nfrom fast_style import dataset\nfrom fast_style.stylize import main\n"
+              "def boom(samples):\n    raise RuntimeError('boom')\n"
+              "dataset._collate = boom\n"  # in a worker, at the first batch: as a stack of two sizes failed
+              f"sys.exit(main(['--model', {str(tiny_model)!r}, '--devices', '1', {str(root)!r}, '-o', {str(out)!r}]))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=90)  # it hung for good
+    assert result.returncode == 2 and "RuntimeError: boom" in result.stderr, result.stderr[-2000:]
 
 
 def test_videos_in_the_folder_are_said_to_be_left_out(tiny_model: Path, tmp_path: Path,
