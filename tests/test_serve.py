@@ -342,6 +342,24 @@ def test_the_page_stylizes_a_dropped_photo_at_its_size(page, tmp_path: Path) -> 
 
 
 @browser
+def test_a_page_without_the_camera_says_why_instead_of_a_script_error(page, server: str) -> None:  # noqa: ANN001
+    """Over plain http from another device (--host) browsers give no navigator.mediaDevices: Start
+    said "webcam: Cannot read properties of undefined (reading 'getUserMedia')" (tried from
+    192.0.2.2 with Chromium). Here the same page with mediaDevices taken away."""
+    context = page.context.browser.new_context()
+    try:
+        tab = context.new_page()
+        tab.add_init_script("Object.defineProperty(Navigator.prototype, 'mediaDevices', { get: () => undefined })")
+        tab.goto(server)
+        tab.wait_for_function("document.querySelectorAll('#style option').length == 2")
+        assert tab.is_disabled("#camStart") and tab.is_visible("#camNote")
+        assert "only to https pages and to this machine's own page (localhost)" in tab.inner_text("#camNote")
+    finally:
+        context.close()
+    assert not page.is_visible("#camNote")  # where the camera is there, no note
+
+
+@browser
 def test_the_page_shows_stylized_webcam_frames(page) -> None:  # noqa: ANN001
     with page.expect_response(lambda r: "frame=1" in r.url) as answered:
         page.click("#camStart")
