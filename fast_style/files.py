@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from fast_style.atomic import atomic_write
 from fast_style.images import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, is_mpeg_stream, on_white,
-                               open_image)
+                               open_image, tiff_pages)
 
 DEFAULT_OUT = Path("stylized")
 VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".gif", ".webp")  # H.264 but for the last three
@@ -98,6 +98,8 @@ def check_output_kind(source: Path, out: Path) -> None:
         raise InputError(f"{out}: {source.name} is a video, written as {' '.join(VIDEO_OUTPUTS)}, not {suffix}")
     if suffix and suffix not in ANIMATIONS and not out.is_dir() and is_animation(source):
         raise InputError(f"{out}: {source.name} is animated, written as {' '.join(ANIMATIONS)} (animated), not {suffix}")
+    if suffix and suffix not in (".tif", ".tiff") and not out.is_dir() and (pages := tiff_pages(source)) > 1:
+        raise InputError(f"{out}: {source.name} has {pages} pages, written as .tif .tiff (every page), not {suffix}")
     if not video and suffix in VIDEO_EXTENSIONS and suffix != ".gif":
         raise InputError(f"{out}: {source.name} is a picture, written as {' '.join(IMAGE_EXTENSIONS)} or .gif, not {suffix}")
 
@@ -163,13 +165,14 @@ def is_source(source: str | Path, target: str | Path) -> bool:
     return source.resolve() == target.resolve() or (source.exists() and target.exists() and source.samefile(target))
 
 
-def save_image(image: Image.Image, path: Path, exif: bytes | None = None, overwrite: bool = True) -> None:
+def save_image(image: Image.Image, path: Path, exif: bytes | None = None, overwrite: bool = True,
+               pages: list[Image.Image] | None = None) -> None:
     """Never a half-written image: see fast_style.atomic. `exif`: the input's, as open_image kept
     it (fast_style.images.kept_exif). `overwrite=False`: a file of that name is kept, even one made
-    while this one was encoded."""
+    while this one was encoded. `pages`: a TIFF's after the first."""
     try:
         with atomic_write(path, replace=overwrite) as tmp:
-            _save(image, tmp, Image.registered_extensions()[path.suffix.lower()], exif=exif)
+            _save(image, tmp, Image.registered_extensions()[path.suffix.lower()], exif=exif, pages=pages)
     except OSError as e:
         if e.errno is None:  # a message of its own (Pillow's, atomic_write's)
             raise
@@ -184,12 +187,14 @@ def encode_image(image: Image.Image, fmt: str, quality: int = QUALITY, exif: byt
 
 
 def _save(image: Image.Image, target: Path | io.BytesIO, fmt: str, quality: int = QUALITY,
-          exif: bytes | None = None) -> None:
+          exif: bytes | None = None, pages: list[Image.Image] | None = None) -> None:
     if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):  # no alpha in these formats: flatten on white
         image = on_white(image)
     options = {"quality": quality} if fmt in ("JPEG", "WEBP", "HEIF", "AVIF") else {}
     if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF", "HEIF", "AVIF"):  # BMP and GIF have no EXIF
         options["exif"] = exif
+    if pages:
+        options |= {"save_all": True, "append_images": pages}
     image.save(target, format=fmt, **options, **FAST_ENCODE.get(fmt, {}))
 
 
@@ -202,7 +207,8 @@ def image_format(name: str) -> str:
     return fmt
 
 
-def load_input(path: Path, max_pixels: int) -> Image.Image:
+def load_input(path: Path, max_pixels: int, page: int = 0) -> Image.Image:
+    """`page`: of a TIFF of several (images.tiff_pages)."""
     if not path.exists():
         raise InputError("file not found")
     if path.is_dir():
@@ -217,7 +223,7 @@ def load_input(path: Path, max_pixels: int) -> Image.Image:
         return load_input_bytes(data, max_pixels)[0]
     if path.stat().st_size == 0:
         raise InputError("empty file (0 bytes)")
-    return _decode(path, max_pixels)
+    return _decode(path, max_pixels, page)
 
 
 def load_input_bytes(data: bytes, max_pixels: int) -> tuple[Image.Image, str | None]:
@@ -241,9 +247,9 @@ def _looks_like_video(head: bytes) -> bool:
             (head.startswith(b"RIFF") and head[8:12] == b"AVI ") or is_mpeg_stream(head))
 
 
-def _decode(source: Path | io.BytesIO, max_pixels: int) -> Image.Image:
+def _decode(source: Path | io.BytesIO, max_pixels: int, page: int = 0) -> Image.Image:
     try:
-        return open_image(source, max_pixels)
+        return open_image(source, max_pixels, page)
     except ImageTooLarge as e:
         raise InputError(f"refused: {e}") from None
     except UnidentifiedImageError:

@@ -89,11 +89,14 @@ class ImageTooLarge(ValueError):
     pass
 
 
-def open_image(path: str | Path | IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_image(path: str | Path | IO[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS, page: int = 0) -> Image.Image:
     """Upright (EXIF orientation applied), fully decoded sRGB, or RGBA where the file has
     transparency. The pixel count is checked from the header, before anything is decoded.
-    info["exif"] holds what the output keeps of the photo's metadata (kept_exif), or nothing."""
+    info["exif"] holds what the output keeps of the photo's metadata (kept_exif), or nothing.
+    `page`: of a TIFF of several (tiff_pages)."""
     with Image.open(path) as im:
+        if page:
+            im.seek(page)
         if max_pixels and im.width * im.height > max_pixels:
             raise ImageTooLarge(
                 f"{im.width}x{im.height} is {im.width * im.height / 1e6:.0f} megapixels, above the limit of "
@@ -159,6 +162,17 @@ def own_pixel_limits() -> None:
     names is read whatever its size (a museum's scan was a DecompressionBombError in train and
     evaluate). Not for the library: Pillow's setting is the whole process's."""
     Image.MAX_IMAGE_PIXELS = None
+
+
+def tiff_pages(path: Path) -> int:
+    """The pages of a TIFF file (a scanned document, a fax): 1 for any other file."""
+    if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
+        return 1
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "n_frames", 1)
+    except (OSError, SyntaxError, ValueError):
+        return 1  # reported as the picture it cannot decode
 
 
 def upright_size(im: Image.Image) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from fast_style.files import (InputError, check_target, is_animation, is_source, is_video, load_input, output_path,
                               save_image, too_many_pixels)
-from fast_style.images import DEFAULT_MAX_PIXELS, scale_longest
+from fast_style.images import DEFAULT_MAX_PIXELS, scale_longest, tiff_pages
 
 if TYPE_CHECKING:
     from fast_style.stylizer import Stylizer
@@ -167,6 +167,9 @@ def _batches(stylizer: Stylizer, inputs: list[tuple[Path, Path]], out: Path | No
         if is_animation(source):
             yield _stylize_one_animation(stylizer, source, target, video, report)
             continue
+        if (pages := tiff_pages(source)) > 1:
+            yield _stylize_pages(stylizer, source, target, pages, options)
+            continue
         try:
             image = load_input(source, options.max_pixels)
             _check_scaled(image, options)
@@ -213,6 +216,34 @@ def _write_batch(stylizer: Stylizer, jobs: list[Job], options: Options) -> int:
             continue
         options.report.done(source, target, seconds=share + time.perf_counter() - saving)  # a closed stdout is no file's fault
     return failed
+
+
+def _stylize_pages(stylizer: Stylizer, source: Path, target: Path, pages: int, options: Options) -> int:
+    """A TIFF of several pages (a scanned document, a fax): every page at its own size, into one
+    TIFF; 1 if it failed (reported in one line), else 0. Until session 53 the first page alone
+    was written, and the others were dropped, unsaid."""
+    from fast_style.animation import HELD_PIXELS
+
+    painted: list[Image.Image] = []
+    held, exif = 0, None
+    try:
+        for page in range(pages):
+            image = load_input(source, options.max_pixels, page)
+            _check_scaled(image, options)
+            if options.output_size:
+                image = scale_longest(image, options.output_size)
+            exif = exif or image.info.get("exif")
+            held += image.width * image.height
+            if held > HELD_PIXELS:  # every page is written at once
+                raise InputError(f"refused: its first {page + 1} of {pages} pages are {held / 1e6:.3g} megapixels to hold "
+                                 f"at once, above {HELD_PIXELS / 1e6:.3g}; --output-size makes them smaller")
+            painted.append(stylizer.stylize_batch([image], options.size)[0])
+        save_image(painted[0], target, exif, options.overwrite, pages=painted[1:])
+    except (InputError, OSError, RuntimeError, ValueError) as e:
+        options.report.failed(source, str(e).strip().splitlines()[0])
+        return 1
+    options.report.done(source, target, f" ({pages} pages)")
+    return 0
 
 
 def _stylize_one_animation(stylizer: Stylizer, source: Path, target: Path, options: VideoOptions, report: Report) -> int:

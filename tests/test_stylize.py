@@ -23,6 +23,24 @@ def test_odd_sizes_come_back_the_same_size(tiny_model: Path, tmp_path: Path) -> 
     assert Image.open(out / "b_tiny.png").size == (341, 250)
 
 
+def test_every_page_of_a_tiff_is_stylized_at_its_own_size(tiny_model: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """A scanned document or a fax: the first page alone came out, and the others were dropped, unsaid."""
+    from PIL import ImageSequence
+
+    pages = [Image.open(make_photo(tmp_path / f"p{i}.png", size, seed=i)) for i, size in enumerate([(60, 40), (33, 51), (20, 10)])]
+    pages[0].save(tmp_path / "scan.tif", save_all=True, append_images=pages[1:])
+    assert main(["--model", str(tiny_model), str(tmp_path / "scan.tif"), str(tmp_path / "p1.png"), "-o", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{tmp_path / 'out' / 'scan_tiny.tif'} (3 pages)"
+    with Image.open(tmp_path / "out" / "scan_tiny.tif") as out:
+        painted = [np.asarray(page.convert("RGB")) for page in ImageSequence.Iterator(out)]
+    assert [p.shape[:2] for p in painted] == [(40, 60), (51, 33), (10, 20)]
+    assert np.array_equal(painted[1], np.asarray(Image.open(tmp_path / "out" / "p1_tiny.png")))  # each page as a photo
+    assert main(["--model", str(tiny_model), str(tmp_path / "scan.tif"), "-o", str(tmp_path / "scan.jpg")]) == 2
+    assert (f"{tmp_path / 'scan.jpg'}: scan.tif has 3 pages, written as .tif .tiff (every page), not .jpg"
+            in capsys.readouterr().err)
+
+
 def test_outputs_get_the_usual_permissions(tiny_model: Path, tmp_path: Path) -> None:
     import os
 
