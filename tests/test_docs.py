@@ -57,6 +57,14 @@ def test_docs_stylize_names_every_option_of_stylize_and_evaluate(capsys: pytest.
     assert not missing, missing
 
 
+def test_the_data_readme_names_every_photo_suffix_a_folder_is_searched_for() -> None:
+    """It said `.jpg .jpeg .png .webp .bmp` long after TIFF, HEIC, AVIF and .jfif joined."""
+    from fast_style.images import IMAGE_EXTENSIONS
+
+    listed = re.search(r"searched recursively, linked folders included, for\s+`([^`]+)`", (ROOT / "data" / "README.md").read_text())
+    assert listed and listed[1].split() == list(IMAGE_EXTENSIONS)
+
+
 def test_docs_training_names_every_key_of_the_train_config() -> None:
     config = OmegaConf.load(ROOT / "conf" / "train.yaml")
     text = (ROOT / "docs" / "training.md").read_text()
