@@ -52,6 +52,25 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+def named_device(name: str | torch.device | None) -> torch.device:
+    """The device asked for (default_device where none is), or a ValueError saying why there is
+    none: torch's own errors came late and named no option (`evaluate --device cuda` was a
+    traceback), or listed its twenty device types for a typo."""
+    if not name:
+        return default_device()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name}: not a device (cpu, cuda, cuda:N, mps)") from None
+    if device.type == "cuda" and (device.index or 0) >= (count := torch.cuda.device_count()):
+        there = f"this machine has {count} (cuda:0 to cuda:{count - 1})" if count else "no CUDA GPU is visible here"
+        raise ValueError(f"device {name}: {there}; cpu runs anywhere, and leaving the device out takes the best there is")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name}: no Apple GPU (MPS) here; cpu runs anywhere, and leaving the device out "
+                         "takes the best there is")
+    return device
+
+
 Runner = Callable[[torch.Tensor], torch.Tensor]
 StyleKey = tuple[float, ...] | None  # a style code's numbers; None for a single-style network
 
@@ -70,7 +89,7 @@ class Engine:
         channels_last: bool = False,
         max_pass_pixels: int | None = None,
     ) -> None:
-        self.device = torch.device(device) if device else default_device()
+        self.device = named_device(device)
         if max_pass_pixels is not None and max_pass_pixels < 1:  # -5 sent every picture into tiles, silently
             raise ValueError(f"max_pass_pixels must be at least 1, or None (from the network and precision), "
                              f"not {max_pass_pixels}")

@@ -33,6 +33,7 @@ from PIL import Image
 
 from fast_style.files import ANIMATIONS, KEPT_VIDEO_FORMATS, QUALITY, InputError, encode_image, is_animation, is_video, load_input_bytes
 from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, painting_rgb
+from fast_style.engine import named_device
 from fast_style.lanes import CORES, thread_count, trace_inductors_dummy_once
 from fast_style.model_file import ModelFileError, read_model
 from fast_style.models import file_styles, resolve_style, shipped_models, style_index
@@ -58,6 +59,7 @@ class Studio:
 
     def __init__(self, models: list[Path] | None = None, device: str | None = None, precision: str = "auto",
                  max_pixels: int = DEFAULT_MAX_PIXELS, vgg_weights: str = "imagenet") -> None:
+        named_device(device)  # said at start, not as every request's error
         self.device, self.precision, self.max_pixels = device, precision, max_pixels
         self.vgg_weights = vgg_weights  # what an arbitrary-style model reads paintings with
         self.models = models  # None: the shipped ones

@@ -338,7 +338,11 @@ def _main(argv: list[str] | None) -> int:
     if args.serve:
         from fast_style.serve import Studio, serve
 
-        studio = Studio([args.model] if args.model else None, args.device, args.precision, args.max_pixels)
+        try:
+            studio = Studio([args.model] if args.model else None, args.device, args.precision, args.max_pixels)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         with _stops("the server is closed, and its folder of video results removed"):
             return serve(studio, args.host or "127.0.0.1", 7860 if args.port is None else args.port)
     own_pixel_limits()
@@ -511,12 +515,10 @@ def _devices(value: str) -> int | str:
 
 def stream_defaults(device: str | None, compile: bool) -> tuple[str, bool]:
     """Videos and live sources only: the fastest path within tolerance (fast_style.hardware)."""
-    import torch
-
-    from fast_style.engine import default_device
+    from fast_style.engine import named_device
     from fast_style.hardware import stream_path
 
-    precision, compile_default = stream_path(torch.device(device) if device else default_device())
+    precision, compile_default = stream_path(named_device(device))
     return precision, compile or compile_default
 
 
@@ -614,9 +616,7 @@ def write_sheet(photo: Path, target: Path, overwrite: bool, max_pixels: int, til
 
 def gatys_stylizer(style_image: Path, style_size: int, steps: int, method: str, vgg_weights: str,
                    device: str | None, strength: float, preserve_color: bool) -> Stylizer:
-    import torch
-
-    from fast_style.engine import default_device
+    from fast_style.engine import named_device
     from fast_style.losses import perceptual_loss
     from fast_style.model_file import ModelRecord
     from fast_style.optimize import GatysEngine
@@ -625,7 +625,7 @@ def gatys_stylizer(style_image: Path, style_size: int, steps: int, method: str, 
     if not style_image.is_file():
         raise ValueError(f"{style_image}: style image not found")
     loss_fn = perceptual_loss(style_image, style_size, config=LossConfig(vgg_weights=vgg_weights))  # the training defaults
-    engine = GatysEngine(loss_fn, steps, method, torch.device(device) if device else default_device())
+    engine = GatysEngine(loss_fn, steps, method, named_device(device))
     return Stylizer.over(engine, ModelRecord(style=style_image.stem), strength, preserve_color)
 
 

@@ -41,6 +41,24 @@ def test_every_page_of_a_tiff_is_stylized_at_its_own_size(tiny_model: Path, tmp_
             in capsys.readouterr().err)
 
 
+def test_a_device_that_is_not_here_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """torch's own words came late and named no option: `evaluate --device cuda` was a traceback,
+    `stylize --serve --device cuda` listened and failed every request, a typo listed 20 device types."""
+    from fast_style.evaluate import main as evaluate
+
+    photo = make_photo(tmp_path / "a.jpg", (20, 20))
+    absent = "device cuda:99: " + (f"this machine has {torch.cuda.device_count()} (cuda:0 to " if torch.cuda.device_count()
+                                   else "no CUDA GPU is visible here; cpu runs anywhere")
+    for argv in (["--style", "wave", "--device", "cuda:99", str(photo)], ["--serve", "--device", "cuda:99"]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err.startswith(f"error: {absent}")
+    assert evaluate(["--style", "wave", "--device", "cuda:99", "--photos", str(photo), "--vgg-weights", "random"]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {absent}")
+    assert main(["--style", "wave", "--device", "gpu", str(photo)]) == 2
+    assert capsys.readouterr().err == "error: device gpu: not a device (cpu, cuda, cuda:N, mps)\n"
+    assert not list(tmp_path.glob("stylized*"))
+
+
 def test_outputs_get_the_usual_permissions(tiny_model: Path, tmp_path: Path) -> None:
     import os
 
