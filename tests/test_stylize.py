@@ -604,6 +604,7 @@ def test_images_reach_the_network_in_same_size_batches_once(tiny_model: Path, tm
     (["--model", "m.safetensors", "a.mp4", "--fps", "0"], "--fps must be above 0, and finite, not 0"),
     (["--model", "m.safetensors", "a.mp4", "--fps", "inf"], "--fps must be above 0, and finite, not inf"),  # a traceback
     (["--sheet", "a.jpg", "-o", "sheet"], "--sheet takes one photo and -o SHEET.png (or .jpg .jpeg .jfif .png .webp .bmp .tif .tiff .heic .heif .avif)"),
+    (["--sheet", "clip.mp4", "-o", "s.png"], "--sheet takes one photo: clip.mp4 is a video"),  # said of -o: "s.png: clip.mp4 is a video, written as .mp4 ..."
     (["--model", "m.safetensors", "a.jpg", "--size", "0"], "--size must be at least 1, not 0"),
     (["--list-styles", "--size", "3"], "--list-styles takes nothing else (not size)"),
     (["--model", "m.safetensors", "-", "a.jpg", "-o", "-"], "- (an image on stdin) is the only input"),
