@@ -195,7 +195,7 @@ def open_rgb(path: str | Path, max_pixels: int | None = None) -> Image.Image:
 def on_white(image: Image.Image) -> Image.Image:
     """RGB, any transparency flattened on white, as a page shows it. The colours under a transparent
     pixel are whatever an editor left there, black in most: read as they were, a painting with
-    transparent margins taught a dark style (docs/training.md, Paintings with transparency)."""
+    transparent margins taught a dark style (docs/training.md, "Paintings with transparency")."""
     if image.mode != "RGBA":
         return image.convert("RGB")
     return Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")

@@ -232,7 +232,7 @@ def _stylize_pages(stylizer: Stylizer, source: Path, target: Path, pages: int, o
             _check_scaled(image, options)
             if options.output_size:
                 image = scale_longest(image, options.output_size)
-            exif = exif or image.info.get("exif")
+            exif = image.info.get("exif") if page == 0 else exif  # the first page's, as a photo's
             held += image.width * image.height
             if held > HELD_PIXELS:  # every page is written at once
                 raise InputError(f"refused: its first {page + 1} of {pages} pages are {held / 1e6:.3g} megapixels to hold "
