@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import glob
 import io
+import itertools
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 from fast_style.atomic import atomic_write
 from fast_style.images import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, is_mpeg_stream, on_white,
@@ -166,10 +168,10 @@ def is_source(source: str | Path, target: str | Path) -> bool:
 
 
 def save_image(image: Image.Image, path: Path, exif: bytes | None = None, overwrite: bool = True,
-               pages: list[Image.Image] | None = None) -> None:
+               pages: Iterator[Image.Image] | None = None) -> None:
     """Never a half-written image: see fast_style.atomic. `exif`: the input's, as open_image kept
     it (fast_style.images.kept_exif). `overwrite=False`: a file of that name is kept, even one made
-    while this one was encoded. `pages`: a TIFF's after the first."""
+    while this one was encoded. `pages`: a TIFF's after the first, each written as it comes."""
     try:
         with atomic_write(path, replace=overwrite) as tmp:
             _save(image, tmp, Image.registered_extensions()[path.suffix.lower()], exif=exif, pages=pages)
@@ -187,14 +189,18 @@ def encode_image(image: Image.Image, fmt: str, quality: int = QUALITY, exif: byt
 
 
 def _save(image: Image.Image, target: Path | io.BytesIO, fmt: str, quality: int = QUALITY,
-          exif: bytes | None = None, pages: list[Image.Image] | None = None) -> None:
+          exif: bytes | None = None, pages: Iterator[Image.Image] | None = None) -> None:
     if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):  # no alpha in these formats: flatten on white
         image = on_white(image)
     options = {"quality": quality} if fmt in ("JPEG", "WEBP", "HEIF", "AVIF") else {}
     if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF", "HEIF", "AVIF"):  # BMP and GIF have no EXIF
         options["exif"] = exif
-    if pages:
-        options |= {"save_all": True, "append_images": pages}
+    if pages is not None:  # a page at a time: a scanned document of any length is never held whole
+        with TiffImagePlugin.AppendingTiffWriter(target, new=True) as tiff:
+            for page in itertools.chain([image], pages):
+                page.save(tiff, format="TIFF", **(options if page is image else {}))
+                tiff.newFrame()
+        return
     image.save(target, format=fmt, **options, **FAST_ENCODE.get(fmt, {}))
 
 

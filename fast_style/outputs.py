@@ -220,25 +220,19 @@ def _write_batch(stylizer: Stylizer, jobs: list[Job], options: Options) -> int:
 
 def _stylize_pages(stylizer: Stylizer, source: Path, target: Path, pages: int, options: Options) -> int:
     """A TIFF of several pages (a scanned document, a fax): every page at its own size, into one
-    TIFF; 1 if it failed (reported in one line), else 0. Until session 53 the first page alone
-    was written, and the others were dropped, unsaid."""
-    from fast_style.animation import HELD_PIXELS
+    TIFF written a page at a time; 1 if it failed (reported in one line), else 0. Until session 53
+    the first page alone was written, and the others were dropped, unsaid."""
 
-    painted: list[Image.Image] = []
-    held, exif = 0, None
+    def page(number: int) -> Image.Image:
+        image = load_input(source, options.max_pixels, number)
+        _check_scaled(image, options)
+        return scale_longest(image, options.output_size) if options.output_size else image
+
     try:
-        for page in range(pages):
-            image = load_input(source, options.max_pixels, page)
-            _check_scaled(image, options)
-            if options.output_size:
-                image = scale_longest(image, options.output_size)
-            exif = image.info.get("exif") if page == 0 else exif  # the first page's, as a photo's
-            held += image.width * image.height
-            if held > HELD_PIXELS:  # every page is written at once
-                raise InputError(f"refused: its first {page + 1} of {pages} pages are {held / 1e6:.3g} megapixels to hold "
-                                 f"at once, above {HELD_PIXELS / 1e6:.3g}; --output-size makes them smaller")
-            painted.append(stylizer.stylize_batch([image], options.size)[0])
-        save_image(painted[0], target, exif, options.overwrite, pages=painted[1:])
+        first = page(0)
+        rest = (stylizer.stylize_batch([page(n)], options.size)[0] for n in range(1, pages))
+        save_image(stylizer.stylize_batch([first], options.size)[0], target, first.info.get("exif"), options.overwrite,
+                   pages=rest)
     except (InputError, OSError, RuntimeError, ValueError) as e:
         options.report.failed(source, str(e).strip().splitlines()[0])
         return 1
