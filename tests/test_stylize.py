@@ -39,6 +39,11 @@ def test_every_page_of_a_tiff_is_stylized_at_its_own_size(tiny_model: Path, tmp_
     assert main(["--model", str(tiny_model), str(tmp_path / "scan.tif"), "-o", str(tmp_path / "scan.jpg")]) == 2
     assert (f"{tmp_path / 'scan.jpg'}: scan.tif has 3 pages, written as .tif .tiff (every page), not .jpg"
             in capsys.readouterr().err)
+    data = (tmp_path / "scan.tif").read_bytes()  # written a page at a time: a bad page leaves no file
+    (tmp_path / "cut.tif").write_bytes(data[: data.index(pages[2].tobytes()[:64]) + 100])
+    assert main(["--model", str(tiny_model), str(tmp_path / "cut.tif"), "-o", str(tmp_path / "cut_out.tif")]) == 1
+    assert "cut.tif: cannot be decoded: truncated or corrupt" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*cut_out*"))
 
 
 def test_a_device_that_is_not_here_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
