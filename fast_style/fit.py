@@ -123,13 +123,27 @@ def plain_config(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]  # a DictConfig gives a dict
 
 
-def check_resume(cfg: DictConfig) -> None:
+def latest_checkpoint(run_dir: Path) -> Path:
+    """`ckpt_path=last`: the newest checkpoints/last.ckpt of the style's other runs (run_dir's
+    siblings). Lightning's own "last" looks in this run's folder, new and empty, so it said
+    "checkpoint not found" of the shorthand a stopped run's user types first."""
+    found = [p for p in run_dir.parent.glob("*/checkpoints/last.ckpt") if p.parent.parent != run_dir]
+    if not found:
+        raise FileNotFoundError(f"ckpt_path=last: no run in {run_dir.parent} has a checkpoints/last.ckpt to resume")
+    path = max(found, key=lambda p: p.stat().st_mtime)
+    log.info("ckpt_path=last: resuming %s", path)
+    return path
+
+
+def check_resume(cfg: DictConfig, run_dir: Path) -> None:
     """`ckpt_path` resumes a run as it was. What would fail after the VGG had loaded, or train
     something other than asked, fails here in one line: a file that is no checkpoint of a run
     ("pop from empty list"), another network (forty lines of size mismatches), another painting
     (trained from the old one's weights and step count), no steps or no time left."""
     if not cfg.ckpt_path:
         return
+    if cfg.ckpt_path == "last":
+        cfg.ckpt_path = str(latest_checkpoint(run_dir))
     path = Path(cfg.ckpt_path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found (ckpt_path)")
@@ -207,7 +221,7 @@ def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
 def _train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     check_trainer_arguments(cfg)
     check_accelerator(cfg)
-    check_resume(cfg)
+    check_resume(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     plain = plain_config(cfg)
     trainer_args = plain["trainer"]

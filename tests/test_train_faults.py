@@ -1,5 +1,7 @@
 """Bad training data, bad settings, NaNs, kill -9 and Ctrl-C: clear lines and nothing lost."""
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -352,18 +354,19 @@ def test_a_resume_that_cannot_go_on_as_asked_says_so_before_loading(tmp_path: Pa
 
     from fast_style.fit import check_resume
 
-    last = tmp_path / "last.ckpt"
+    last, run = tmp_path / "last.ckpt", tmp_path / "runs" / "wave" / "now"
     model, style = {"channels": 32, "layout": "johnson"}, {"name": "wave", "image": "wave.jpg", "weight": 1e10}
     torch.save({"global_step": 40, "callbacks": {"Timer": {"time_elapsed": {"train": 3723.4}}},
                 "hyper_parameters": {"model": model, "style": style, "optim": {"lr": 1e-3}}}, last)
+    shutil.copyfile(last, tmp_path / "good.ckpt")
     cfg = OmegaConf.create({"ckpt_path": str(last), "trainer": {"max_time": "00:01:00:00", "max_steps": -1},
                             "model": model, "style": style, "optim": {"lr": 3e-4}})  # another lr: a resume may change it
     # Lightning's Timer is checkpointed: max_time counts the whole run, resumes included.
     with pytest.raises(ValueError, match=r"trained 1:02:03 already, trainer.max_time=00:01:00:00 counts the whole "
                                          r"run across resumes: give more \(e.g. 00:03:02:03\)"):
-        check_resume(cfg)
+        check_resume(cfg, run)
     cfg.trainer.max_time = "00:02:00:00"
-    check_resume(cfg)  # time left: no error
+    check_resume(cfg, run)  # time left: no error
     for change, message in [
         ({"model": {"channels": 16}}, r"the run trained with model.channels=32, not 16; resume it with its own settings, "
                                       r"or start a new run from its weights: init_weights=.*last.ckpt"),
@@ -372,10 +375,20 @@ def test_a_resume_that_cannot_go_on_as_asked_says_so_before_loading(tmp_path: Pa
         ({"trainer": {"max_time": "2h"}}, r"trainer.max_time must be DD:HH:MM:SS .*not '2h'"),
     ]:
         with pytest.raises(ValueError, match=message):
-            check_resume(OmegaConf.merge(cfg, change))
+            check_resume(OmegaConf.merge(cfg, change), run)
     last.write_bytes(b"\x00" * 10)
     with pytest.raises(ValueError, match="not a checkpoint of a run"):
-        check_resume(cfg)
+        check_resume(cfg, run)
+    # ckpt_path=last, Lightning's shorthand, looked in the new run's empty folder: "checkpoint not found"
+    with pytest.raises(FileNotFoundError, match=r"ckpt_path=last: no run in .*runs/wave has a checkpoints/last.ckpt"):
+        check_resume(OmegaConf.merge(cfg, {"ckpt_path": "last"}), run)
+    for i, name in enumerate(["older", "newer", "now"]):  # "now" is the run itself
+        (run.parent / name / "checkpoints").mkdir(parents=True)
+        shutil.copyfile(tmp_path / "good.ckpt", run.parent / name / "checkpoints" / "last.ckpt")
+        os.utime(run.parent / name / "checkpoints" / "last.ckpt", (1e9 + i, 1e9 + i))
+    resumed = OmegaConf.merge(cfg, {"ckpt_path": "last"})
+    check_resume(resumed, run)
+    assert resumed.ckpt_path == str(run.parent / "newer" / "checkpoints" / "last.ckpt")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
