@@ -124,12 +124,19 @@ def plain_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def latest_checkpoint(run_dir: Path) -> Path:
-    """`ckpt_path=last`: the newest checkpoints/last.ckpt of the style's other runs (run_dir's
-    siblings). Lightning's own "last" looks in this run's folder, new and empty, so it said
-    "checkpoint not found" of the shorthand a stopped run's user types first."""
-    found = [p for p in run_dir.parent.glob("*/checkpoints/last.ckpt") if p.parent.parent != run_dir]
+    """`ckpt_path=last`: the newest checkpoints/last.ckpt of the style's other runs: run_dir's
+    siblings (runs/<style>/<time>), or in a sweep the same style's folder of the others
+    (runs/multirun/<time>/<style>). Lightning's own "last" looks in this run's folder, new and
+    empty, so it said "checkpoint not found" of the shorthand a stopped run's user types first."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    pattern = f"*/{run_dir.name}/checkpoints/last.ckpt" if sweep else "*/checkpoints/last.ckpt"
+    runs = run_dir.parent.parent if sweep else run_dir.parent
+    found = [p for p in runs.glob(pattern) if p.parent.parent != run_dir]
     if not found:
-        raise FileNotFoundError(f"ckpt_path=last: no run in {run_dir.parent} has a checkpoints/last.ckpt to resume")
+        raise FileNotFoundError(f"ckpt_path=last: no run in {runs} has a {pattern[2:]} to resume")
     path = max(found, key=lambda p: p.stat().st_mtime)
     log.info("ckpt_path=last: resuming %s", path)
     return path
