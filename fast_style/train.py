@@ -270,7 +270,7 @@ def main() -> None:
         _hydra_main()
     except KeyboardInterrupt:  # before Lightning's loop, which takes its own (imports, the photos' scan): a traceback
         print("interrupted before the first step: nothing to resume", file=sys.stderr)
-        sys.exit(128 + 2)
+        sys.exit(130)  # 128 + SIGINT, as a shell reports an interrupt
 
 
 if __name__ == "__main__":

@@ -54,14 +54,15 @@ def test_a_device_that_is_not_here_is_one_line(tmp_path: Path, capsys: pytest.Ca
     photo = make_photo(tmp_path / "a.jpg", (20, 20))
     absent = "device cuda:99: " + (f"this machine has {torch.cuda.device_count()} (cuda:0 to " if torch.cuda.device_count()
                                    else "no CUDA GPU is visible here; cpu runs anywhere")
-    for argv in (["--style", "wave", "--device", "cuda:99", str(photo)], ["--serve", "--device", "cuda:99"]):
+    out = ["-o", str(tmp_path / "out")]
+    for argv in (["--style", "wave", "--device", "cuda:99", str(photo), *out], ["--serve", "--device", "cuda:99"]):
         assert main(argv) == 2
         assert capsys.readouterr().err.startswith(f"error: {absent}")
     assert evaluate(["--style", "wave", "--device", "cuda:99", "--photos", str(photo), "--vgg-weights", "random"]) == 1
     assert capsys.readouterr().err.startswith(f"error: {absent}")
-    assert main(["--style", "wave", "--device", "gpu", str(photo)]) == 2
+    assert main(["--style", "wave", "--device", "gpu", str(photo), *out]) == 2
     assert capsys.readouterr().err == "error: device gpu: not a device (cpu, cuda, cuda:N, mps)\n"
-    assert not list(tmp_path.glob("stylized*"))
+    assert not (tmp_path / "out").exists()  # refused before anything was made
 
 
 def test_outputs_get_the_usual_permissions(tiny_model: Path, tmp_path: Path) -> None:
