@@ -156,7 +156,8 @@ if sys.argv[1] == "command":
     hardware.keep_freed_memory()
 with hardware.freed_memory_kept():
     with hardware.freed_memory_kept():  # nested, as two threads' calls overlap
-        inside = min(faults_of_a_fresh_tensor() for _ in range(4))
+        # 8, as the first reuse may come late (FAULTS above): it came at the 5th once in CI
+        inside = min(faults_of_a_fresh_tensor() for _ in range(8))
         if sys.argv[1] == "later":  # a script that streams, after a photo
             hardware.keep_freed_memory()
 between = min(faults_of_a_fresh_tensor() for _ in range(3))  # as between a stream's frames: kept still
