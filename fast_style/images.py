@@ -221,10 +221,17 @@ def painting_at(painting: Image.Image, size: int | None, name: str | Path) -> Im
     is a blur of it: VGG-16's style statistics of wave.jpg from a 256-px copy, enlarged to 512, are
     0.31 of the way to another painting's (starry_night's 0.61 of the way to the_scream's); from a
     384-px copy 0.10 (0.22). Said once a reading, so that a thumbnail does not train unnoticed."""
-    if size and size > ENLARGED * max(painting.size):
-        log.warning(f"warning: {name} is {painting.width}x{painting.height}, enlarged {size / max(painting.size):.1f}x "
-                    f"to the style size of {size} px: its strokes are read blurred; a larger image of it paints better")
+    if note := enlarged(painting, size, name):
+        log.warning(f"warning: {note}")
     return scale_longest(painting, size)
+
+
+def enlarged(painting: Image.Image, size: int | None, name: str | Path) -> str | None:
+    """What painting_at warns of, for the page to show beside the painting uploaded."""
+    if not size or size <= ENLARGED * max(painting.size):
+        return None
+    return (f"{name} is {painting.width}x{painting.height}, enlarged {size / max(painting.size):.1f}x "
+            f"to the style size of {size} px: its strokes are read blurred; a larger image of it paints better")
 
 
 def open_painting(path: str | Path) -> Image.Image:

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, quote, urlparse, urlsplit
 from PIL import Image
 
 from fast_style.files import ANIMATIONS, KEPT_VIDEO_FORMATS, QUALITY, InputError, encode_image, is_animation, is_video, load_input_bytes
-from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, painting_rgb
+from fast_style.images import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, enlarged, painting_rgb
 from fast_style.engine import named_device
 from fast_style.lanes import CORES, thread_count, trace_inductors_dummy_once
 from fast_style.model_file import ModelFileError, read_model
@@ -306,7 +306,9 @@ class Studio:
             fmt = Image.registered_extensions()[suffix]
             return target.read_bytes(), Image.MIME[fmt], {"X-Precision": stylizer.precision}
 
-    def add_painting(self, data: bytes) -> str:
+    def add_painting(self, data: bytes, name: str = "the painting") -> dict[str, str]:
+        """The painting held under a key for the page's requests, and a note where the
+        arbitrary-style network reads it enlarged (a blur: images.painting_at)."""
         try:
             image, _ = load_input_bytes(data, self.max_pixels)
         except InputError as e:
@@ -321,7 +323,11 @@ class Studio:
             self._paintings.move_to_end(key)
             while len(self._paintings) > PAINTINGS_KEPT:
                 self._paintings.popitem(last=False)
-        return key
+        answer = {"painting": key}
+        arbitrary = self.catalogue()["arbitrary"]
+        if arbitrary and (note := enlarged(image, read_model(arbitrary, weights=False).config["style_size"], name)):
+            answer["note"] = note
+        return answer
 
     def start_video(self, data: bytes, name: str, params: dict[str, str]) -> str:
         suffix = Path(name).suffix.lower()
@@ -492,7 +498,8 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/api/stylize":
                 return self._send(*self.studio.stylize(self._body(MAX_IMAGE_BYTES), params))
             if url.path == "/api/painting":
-                return self._json({"painting": self.studio.add_painting(self._body(MAX_IMAGE_BYTES))})
+                name = Path(params.get("name", "")).name or "the painting"
+                return self._json(self.studio.add_painting(self._body(MAX_IMAGE_BYTES), name))
             if url.path == "/api/video":
                 data = self._body(MAX_VIDEO_BYTES)
                 return self._json({"job": self.studio.start_video(data, params.get("name", "video.mp4"), params)})
@@ -586,19 +593,22 @@ def make_server(studio: Studio, host: str = "127.0.0.1", port: int = 7860) -> Th
 
 
 def serve(studio: Studio, host: str, port: int) -> int:
+    """Until Ctrl-C or SIGTERM (raised here by the command: fast_style.stylize._stops). The
+    studio is closed however it ends: its folder was left behind by a port in use, and by a
+    SIGTERM that came as the address was printed (a signal is handled as print returns)."""
     try:
-        server = make_server(studio, host, port)
-    except OSError as e:  # a name that does not resolve is no port's fault
-        hint = "--host ADDRESS" if isinstance(e, socket.gaierror) else "--port N"
-        print(f"error: cannot listen on {host}:{port} ({e.strerror}); pass {hint}", file=sys.stderr)
-        return 1
-    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
-    print(f"serving on http://{shown}:{server.server_address[1]}  (Ctrl-C stops it)", flush=True)
-    try:
-        server.serve_forever()
+        try:
+            server = make_server(studio, host, port)
+        except OSError as e:  # a name that does not resolve is no port's fault
+            hint = "--host ADDRESS" if isinstance(e, socket.gaierror) else "--port N"
+            print(f"error: cannot listen on {host}:{port} ({e.strerror}); pass {hint}", file=sys.stderr)
+            return 1
+        with server:  # closed, then the studio
+            shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+            print(f"serving on http://{shown}:{server.server_address[1]}  (Ctrl-C stops it)", flush=True)
+            server.serve_forever()
     except KeyboardInterrupt:
         pass
-    finally:  # also on SIGTERM, which the command raises here (fast_style.stylize._stops): it left the folder behind
-        server.server_close()
+    finally:
         studio.close()
     return 0

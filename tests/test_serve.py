@@ -6,6 +6,7 @@ import shutil
 import socket
 import threading
 import time
+import types
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -72,9 +73,12 @@ def test_a_port_or_host_that_cannot_be_listened_on_is_one_line_naming_what_to_ch
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert serve(None, "127.0.0.1", port) == 1  # type: ignore[arg-type]  # no studio is reached
+        closed: list[int] = []
+        studio = types.SimpleNamespace(close=lambda: closed.append(1))  # no request is reached
+        assert serve(studio, "127.0.0.1", port) == 1  # type: ignore[arg-type]
         assert capsys.readouterr().err == f"error: cannot listen on 127.0.0.1:{port} (Address already in use); pass --port N\n"
-    assert serve(None, "nope.invalid", 0) == 1  # type: ignore[arg-type]  # it said --port N
+        assert closed == [1]  # its folder of video results was left in /tmp
+    assert serve(studio, "nope.invalid", 0) == 1  # type: ignore[arg-type]  # it said --port N
     assert capsys.readouterr().err.endswith("; pass --host ADDRESS\n")
     if socket.has_ipv6:  # --host ::1 was "Address family for hostname not supported"
         server = make_server(None, "::1", 0)  # type: ignore[arg-type]
@@ -134,8 +138,10 @@ def test_a_painting_of_ones_own_through_the_arbitrary_model(server: str, tmp_pat
     import io
 
     status, body, _ = post(f"{server}/api/painting", make_photo(tmp_path / "p.png", (60, 50), seed=8).read_bytes())
-    assert status == 200
+    assert status == 200 and "note" not in json.loads(body)  # the network's style size is 64
     painting = json.loads(body)["painting"]
+    status, body, _ = post(f"{server}/api/painting?name=..%2Fsmall.png", make_photo(tmp_path / "s.png", (40, 30)).read_bytes())
+    assert status == 200 and json.loads(body)["note"].startswith("small.png is 40x30, enlarged 1.6x to the style size of 64 px")
     status, body, _ = post(f"{server}/api/stylize?painting={painting}", make_photo(tmp_path / "a.jpg", (45, 31)).read_bytes())
     assert status == 200 and Image.open(io.BytesIO(body)).size == (45, 31)
     status, body, _ = post(f"{server}/api/stylize?painting=0123456789abcdef", make_photo(tmp_path / "b.jpg", (9, 9)).read_bytes())
@@ -339,6 +345,17 @@ def test_the_page_stylizes_a_dropped_photo_at_its_size(page, tmp_path: Path) -> 
     assert page.eval_on_selector("#result", "img => [img.naturalWidth, img.naturalHeight]") == [31, 21]
     page.set_input_files("#photo", {"name": "bad.jpg", "mimeType": "image/jpeg", "buffer": b"junk"})
     page.wait_for_function("document.getElementById('message').textContent.includes('bad.jpg')")
+
+
+@browser
+def test_the_page_says_when_a_painting_uploaded_is_read_as_a_blur(page, tmp_path: Path) -> None:  # noqa: ANN001
+    """Said in the server's log only, which the page's user does not see."""
+    page.set_input_files("#painting", str(make_photo(tmp_path / "thumb.png", (40, 30))))
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('thumb.png is 40x30, enlarged 1.6x')")
+    assert page.is_checked("#usePainting")
+    page.set_input_files("#painting", str(make_photo(tmp_path / "large.png", (60, 50))))
+    page.wait_for_function("document.getElementById('message').textContent == ''")
+    page.uncheck("#usePainting")
 
 
 @browser
