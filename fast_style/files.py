@@ -196,10 +196,14 @@ def _save(image: Image.Image, target: Path | io.BytesIO, fmt: str, quality: int 
     if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF", "HEIF", "AVIF"):  # BMP and GIF have no EXIF
         options["exif"] = exif
     if pages is not None:  # a page at a time: a scanned document of any length is never held whole
-        with TiffImagePlugin.AppendingTiffWriter(target, new=True) as tiff:
-            for page in itertools.chain([image], pages):
-                page.save(tiff, format="TIFF", **(options if page is image else {}))
-                tiff.newFrame()
+        tiff = TiffImagePlugin.AppendingTiffWriter(target, new=True)
+        try:
+            with tiff:
+                for page in itertools.chain([image], pages):
+                    page.save(tiff, format="TIFF", **(options if page is image else {}))
+                    tiff.newFrame()
+        finally:  # Pillow's close leaves the writer's own BytesIO open: when collected it closed again, on
+            io.BytesIO.close(tiff)  # the closed file, and Python 3.13 printed that traceback after every TIFF
         return
     image.save(target, format=fmt, **options, **FAST_ENCODE.get(fmt, {}))
 
