@@ -156,7 +156,7 @@ if sys.argv[1] == "command":
     hardware.keep_freed_memory()
 with hardware.freed_memory_kept():
     with hardware.freed_memory_kept():  # nested, as two threads' calls overlap
-        # 8, as the first reuse may come late (FAULTS above): it came at the 5th once in CI
+        # 8, as the first reuse may come late (FAULTS above): once in CI none of the first 4 was reused
         inside = min(faults_of_a_fresh_tensor() for _ in range(8))
         if sys.argv[1] == "later":  # a script that streams, after a photo
             hardware.keep_freed_memory()
