@@ -222,8 +222,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.sheet:
         if len(args.inputs) != 1 or args.output is None or args.output.suffix.lower() not in IMAGE_EXTENSIONS:
             p.error(f"--sheet takes one photo and -o SHEET.png (or {' '.join(IMAGE_EXTENSIONS)})")
-        if is_video(Path(args.inputs[0])) or is_animation(Path(args.inputs[0])):  # said as if -o were the mistake
-            p.error(f"--sheet takes one photo: {args.inputs[0]} is {'a video' if is_video(Path(args.inputs[0])) else 'animated'}")
+        photo = Path(args.inputs[0])
+        if kind := "a video" if is_video(photo) else "animated" if is_animation(photo) else None:  # said as if -o were the mistake
+            p.error(f"--sheet takes one photo: {photo} is {kind}")
         refuse(_given(args, "batch_size", "frames", "fps", "compile", "output_size"), "does not apply to --sheet")
     if args.live:
         refuse(_given(args, "batch_size", "max_pixels"), "does not apply to --live (one frame at a time)")
