@@ -23,7 +23,7 @@ from PIL import Image
 from torch import nn
 
 from fast_style.gallery import ConditionalNet, body_config, check_weights
-from fast_style.images import find_images, open_painting, painting_at, painting_rgb
+from fast_style.images import as_read, find_images, open_painting, painting_at, painting_rgb
 from fast_style.pixels import fit_longest, to_tensor
 from fast_style.transformer import TransformerConfig
 
@@ -149,7 +149,8 @@ class StyleReader:
             self._vgg = VGG16Features(self.vgg_weights).eval()
         size = self.net.config.style_size
         if isinstance(painting, Image.Image):
-            x = to_tensor(painting_at(painting_rgb(painting), size, name))[None]
+            painting = painting_rgb(as_read(painting, painting.info.get("icc_profile")))
+            x = to_tensor(painting_at(painting, size, name))[None]
         else:
             x = fit_longest(painting.reshape(-1, *painting.shape[-3:]).float().cpu(), size)
         return feature_statistics(self._vgg(x, STYLE_LAYERS), STYLE_LAYERS)[0]

@@ -103,13 +103,7 @@ def open_image(path: str | Path | IO[bytes], max_pixels: int | None = DEFAULT_MA
                 f"{max_pixels / 1e6:g} (--max-pixels)"
             )
         icc, exif = im.info.get("icc_profile"), kept_exif(im.getexif())
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale to 8 bits, don't clip
-            im = Image.fromarray((np.asarray(im, dtype=np.float32) / 257).clip(0, 255).astype(np.uint8), "L")
-        has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in im.info
-        rgb = in_srgb(im, icc)
-        if has_alpha:
-            rgb.putalpha(im.convert("RGBA").getchannel("A"))
+        rgb = as_read(ImageOps.exif_transpose(im), icc)
         rgb.info.pop("exif", None)  # Pillow's copy of them all, location included
         if exif:
             rgb.info["exif"] = exif
@@ -138,6 +132,20 @@ def kept_exif(source: Image.Exif) -> bytes | None:
 
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def as_read(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """sRGB, or RGBA where the picture has transparency: every picture as the networks take it,
+    from a file or from Python. A 16-bit grey scan is scaled to 8 bits, where Pillow's convert
+    clips it (white wherever it is brighter than 1/257)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        im = Image.fromarray((np.asarray(im, dtype=np.float32) / 257).clip(0, 255).astype(np.uint8), "L")
+    rgb = in_srgb(im, icc)
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        alpha = im.convert("RGBA").getchannel("A")
+        rgb = rgb.convert("RGBA")  # a copy: in_srgb may hand back the caller's own image
+        rgb.putalpha(alpha)
+    return rgb
 
 
 def in_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:

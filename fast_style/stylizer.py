@@ -18,7 +18,7 @@ from fast_style.arbitrary import ArbitraryNet, StyleReader
 from fast_style.blend import blend, keep_photo_color
 from fast_style.engine import Engine, default_device
 from fast_style.gallery import mix_weights
-from fast_style.images import in_srgb
+from fast_style.images import as_read
 from fast_style.pixels import bytes_to_floats, fit_longest, resize, to_bytes, to_pil
 from fast_style.lanes import lane_count, macs_per_pixel
 from fast_style.model_file import MODEL_SUFFIXES, ModelRecord, load_model
@@ -229,10 +229,11 @@ class Stylizer:
             return []
         if len({image.size for image in images}) > 1:
             raise ValueError("stylize_batch takes images of one size: a batch per size, or stylizer(image) for each")
-        photos = [to_bytes(in_srgb(im, im.info.get("icc_profile"))) for im in images]
+        read = [as_read(im, im.info.get("icc_profile")) for im in images]
+        photos = [to_bytes(im) for im in read]
         out = [to_pil(y) for y in self.stylize_tensor(torch.stack(photos), size, **options)]
-        for image, result in zip(images, out):
-            if image.mode in ("RGBA", "LA", "PA"):
+        for image, result in zip(read, out):
+            if image.mode == "RGBA":
                 result.putalpha(image.getchannel("A"))
         return out
 

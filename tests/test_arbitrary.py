@@ -76,6 +76,14 @@ def test_a_painting_file_is_read_once_for_every_frame(tmp_path: Path, monkeypatc
         stylizer(photo, style_image=tmp_path / "nope.jpg")
 
 
+def test_a_16_bit_grey_painting_from_python_is_read_as_its_8_bits(tmp_path: Path) -> None:
+    """Pillow's convert made it white wherever brighter than 1/257: another painting."""
+    reader = StyleReader(arbitrary(), vgg_weights="random")
+    grey = np.asarray(Image.open(make_photo(tmp_path / "p.png", (64, 48), seed=4)).convert("L"))
+    scan = Image.fromarray(grey.astype(np.uint16) * 257)
+    assert torch.equal(reader.code(scan), reader.code(Image.fromarray(grey)))
+
+
 def test_an_arbitrary_file_round_trips_with_its_input_statistics(tmp_path: Path) -> None:
     net = arbitrary()
     net.fit_inputs(torch.rand(5, 1920) * 10)

@@ -327,6 +327,28 @@ def test_python_api_takes_pil_and_tensors(tiny_model: Path) -> None:
         stylizer("photo.jpg")
 
 
+def test_python_api_reads_a_picture_as_its_file_is_read(tiny_model: Path, tmp_path: Path) -> None:
+    """A 16-bit grey scan came out white where brighter than 1/257 (Pillow's convert clips it) and
+    a GIF frame's transparency was lost, from Python only: the file path read both right."""
+    stylizer = Stylizer.load(tiny_model, device="cpu", precision="fp32")
+    grey = np.arange(40 * 30, dtype=np.uint16).reshape(30, 40) % 256
+    scan = Image.fromarray(grey * 257)  # I;16, as Image.open gives a 16-bit PNG or TIFF
+    assert scan.mode == "I;16"
+    assert np.array_equal(np.asarray(stylizer(scan)), np.asarray(stylizer(Image.fromarray(grey.astype(np.uint8)))))
+    sticker = Image.fromarray(grey.astype(np.uint8)).convert("P")
+    sticker.info["transparency"] = 0
+    sticker.save(tmp_path / "sticker.gif")
+    assert main(["--model", str(tiny_model), "--precision", "fp32", str(tmp_path / "sticker.gif"),
+                 "-o", str(tmp_path / "sticker.png")]) == 0
+    from_file = np.asarray(Image.open(tmp_path / "sticker.png"))
+    from_python = np.asarray(stylizer(Image.open(tmp_path / "sticker.gif")))
+    assert from_python.shape == (30, 40, 4) and (from_python[..., 3] == 0).any()
+    assert np.array_equal(from_python, from_file)
+    keyed = Image.fromarray(np.dstack([grey.astype(np.uint8)] * 3))  # RGB, black transparent
+    keyed.info["transparency"] = (0, 0, 0)
+    assert stylizer(keyed).mode == "RGBA" and keyed.mode == "RGB"  # the caller's image untouched
+
+
 def test_python_api_loads_a_shipped_style_by_name_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fast_style.model_file import ModelFileError
 
