@@ -39,7 +39,10 @@ def find_images(root: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> l
 def _files(root: Path) -> Iterator[Path]:
     """Following links to folders, each folder once: rglob left out a folder of photos linked in,
     silently, and a link to a folder above would otherwise be walked for ever. Names in order, so
-    that of two links to one folder the first is the one kept."""
+    that of two links to one folder the first is the one kept. Hidden names (a leading dot) are
+    left out, as a shell's `*` leaves them: a folder from a Mac's drive has a `._IMG_1.jpg` twin,
+    not an image, beside each photo (an error each until session 55), and a `.thumbnails` folder
+    would be stylized too."""
     seen: set[tuple[int, int]] = set()
     for folder, folders, files in os.walk(root, followlinks=True):
         try:
@@ -50,8 +53,8 @@ def _files(root: Path) -> Iterator[Path]:
             folders.clear()
             continue
         seen.add((info.st_dev, info.st_ino))
-        folders.sort()
-        yield from (Path(folder) / name for name in files)
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        yield from (Path(folder) / name for name in files if not name.startswith("."))
 
 
 _SHARED_SUFFIXES = (".ts", ".mod")  # TypeScript, Go modules and tracker music have them too

@@ -130,6 +130,20 @@ def test_a_folder_takes_its_videos_tiffs_and_gifs(tiny_model: Path, tmp_path: Pa
     assert Image.open(tmp_path / "out" / "still_tiny.gif").size == (30, 20)
 
 
+def test_a_folders_hidden_files_are_left_out_unless_named(tiny_model: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """A folder from a Mac's drive: a `._` twin beside each photo (an error each, exit 1), and a
+    thumbnail folder that was stylized too."""
+    folder = tmp_path / "from_a_mac"
+    make_photo(folder / "IMG_1.jpg", (40, 30))
+    (folder / "._IMG_1.jpg").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    make_photo(folder / ".thumbnails" / "IMG_1.jpg", (8, 6))
+    assert main(["--model", str(tiny_model), str(folder), "-o", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().err == ""
+    assert [p.name for p in (tmp_path / "out").rglob("*")] == ["IMG_1_tiny.jpg"]
+    assert main(["--model", str(tiny_model), str(folder / ".thumbnails" / "IMG_1.jpg"), "-o", str(tmp_path / "t.jpg")]) == 0
+
+
 def test_a_folder_with_nothing_to_stylize_says_so(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "notes.txt").write_text("no picture")
     assert main(["--model", str(tiny_model), str(tmp_path), "-o", str(tmp_path / "out")]) == 1
