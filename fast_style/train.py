@@ -88,8 +88,9 @@ def check_numbers(cfg: DictConfig) -> None:
         ("style.weight", lambda v: v >= 0, "0 or more"),
         ("loss.content_weight", lambda v: v >= 0, "0 or more"),
         ("loss.tv_weight", lambda v: v >= 0, "0 or more"),
-        ("trainer.max_steps", _whole(-1), "a whole number, or -1 for no limit"),
-        ("trainer.max_epochs", lambda v: v is None or _whole(-1)(v), "a whole number, or -1 for no limit"),
+        # 0 trained nothing and exported the untrained network under the style's name
+        ("trainer.max_steps", lambda v: _whole(-1)(v) and v != 0, "a whole number, 1 or more, or -1 for no limit"),
+        ("trainer.max_epochs", lambda v: v is None or _whole(-1)(v) and v != 0, "a whole number, 1 or more, or -1 for no limit"),
         ("trainer.log_every_n_steps", _whole(1), "at least 1"),
         ("trainer.val_check_interval", lambda v: v is None or _whole(1)(v), "a whole number of steps, at least 1"),
     ]:

@@ -110,7 +110,12 @@ BAD_SETTINGS = [
      "error: {strips}/strip.png: 300x4 at data.image_size=32 is too small for VGG-16's losses (8 pixels or more a side)"),
     (["data.root={photos}", "batch_size=0"], "error: batch_size must be at least 1, not 0"),
     (["data.root={photos}", "loss.content_layer=relu9_9"], "error: unknown VGG layer 'relu9_9' (layers: relu1_2, "),
-    (["data.root={photos}", "trainer.max_steps=abc"], "error: trainer.max_steps must be a whole number, or -1 for no limit, not abc"),
+    (["data.root={photos}", "trainer.max_steps=abc"],
+     "error: trainer.max_steps must be a whole number, 1 or more, or -1 for no limit, not abc"),
+    (["data.root={photos}", "trainer.max_steps=0"],  # it exported the untrained network under the style's name
+     "error: trainer.max_steps must be a whole number, 1 or more, or -1 for no limit, not 0"),
+    (["data.root={photos}", "trainer.max_epochs=0"],
+     "error: trainer.max_epochs must be a whole number, 1 or more, or -1 for no limit, not 0"),
     (["data.root={photos}", "trainer.val_check_interval=0.5"],
      "error: trainer.val_check_interval must be a whole number of steps, at least 1, not 0.5"),
     (["data.root={photos}", "style=any", "style.paintings={tmp}/nope"],  # the default is this repository's ../shared
