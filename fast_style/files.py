@@ -13,13 +13,14 @@ from pathlib import Path
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 from fast_style.atomic import atomic_write
-from fast_style.images import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, is_mpeg_stream, on_white,
-                               open_image, tiff_pages)
+from fast_style.images import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, is_mpeg_stream, is_one_of,
+                               on_white, open_image, tiff_pages)
 
 DEFAULT_OUT = Path("stylized")
 VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".gif", ".webp")  # H.264 but for the last three
 KEPT_VIDEO_FORMATS = (".webm", ".gif")  # a video's output keeps these formats; the others become .mp4
 ANIMATIONS = (".webp", ".png", ".gif")  # what Pillow reads and writes animated (fast_style.animation)
+PICTURES_AND_VIDEOS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
 QUALITY = 95  # JPEG, WebP, HEIC and AVIF outputs
 PIPE_BYTES = 2**30  # the most read from a pipe named as an input (a picture compresses to less)
 # HEIC's and AVIF's encoders at their fast settings: a 12-megapixel photo in seconds, not a minute
@@ -39,14 +40,26 @@ def expand_inputs(inputs: list[str], out: Path | None = None) -> list[tuple[Path
     for item in inputs:
         path = Path(item)
         if path.is_dir() and path.suffix.lower() not in IMAGE_EXTENSIONS:
-            files = find_images(path, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+            files = find_images(path, PICTURES_AND_VIDEOS)
             files = files if out.resolve() == path.resolve() else outside(files, out)  # -o the folder itself: beside
             found += [(p, p.relative_to(path)) for p in files]
         elif not path.exists() and glob.has_magic(item):
-            found += [(Path(p), Path(Path(p).name)) for p in sorted(glob.glob(item, recursive=True))]
+            found += _globbed(path, out)
         else:
             found.append((path, Path(path.name)))
     return found
+
+
+def _globbed(pattern: Path, out: Path) -> list[tuple[Path, Path]]:
+    """What the shell's expansion of `pattern` would give, each folder walked, but only pictures
+    and videos (`'holidays/**'` took each folder for a picture and failed on notes.txt), relative
+    to the pattern's fixed part, so that the structure is kept as for a folder."""
+    base = Path(*itertools.takewhile(lambda part: not glob.has_magic(part), pattern.parts))
+    found: dict[Path, Path] = {}  # `**` matches a folder and what is in it: each file once
+    for match in map(Path, sorted(glob.glob(str(pattern), recursive=True))):
+        files = find_images(match, PICTURES_AND_VIDEOS) if match.is_dir() else [match]
+        found |= {p: p.relative_to(base) for p in outside(files, out) if is_one_of(p, PICTURES_AND_VIDEOS)}
+    return list(found.items())
 
 
 def outside(files: list[Path], folder: Path) -> list[Path]:
@@ -60,7 +73,7 @@ def is_video(path: Path) -> bool:
     transparency (an animation: fast_style.animation keeps it). A name without a suffix of ours
     (`clip`, a download) by the file's first bytes."""
     suffix = path.suffix.lower()
-    if suffix not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS and path.is_file():
+    if suffix not in PICTURES_AND_VIDEOS and path.is_file():
         try:
             with open(path, "rb") as f:
                 return _looks_like_video(f.read(200))
@@ -119,7 +132,7 @@ def too_many_pixels(width: int, height: int, sides: dict[str, int | None], max_p
 
 def output_path(source: Path, relative: Path, out: Path | None, single: bool, name: str) -> Path:
     """Images keep their format, and so do GIFs and WebM videos; other videos become .mp4 (H.264)."""
-    if out is not None and single and out.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
+    if out is not None and single and out.suffix.lower() in PICTURES_AND_VIDEOS:
         return out
     folder = out if out is not None else DEFAULT_OUT
     if is_video(source):

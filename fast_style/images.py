@@ -32,8 +32,13 @@ def find_images(root: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> l
     """Every image (or file with one of `extensions`) under root, recursively, in a stable order.
     A suffix that other files share counts only where the first bytes say video: a folder's
     TypeScript `.ts` files and Go's `go.mod` are not failed inputs."""
-    return sorted(p for p in _files(Path(root)) if p.suffix.lower() in extensions and p.is_file()
-                  and (p.suffix.lower() not in _SHARED_SUFFIXES or _sniffed_video(p)))
+    return sorted(p for p in _files(Path(root)) if is_one_of(p, extensions))
+
+
+def is_one_of(path: Path, extensions: tuple[str, ...]) -> bool:
+    """A file with one of `extensions`, as find_images takes it."""
+    suffix = path.suffix.lower()
+    return suffix in extensions and path.is_file() and (suffix not in _SHARED_SUFFIXES or _sniffed_video(path))
 
 
 def _files(root: Path) -> Iterator[Path]:

@@ -229,6 +229,23 @@ def test_glob_input(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["p0_tiny.jpg", "p1_tiny.jpg"]
 
 
+def test_a_glob_takes_the_pictures_in_what_it_matches_as_a_folder_does(tiny_model: Path, photo_dir: Path,
+                                                                       tmp_path: Path) -> None:
+    """`'holidays/**'` took each folder it matched for a picture, failed on notes.txt, and put
+    every output in one folder (two of one name were refused); the shell's `holidays/*` walked
+    the folders it named."""
+    make_photo(photo_dir / "nested" / "p0.jpg", (20, 16))  # a name the top folder has too (and notes.txt is there)
+    every = ["nested/deeper/q_tiny.png", "nested/p0_tiny.jpg", "p0_tiny.jpg", "p1_tiny.jpg", "p2_tiny.jpg", "p3_tiny.jpg"]
+    for pattern in ("**", "*"):
+        out = tmp_path / f"out{len(pattern)}"
+        assert main(["--model", str(tiny_model), str(photo_dir / pattern), "-o", str(out)]) == 0
+        assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == every
+    inside = photo_dir / "stylized"  # a second run leaves the first one's outputs
+    for _ in range(2):
+        assert main(["--model", str(tiny_model), str(photo_dir / "**"), "-o", str(inside), "--overwrite"]) == 0
+    assert sorted(p.relative_to(inside).as_posix() for p in inside.rglob("*") if p.is_file()) == every
+
+
 def test_never_overwrites_without_the_flag(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     a = make_photo(tmp_path / "a.jpg", (40, 40))
     target = tmp_path / "keep.jpg"
