@@ -33,7 +33,8 @@ class _GalleryGraph(nn.Module):
 def export_network(net: TransformerNet | GalleryNet, path: str | Path, overwrite: bool = True) -> Path:
     """Write atomically; the graph takes (B, 3, H, W) in [0, 1] of any size and returns the same
     size, unclamped (clamp to [0, 1] for display). A gallery's ONNX graph takes its style weights
-    as a second input, `style`: (N,) float, one weight a painting (normalised by the caller).
+    as a second input, `style`: (N,) float, one weight a painting (normalised by the caller), in
+    the order its metadata's `styles` lists them.
     `overwrite=False`: FileExistsError if `path` exists when the graph is written."""
     path = Path(path)
     if path.suffix not in FORMATS:
@@ -48,6 +49,7 @@ def export_network(net: TransformerNet | GalleryNet, path: str | Path, overwrite
         with atomic_write(path, replace=overwrite) as tmp:
             program = torch.onnx.export(_GalleryGraph(net).eval(), example, dynamo=True, input_names=["image", "style"],
                                         output_names=["stylized"], dynamic_shapes=dims, verbose=False)
+            program.model.metadata_props["styles"] = ",".join(net.styles)
             program.save(str(tmp))
         return path
     if path.suffix == ".pt":

@@ -552,13 +552,20 @@ def export(stylizer: Stylizer, target: Path, overwrite: bool) -> int:
     if target.exists() and not overwrite:
         print(f"error: {target} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 1
-    try:  # an arbitrary-style network exports as the network of its painting (--style-image)
-        net = stylizer.net.single(stylizer.style_code()) if stylizer.reader else stylizer.net
+    # An arbitrary-style network exports as the network of its painting (--style-image), a gallery
+    # as the network of its --style (the mix was dropped without a word), or whole without one.
+    net, gallery = stylizer.net, stylizer.engine.gallery
+    try:
+        if stylizer.reader or gallery is not None and stylizer.style is not None:
+            net = net.single(stylizer.style_code())
         export_network(net, target, overwrite)
     except (OSError, ValueError) as e:  # OSError: a full disk, the file made meanwhile
         print(f"error: {f'cannot write {target} ({e.strerror})' if isinstance(e, OSError) and e.errno else e}",
               file=sys.stderr)
         return 1
+    if net is gallery:
+        print(f"note: {target} takes a second input, style: {len(gallery.styles)} weights, one a painting, in this order "
+              f"(its metadata's 'styles'): {', '.join(gallery.styles)}", file=sys.stderr)
     print(target)
     return 0
 

@@ -121,16 +121,28 @@ def test_a_painting_takes_a_single_style_network_norms() -> None:
         assert (net(x, net.one_hot(0)) - single(x)).abs().max() > 1e-3
 
 
-def test_onnx_export_takes_the_style_weights_as_a_second_input(tmp_path: Path) -> None:
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_a_gallery_exports_whole_with_its_styles_named_or_as_the_style_asked(tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture) -> None:
+    """`--style a=0.5,b=0.5 --export` wrote the whole gallery, the mix dropped without a word, and
+    nothing said in which order the graph's style input takes its weights."""
     import onnxruntime
 
     from fast_style.export import export_network
+    from fast_style.stylize import main
 
-    net = gallery()
-    export_network(net, tmp_path / "g.onnx")
+    net = as_stored(gallery())
+    path = save_model(tmp_path / "g.safetensors", net, {"style": "gallery"})
+    assert main(["--model", str(path), "--export", str(tmp_path / "g.onnx")]) == 0
+    assert capsys.readouterr().err == ("note: {} takes a second input, style: 3 weights, one a painting, in this order "
+                                       "(its metadata's 'styles'): starry_night, wave, the_scream\n").format(tmp_path / "g.onnx")
     session = onnxruntime.InferenceSession(str(tmp_path / "g.onnx"))
+    assert session.get_modelmeta().custom_metadata_map == {"styles": "starry_night,wave,the_scream"}
+    assert main(["--model", str(path), "--style", "wave=0.3,the_scream=0.7", "--export", str(tmp_path / "mix.pt")]) == 0
+    x, mix = torch.rand(1, 3, 41, 29), {"wave": 0.3, "the_scream": 0.7}
+    with torch.no_grad():
+        assert (torch.jit.load(str(tmp_path / "mix.pt"))(x) - net(x, mix_weights(STYLES, mix))).abs().max() < 1e-5
     assert [i.name for i in session.get_inputs()] == ["image", "style"]
-    x = torch.rand(1, 3, 41, 29)
     for weights in (net.one_hot(2), mix_weights(STYLES, {"starry_night": 0.3, "wave": 0.7})):
         [y] = session.run(None, {"image": x.numpy(), "style": weights.numpy()})
         with torch.no_grad():
