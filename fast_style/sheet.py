@@ -6,14 +6,17 @@ from collections.abc import Callable
 
 from PIL import Image, ImageDraw
 
+from fast_style.images import on_white, scale_longest
+
 LABEL, GAP = 24, 8  # pixels
 COLUMNS = 6  # tiles a row: a gallery's 16 styles make three rows, not one strip
 
 
 def make_sheet(photo: Image.Image, styles: dict[str, Callable[[Image.Image], Image.Image]], tile: int = 384) -> Image.Image:
-    """The photo (longest side `tile`), then the photo in each style, in rows of COLUMNS."""
-    image = photo.convert("RGB")
-    image.thumbnail((tile, tile))
+    """The photo (longest side `tile`), then the photo in each style, in rows of COLUMNS. A photo
+    smaller than a tile is enlarged to it (its tiles were as small, their names cut to "…"), and
+    transparency is flattened on white (the colours an editor left under it showed)."""
+    image = scale_longest(on_white(photo), tile)
     tiles = [("photo", image)] + [(name, stylize(image)) for name, stylize in styles.items()]
     columns, rows = min(COLUMNS, len(tiles)), -(-len(tiles) // COLUMNS)
     w, h = image.width + GAP, image.height + LABEL + GAP

@@ -579,6 +579,12 @@ def test_sheet_shows_the_photo_in_every_shipped_style(tiny_model: Path, tmp_path
     photo = make_photo(tmp_path / "p.jpg", (400, 300))
     assert main(["--sheet", str(photo), "-o", str(tmp_path / "sheet.png"), "--size", "100"]) == 0
     assert Image.open(tmp_path / "sheet.png").size == (3 * 100 + 2 * 8, 75 + 24)
+    # A thumbnail with transparency: tiles of --size still (they were its size, names cut to "…"),
+    # the transparent part white (its hidden black showed)
+    Image.new("RGBA", (40, 30), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    assert main(["--sheet", str(tmp_path / "clear.png"), "-o", str(tmp_path / "small.png"), "--size", "100"]) == 0
+    with Image.open(tmp_path / "small.png") as sheet:
+        assert sheet.size == (3 * 100 + 2 * 8, 75 + 24) and sheet.getpixel((50, 24 + 37)) == (255, 255, 255)
 
     # A shipped file that cannot be read: one line, exit 1, and the sheet of the others.
     (shipped / "broken.safetensors").write_bytes(b"\x00" * 64)
