@@ -142,7 +142,7 @@ def naming_fault(argv: list[str]) -> str | None:
     """What is wrong with the name the model would get: a `style.name` that is not a plain file
     name, or a `style.image` of another painting without one, which trained a model named after
     the default style (checkpoints/starry_night.safetensors, shadowing the shipped one)."""
-    given = {arg.lstrip("+").split("=", 1)[0]: arg.split("=", 1)[1] for arg in argv if "=" in arg}
+    given = {arg.lstrip("+").split("=", 1)[0]: _unquoted(arg.split("=", 1)[1]) for arg in argv if "=" in arg}
     if "style.name" in given:
         name = given["style.name"]
         return None if re.fullmatch(r"\w[\w.-]*", name) else (
@@ -163,6 +163,24 @@ def naming_fault(argv: list[str]) -> str | None:
     return None
 
 
+def _unquoted(value: str) -> str:
+    """A value as Hydra reads it, its quotes off: `style.name='café'` (the grammar takes é quoted
+    only) was not a plain name, for its quotes."""
+    return value[1:-1] if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"" else value
+
+
+def _grammar_fault(arg: str, error: HydraException) -> str:
+    """Hydra's reason in a few words: its first line, without the link, or the character its
+    lexer stopped at (the report showed a line of spaces and a caret, or only the link)."""
+    head, *rest = str(error).splitlines()
+    if head.startswith("LexerNoViableAltException") and rest and rest[0].strip() == "^":
+        at = len(rest[0]) - 1 - (len(head) - len(arg))  # the caret's column, in `arg`
+        return f"{arg}: not NAME=VALUE ({arg[at]!r} is taken in a quoted value only: KEY='VALUE')"
+    if head.startswith("Error parsing override") and rest:
+        head = rest[0]
+    return f"{arg}: not NAME=VALUE ({head})"
+
+
 def override_fault(argv: list[str], paths: bool = True) -> str | None:
     """A mistyped setting or option, a value of the wrong type, a nonsense number or a missing
     photo folder or painting, in one line and before Hydra makes a run folder. Hydra's report took five or six lines, and for a mistyped
@@ -177,8 +195,7 @@ def override_fault(argv: list[str], paths: bool = True) -> str | None:
         try:
             parsed += parser.parse_overrides([arg])
         except HydraException as e:
-            lines = str(e).splitlines()
-            return f"{arg}: not NAME=VALUE ({lines[1] if len(lines) > 2 else lines[-1]})"
+            return _grammar_fault(arg, e)
     groups = {o.key_or_group: o for o in parsed if o.key_or_group in GROUPS and o.package is None}
     for group, o in groups.items():
         names = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]

@@ -101,6 +101,9 @@ BAD_SETTINGS = [
     (["data.root={photos}", "-m", "style=wave,udnie", "optim.lrr=1e-3"], "error: optim.lrr: no such setting (did you mean optim.lr?)"),
     (["data.root={photos}", "model=big"], "error: model=big: no such model (the models: default, realtime, realtime8, small)"),
     (["data.root"], "error: data.root: not NAME=VALUE (missing EQUAL at '<EOF>')"),
+    # Hydra's report was cut to a line of spaces and a caret, or to its link alone
+    (["data.root={photos}", "style.name=café"], "error: style.name=café: not NAME=VALUE ('é' is taken in a quoted value only: KEY='VALUE')"),
+    (["data.root={photos}", "style.name=a=b"], "error: style.name=a=b: not NAME=VALUE (mismatched input '=' expecting <EOF>)"),
     (["data.root={photos}", "data.image_size=7"],  # a traceback from VGG's pooling
      "error: data.image_size must be a whole number of pixels, 8 or more (VGG-16's relu4_3 comes after three 2x poolings), not 7"),
     (["data.root={photos}", "style.size=6"], "error: {style}: style image is 6x3 at style.size=6; VGG-16's style layers need 8 "),
@@ -126,6 +129,14 @@ BAD_SETTINGS = [
     (["data.root={photos}", "ckpt_path={tmp}/nope.ckpt"], "error: {tmp}/nope.ckpt: checkpoint not found (ckpt_path)"),
     (["data.root={photos}", "ckpt_path={photos}/p0.jpg"], "error: {photos}/p0.jpg: not a checkpoint of a run (ckpt_path resumes "),
 ]
+
+
+def test_a_quoted_name_is_the_name_hydra_reads() -> None:
+    """The advice above, followed, was refused: the check read the quotes as part of the name."""
+    from fast_style.train import naming_fault
+
+    assert naming_fault(["style.name='café'", "style.image=painting.jpg"]) is None
+    assert naming_fault(['style.name="a b"']) == "style.name=a b is not a plain name (letters, digits, _ . -): it names the model's files"
 
 
 @pytest.fixture(scope="module")
