@@ -143,9 +143,12 @@ SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 def as_read(im: Image.Image, icc: bytes | None) -> Image.Image:
-    """sRGB, or RGBA where the picture has transparency: every picture as the networks take it,
-    from a file or from Python. A 16-bit grey scan is scaled to 8 bits, where Pillow's convert
-    clips it (white wherever it is brighter than 1/257)."""
+    """Upright sRGB, or RGBA where the picture has transparency: every picture as the networks
+    take it, from a file or from Python. A phone's portrait photo, stored sideways with an EXIF
+    orientation, came out of `stylizer(Image.open(path))` sideways: no output keeps the tag. A 16-bit
+    grey scan is scaled to 8 bits, where Pillow's convert clips it (white above 1/257)."""
+    if im.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+        im = ImageOps.exif_transpose(im)
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         im = Image.fromarray((np.asarray(im, dtype=np.float32) / 257).clip(0, 255).astype(np.uint8), "L")
     rgb = in_srgb(im, icc)

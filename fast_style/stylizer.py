@@ -223,13 +223,14 @@ class Stylizer:
     def stylize_batch(self, images: list[Image.Image], size: int | None = None,
                       **options: Unpack[CallOptions]) -> list[Image.Image]:
         """Images of one size, through the network as one batch. Transparency is kept: the
-        colours are stylized and the alpha channel put back unchanged. An image that carries a
-        colour profile (Image.open of a phone's photo) is taken in sRGB, as files are read."""
+        colours are stylized and the alpha channel put back unchanged. An image is taken as files
+        are read (images.as_read): upright where its EXIF says it is stored turned, in sRGB where
+        it carries another colour profile (Image.open of a phone's photo)."""
         if not images:
             return []
-        if len({image.size for image in images}) > 1:
+        read = [as_read(im, im.info.get("icc_profile")) for im in images]  # turned upright: sizes as shown
+        if len({image.size for image in read}) > 1:
             raise ValueError("stylize_batch takes images of one size: a batch per size, or stylizer(image) for each")
-        read = [as_read(im, im.info.get("icc_profile")) for im in images]
         photos = [to_bytes(im) for im in read]
         out = [to_pil(y) for y in self.stylize_tensor(torch.stack(photos), size, **options)]
         for image, result in zip(read, out):

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from conftest import BF16_CPU, answers_in_a_fresh_process, make_photo, make_photo_dir
 from fast_style import Stylizer
@@ -100,6 +100,13 @@ def test_exif_rotated_photo_comes_out_upright(tiny_model: Path, tmp_path: Path) 
     Image.open(src).save(tmp_path / "r.jpg", exif=exif)
     assert main(["--model", str(tiny_model), str(tmp_path / "r.jpg"), "-o", str(tmp_path / "o.jpg")]) == 0
     assert Image.open(tmp_path / "o.jpg").size == (30, 40)
+    # From Python too: the output keeps no EXIF, so Image.open's sideways pixels stayed sideways
+    stylizer = Stylizer.load(tiny_model, device="cpu", precision="fp32")
+    with Image.open(tmp_path / "r.jpg") as stored:
+        assert stored.size == (40, 30) and stylizer(stored).size == (30, 40)
+        assert [im.size for im in stylizer.stylize_batch([stored, Image.new("RGB", (30, 40))])] == [(30, 40)] * 2
+        upright = ImageOps.exif_transpose(stored)
+        assert np.array_equal(np.asarray(stylizer(stored)), np.asarray(stylizer(upright)))
 
 
 def test_folder_input_recurses_and_keeps_structure(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
