@@ -176,10 +176,10 @@ class Stylizer:
         side scaled to `size` (bigger brush strokes, less time) and the result is scaled back.
         `motion`: for frames of a stream, each one's `Motion` from a `fast_style.motion.GridLock`
         (or a pan's (y, x)), so that the network's grid moves with the scene and a pan or a zoom
-        does not flicker. A uint8 batch (torchvision.io.read_image's) comes back uint8."""
+        does not flicker. The batch's dtype comes back: uint8 (torchvision.io.read_image's) or a
+        float (float16 came back float32, twice the bytes the caller chose)."""
         if batch.dim() == 4 and batch.shape[:2] == (0, 3):  # a pipeline's last, filtered batch: what it would give
-            return torch.empty(batch.shape, dtype=torch.uint8 if batch.dtype == torch.uint8 else torch.float32,
-                               device=batch.device)
+            return torch.empty(batch.shape, dtype=batch.dtype, device=batch.device)
         strength = self.strength if strength is None else _check_strength(strength)
         keep_color = self.preserve_color if preserve_color is None else preserve_color
         # uint8 crosses to a GPU at a quarter of the bytes; other dtypes become float32 on the way (MPS has no float64)
@@ -200,7 +200,7 @@ class Stylizer:
             y = blend(photo, y, strength)
         if batch.dtype == torch.uint8:
             y = y.mul_(255).round_().to(torch.uint8)  # y is this call's own: a copy was 1.2 GB at 102 megapixels
-        return y.to(batch.device)
+        return y.to(batch.device, batch.dtype)
 
     @overload
     def __call__(self, image: Image.Image, size: int | None = None, **options: Unpack[CallOptions]) -> Image.Image: ...

@@ -344,6 +344,8 @@ def test_python_api_takes_pil_and_tensors(tiny_model: Path) -> None:
     u8 = (x * 255).round().to(torch.uint8)
     assert stylizer(u8).dtype == torch.uint8
     assert (stylizer(u8).float() / 255 - stylizer(u8.float() / 255)).abs().max() <= 0.5 / 255 + 1e-6
+    for dtype in (torch.float16, torch.bfloat16, torch.float64):  # they came back float32
+        assert stylizer(x.to(dtype)).dtype == dtype and stylizer(torch.rand(0, 3, 4, 4, dtype=dtype)).dtype == dtype
     for bad, message in [(x * 255, r"float pixels go from 0 to 1, not [\d.]+ to 25[\d.]+ \(0-255\? divide by 255\)"),
                          (x.permute(1, 2, 0), r"takes RGB tensors shaped \(3, H, W\) or \(B, 3, H, W\), not \(29, 33, 3\)"),
                          (x[:1], r"not \(1, 29, 33\)"), (x.double().long(), "takes float pixels in \\[0, 1\\] or uint8 ones"),
