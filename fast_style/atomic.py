@@ -9,6 +9,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+NAME_MAX = 255  # bytes in one file name: ext4, APFS, XFS and Btrfs alike
+
+
+def cut_to_fit(stem: str, rest: str) -> str:
+    """`stem`, cut by whole characters so that `stem + rest` fits in NAME_MAX bytes: a long
+    name (80 Japanese characters are 240 bytes) failed with "File name too long" once `_style`
+    was added, or only for the temporary file beside it."""
+    while stem and len((stem + rest).encode(errors="surrogateescape")) > NAME_MAX:
+        stem = stem[:-1]
+    return stem
+
+
 @contextmanager
 def atomic_write(path: str | Path, replace: bool = True) -> Iterator[Path]:
     """Yields a temporary path with the target's suffix (writers that pick the format from the
@@ -23,7 +35,8 @@ def atomic_write(path: str | Path, replace: bool = True) -> Iterator[Path]:
     except OSError as e:  # a read-only disk: a video's line was "[Errno 30] Read-only file system: 'stylized'"
         raise OSError(f"cannot write {path} ({e.strerror})") from None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+        stem = cut_to_fit(path.stem, f"..{'x' * 8}{path.suffix}")  # mkstemp's 8 random characters
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=path.suffix)
     except OSError as e:  # its own words name the temporary file: "Permission denied: 'out/.a.x70o.jpg'"
         raise OSError(f"cannot write {path} ({e.strerror})") from None
     os.close(fd)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
-from fast_style.atomic import atomic_write
+from fast_style.atomic import atomic_write, cut_to_fit
 from fast_style.images import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge, find_images, is_mpeg_stream, is_one_of,
                                on_white, open_image, tiff_pages)
 
@@ -139,7 +139,7 @@ def output_path(source: Path, relative: Path, out: Path | None, single: bool, na
         suffix = source.suffix.lower() if source.suffix.lower() in KEPT_VIDEO_FORMATS else ".mp4"
     else:
         suffix = picture_suffix(source)
-    return folder / relative.parent / f"{source.stem}_{name}{suffix}"
+    return folder / relative.parent / f"{cut_to_fit(source.stem, f'_{name}{suffix}')}_{name}{suffix}"
 
 
 WRITTEN_AS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp",

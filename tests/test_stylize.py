@@ -230,6 +230,19 @@ def test_a_pipe_named_as_an_input_is_read_once(tiny_model: Path, tmp_path: Path,
     assert capsys.readouterr().err.splitlines()[0] == "error: /dev/null: a device, not a picture file (a camera is read with --live)"
 
 
+def test_a_long_name_is_cut_to_fit_with_its_style(tiny_model: Path, tmp_path: Path) -> None:
+    """83 Japanese characters are 249 bytes: with `_tiny.jpg` the name passed the file system's 255,
+    and at 246 bytes the output's name fitted but not the temporary file's beside it."""
+    night, plain = ("東京の夜景" * 17)[:83], "b" * 246
+    for stem in (night, plain):
+        make_photo(tmp_path / "in" / f"{stem}.jpg", (20, 16))
+    assert main(["--model", str(tiny_model), str(tmp_path / "in"), "-o", str(tmp_path / "out")]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [f"{plain}_tiny.jpg", f"{night[:82]}_tiny.jpg"]
+    assert [len(n.encode()) for n in names] == [255, 255]
+    assert main(["--model", str(tiny_model), str(tmp_path / "in" / f"{plain}.jpg"), "-o", str(tmp_path / f"{plain}.jpg")]) == 0
+
+
 def test_glob_input(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["--model", str(tiny_model), str(photo_dir / "p[01].jpg"), "-o", str(out)]) == 0
