@@ -21,6 +21,7 @@ from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from fast_style.atomic import NAME_MAX
 from fast_style.config import VGG_MIN_SIDE, LossConfig, StyleConfig, TransformerConfig
 from fast_style.images import photo_folder
 from fast_style.styles import style_image_path
@@ -145,8 +146,11 @@ def naming_fault(argv: list[str]) -> str | None:
     given = {arg.lstrip("+").split("=", 1)[0]: _unquoted(arg.split("=", 1)[1]) for arg in argv if "=" in arg}
     if "style.name" in given:
         name = given["style.name"]
-        return None if re.fullmatch(r"\w[\w.-]*", name) else (
-            f"style.name={name} is not a plain name (letters, digits, _ . -): it names the model's files")
+        if not re.fullmatch(r"\w[\w.-]*", name):
+            return f"style.name={name} is not a plain name (letters, digits, _ . -): it names the model's files"
+        longest = NAME_MAX - len(".safetensors")  # it failed at the export, after the training
+        return None if len(name.encode()) <= longest else (
+            f"style.name is {len(name.encode())} bytes long; it names the model's files, which take {longest} at most")
     image = given.get("style.image")
     if image is None or "$" in image:
         return None

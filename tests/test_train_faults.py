@@ -88,6 +88,8 @@ BAD_SETTINGS = [
      "error: style.image={photos}/p0.jpg would train a model named wave (exported as wave.safetensors) on another painting; name it: style.name=p0"),
     (["data.root={photos}", "trainer.max_steps=2", "style.image={photos}/p0.jpg", "style.name=../p0"],
      "error: style.name=../p0 is not a plain name (letters, digits, _ . -): it names the model's files"),
+    (["data.root={photos}", "trainer.max_steps=2", "style.image={photos}/p0.jpg", f"style.name={'p' * 244}"],  # failed at the export
+     "error: style.name is 244 bytes long; it names the model's files, which take 243 at most"),
     (["data.root={photos}", "trainer.max_steps=2", "stability.weight=-1e7"], "error: stability.weight must be 0 or more, not -10000000.0"),
     (["data.root={photos}", "trainer.max_steps=2", "style.size=0"], "error: style.size must be at least 1, or null for the painting's own size, not 0"),
     (["data.root={photos}", "style=nonesuch"], "error: unknown style 'nonesuch' (available: any, composition_vii, gallery, shipwreck, "),
