@@ -16,7 +16,7 @@ from fast_style.atomic import atomic_write
 from fast_style.files import ANIMATIONS, QUALITY, InputError, is_source, too_many_pixels
 from fast_style.images import DEFAULT_MAX_PIXELS
 from fast_style.stylizer import Stylizer
-from fast_style.video import Pacing, VideoResult, stylize_frames
+from fast_style.video import Pacing, VideoResult, check_counts, stylize_frames
 
 HELD_PIXELS = 250_000_000  # every frame, in and out, RGBA: 2 GB
 
@@ -29,6 +29,7 @@ def stylize_animation(stylizer: Stylizer, source: str | Path, target: str | Path
     writes an animation at once. `max_fps`: a frame dropped (Pacing) adds its delay to the one
     before, so the animation keeps its length. `overwrite=False`: FileExistsError if `target`
     exists when the animation is done."""
+    check_counts(output_size=output_size, max_pixels=max_pixels)
     target = Path(target)
     if is_source(source, target):
         raise InputError(f"{target} is the source itself: written over, the original would be lost")

@@ -73,6 +73,15 @@ def upright(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
 
 
+def check_counts(**counts: float | None) -> None:
+    """Sizes and counts given from Python, at least 1 or None, in one ValueError before anything
+    opens: `output_size=-5` made 1x1 frames and `batch_size=0` ran as 1 (the command checks its
+    options itself)."""
+    for name, value in counts.items():
+        if value is not None and not value >= 1:  # NaN too
+            raise ValueError(f"{name} must be at least 1, not {value}")
+
+
 class Pacing:
     """Which frames to keep, by their times in seconds: at most `fps` a second (the first frame in
     each 1/fps of time, so 25 fps paced to 12 gives 12, not every third frame's 8.3), and none
@@ -182,6 +191,7 @@ def stylize_video(
     `overwrite=False`: FileExistsError if `target` exists when the video is done. `until`, once
     set, ends the video where it is, as if its source had ended there: a live source has no end of
     its own but Ctrl-C (`stylize --live ... -o`), and what was read is written whole."""
+    check_counts(output_size=output_size, batch_size=batch_size, max_frames=max_frames, lanes=lanes, max_pixels=max_pixels)
     if is_source(source, target):
         raise VideoError(f"{target} is the source itself: written over, the original would be lost")
     with atomic_write(target, replace=overwrite) as tmp:
@@ -482,6 +492,7 @@ def stylize_frames(stylizer: Stylizer, frames: Iterator, size: int | None = None
     `denoise`: a camera's noise is filtered out before the network (fast_style.denoise)."""
     from PIL import Image
 
+    check_counts(output_size=output_size, lanes=lanes)
     lock = GridLock() if grid_lock or denoise else None
     denoiser = Denoise() if denoise else None
 

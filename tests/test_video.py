@@ -12,6 +12,7 @@ from PIL import Image, ImageSequence
 
 from conftest import SHARED_DATA, require
 from fast_style import Stylizer, encoders
+from fast_style.animation import stylize_animation
 from fast_style.live import has_display
 from fast_style.stylize import main
 from fast_style.video import _Clock, stylize_frames, stylize_video, upright
@@ -735,7 +736,7 @@ def test_a_file_that_is_not_a_video_is_one_line(tiny_model: Path, tmp_path: Path
     assert not (tmp_path / "o.mp4").exists()
 
 
-def test_live_frames_keep_their_type(tiny_model: Path) -> None:
+def test_live_frames_keep_their_type(tiny_model: Path, tmp_path: Path) -> None:
     stylizer = Stylizer.load(tiny_model, device="cpu")
     frames = [Image.new("RGB", (30, 20)), np.zeros((20, 30, 3), np.uint8), torch.rand(3, 20, 30)]
     out = list(stylize_frames(stylizer, iter(frames)))
@@ -745,6 +746,15 @@ def test_live_frames_keep_their_type(tiny_model: Path) -> None:
     for bad in (np.zeros((20, 30), np.uint8), np.zeros((20, 30, 4), np.uint8)):  # a matmul's "size mismatch"
         with pytest.raises(ValueError, match=rf"frames are \(H, W, 3\) RGB arrays, not {re.escape(str(bad.shape))}"):
             list(stylize_frames(stylizer, iter([bad])))
+    # Sizes and counts from Python: output_size=-5 made 1x1 frames, batch_size=0 ran as 1, no file made
+    for bad_call in (lambda: list(stylize_frames(stylizer, iter(frames), output_size=-5)),
+                     lambda: list(stylize_frames(stylizer, iter(frames), lanes=0)),
+                     lambda: stylize_video(stylizer, "clip.mp4", tmp_path / "out.mp4", batch_size=0),
+                     lambda: stylize_video(stylizer, "clip.mp4", tmp_path / "out.mp4", max_frames=float("nan")),
+                     lambda: stylize_animation(stylizer, "a.webp", tmp_path / "out.webp", output_size=0)):
+        with pytest.raises(ValueError, match=r"(output_size|lanes|batch_size|max_frames) must be at least 1, not (-5|0|nan)"):
+            bad_call()
+    assert not list(tmp_path.glob("*out*"))
 
 
 def test_the_source_is_never_written_over(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
