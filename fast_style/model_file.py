@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import pickle
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -203,10 +204,13 @@ def read_model(path: str | Path, weights: bool = True) -> ModelFile:
 
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's own words were a paragraph with terminal escapes, on how to load it unsafely
+        raise ModelFileError(f"{path}: not a checkpoint of fast_style: it holds Python objects besides weights, which "
+                             "loading would run (a fast_style run's checkpoints hold weights and settings only)") from None
     except Exception as e:  # noqa: BLE001
-        raise ModelFileError(f"{path}: cannot be loaded safely as a checkpoint ({str(e).splitlines()[0]})") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ModelFileError(f"{path}: not a Lightning checkpoint of fast_style")
+        raise ModelFileError(f"{path}: cannot be loaded as a checkpoint ({str(e).splitlines()[0]})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:  # without settings:
+        raise ModelFileError(f"{path}: not a Lightning checkpoint of fast_style (it has no fast_style settings)")  # "do not fit"
     hparams = ckpt.get("hyper_parameters", {})
     # The weights the run would export: its moving average where it keeps one (optim.ema).
     ema = ckpt["state_dict"].get("ema.n_averaged", torch.zeros(())).item() > 0

@@ -89,7 +89,12 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
     MARKER.unlink(missing_ok=True)
     path = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": Exploit()}, path)  # a zip, as Lightning writes
-    with pytest.raises(ModelFileError, match="evil.ckpt: cannot be loaded safely"):
+    with pytest.raises(ModelFileError) as refused:  # torch's words: a paragraph, with terminal escapes, on loading it unsafely
+        load_model(path)
+    assert str(refused.value) == (f"{path}: not a checkpoint of fast_style: it holds Python objects besides weights, which "
+                                  "loading would run (a fast_style run's checkpoints hold weights and settings only)")
+    torch.save({"state_dict": {"a": torch.zeros(2)}}, path)  # weights, no settings
+    with pytest.raises(ModelFileError, match=r"evil.ckpt: not a Lightning checkpoint of fast_style \(it has no fast_style settings\)$"):
         load_model(path)
     with open(path, "wb") as f:  # torch's older plain pickle
         pickle.dump({"state_dict": {}, "payload": Exploit()}, f)
