@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -47,10 +48,13 @@ def load_vgg_state(weights: str) -> dict[str, torch.Tensor] | None:
         try:
             state = torch.hub.load_state_dict_from_url(WEIGHTS_URL, progress=True, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - any failure to fetch has the same remedy
+            why = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"  # torch's can be a paragraph
+            if cache.is_file():  # it was "not in" the cache where a damaged or foreign file was
+                raise VGGWeightsError(f"{cache}: VGG-16 ImageNet weights that cannot be read ({why}); delete the file "
+                                      "to download it again") from None
             raise VGGWeightsError(
-                f"VGG-16 ImageNet weights are not in {cache} and could not be downloaded "
-                f"({type(e).__name__}: {e}). Connect once to download them, or copy "
-                f"vgg16-397923af.pth into $TORCH_HOME/hub/checkpoints/, or name the file "
+                f"VGG-16 ImageNet weights are not in {cache} and could not be downloaded ({why}). Connect once to "
+                f"download them, or copy vgg16-397923af.pth into $TORCH_HOME/hub/checkpoints/, or name the file "
                 f"(train: loss.vgg_weights=PATH; stylize and evaluate: --vgg-weights PATH)"
             ) from None
     else:
@@ -59,8 +63,11 @@ def load_vgg_state(weights: str) -> dict[str, torch.Tensor] | None:
             raise VGGWeightsError(f"{path}: VGG-16 weights file not found")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # torch's words: a paragraph, with terminal escapes, on loading it unsafely
+            raise VGGWeightsError(f"{path}: not a VGG-16 state dict that loads safely (weights alone, as torch.save "
+                                  "writes them: torchvision's vgg16-397923af.pth)") from None
         except Exception as e:  # noqa: BLE001
-            raise VGGWeightsError(f"{path}: not a readable VGG-16 state dict ({e})") from None
+            raise VGGWeightsError(f"{path}: not a readable VGG-16 state dict ({str(e).strip().splitlines()[0]})") from None
     return {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
 
 

@@ -1,4 +1,5 @@
 import os
+import re
 import urllib.error
 from pathlib import Path
 
@@ -46,15 +47,24 @@ def test_missing_weights_give_one_clear_error(tmp_path: Path, monkeypatch: pytes
     def offline(*args: object, **kwargs: object) -> None:
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-    with pytest.raises(VGGWeightsError, match="TORCH_HOME.*vgg_weights="):
+    cache = tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # nothing cached
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.hub, "load_state_dict_from_url", offline)
+        with pytest.raises(VGGWeightsError, match="TORCH_HOME.*vgg_weights="):
+            VGG16Features("imagenet")
+        # stylize's any-painting path says it in one line, with its own option's name
+        photo = make_photo(tmp_path / "photo.jpg", (40, 30))
+        assert stylize(["--style-image", str(STYLES_DIR / "wave.jpg"), str(photo), "-o", str(tmp_path / "out.png")]) == 2
+        [line] = capsys.readouterr().err.splitlines()
+        assert line.startswith("error: VGG-16 ImageNet weights are not in ") and "stylize and evaluate: --vgg-weights PATH" in line
+        assert not (tmp_path / "out.png").exists()
+    # A damaged file in the cache was said to be "not in" it
+    cache.parent.mkdir(parents=True)
+    cache.write_text("not weights")
+    with pytest.raises(VGGWeightsError, match=rf"^{re.escape(str(cache))}: VGG-16 ImageNet weights that cannot be read "
+                                              r"\(\w+: .*\); delete the file to download it again$"):
         VGG16Features("imagenet")
-    # stylize's any-painting path says it in one line, with its own option's name
-    photo = make_photo(tmp_path / "photo.jpg", (40, 30))
-    assert stylize(["--style-image", str(STYLES_DIR / "wave.jpg"), str(photo), "-o", str(tmp_path / "out.png")]) == 2
-    [line] = capsys.readouterr().err.splitlines()
-    assert line.startswith("error: VGG-16 ImageNet weights are not in ") and "stylize and evaluate: --vgg-weights PATH" in line
-    assert not (tmp_path / "out.png").exists()
 
 
 def test_weights_from_an_explicit_file(tmp_path: Path) -> None:
@@ -69,6 +79,9 @@ def test_weights_from_an_explicit_file(tmp_path: Path) -> None:
     torch.save({"something.else": torch.zeros(1)}, tmp_path / "wrong.pth")
     with pytest.raises(VGGWeightsError, match="lack"):
         VGG16Features(str(tmp_path / "wrong.pth"))
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pth")  # torch's words: a paragraph, with terminal escapes
+    with pytest.raises(VGGWeightsError, match=r"module.pth: not a VGG-16 state dict that loads safely \(weights alone, "):
+        VGG16Features(str(tmp_path / "module.pth"))
 
 
 def test_random_weights_only_when_asked() -> None:
