@@ -154,10 +154,16 @@ def check_resume(cfg: DictConfig, run_dir: Path) -> None:
     path = Path(cfg.ckpt_path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found (ckpt_path)")
+    not_a_run = (f"{path}: not a checkpoint of a run (ckpt_path resumes from a run's checkpoints/last.ckpt; "
+                 "to start from an exported model, init_weights=PATH)")
     if not zipfile.is_zipfile(path):  # what Lightning writes
-        raise ValueError(f"{path}: not a checkpoint of a run (ckpt_path resumes from a run's checkpoints/last.ckpt; "
-                         "to start from an exported model, init_weights=PATH)")
-    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        raise ValueError(not_a_run)
+    try:  # a file holding Python objects, or another program's weights, was a traceback from torch or Lightning
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - torch's words for a pickle it will not run are a paragraph
+        raise ValueError(not_a_run) from None
+    if not isinstance(state, dict) or not {"state_dict", "hyper_parameters", "pytorch-lightning_version"} <= state.keys():
+        raise ValueError(not_a_run)
     saved, now = state.get("hyper_parameters", {}), plain_config(cfg)
     for group, keys in (("model", None), ("style", ("name", "image", "images", "folder"))):
         was, asked = saved.get(group) or {}, now[group]

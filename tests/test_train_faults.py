@@ -130,6 +130,8 @@ BAD_SETTINGS = [
       "starry_night, the_scream, udnie, wave); style.paintings=DIR names the folder of paintings")),
     (["data.root={photos}", "ckpt_path={tmp}/nope.ckpt"], "error: {tmp}/nope.ckpt: checkpoint not found (ckpt_path)"),
     (["data.root={photos}", "ckpt_path={photos}/p0.jpg"], "error: {photos}/p0.jpg: not a checkpoint of a run (ckpt_path resumes "),
+    (["data.root={photos}", "ckpt_path={module}"], "error: {module}: not a checkpoint of a run (ckpt_path resumes "),  # a traceback
+    (["data.root={photos}", "ckpt_path={weights}"], "error: {weights}: not a checkpoint of a run (ckpt_path resumes "),  # Lightning's
 ]
 
 
@@ -149,6 +151,10 @@ def bad_settings(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list]:
     paths = {"empty": tmp / "empty", "photos": make_photo_dir(tmp / "photos"), "tmp": tmp, "style": style_image_path("wave.jpg"),
              "strips": make_photo(tmp / "strips" / "strip.png", (300, 4)).parent, "clear": tmp / "clear.png"}
     Image.new("RGBA", (40, 30)).save(paths["clear"])
+    paths |= {"module": tmp / "module.ckpt", "weights": tmp / "weights.ckpt"}
+    torch.save(torch.nn.Linear(2, 2), paths["module"])  # Python objects: torch refused them in a paragraph, as a traceback
+    torch.save({"state_dict": {"a": torch.zeros(2)}}, paths["weights"])  # KeyError: 'pytorch-lightning_version'
+
     cases = []
     for i, (overrides, _) in enumerate(BAD_SETTINGS):
         (tmp / f"run{i}").mkdir()
@@ -375,7 +381,8 @@ def test_a_resume_that_cannot_go_on_as_asked_says_so_before_loading(tmp_path: Pa
     last, run = tmp_path / "last.ckpt", tmp_path / "runs" / "wave" / "now"
     model, style = {"channels": 32, "layout": "johnson"}, {"name": "wave", "image": "wave.jpg", "weight": 1e10}
     torch.save({"global_step": 40, "callbacks": {"Timer": {"time_elapsed": {"train": 3723.4}}},
-                "hyper_parameters": {"model": model, "style": style, "optim": {"lr": 1e-3}}}, last)
+                "hyper_parameters": {"model": model, "style": style, "optim": {"lr": 1e-3}},
+                "state_dict": {}, "pytorch-lightning_version": "2.6.0"}, last)  # what Lightning writes, less the weights
     shutil.copyfile(last, tmp_path / "good.ckpt")
     cfg = OmegaConf.create({"ckpt_path": str(last), "trainer": {"max_time": "00:01:00:00", "max_steps": -1},
                             "model": model, "style": style, "optim": {"lr": 3e-4}})  # another lr: a resume may change it
