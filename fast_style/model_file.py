@@ -241,6 +241,11 @@ def load_model(path: str | Path) -> tuple[nn.Module, ModelRecord]:
     if unknown := sorted(set(model.config) - known):
         raise ModelFileError(f"{path}: its network has settings this fast_style does not know ({', '.join(unknown)}); "
                              "upgrade fast_style")
+    import torch
+
+    if damaged := [k for k, v in model.state.items() if v.is_floating_point() and not torch.isfinite(v).all()]:
+        raise ModelFileError(f"{path}: weights {damaged[0]} hold NaN or infinite values (a damaged file?): "
+                             "every picture would be black")  # it was, silently
     try:
         net = build_network(model.architecture, model.config)
         net.load_state_dict(model.state)

@@ -66,6 +66,17 @@ def test_tensors_that_do_not_fit_the_declared_network(tmp_path: Path) -> None:
         load_model(path)
 
 
+def test_damaged_weights_are_refused_not_drawn_black(tmp_path: Path) -> None:
+    """A file whose last bytes were overwritten: NaN weights, and a black picture with exit status 0."""
+    net = TransformerNet(TransformerConfig(channels=8, res_blocks=1))
+    path = save_model(tmp_path / "m.safetensors", net, {})
+    data = bytearray(path.read_bytes())
+    data[-64:] = b"\xff" * 64  # float16 NaNs
+    path.write_bytes(data)
+    with pytest.raises(ModelFileError, match=r"m.safetensors: weights \S+ hold NaN or infinite values \(a damaged file\?\)"):
+        load_model(path)
+
+
 def test_foreign_and_missing_files(tmp_path: Path) -> None:
     save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(ModelFileError, match="no fast_style metadata"):
