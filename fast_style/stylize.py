@@ -374,9 +374,10 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: {' '.join(streamed)}: {'apply' if len(streamed) > 1 else 'applies'} to videos, animations and "
               "--live only", file=sys.stderr)
         return 2
-    if args.denoise and not (args.live or videos):
-        print("error: --denoise applies to videos and --live only", file=sys.stderr)
-        return 2
+    for option in _given(args, "denoise", "crf"):  # --crf for a photo was ignored without a word
+        if not (args.live or videos):
+            print(f"error: {option} applies to videos and --live only", file=sys.stderr)
+            return 2
     if args.live and args.output is not None and args.output.exists() and not args.overwrite:
         print(f"error: {args.live}: output {args.output} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image, ImageSequence
 
-from conftest import SHARED_DATA, require
+from conftest import SHARED_DATA, make_photo, require
 from fast_style import Stylizer, encoders
 from fast_style.animation import stylize_animation
 from fast_style.live import has_display
@@ -85,6 +85,10 @@ def test_crf_sets_the_encoders_quality_and_is_refused_where_it_has_none(tiny_mod
         assert main(["--model", str(tiny_model), str(src), "-o", str(tmp_path / target), "--crf", crf, *FP32]) == 1
         assert capsys.readouterr().err.splitlines()[0] == f"error: {src}: {message}"
         assert not (tmp_path / target).exists()
+    photo = make_photo(tmp_path / "p.jpg", (40, 30))  # it was ignored without a word
+    assert main(["--model", str(tiny_model), str(photo), "-o", str(tmp_path / "p_out.jpg"), "--crf", "20"]) == 2
+    assert capsys.readouterr().err == "error: --crf applies to videos and --live only\n"
+    assert not (tmp_path / "p_out.jpg").exists()
 
 
 def test_output_size_scales_the_longest_side_to_even_numbers(tiny_model: Path, tmp_path: Path) -> None:
