@@ -249,8 +249,8 @@ def test_glob_input(tiny_model: Path, photo_dir: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["p0_tiny.jpg", "p1_tiny.jpg"]
 
 
-def test_a_glob_takes_the_pictures_in_what_it_matches_as_a_folder_does(tiny_model: Path, photo_dir: Path,
-                                                                       tmp_path: Path) -> None:
+def test_a_glob_takes_the_pictures_in_what_it_matches_as_a_folder_does(tiny_model: Path, photo_dir: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """`'holidays/**'` took each folder it matched for a picture, failed on notes.txt, and put
     every output in one folder (two of one name were refused); the shell's `holidays/*` walked
     the folders it named."""
@@ -260,6 +260,9 @@ def test_a_glob_takes_the_pictures_in_what_it_matches_as_a_folder_does(tiny_mode
         out = tmp_path / f"out{len(pattern)}"
         assert main(["--model", str(tiny_model), str(photo_dir / pattern), "-o", str(out)]) == 0
         assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == every
+    monkeypatch.setenv("HOME", str(photo_dir.parent))  # quoted, as for a glob: '~/photos/*.jpg' matched nothing
+    assert main(["--model", str(tiny_model), "~/photos/p[01].jpg", "-o", "~/home_out"]) == 0
+    assert sorted(p.name for p in (photo_dir.parent / "home_out").iterdir()) == ["p0_tiny.jpg", "p1_tiny.jpg"]
     inside = photo_dir / "stylized"  # a second run leaves the first one's outputs
     for _ in range(2):
         assert main(["--model", str(tiny_model), str(photo_dir / "**"), "-o", str(inside), "--overwrite"]) == 0
