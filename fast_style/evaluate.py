@@ -18,7 +18,7 @@ from PIL import Image
 from fast_style.config import VGG_MIN_SIDE, GatysConfig, LossConfig, StyleConfig
 from fast_style.images import DEFAULT_MAX_PIXELS, find_images, open_rgb, own_pixel_limits, too_small_for_vgg
 from fast_style.styles import find_painting
-from fast_style.stylize import PRECISION_CHOICES, Parser
+from fast_style.stylize import PRECISION_CHOICES, Parser, user_path
 
 if TYPE_CHECKING:
     import torch
@@ -30,24 +30,24 @@ if TYPE_CHECKING:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = Parser(prog="evaluate", description=__doc__)
-    p.add_argument("--model", type=Path, help="a .safetensors exported by train, or a Lightning .ckpt")
+    p.add_argument("--model", type=user_path, help="a .safetensors exported by train, or a Lightning .ckpt")
     p.add_argument("--style", help="a shipped style, as stylize --style takes it; with --model, one style of that "
                                    "gallery (default: every one)")
-    p.add_argument("--photos", type=Path, required=True, help="a folder of photos (recursive), or one photo")
-    p.add_argument("--style-image", type=Path, help="default: the bundled painting the model was trained on")
+    p.add_argument("--photos", type=user_path, required=True, help="a folder of photos (recursive), or one photo")
+    p.add_argument("--style-image", type=user_path, help="default: the bundled painting the model was trained on")
     p.add_argument("--size", type=int, default=256, help="longest side of each photo (default 256)")
     p.add_argument("--style-size", type=int, help=f"default: the model's training setting, else {StyleConfig.size}")
     p.add_argument("--baseline", choices=["none", "gatys"], default="none")
-    p.add_argument("--baseline-from", type=Path, metavar="JSON",
+    p.add_argument("--baseline-from", type=user_path, metavar="JSON",
                    help="reuse the Gatys baseline of an earlier `evaluate --json` run on the same photos and settings")
     p.add_argument("--steps", type=int, default=GatysConfig.steps, help="loss evaluations of the Gatys baseline")
     p.add_argument("--method", choices=["lbfgs", "adam"], default=GatysConfig.method)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--paintings", type=Path,
+    p.add_argument("--paintings", type=user_path,
                    help="a gallery's paintings, by file name, where their recorded paths are not; for an arbitrary-style "
                         "network, the paintings to evaluate it on (default: those its training held out)")
     p.add_argument("--max-paintings", type=int, help="an arbitrary-style network: only the first N paintings (name order)")
-    p.add_argument("--against", type=Path, metavar="DIR",
+    p.add_argument("--against", type=user_path, metavar="DIR",
                    help="another tool's pictures of the same pairs, DIR/PAINTING/PHOTO.png (benchmarks/peer_arbitrary.py), "
                         "scored with the same losses")
     p.add_argument("--strength", type=float, default=1.0,

@@ -49,7 +49,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _user_path(text: str) -> Path:
+def user_path(text: str) -> Path:
     """A path as the shell would give it unquoted: a quoted `'~/photos/*.jpg'` (a glob, quoted as
     the README shows) matched nothing."""
     return Path(text).expanduser()
@@ -57,7 +57,7 @@ def _user_path(text: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="stylize", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", type=_user_path, help="a .safetensors exported by train, or a Lightning .ckpt")
+    p.add_argument("--model", type=user_path, help="a .safetensors exported by train, or a Lightning .ckpt")
     p.add_argument("--style", help="a shipped style (stylize --list-styles), or a mix of one gallery's styles: "
                                    "'starry_night=0.6,wave=0.4' (or 'starry_night,wave': even parts); with --model, "
                                    "a style inside that file")
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Gatys et al. 2016: optimise each image against --style-image (slow, the quality reference; images only)")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="image or video files, folders of them (recursive), globs; `-`: one image on stdin")
-    p.add_argument("-o", "--output", type=_user_path,
+    p.add_argument("-o", "--output", type=user_path,
                    help="output file (one input) or folder (default: ./stylized); `-` writes the one image to stdout")
     p.add_argument("--format", help="the image format of `-o -` or of a piped input's output (default: the input's)")
     p.add_argument("--json", action="store_true",
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-existing", action="store_true",
                    help="leave the inputs whose output exists, with a line each: the same command goes on after an "
                         "interruption")
-    p.add_argument("--export", type=_user_path, metavar="FILE", help="write the network as FILE.onnx or FILE.pt (TorchScript), batch, height and width free, and exit")
+    p.add_argument("--export", type=user_path, metavar="FILE", help="write the network as FILE.onnx or FILE.pt (TorchScript), batch, height and width free, and exit")
     p.add_argument("--max-pixels", type=int,
                    help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}; guards against decompression bombs), "
                         "and images or frames that --size or --output-size would make larger")
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--style-per-image", choices=["same", "random"],
                       help="random: each image its own style of a gallery model, or its own painting of --paintings "
                            "for an arbitrary-style one, from --seed and its path")
-    data.add_argument("--paintings", type=_user_path, help="the paintings --style-per-image random picks from (arbitrary-style model)")
+    data.add_argument("--paintings", type=user_path, help="the paintings --style-per-image random picks from (arbitrary-style model)")
     data.add_argument("--seed", type=int, help="the seed of --style-per-image random (default 0)")
     data.add_argument("--workers", type=int, help="DataLoader processes decoding images, per device (default 2)")
     p.add_argument("--host", help="--serve: the address to listen on (default 127.0.0.1: this machine only)")
@@ -155,7 +155,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Every combination that cannot mean anything is refused here, in one line."""
     p = build_parser()
     args = p.parse_args(argv)
-    args.inputs = [os.path.expanduser(item) for item in args.inputs]  # as _user_path
+    args.inputs = [os.path.expanduser(item) for item in args.inputs]  # as user_path
 
     def refuse(options: list[str], why: str) -> None:
         """`why` in the singular ("applies to ...", "does not apply to ..."), for one option or more."""
