@@ -34,8 +34,9 @@ __all__ = ["Stylizer", "default_device"]
 class Stylizer:
     """`Stylizer.load("starry_night")(image)`, or `Stylizer.load("path/to/model.safetensors")`.
 
-    Takes a PIL image (returns one of the same size) or a float [0, 1] tensor (3, H, W) or
-    (B, 3, H, W) (returns the same shape, on the same device). `strength`, `preserve_color`,
+    Takes a PIL image (returns one of its size, upright as shown, as files are read) or a [0, 1]
+    float or uint8 tensor (3, H, W) or (B, 3, H, W) (returns the same shape and dtype, on the same
+    device). `strength`, `preserve_color`,
     for a gallery network `style` (a name, or {name: weight} to mix), and for an arbitrary-style
     network `style_image` (a painting: PIL image or path; to mix, [(painting, weight), ...] or
     {path: weight}) given at
