@@ -72,6 +72,7 @@ class PhotoFolder(Dataset):
         if not self.files:
             raise FileNotFoundError(f"{self.root}: no readable {'/'.join(IMAGE_EXTENSIONS)} images in this folder")
         self.transform = v2.Compose([v2.Lambda(window), v2.Resize(image_size, antialias=True), v2.RandomCrop(image_size)])
+        self.decoded_side = 2 * image_size  # a JPEG decoded at least twice the size it is scaled to (open_image)
         self.skipped = 0
 
     def __len__(self) -> int:
@@ -83,7 +84,7 @@ class PhotoFolder(Dataset):
             try:
                 # (3, S, S) uint8: a quarter of the bytes from the workers, and torchvision resizes
                 # uint8 twice as fast; the module makes it [0, 1] floats on its device.
-                return self.transform(to_bytes(open_rgb(path, DEFAULT_MAX_PIXELS)))
+                return self.transform(to_bytes(open_rgb(path, DEFAULT_MAX_PIXELS, self.decoded_side)))
             except UNREADABLE as e:
                 self.skipped += 1
                 log.warning("skipping unreadable photo %s (%s); %d skipped in this worker", path, e, self.skipped)
