@@ -9,6 +9,7 @@ import datetime
 import difflib
 import inspect
 import logging
+import math
 import shutil
 import signal
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -97,25 +98,35 @@ class ProgressLines(Callback):
 
     def __init__(self, every_s: float = 60.0) -> None:
         self.every_s, self.start, self.last, self.step = every_s, 0.0, -float("inf"), -1
+        self.first, self.total = 0, float("inf")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.start = time.monotonic()
+        self.start, self.first = time.monotonic(), trainer.global_step  # a resume's first step
+        # max_steps, or the epochs' worth of steps where they end the run first (the default,
+        # max_epochs: 2, said no total at all); inf where neither is set
+        self.total = trainer.estimated_stepping_batches
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if time.monotonic() - self.last >= self.every_s:
             self._line(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._line(trainer)
+        self._line(trainer, ended=True)
 
-    def _line(self, trainer: L.Trainer) -> None:
+    def _line(self, trainer: L.Trainer, ended: bool = False) -> None:
         if not trainer.is_global_zero or trainer.global_step == self.step:
             return
         self.last, self.step = time.monotonic(), trainer.global_step
-        of = f" of {trainer.max_steps}" if trainer.max_steps > 0 else ""
-        elapsed = datetime.timedelta(seconds=round(self.last - self.start))
+        seconds = self.last - self.start
+        left = []  # seconds: at this run's pace to its last step, and to max_time (Lightning's Timer)
+        if not ended and self.step > self.first:
+            if math.isfinite(self.total):
+                left.append((self.total - self.step) * seconds / (self.step - self.first))
+            left += [t for c in trainer.callbacks if isinstance(c, Timer) and (t := c.time_remaining("train")) is not None]
+        of = f" of {int(self.total)}" if math.isfinite(self.total) else ""
+        eta = f", about {datetime.timedelta(seconds=round(max(0, min(left))))} left" if left else ""
         metrics = "".join(f", {k} {v:.4g}" for k, v in trainer.progress_bar_metrics.items())
-        log.info("step %d%s, %s%s", trainer.global_step, of, elapsed, metrics)
+        log.info("step %d%s, %s%s%s", self.step, of, datetime.timedelta(seconds=round(seconds)), eta, metrics)
 
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
