@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
 NAME_MAX = 255  # bytes in one file name: ext4, APFS, XFS and Btrfs alike
 
 
