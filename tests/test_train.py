@@ -78,7 +78,8 @@ def test_training_logs_checkpoints_exports_and_resumes(tmp_path: Path, photo_dir
                        "hydra.run.dir=runs/resumed")  # not timestamped: the first run's second may still be this one
     assert "exists; kept it" in result.stderr + result.stdout
     assert "\r" not in result.stderr + result.stdout
-    steps = re.findall(r"step (\d+) of 34, 0:00:\d\d(, about 0:00:\d\d left)?, loss/total [\d.e+]+", result.stderr + result.stdout)
+    steps = re.findall(r"step (\d+) of 34, 0:00:\d\d(, about \d+:\d\d:\d\d left)?, loss/total [\d.e+]+",
+                       result.stderr + result.stdout)
     # the first step, then a minute apart, and the last; the time left at this run's pace, but at the end
     assert [(step, bool(left)) for step, left in steps] == [("31", True), ("34", False)], result.stderr + result.stdout
     assert "LeafSpec" not in result.stderr + result.stdout and "litlogger" not in result.stderr + result.stdout
@@ -297,7 +298,7 @@ def test_max_epochs_coming_before_max_steps_is_said(tmp_path: Path, photo_dir: P
     [line] = [x for x in (result.stdout + result.stderr).splitlines() if "came first" in x]
     steps = record(tmp_path / "checkpoints" / "wave.safetensors")["steps"]
     # The progress lines count to where the run ends (they said "of 50", and without max_steps no total)
-    assert re.search(rf"step 1 of {steps}, 0:00:\d\d, about 0:00:\d\d left, ", result.stderr + result.stdout)
+    assert re.search(rf"step 1 of {steps}, \d+:\d\d:\d\d, about \d+:\d\d:\d\d left, ", result.stderr + result.stdout)
     assert line.endswith(f"stopped at step {steps} of trainer.max_steps=50: trainer.max_epochs=2 came first "
                          f"({steps // 2} steps an epoch); trainer.max_epochs=-1 lets the steps decide")
 
