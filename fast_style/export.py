@@ -42,7 +42,8 @@ def export_network(net: TransformerNet | GalleryNet, path: str | Path, overwrite
     net = copy.deepcopy(net).float().cpu().eval()
     if isinstance(net, GalleryNet):
         if path.suffix != ".onnx":
-            raise ValueError(f"{path}: a gallery network exports to .onnx only (TorchScript cannot script its style input)")
+            raise ValueError(f"{path}: a gallery network exports to .onnx only (TorchScript cannot script its style "
+                             "input); one style or mix of it exports to either: stylize --style NAME --export FILE.pt")
         example = (torch.rand(2, 3, 37, 53), net.one_hot(0))
         dims = {"image": {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")},
                 "style": None}
