@@ -159,8 +159,9 @@ def as_read(im: Image.Image, icc: bytes | None) -> Image.Image:
         im = Image.fromarray((np.asarray(im, dtype=np.float32) / 257).clip(0, 255).astype(np.uint8), "L")
     rgb = in_srgb(im, icc)
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-        alpha = im.convert("RGBA").getchannel("A")
-        rgb = rgb.convert("RGBA")  # a copy: in_srgb may hand back the caller's own image
+        alpha = im.getchannel("A") if im.mode == "RGBA" else im.convert("RGBA").getchannel("A")
+        if rgb is im:  # in_srgb handed back the caller's own image (RGB with a transparent colour)
+            rgb = rgb.copy()
         rgb.putalpha(alpha)
     return rgb
 
