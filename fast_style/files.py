@@ -55,10 +55,17 @@ def _globbed(pattern: Path, out: Path) -> list[tuple[Path, Path]]:
     and videos (`'holidays/**'` took each folder for a picture and failed on notes.txt), relative
     to the pattern's fixed part, so that the structure is kept as for a folder."""
     base = Path(*itertools.takewhile(lambda part: not glob.has_magic(part), pattern.parts))
-    found: dict[Path, Path] = {}  # `**` matches a folder and what is in it: each file once
-    for match in map(Path, sorted(glob.glob(str(pattern), recursive=True))):
-        files = find_images(match, PICTURES_AND_VIDEOS) if match.is_dir() else [match]
-        found |= {p: p.relative_to(base) for p in outside(files, out) if is_one_of(p, PICTURES_AND_VIDEOS)}
+    found: dict[Path, Path] = {}
+    walked: list[Path] = []
+    for match in map(Path, sorted(glob.glob(str(pattern), recursive=True))):  # a folder before what is in it
+        if any(folder in match.parents for folder in walked):
+            continue  # `**` matches a folder and everything in it: each walked and checked once
+        if match.is_dir():
+            files = find_images(match, PICTURES_AND_VIDEOS)
+            walked.append(match)
+        else:
+            files = [match] if is_one_of(match, PICTURES_AND_VIDEOS) else []
+        found |= {p: p.relative_to(base) for p in outside(files, out)}
     return list(found.items())
 
 

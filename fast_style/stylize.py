@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from fast_style.config import PRECISION_NAMES, GatysConfig, LossConfig, StyleConfig
-from fast_style.files import (VIDEO_OUTPUTS, InputError, check_output_kind, expand_inputs, is_animation, is_video, load_input,
+from fast_style.files import (PICTURES_AND_VIDEOS, VIDEO_OUTPUTS, InputError, check_output_kind, expand_inputs, is_animation, is_video, load_input,
                               save_image)
-from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, own_pixel_limits
+from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, own_pixel_limits
 from fast_style.outputs import Options, Report, VideoOptions, stylize_files, stylize_one_video, stylize_pipe
 
 # Only modules without torch above: importing it takes seconds, and --help or a refused command
@@ -364,7 +364,7 @@ def _main(argv: list[str] | None) -> int:
         return 1
     videos = [source for source, _ in inputs if is_video(source)]
     out = args.output
-    if len(inputs) > 1 and out is not None and not out.is_dir() and out.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
+    if len(inputs) > 1 and out is not None and not out.is_dir() and out.suffix.lower() in PICTURES_AND_VIDEOS:
         print(f"error: -o {out}: names a file, but {len(inputs)} inputs were given; name a folder for them", file=sys.stderr)
         return 2  # it was made a folder of that name, with the outputs inside
     if len(inputs) == 1 and args.output not in (None, Path("-")):
