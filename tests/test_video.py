@@ -751,11 +751,13 @@ def test_live_frames_keep_their_type(tiny_model: Path, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=rf"frames are \(H, W, 3\) RGB arrays, not {re.escape(str(bad.shape))}"):
             list(stylize_frames(stylizer, iter([bad])))
     # Sizes and counts from Python: output_size=-5 made 1x1 frames, batch_size=0 ran as 1, no file made
+    clip, sticker = make_clip(tmp_path / "clip.mp4", frames=2, audio=False), tmp_path / "a.webp"
+    frames[0].save(sticker, save_all=True, append_images=[Image.new("RGB", (30, 20), "red")], duration=100)
     for bad_call in (lambda: list(stylize_frames(stylizer, iter(frames), output_size=-5)),
                      lambda: list(stylize_frames(stylizer, iter(frames), lanes=0)),
-                     lambda: stylize_video(stylizer, "clip.mp4", tmp_path / "out.mp4", batch_size=0),
-                     lambda: stylize_video(stylizer, "clip.mp4", tmp_path / "out.mp4", max_frames=float("nan")),
-                     lambda: stylize_animation(stylizer, "a.webp", tmp_path / "out.webp", output_size=0)):
+                     lambda: stylize_video(stylizer, clip, tmp_path / "out.mp4", batch_size=0),
+                     lambda: stylize_video(stylizer, clip, tmp_path / "out.mp4", max_frames=float("nan")),
+                     lambda: stylize_animation(stylizer, sticker, tmp_path / "out.webp", output_size=0)):
         with pytest.raises(ValueError, match=r"(output_size|lanes|batch_size|max_frames) must be at least 1, not (-5|0|nan)"):
             bad_call()
     assert not list(tmp_path.glob("*out*"))
