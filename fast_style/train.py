@@ -177,8 +177,8 @@ def _grammar_fault(arg: str, error: HydraException) -> str:
     """Hydra's reason in a few words: its first line, without the link, or the character its
     lexer stopped at (the report showed a line of spaces and a caret, or only the link)."""
     head, *rest = str(error).splitlines()
-    if head.startswith("LexerNoViableAltException") and rest and rest[0].strip() == "^":
-        at = len(rest[0]) - 1 - (len(head) - len(arg))  # the caret's column, in `arg`
+    at = len(rest[0]) - 1 - (len(head) - len(arg)) if rest else -1  # the caret's column, in `arg`
+    if head.startswith("LexerNoViableAltException") and head.endswith(arg) and rest[0].strip() == "^" and 0 <= at < len(arg):
         return f"{arg}: not NAME=VALUE ({arg[at]!r} is taken in a quoted value only: KEY='VALUE')"
     if head.startswith("Error parsing override") and rest:
         head = rest[0]
