@@ -178,7 +178,7 @@ def _grammar_fault(arg: str, error: HydraException) -> str:
     lexer stopped at (the report showed a line of spaces and a caret, or only the link)."""
     head, *rest = str(error).splitlines()
     at = len(rest[0]) - 1 - (len(head) - len(arg)) if rest else -1  # the caret's column, in `arg`
-    shaped = head.startswith("LexerNoViableAltException") and head.endswith(arg) and rest[0].strip() == "^"
+    shaped = head.startswith("LexerNoViableAltException") and head.endswith(arg) and rest and rest[0].strip() == "^"
     if shaped and 0 <= at < len(arg):
         return f"{arg}: not NAME=VALUE ({arg[at]!r} is taken in a quoted value only: KEY='VALUE')"
     if head.startswith("Error parsing override") and rest:
