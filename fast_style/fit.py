@@ -297,6 +297,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
         callbacks=callbacks,
     )
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # Lightning's own handler from here: SaveOnInterrupt
     validates = data.val_set is not None and not cfg.trainer.get("fast_dev_run")
     if validates and not cfg.ckpt_path:  # where the run starts from: what a further stage has to beat
         trainer.validate(module, datamodule=data, verbose=False)

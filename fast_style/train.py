@@ -7,6 +7,7 @@ import difflib
 import itertools
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -116,6 +117,7 @@ def check_paths(cfg: DictConfig) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
+    signal.signal(signal.SIGTERM, _terminated)  # each run of a sweep: the last one's Lightning left the default
     try:
         check_numbers(cfg)  # again: override_fault leaves Hydra's flags (--config-name) and glob sweeps to it
     except ValueError as e:
@@ -277,23 +279,43 @@ def expand_home(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    sys.argv[1:] = expand_home(sys.argv[1:])
+    previous = signal.signal(signal.SIGTERM, _terminated)  # fast_style.fit hands it to Lightning's loop
+    try:
+        _start(sys.argv[1:])
+    except KeyboardInterrupt:  # before Lightning's loop, which takes its own (imports, the photos' scan): a traceback
+        print("interrupted before the first step: nothing to resume", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)  # as a shell reports an interrupt
+    except Terminated:
+        print("stopped by SIGTERM before the first step: nothing to resume", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _start(argv: list[str]) -> None:
+    """Our checks of the overrides, each one line, then Hydra's run."""
+    sys.argv[1:] = argv = expand_home(argv)
     # An unknown style gets one line, before Hydra's multi-line report.
-    if unknown := unknown_styles(sys.argv[1:]):
+    if unknown := unknown_styles(argv):
         known = sorted(p.stem for p in (CONF_DIR / "style").glob("*.yaml"))
         near = difflib.get_close_matches(unknown[0].strip().lower(), known, n=1)  # style=Wave, style="starry night"
         hint = f"did you mean {near[0]}? " if near else ""
         print(f"error: unknown style {unknown[0]!r} ({hint}available: {', '.join(known)}; or set style.image=PATH)",
               file=sys.stderr)
         sys.exit(1)
-    if fault := override_fault(sys.argv[1:]) or naming_fault(sys.argv[1:]):  # before Hydra makes a run folder
+    if fault := override_fault(argv) or naming_fault(argv):  # before Hydra makes a run folder
         print(f"error: {fault}", file=sys.stderr)
         sys.exit(1)
-    try:
-        _hydra_main()
-    except KeyboardInterrupt:  # before Lightning's loop, which takes its own (imports, the photos' scan): a traceback
-        print("interrupted before the first step: nothing to resume", file=sys.stderr)
-        sys.exit(130)  # 128 + SIGINT, as a shell reports an interrupt
+    _hydra_main()
+
+
+class Terminated(BaseException):
+    """SIGTERM (a scheduler's or a container's stop) in the seconds before Lightning's loop: it
+    ended the process without a line, where Ctrl-C said that there was nothing to resume."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated
 
 
 if __name__ == "__main__":

@@ -318,6 +318,40 @@ def test_ctrl_c_before_the_first_step_is_one_line(monkeypatch: pytest.MonkeyPatc
     assert capsys.readouterr().err == "interrupted before the first step: nothing to resume\n"
 
 
+_SIGTERM_AT = """
+import os, signal, sys
+import fast_style.fit, fast_style.train as train
+jobs, stop_at = [], int(sys.argv[1])
+
+def stop() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+def run(cfg, run_dir) -> None:  # a sweep's job: the real one leaves SIGTERM to Lightning, then Lightning to the default
+    jobs.append(cfg.style.name)
+    if len(jobs) == stop_at:
+        stop()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+fast_style.fit.run = run
+if stop_at == 0:  # during our checks of the overrides, before Hydra
+    train.override_fault = lambda argv: stop()
+sys.argv = ["train", *sys.argv[2:]]
+train.main()
+"""
+
+
+@pytest.mark.parametrize("job", [0, 2])
+def test_sigterm_before_the_first_step_is_one_line(tmp_path: Path, photo_dir: Path, job: int) -> None:
+    """A scheduler's stop in the seconds of imports and checks ended the process without a word
+    (status -15), where Ctrl-C said that there was nothing to resume; in a sweep's second run too."""
+    proc = subprocess.run([sys.executable, "-c", _SIGTERM_AT, str(job), "-m", *FAST, "style=wave,the_scream",
+                           f"data.root={photo_dir}", f"hydra.sweep.dir={tmp_path}"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert proc.stderr.splitlines()[-1] == "stopped by SIGTERM before the first step: nothing to resume"
+    assert len(list(tmp_path.glob("*/.hydra"))) == job  # the second run of the sweep, or none
+
+
 def test_a_painting_above_pillows_pixel_limit_trains(tmp_path: Path, photo_dir: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A painting's full-resolution scan (museums' run to hundreds of megapixels) was Pillow's
