@@ -31,10 +31,10 @@ CONF_DIR = Path(__file__).parent / "conf"  # inside an installed wheel
 if not CONF_DIR.is_dir():
     CONF_DIR = Path(__file__).parent.parent / "conf"  # a source checkout
 
-# The dataclasses are the defaults: conf/style/*.yaml extend style/base, model=small and
+# The dataclasses are the defaults: conf/style/*.yaml extend style_base, model=small and
 # model=realtime extend model/default, and the loss group is LossConfig itself.
 _store = ConfigStore.instance()
-_store.store(group="style", name="base", node=StyleConfig)
+_store.store(name="style_base", node=StyleConfig)  # in no group: `train --help` would list it as a style
 _store.store(group="loss", name="default", node=LossConfig)
 _model_defaults = OmegaConf.structured(TransformerConfig)
 OmegaConf.set_readonly(_model_defaults, False)  # a frozen dataclass; overrides must still apply
@@ -263,7 +263,7 @@ def _keys(node: Any, prefix: str = "") -> list[str]:
 def _group_options() -> dict[str, list[str]]:
     """Each config group's options: its YAML files and the dataclasses stored above."""
     options: dict[str, set[str]] = {d.name: {f.stem for f in d.glob("*.yaml")} for d in CONF_DIR.iterdir() if d.is_dir()}
-    for group, name in (("style", "base"), ("loss", "default"), ("model", "default")):
+    for group, name in (("loss", "default"), ("model", "default")):
         options.setdefault(group, set()).add(name)
     return {group: sorted(names) for group, names in options.items()}
 

@@ -17,6 +17,7 @@ from PIL import Image
 from conftest import answers_in_a_fresh_process, make_photo, make_photo_dir, record, run_train_many, stop_group
 from fast_style.data import PhotoDataModule
 from fast_style.styles import style_image_path
+from fast_style.train import CONF_DIR
 from test_train import FAST, train
 
 
@@ -91,6 +92,8 @@ def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path
     lines, result = answers_in_a_fresh_process(main, argvs, tmp_path, ("torch", "lightning", "fast_style.fit"))
     assert lines == ["0", "1", "1", "[]"], result.stdout[-500:] + result.stderr[-2000:]
     assert result.stdout.startswith("train: fit one style network") and "docs/training.md#configuration" in result.stdout
+    styles = sorted(p.stem for p in (CONF_DIR / "style").glob("*.yaml"))  # not the schema they extend, `style: base`
+    assert f"\nstyle: {', '.join(styles)}\n" in result.stdout and "base" not in styles
     assert "error: unknown style 'nope'" in result.stderr and "error: batch_size must be at least 1, not 0" in result.stderr
 
 
