@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import sys
 import time
@@ -225,9 +226,12 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise ValueError(f"{path}: cannot be read as an image ({e}); the scores are over every photo of "
                              f"{photos_dir}, so move it out") from None
-        if too_small_for_vgg(w, h, size):
-            raise ValueError(f"{path}: {w}x{h} at --size {size} is too small for VGG-16's losses ({VGG_MIN_SIDE} "
-                             f"pixels or more a side); the scores are over every photo of {photos_dir}, so move it out")
+        if too_small_for_vgg(w, h, size):  # at --size 8 every photo was, and was to be moved out
+            scaled = "x".join(str(round(side * size / max(w, h))) for side in (w, h))
+            larger = next(s for s in itertools.count(size) if not too_small_for_vgg(w, h, s))
+            raise ValueError(f"{path}: {w}x{h} at --size {size} is {scaled}, too small for VGG-16's losses "
+                             f"({VGG_MIN_SIDE} pixels or more a side); --size {larger} takes it, or move it out: "
+                             f"the scores are over every photo of {photos_dir}")
     setup = {"photos": [str(p.relative_to(root)) for p in photos], "size": size,
              "style_image": Path(style_image).name, "style_size": style_size, "weights": weights,
              "vgg_weights": vgg_weights}

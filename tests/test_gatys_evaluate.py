@@ -186,9 +186,11 @@ def test_evaluate_table_and_bad_folder(tiny_model: Path, photo_dir: Path, tmp_pa
     make_photo(folder / "strip.png", (300, 4))  # 32x0 at --size 32: a traceback from VGG's pooling
     assert evaluate(["--model", str(tiny_model), "--photos", str(folder), "--style-image", str(STYLE), "--size", "32",
                      "--vgg-weights", "random"]) == 1
-    assert capsys.readouterr().err.strip() == (f"error: {folder / 'strip.png'}: 300x4 at --size 32 is too small for VGG-16's "
-                                               f"losses (8 pixels or more a side); the scores are over every photo of "
-                                               f"{folder}, so move it out")
+    assert capsys.readouterr().err.strip() == (f"error: {folder / 'strip.png'}: 300x4 at --size 32 is 32x0, too small for "
+                                               f"VGG-16's losses (8 pixels or more a side); --size 563 takes it, or move "
+                                               f"it out: the scores are over every photo of {folder}")
+    assert evaluate(["--model", str(tiny_model), "--photos", str(folder / "strip.png"), "--style-image", str(STYLE),
+                     "--size", "563", "--vgg-weights", "random"]) == 0  # as said; 562 is 562x7
 
 
 def test_evaluate_takes_a_shipped_style_by_name_as_stylize_does_and_one_photo(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
