@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from fast_style.config import PRECISION_NAMES, GatysConfig, LossConfig, StyleConfig
 from fast_style.files import (PICTURES_AND_VIDEOS, VIDEO_OUTPUTS, InputError, check_output_kind, expand_inputs, is_animation, is_video, load_input,
-                              save_image)
+                              save_image, url_refused)
 from fast_style.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, own_pixel_limits
 from fast_style.outputs import Options, Report, VideoOptions, stylize_files, stylize_one_video, stylize_pipe
 
@@ -52,6 +52,8 @@ class Parser(argparse.ArgumentParser):
 def user_path(text: str) -> Path:
     """A path as the shell would give it unquoted: a quoted `'~/photos/*.jpg'` (a glob, quoted as
     the README shows) matched nothing."""
+    if refused := url_refused(text):
+        raise argparse.ArgumentTypeError(refused)
     return Path(text).expanduser()
 
 
@@ -103,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int,
                    help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,}; guards against decompression bombs), "
                         "and images or frames that --size or --output-size would make larger")
-    p.add_argument("--style-image", type=Path, action="append",
+    p.add_argument("--style-image", type=user_path, action="append",
                    help="any painting, in one pass through the arbitrary-style network (checkpoints/any.safetensors, "
                         "or --model FILE); twice, with --mix, a mix of two; with --optimize, the painting to optimise towards")
     p.add_argument("--mix", type=float, metavar="W",
@@ -155,6 +157,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Every combination that cannot mean anything is refused here, in one line."""
     p = build_parser()
     args = p.parse_args(argv)
+    if refused := next(filter(None, map(url_refused, args.inputs)), None):
+        p.error(refused)
     args.inputs = [os.path.expanduser(item) for item in args.inputs]  # as user_path
 
     def refuse(options: list[str], why: str) -> None:

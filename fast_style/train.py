@@ -18,12 +18,13 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, OverrideType
+from hydra.core.override_parser.types import Glob, Override, OverrideType
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fast_style.atomic import NAME_MAX
 from fast_style.config import VGG_MIN_SIDE, LossConfig, StyleConfig, TransformerConfig
+from fast_style.files import url_refused
 from fast_style.images import photo_folder
 from fast_style.styles import style_image_path
 
@@ -203,12 +204,19 @@ def override_fault(argv: list[str], paths: bool = True) -> str | None:
             parsed += parser.parse_overrides([arg])
         except HydraException as e:
             return _grammar_fault(arg, e)
+    if glob := next((o for o in parsed if isinstance(o.value(), Glob) and o.key_or_group not in GROUPS), None):
+        key = glob.key_or_group  # Hydra launched no run, and said nothing else
+        return f"{glob.input_line}: glob() sweeps a group's options (style=glob(st*)); for {key}, list them: {key}=A,B"
+    if any(o.is_interval_sweep() for o in parsed):
+        return None  # Hydra's to answer: for optimisers' sweepers
     groups = {o.key_or_group: o for o in parsed if o.key_or_group in GROUPS and o.package is None}
     for group, o in groups.items():
-        names = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
+        names = _values(o, escaped=True)
+        if not names:  # an empty glob: Hydra launched no run, and said nothing else
+            return f"{o.input_line}: matches no {group} (the {group}s: {', '.join(GROUPS[group])})"
         if group != "style" and (bad := [n for n in names if isinstance(n, str) and n not in GROUPS[group]]):
             return f"{group}={bad[0]}: no such {group} (the {group}s: {', '.join(GROUPS[group])})"
-    choices = [f"{g}={next(o.sweep_string_iterator()) if o.is_sweep_override() else o.value()}" for g, o in groups.items()]
+    choices = [f"{g}={_values(o, escaped=True)[0]}" for g, o in groups.items()]
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
             composed = compose("train", overrides=choices)
@@ -227,6 +235,8 @@ def override_fault(argv: list[str], paths: bool = True) -> str | None:
             hint = f"did you mean {near[0]}?" if near else "the settings: docs/training.md#configuration"
             more = "; Lightning's other Trainer arguments go in as +trainer.NAME=VALUE" if key.startswith("trainer.") else ""
             return f"{key}: no such setting ({hint}){more}"
+        if refused := next((r for v in _values(o) if isinstance(v, str) and (r := url_refused(v))), None):
+            return f"{key}={refused}"
     for variant in _variants([o for o in parsed if not o.key_or_group.startswith(("hydra.", "hydra/"))]):
         try:
             with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -247,10 +257,21 @@ def override_fault(argv: list[str], paths: bool = True) -> str | None:
 def _variants(overrides: list[Override]) -> list[list[str]]:
     """Enough of a sweep's runs to try each value once: every sweep at its first value, then each
     other value in turn."""
-    lines = [[f"{o.get_key_element()}={value}" for value in o.sweep_string_iterator()] if o.is_sweep_override()
+    lines = [[f"{o.get_key_element()}={value}" for value in _values(o, escaped=True)] if o.is_sweep_override()
              else [str(o.input_line)] for o in overrides]
     first = [options[0] for options in lines]
     return [first] + [first[:i] + [line] + first[i + 1:] for i, options in enumerate(lines) for line in options[1:]]
+
+
+def _values(o: Override, escaped: bool = False) -> list[Any]:
+    """Each value of an override: a sweep's each, a glob's among its group's options (Hydra's
+    iterators fail on a glob: a traceback for `style=glob(*)`). `escaped` as the grammar reads
+    them (`https\\://`), else as the run gets them."""
+    if isinstance(o.value(), Glob):
+        return o.value().filter(GROUPS[o.key_or_group])
+    if not o.is_sweep_override():
+        return [o.value()]
+    return list(o.sweep_string_iterator() if escaped else o.sweep_iterator())
 
 
 def _keys(node: Any, prefix: str = "") -> list[str]:

@@ -162,7 +162,8 @@ def test_stylize_style_image_in_one_pass_and_a_mix_of_two(trained: tuple, monkey
     assert code == 0, err
     assert Image.open(root / "one.png").size == (101, 67)  # checkpoints/any.safetensors of this folder, full size
     vivid = save_model(root / "vivid.safetensors", arbitrary(), {"style": "any"})  # paintings that differ after 4 steps
-    alone = run("--model", str(vivid), "--style-image", str(paintings / "b1.jpg"), "--vgg-weights", "random",
+    monkeypatch.setenv("HOME", str(paintings.parent))  # quoted: "~/paintings/b1.jpg cannot be read"
+    alone = run("--model", str(vivid), "--style-image", f"~/{paintings.name}/b1.jpg", "--vgg-weights", "random",
                 str(odd), "-o", "alone.png")
     mixed = run("--model", str(vivid), "--style-image", str(paintings / "b1.jpg"), "--style-image",
                 str(paintings / "d1.jpg"), "--mix", "0.3", "--vgg-weights", "random", str(odd), "-o", "mixed")

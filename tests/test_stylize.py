@@ -459,16 +459,23 @@ def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path
     argvs = [["--help"], ["--style", "wave", "--size", "0", "a.jpg"], ["--style", "wave", "empty"],
              ["--style", "wave", "a.jpg", "b.jpg"],  # not there: typos
              ["--list-styles"], ["--style", "starry_nite", "c.jpg"],  # the shipped files' headers alone
-             ["--model", "nope.safetensors", "c.jpg"], ["--style-image", "nope.jpg", "c.jpg"]]
+             ["--model", "nope.safetensors", "c.jpg"], ["--style-image", "nope.jpg", "c.jpg"],
+             # a URL: "https:/x.org/a.jpg: file not found", a slash lost; -o made a folder named https:
+             ["--style", "wave", "https://x.org/a.jpg"], ["--style-image", "https://x.org/p.jpg", "c.jpg"],
+             ["--model", "http://x.org/m.safetensors", "c.jpg"], ["--style", "wave", "c.jpg", "-o", "https://x.org/o.jpg"]]
     heavy = ("torch", "fast_style.stylizer")
     lines, result = answers_in_a_fresh_process("from fast_style.stylize import main as call", argvs, tmp_path, heavy)
-    assert lines == ["0", "2", "1", "1", "0", "2", "2", "2", "[]"], result.stdout[-500:] + result.stderr[-2000:]
+    assert lines == ["0", "2", "1", "1", "0", "2", "2", "2", "2", "2", "2", "2", "[]"], result.stdout[-500:] + result.stderr[-2000:]
+    assert result.stderr.splitlines()[-4:] == [f"stylize: error: {where}{url}: a URL; fast_style reads files and folders: download it first" for where, url in (
+        ("", "https://x.org/a.jpg"), ("argument --style-image: ", "https://x.org/p.jpg"),
+        ("argument --model: ", "http://x.org/m.safetensors"), ("argument -o/--output: ", "https://x.org/o.jpg"))]
+    assert not (tmp_path / "https:").exists()
     assert "starry_night_realtime8" in result.stdout.splitlines()
     errors = result.stderr.splitlines()
-    assert errors[-6:-3] == ["error: a.jpg: file not found", "error: b.jpg: file not found", "2 of 2 inputs failed"]
-    assert errors[-3].startswith("error: no trained model named 'starry_nite' (did you mean starry_night?")
-    assert errors[-2:] == ["error: nope.safetensors: model file not found",
-                           "error: nope.jpg: style image not found (--style-image)"]
+    assert errors[-10:-7] == ["error: a.jpg: file not found", "error: b.jpg: file not found", "2 of 2 inputs failed"]
+    assert errors[-7].startswith("error: no trained model named 'starry_nite' (did you mean starry_night?")
+    assert errors[-6:-4] == ["error: nope.safetensors: model file not found",
+                             "error: nope.jpg: style image not found (--style-image)"]
     assert "error: empty: no images or videos found" in result.stderr
 
 

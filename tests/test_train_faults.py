@@ -151,6 +151,15 @@ BAD_SETTINGS = [
     (["data.root={photos}", "ckpt_path={photos}/p0.jpg"], "error: {photos}/p0.jpg: not a checkpoint of a run (ckpt_path resumes "),
     (["data.root={photos}", "ckpt_path={module}"], "error: {module}: not a checkpoint of a run (ckpt_path resumes "),  # a traceback
     (["data.root={photos}", "ckpt_path={weights}"], "error: {weights}: not a checkpoint of a run (ckpt_path resumes "),  # Lightning's
+    # "https:/x.org/photos: not found"; a painting's URL ending in wave.jpg trained on the bundled wave.jpg
+    (["data.root=https://x.org/photos"], "error: data.root=https://x.org/photos: a URL; fast_style reads files and folders: download it first"),
+    (["data.root={photos}", "trainer.max_steps=2", "style.name=w", "-m", "style.image=wave.jpg,https://x.org/wave.jpg"],  # a 2nd run
+     "error: style.image=https://x.org/wave.jpg: a URL; fast_style reads files and folders: download it first"),
+    # Hydra's globs: a traceback (ConfigLoader is not set), and nothing at all where no run was launched
+    (["data.root={photos}", "-m", "style=glob(nope*)"], "error: style=glob(nope*): matches no style (the styles: any, "),
+    (["data.root={photos}", "-m", "style.image=glob(*.jpg)"],
+     "error: style.image=glob(*.jpg): glob() sweeps a group's options (style=glob(st*)); for style.image, list them: style.image=A,B"),
+    (["data.root={photos}", "-m", "style=glob([wa*,th*])", "batch_size=0"], "error: batch_size must be at least 1, not 0"),  # checked
 ]
 
 
