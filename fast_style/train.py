@@ -204,6 +204,9 @@ def override_fault(argv: list[str], paths: bool = True) -> str | None:
             parsed += parser.parse_overrides([arg])
         except HydraException as e:
             return _grammar_fault(arg, e)
+    if any(o.key_or_group == "hydra.job.chdir" and o.value() is True for o in parsed):  # "data.root=photos: not found"
+        return ("hydra.job.chdir=true: not with train, whose relative paths (data.root=photos) are read from the folder it "
+                "starts in; its files go to the run folder without it")
     if glob := next((o for o in parsed if isinstance(o.value(), Glob) and o.key_or_group not in GROUPS), None):
         key = glob.key_or_group  # Hydra launched no run, and said nothing else
         return f"{glob.input_line}: glob() sweeps a group's options (style=glob(st*)); for {key}, list them: {key}=A,B"

@@ -160,6 +160,8 @@ BAD_SETTINGS = [
     (["data.root={photos}", "-m", "style.image=glob(*.jpg)"],
      "error: style.image=glob(*.jpg): glob() sweeps a group's options (style=glob(st*)); for style.image, list them: style.image=A,B"),
     (["data.root={photos}", "-m", "style=glob([wa*,th*])", "batch_size=0"], "error: batch_size must be at least 1, not 0"),  # checked
+    (["data.root={photos}", "trainer.max_steps=2", "hydra.job.chdir=true"],  # "data.root=photos: not found" in the run
+     "error: hydra.job.chdir=true: not with train, whose relative paths "),
 ]
 
 
