@@ -18,17 +18,6 @@ from fast_style.images import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageTooLarge
                                on_white, open_image, tiff_pages)
 
 DEFAULT_OUT = Path("stylized")
-_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
-
-
-def url_refused(text: str) -> str | None:
-    """What to say of a URL given for a file: a path of it lost a slash (`https:/host/x.jpg`),
-    was then "not found", and a painting's URL ending in wave.jpg trained on the bundled wave.jpg."""
-    if _URL.match(text) and not Path(text).exists():
-        return f"{text}: a URL; fast_style reads files and folders: download it first"
-    return None
-
-
 VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".gif", ".webp")  # H.264 but for the last three
 KEPT_VIDEO_FORMATS = (".webm", ".gif")  # a video's output keeps these formats; the others become .mp4
 ANIMATIONS = (".webp", ".png", ".gif")  # what Pillow reads and writes animated (fast_style.animation)
@@ -38,6 +27,15 @@ PIPE_BYTES = 2**30  # the most read from a pipe named as an input (a picture com
 # HEIC's and AVIF's encoders at their fast settings: a 12-megapixel photo in seconds, not a minute
 # (x265's default preset, `slow`, took 62 s here; libavif's default speed 6, 7.5 s), at the same size
 FAST_ENCODE: dict[str, dict] = {"HEIF": {"enc_params": {"preset": "ultrafast"}}, "AVIF": {"speed": 8}}
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")  # a scheme: https://, s3://
+
+
+def url_refused(text: str) -> str | None:
+    """What to say of a URL given for a file: a path of it lost a slash (`https:/host/x.jpg`),
+    was then "not found", and a painting's URL ending in wave.jpg trained on the bundled wave.jpg."""
+    if _URL.match(text) and not Path(text).exists():
+        return f"{text}: a URL; fast_style reads files and folders: download it first"
+    return None
 
 
 class InputError(Exception):

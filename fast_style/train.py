@@ -120,7 +120,7 @@ def check_paths(cfg: DictConfig) -> None:
 def _hydra_main(cfg: DictConfig) -> None:
     signal.signal(signal.SIGTERM, _terminated)  # each run of a sweep: the last one's Lightning left the default
     try:
-        check_numbers(cfg)  # again: override_fault leaves Hydra's flags (--config-name) and glob sweeps to it
+        check_numbers(cfg)  # again: override_fault leaves Hydra's flags (--config-name) and interval sweeps to it
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
