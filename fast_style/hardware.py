@@ -219,6 +219,20 @@ def stream_path(device: torch.device) -> tuple[str, bool]:
     return inference_precision(device), device.type in ("cpu", "cuda")
 
 
+def available_memory() -> int | None:
+    """Bytes this process can still take without being killed: Linux's MemAvailable and free
+    swap, within a container's cgroup limit; None where neither is known (macOS, Windows)."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+        free = (int(fields["MemAvailable"].split()[0]) + int(fields.get("SwapFree", "0 kB").split()[0])) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+    with contextlib.suppress(OSError, ValueError):  # cgroup v2; "max" where none is set
+        cgroup = Path("/sys/fs/cgroup")
+        free = min(free, int((cgroup / "memory.max").read_text()) - int((cgroup / "memory.current").read_text()))
+    return free
+
+
 def training_device(accelerator: str) -> str:
     """What Lightning's `accelerator` resolves to: cuda, mps or cpu."""
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():

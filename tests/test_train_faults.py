@@ -160,9 +160,42 @@ BAD_SETTINGS = [
     (["data.root={photos}", "-m", "style.image=glob(*.jpg)"],
      "error: style.image=glob(*.jpg): glob() sweeps a group's options (style=glob(st*)); for style.image, list them: style.image=A,B"),
     (["data.root={photos}", "-m", "style=glob([wa*,th*])", "batch_size=0"], "error: batch_size must be at least 1, not 0"),  # checked
+    (["data.root={photos}", "trainer.max_steps=2", "batch_size=1000000000"],  # the kernel's kill, minutes in, without a word
+     "error: batch_size=1000000000 at data.image_size=32 takes about "),
     (["data.root={photos}", "trainer.max_steps=2", "hydra.job.chdir=true"],  # "data.root=photos: not found" in the run
      "error: hydra.job.chdir=true: not with train, whose relative paths "),
 ]
+
+
+@pytest.mark.parametrize(("batch", "size", "free", "said"), [
+    (300, 256, 24.1e9, "batch_size=300 at data.image_size=256 takes about 85 GB on this CPU (0.28 GB an image, "
+                       "measured), and 24.1 GB is free: batch_size=81 fits"),  # 80 ran here, 300 was killed
+    (2, 4096, 24.1e9, "batch_size=2 at data.image_size=4096 takes about 145 GB on this CPU (72 GB an image, "
+                      "measured), and 24.1 GB is free: lower data.image_size"),
+    (80, 256, 24.1e9, None), (4, 1024, 24.1e9, None),  # 23.6 and 5.7 GB at most: they ran (22 GB for 1024 px in fp32)
+    (300, 256, None, None),  # no /proc/meminfo: not refused
+])
+def test_a_batch_too_large_for_a_cpus_memory_is_refused(monkeypatch: pytest.MonkeyPatch, batch: int, size: int,
+                                                        free: float | None, said: str | None) -> None:
+    from omegaconf import OmegaConf
+
+    from fast_style import fit
+
+    monkeypatch.setattr(fit, "available_memory", lambda: free)
+    cfg = OmegaConf.create({"batch_size": batch, "data": {"image_size": size}, "trainer": {}})
+    if said is None:
+        fit.check_memory(cfg, "bf16-mixed", "cpu")
+        return
+    with pytest.raises(ValueError) as refused:
+        fit.check_memory(cfg, "bf16-mixed", "cpu")
+    assert str(refused.value) == said
+
+
+def test_available_memory_is_read_from_this_machine() -> None:
+    from fast_style.hardware import available_memory
+
+    free = available_memory()
+    assert free is not None and 0 < free <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") + 2**40  # swap
 
 
 def test_a_quoted_name_is_the_name_hydra_reads() -> None:
