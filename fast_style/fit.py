@@ -472,6 +472,12 @@ def run(cfg: DictConfig, run_dir: Path) -> None:
         kept = f"; the last good checkpoint is {last}" if last.exists() else ""
         print(f"error: {e}{kept}", file=sys.stderr)
         sys.exit(1)
+    except torch.OutOfMemoryError as e:  # a GPU's (or a CPU's refused allocation): a traceback of the step
+        last = run_dir / "checkpoints" / "last.ckpt"
+        kept = f"; the last checkpoint is {last}" if last.exists() else ""
+        print(f"error: out of memory at batch_size={cfg.batch_size}, data.image_size={cfg.data.image_size} "
+              f"({str(e).strip().splitlines()[0]}): lower batch_size{kept}", file=sys.stderr)
+        sys.exit(1)
     except SIGTERMException:  # saved and said by SaveOnInterrupt
         sys.exit(128 + signal.SIGTERM)
     except SystemExit as e:  # Lightning ends a Ctrl-C with exit(1), as a failure would end: 130, as a shell says

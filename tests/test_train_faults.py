@@ -266,6 +266,31 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     assert not (tmp_path / "checkpoints").exists()  # nothing exported
 
 
+def test_out_of_memory_is_one_line_and_keeps_the_last_checkpoint(tmp_path: Path, photo_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GPU's out of memory (trainer=gpu batch_size=512) was a traceback of the step, through Hydra."""
+    from fast_style.module import StyleTransferModule
+
+    step = StyleTransferModule.training_step
+
+    def short_of_memory(self: StyleTransferModule, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        if self.global_step == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+                                         "79.19 GiB\nof which 1.2 GiB is free.")
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(StyleTransferModule, "training_step", short_of_memory)
+    result = train(tmp_path, f"data.root={photo_dir}", "trainer.max_steps=10", "checkpoint_every_n_steps=2",
+                   "hydra.run.dir=runs/oom", check=False)
+    last = tmp_path / "runs" / "oom" / "checkpoints" / "last.ckpt"
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: out of memory at batch_size=2, data.image_size=32 (CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 "
+        f"has a total capacity of 79.19 GiB): lower batch_size; the last checkpoint is {last}")
+    assert torch.load(last, weights_only=True)["global_step"] == 2
+    assert not (tmp_path / "checkpoints").exists()  # nothing exported
+
+
 def test_an_error_while_the_loader_starts_ends_the_run_with_its_traceback(tmp_path: Path, photo_dir: Path) -> None:
     """Loader workers ignore SIGTERM (data.ignore_sigterm), the signal Python's exit ended them with:
     an error raised while they started (`seed=1.5` did it) left the run waiting for them, for good."""
