@@ -42,6 +42,32 @@ def test_stylize_optimize_keeps_the_size(tmp_path: Path) -> None:
     assert Image.open(out).size == (45, 33)
 
 
+def test_a_photo_too_large_to_optimise_in_memory_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 12-megapixel photo filled 24 GB and was killed by the kernel after 100 s, without a line."""
+    from fast_style import optimize
+
+    monkeypatch.setattr(optimize, "available_memory", lambda: 24.1e9)
+    with pytest.raises(ValueError) as refused:
+        optimize.check_memory(3024, 4032, 300, "lbfgs")
+    assert str(refused.value) == ("4032x3024 takes about 61 GB to optimise at 4.9 GB a megapixel, measured; 24.1 GB is "
+                                  "free: --size 2367 fits")
+    with pytest.raises(ValueError, match=r"takes about 40 GB to optimise at 3\.2 GB a megapixel"):  # no history to keep
+        optimize.check_memory(3024, 4032, 300, "adam")
+    optimize.check_memory(1775, 2367, 300, "lbfgs")  # the size it named
+    monkeypatch.setattr(optimize, "available_memory", lambda: None)  # not known (macOS): not refused
+    optimize.check_memory(3024, 4032, 300, "lbfgs")
+
+    monkeypatch.setattr(optimize, "available_memory", lambda: 0.5e9)  # through the command: a line each
+    photos = [make_photo(tmp_path / "a.png", (45, 33)), make_photo(tmp_path / "b.png", (20, 15))]
+    assert stylize(["--optimize", "--style-image", str(STYLE), *map(str, photos), "-o", str(tmp_path / "out"), "--steps",
+                    "2", "--vgg-weights", "random", "--style-size", "64"]) == 1
+    err = capsys.readouterr().err
+    for photo, size in zip(photos, ("45x33", "20x15")):
+        assert f"error: {photo}: stylizing failed ({size} takes about 1 GB to optimise at 3.3 GB a megapixel" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def test_optimize_needs_a_style_image(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         stylize(["--optimize", str(tmp_path / "p.png")])
