@@ -206,7 +206,7 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
     import torch
 
     from fast_style.losses import perceptual_loss
-    from fast_style.optimize import optimize_image
+    from fast_style.optimize import check_memory, optimize_image
     from fast_style.pixels import fit_longest, resize, to_tensor
 
     device = stylizer.device
@@ -232,6 +232,11 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
             raise ValueError(f"{path}: {w}x{h} at --size {size} is {scaled}, too small for VGG-16's losses "
                              f"({VGG_MIN_SIDE} pixels or more a side); --size {larger} takes it, or move it out: "
                              f"the scores are over every photo of {photos_dir}")
+        if baseline == "gatys" and not baseline_from and device.type == "cpu":  # not after the others' minutes
+            try:
+                check_memory(*(round(side * size / max(w, h)) for side in (h, w)), steps, method)
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from None
     setup = {"photos": [str(p.relative_to(root)) for p in photos], "size": size,
              "style_image": Path(style_image).name, "style_size": style_size, "weights": weights,
              "vgg_weights": vgg_weights}

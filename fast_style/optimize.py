@@ -44,6 +44,8 @@ def optimize_image(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """content: (1, 3, H, W) in [0, 1], also the starting image. `steps` counts loss
     evaluations, for L-BFGS as for Adam. Returns the image and its final losses."""
+    if content.device.type == "cpu":  # a GPU says out of memory itself
+        check_memory(content.shape[-2], content.shape[-1], steps, method)
     image = content.detach().clone().requires_grad_(True)
     bar = tqdm(total=steps, disable=None if progress else True, desc=f"optimising ({method})", unit="step")
     last: dict[str, torch.Tensor] = {}
@@ -92,7 +94,5 @@ class GatysEngine:
     def __call__(self, x: torch.Tensor, style: None = None) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 3, H, W) in [0, 1], on self.device. One painting: no style choice."""
         x = x.to(self.device, torch.float32)
-        if self.device.type == "cpu":  # a GPU says out of memory itself
-            check_memory(x.shape[-2], x.shape[-1], self.steps, self.method)
         return torch.cat([optimize_image(self.loss_fn, xi[None], self.steps, self.method, progress=self.progress)[0]
                           for xi in x])

@@ -68,6 +68,20 @@ def test_a_photo_too_large_to_optimise_in_memory_is_one_line(tmp_path: Path, cap
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_evaluate_says_a_baseline_too_large_for_memory_before_any_work(tiny_model: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from fast_style import optimize
+
+    monkeypatch.setattr(optimize, "available_memory", lambda: 0.5e9)
+    photo = make_photo(tmp_path / "photos" / "p.png", (45, 33))
+    argv = ["--model", str(tiny_model), "--photos", str(photo.parent), "--style-image", str(STYLE), "--size", "32",
+            "--vgg-weights", "random", "--steps", "2"]
+    assert evaluate([*argv, "--baseline", "gatys"]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {photo}: 32x23 takes about 1 GB to optimise at 3.3 GB a megapixel")
+    assert evaluate(argv) == 0  # no baseline: nothing to optimise
+
+
 def test_optimize_needs_a_style_image(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         stylize(["--optimize", str(tmp_path / "p.png")])
