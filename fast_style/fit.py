@@ -10,6 +10,7 @@ import difflib
 import inspect
 import logging
 import math
+import os
 import shutil
 import signal
 import sys
@@ -246,7 +247,9 @@ def check_memory(cfg: DictConfig, precision: str, accelerator: str) -> None:
     """On a CPU, a batch too large for memory was killed by the kernel a minute or more in, with
     no line (status 137: batch_size=300 at 256 px); a GPU's says out of memory itself. Refused
     only where even 0.8x the estimate does not fit: smaller networks take a little less."""
-    if training_device(accelerator) != "cpu" or (free := available_memory()) is None:
+    if training_device(accelerator) != "cpu" or int(os.environ.get("LOCAL_RANK", 0)) > 0:  # the first checks for all
+        return
+    if (free := available_memory()) is None:
         return
     devices = cfg.trainer.get("devices", 1)
     processes = devices if isinstance(devices, int) and devices > 1 else 1  # trainer=ddp on CPUs
