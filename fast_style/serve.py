@@ -592,6 +592,22 @@ def make_server(studio: Studio, host: str = "127.0.0.1", port: int = 7860) -> Th
     return server
 
 
+def where(host: str, port: int) -> str:
+    """The page's address as a browser takes it. `--host 0.0.0.0` printed http://0.0.0.0:7860,
+    which browsers refuse to open (Chrome since 2025); from another machine it is this one's name."""
+    if not _is_unspecified(host):
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"  # an IPv6 address in a URL
+    here = "[::1]" if ":" in host else "127.0.0.1"
+    return f"every address of this machine: http://{here}:{port} here, http://{socket.gethostname()}:{port} from others"
+
+
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a name
+        return False
+
+
 def serve(studio: Studio, host: str, port: int) -> int:
     """Until Ctrl-C or SIGTERM (raised here by the command: fast_style.stylize._stops). The
     studio is closed however it ends: its folder was left behind by a port in use, and by a
@@ -604,8 +620,7 @@ def serve(studio: Studio, host: str, port: int) -> int:
             print(f"error: cannot listen on {host}:{port} ({e.strerror}); pass {hint}", file=sys.stderr)
             return 1
         with server:  # closed, then the studio
-            shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
-            print(f"serving on http://{shown}:{server.server_address[1]}  (Ctrl-C stops it)", flush=True)
+            print(f"serving on {where(host, server.server_address[1])}  (Ctrl-C stops it)", flush=True)
             server.serve_forever()
     except KeyboardInterrupt:
         pass

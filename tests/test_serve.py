@@ -87,6 +87,17 @@ def test_a_port_or_host_that_cannot_be_listened_on_is_one_line_naming_what_to_ch
         server.server_close()
 
 
+def test_the_address_printed_opens_in_a_browser() -> None:
+    """`--host 0.0.0.0` printed http://0.0.0.0:7860, which browsers refuse to open."""
+    from fast_style.serve import where
+
+    name = socket.gethostname()
+    assert where("0.0.0.0", 7860) == f"every address of this machine: http://127.0.0.1:7860 here, http://{name}:7860 from others"
+    assert where("::", 80) == f"every address of this machine: http://[::1]:80 here, http://{name}:80 from others"
+    assert [where(host, 8000) for host in ("127.0.0.1", "::1", "localhost", "192.168.1.20")] == [
+        "http://127.0.0.1:8000", "http://[::1]:8000", "http://localhost:8000", "http://192.168.1.20:8000"]
+
+
 @pytest.mark.slow  # a process of its own: 5 s of imports
 def test_kill_stops_the_server_as_ctrl_c_does_and_leaves_no_folder(tiny_model: Path, tmp_path: Path) -> None:
     """`kill PID` (a service manager's stop) ended the process where it was: its folder of video
