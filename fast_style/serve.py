@@ -60,6 +60,8 @@ class Studio:
     def __init__(self, models: list[Path] | None = None, device: str | None = None, precision: str = "auto",
                  max_pixels: int = DEFAULT_MAX_PIXELS, vgg_weights: str = "imagenet") -> None:
         named_device(device)  # said at start, not as every request's error
+        for path in models or []:  # a damaged file given was left out unsaid: a page with no style
+            read_model(path, weights=False)
         self.device, self.precision, self.max_pixels = device, precision, max_pixels
         self.vgg_weights = vgg_weights  # what an arbitrary-style model reads paintings with
         self.models = models  # None: the shipped ones
@@ -111,7 +113,7 @@ class Studio:
             try:
                 model = read_model(path, weights=False)
             except ModelFileError:
-                continue  # style_index has said so; the others are served
+                continue  # a shipped one: style_index has said so; the others are served (a given one: __init__)
             if model.architecture == "arbitrary":
                 arbitrary.append(path)
                 continue

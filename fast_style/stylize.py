@@ -350,12 +350,13 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: {missing[0]}", file=sys.stderr)
         return 2
     if args.serve:
+        from fast_style.model_file import ModelFileError
         from fast_style.serve import Studio, serve
 
         with _stops("the server is closed, and its folder of video results removed"):
             try:  # made here, as a stop until the server listens would leave its folder
                 studio = Studio([args.model] if args.model else None, args.device, args.precision, args.max_pixels)
-            except ValueError as e:
+            except (ValueError, ModelFileError) as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
             return serve(studio, args.host or "127.0.0.1", 7860 if args.port is None else args.port)

@@ -63,6 +63,25 @@ def post(url: str, data: bytes) -> tuple[int, bytes, str]:
         return e.code, e.read(), e.headers["Content-Type"]
 
 
+def test_a_damaged_model_given_is_refused_at_start(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was left out without a word: the page came up with no style at all."""
+    from fast_style.stylize import main
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(tiny_model.read_bytes()[:1000])
+    import tempfile
+
+    from fast_style import serve
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(serve, "serve", lambda studio, host, port: studio.close() or 0)  # were it let through: no wait
+    assert main(["--serve", "--model", str(bad), "--port", "0"]) == 2
+    assert capsys.readouterr().err == (f"error: {bad}: not a readable safetensors file (Error while deserializing header: "
+                                       "invalid header length)\n")
+    assert not list(tmp_path.glob("fast_style_serve_*"))  # no folder made
+
+
 def test_a_port_or_host_that_cannot_be_listened_on_is_one_line_naming_what_to_change(
         capsys: pytest.CaptureFixture) -> None:
     from fast_style.stylize import main
