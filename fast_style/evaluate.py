@@ -234,7 +234,7 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
                              f"the scores are over every photo of {photos_dir}")
         if baseline == "gatys" and not baseline_from and device.type == "cpu":  # not after the others' minutes
             try:
-                check_memory(*(round(side * size / max(w, h)) for side in (h, w)), steps, method)
+                check_memory(round(h * size / max(w, h)), round(w * size / max(w, h)), steps, method)
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from None
     setup = {"photos": [str(p.relative_to(root)) for p in photos], "size": size,

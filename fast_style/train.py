@@ -270,8 +270,8 @@ def _values(o: Override, escaped: bool = False) -> list[Any]:
     """Each value of an override: a sweep's each, a glob's among its group's options (Hydra's
     iterators fail on a glob: a traceback for `style=glob(*)`). `escaped` as the grammar reads
     them (`https\\://`), else as the run gets them."""
-    if isinstance(o.value(), Glob):
-        return o.value().filter(GROUPS[o.key_or_group])
+    if isinstance(glob := o.value(), Glob):
+        return glob.filter(GROUPS[o.key_or_group])
     if not o.is_sweep_override():
         return [o.value()]
     return list(o.sweep_string_iterator() if escaped else o.sweep_iterator())
