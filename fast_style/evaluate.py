@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from fast_style.config import VGG_MIN_SIDE, GatysConfig, LossConfig, StyleConfig
-from fast_style.images import DEFAULT_MAX_PIXELS, find_images, open_rgb, own_pixel_limits, too_small_for_vgg
+from fast_style.images import DEFAULT_MAX_PIXELS, find_images, open_rgb, own_pixel_limits, scaled_to, too_small_for_vgg
 from fast_style.styles import find_painting
 from fast_style.stylize import PRECISION_CHOICES, Parser, user_path
 
@@ -226,15 +226,15 @@ def _evaluate_style(stylizer: Stylizer, style: str | None, style_image: Path | s
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise ValueError(f"{path}: cannot be read as an image ({e}); the scores are over every photo of "
                              f"{photos_dir}, so move it out") from None
+        scaled_w, scaled_h = scaled_to(w, h, size)
         if too_small_for_vgg(w, h, size):  # at --size 8 every photo was, and was to be moved out
-            scaled = "x".join(str(round(side * size / max(w, h))) for side in (w, h))
             larger = next(s for s in itertools.count(size) if not too_small_for_vgg(w, h, s))
-            raise ValueError(f"{path}: {w}x{h} at --size {size} is {scaled}, too small for VGG-16's losses "
+            raise ValueError(f"{path}: {w}x{h} at --size {size} is {scaled_w}x{scaled_h}, too small for VGG-16's losses "
                              f"({VGG_MIN_SIDE} pixels or more a side); --size {larger} takes it, or move it out: "
                              f"the scores are over every photo of {photos_dir}")
         if baseline == "gatys" and not baseline_from and device.type == "cpu":  # not after the others' minutes
             try:
-                check_memory(round(h * size / max(w, h)), round(w * size / max(w, h)), steps, method)
+                check_memory(scaled_h, scaled_w, steps, method)
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from None
     setup = {"photos": [str(p.relative_to(root)) for p in photos], "size": size,

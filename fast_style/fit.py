@@ -33,8 +33,8 @@ from fast_style.atomic import atomic_write
 from fast_style.data import LOADER_WARNING, PhotoDataModule, loader_workers_killed_on_error
 from fast_style.gallery import GalleryNet
 from fast_style.hardware import (
-    available_memory,
     inductor_options,
+    memory_short,
     training_channels_last,
     training_device,
     training_precision,
@@ -245,22 +245,19 @@ CPU_BYTES_BESIDES = 1.2e9
 
 def check_memory(cfg: DictConfig, precision: str, accelerator: str) -> None:
     """On a CPU, a batch too large for memory was killed by the kernel a minute or more in, with
-    no line (status 137: batch_size=300 at 256 px); a GPU's says out of memory itself. Refused
-    only where even 0.8x the estimate does not fit: smaller networks take a little less."""
+    no line (status 137: batch_size=300 at 256 px); a GPU's says out of memory itself."""
     if training_device(accelerator) != "cpu" or int(os.environ.get("LOCAL_RANK", 0)) > 0:  # the first checks for all
-        return
-    if (free := available_memory()) is None:
         return
     devices = cfg.trainer.get("devices", 1)
     processes = devices if isinstance(devices, int) and devices > 1 else 1  # trainer=ddp on CPUs
     per_image = CPU_BYTES_PER_IMAGE.get(precision, max(CPU_BYTES_PER_IMAGE.values())) * (cfg.data.image_size / 256) ** 2
     need = processes * (CPU_BYTES_BESIDES + cfg.batch_size * per_image)
-    if 0.8 * need > free:
-        fits = int((0.9 * free / processes - CPU_BYTES_BESIDES) / per_image)  # a margin: 80 ran in 24.1 GB
+    if (usable := memory_short(need)) is not None:
+        fits = int((usable / processes - CPU_BYTES_BESIDES) / per_image)  # 80 ran in 24.1 GB; 73 is said
         remedy = f"batch_size={fits} fits" if fits >= 1 else "lower data.image_size"
         raise ValueError(f"batch_size={cfg.batch_size} at data.image_size={cfg.data.image_size} takes about "
                          f"{need / 1e9:.0f} GB on this CPU{f' in {processes} processes' if processes > 1 else ''} "
-                         f"({per_image / 1e9:.2g} GB an image, measured), and {free / 1e9:.1f} GB is free: {remedy}")
+                         f"({per_image / 1e9:.2g} GB an image, measured), and {usable / 0.9e9:.1f} GB is free: {remedy}")
 
 
 def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:

@@ -211,7 +211,15 @@ def upright_size(im: Image.Image) -> tuple[int, int]:
 def too_small_for_vgg(width: int, height: int, size: int | None) -> bool:
     """Whether a photo, its longest side scaled to `size` (as evaluate and validation take it),
     pools to nothing before VGG-16's relu4_3."""
-    return (round(min(width, height) * size / max(width, height)) if size else min(width, height)) < VGG_MIN_SIDE
+    return min(scaled_to(width, height, size)) < VGG_MIN_SIDE
+
+
+def scaled_to(width: int, height: int, size: int | None) -> tuple[int, int]:
+    """(width, height) with the longest side `size` (as given where None), as fit_longest scales
+    a tensor; what evaluate, validation and their checks see of a photo."""
+    if not size:
+        return width, height
+    return max(1, round(width * size / max(width, height))), max(1, round(height * size / max(width, height)))
 
 
 def open_rgb(path: str | Path, max_pixels: int | None = None, short_side: int | None = None) -> Image.Image:

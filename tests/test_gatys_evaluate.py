@@ -45,9 +45,9 @@ def test_stylize_optimize_keeps_the_size(tmp_path: Path) -> None:
 def test_a_photo_too_large_to_optimise_in_memory_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A 12-megapixel photo filled 24 GB and was killed by the kernel after 100 s, without a line."""
-    from fast_style import optimize
+    from fast_style import hardware, optimize
 
-    monkeypatch.setattr(optimize, "available_memory", lambda: 24.1e9)
+    monkeypatch.setattr(hardware, "available_memory", lambda: 24.1e9)
     with pytest.raises(ValueError) as refused:
         optimize.check_memory(3024, 4032, 300, "lbfgs")
     assert str(refused.value) == ("4032x3024 takes about 61 GB to optimise at 4.9 GB a megapixel, measured; 24.1 GB is "
@@ -55,10 +55,10 @@ def test_a_photo_too_large_to_optimise_in_memory_is_one_line(tmp_path: Path, cap
     with pytest.raises(ValueError, match=r"takes about 40 GB to optimise at 3\.2 GB a megapixel"):  # no history to keep
         optimize.check_memory(3024, 4032, 300, "adam")
     optimize.check_memory(1775, 2367, 300, "lbfgs")  # the size it named
-    monkeypatch.setattr(optimize, "available_memory", lambda: None)  # not known (macOS): not refused
+    monkeypatch.setattr(hardware, "available_memory", lambda: None)  # not known (macOS): not refused
     optimize.check_memory(3024, 4032, 300, "lbfgs")
 
-    monkeypatch.setattr(optimize, "available_memory", lambda: 0.5e9)  # through the command: a line each
+    monkeypatch.setattr(hardware, "available_memory", lambda: 0.5e9)  # through the command: a line each
     photos = [make_photo(tmp_path / "a.png", (45, 33)), make_photo(tmp_path / "b.png", (20, 15))]
     assert stylize(["--optimize", "--style-image", str(STYLE), *map(str, photos), "-o", str(tmp_path / "out"), "--steps",
                     "2", "--vgg-weights", "random", "--style-size", "64"]) == 1
@@ -71,9 +71,9 @@ def test_a_photo_too_large_to_optimise_in_memory_is_one_line(tmp_path: Path, cap
 def test_evaluate_says_a_baseline_too_large_for_memory_before_any_work(tiny_model: Path, tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from fast_style import optimize
+    from fast_style import hardware
 
-    monkeypatch.setattr(optimize, "available_memory", lambda: 0.5e9)
+    monkeypatch.setattr(hardware, "available_memory", lambda: 0.5e9)
     photo = make_photo(tmp_path / "photos" / "p.png", (45, 33))
     argv = ["--model", str(tiny_model), "--photos", str(photo.parent), "--style-image", str(STYLE), "--size", "32",
             "--vgg-weights", "random", "--steps", "2"]
@@ -223,10 +223,10 @@ def test_evaluate_table_and_bad_folder(tiny_model: Path, photo_dir: Path, tmp_pa
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {folder / 'b.jpg'}: cannot be read as an image (") and len(err.splitlines()) == 1
     (folder / "b.jpg").unlink()
-    make_photo(folder / "strip.png", (300, 4))  # 32x0 at --size 32: a traceback from VGG's pooling
+    make_photo(folder / "strip.png", (300, 4))  # 32x1 at --size 32: a traceback from VGG's pooling
     assert evaluate(["--model", str(tiny_model), "--photos", str(folder), "--style-image", str(STYLE), "--size", "32",
                      "--vgg-weights", "random"]) == 1
-    assert capsys.readouterr().err.strip() == (f"error: {folder / 'strip.png'}: 300x4 at --size 32 is 32x0, too small for "
+    assert capsys.readouterr().err.strip() == (f"error: {folder / 'strip.png'}: 300x4 at --size 32 is 32x1, too small for "
                                                f"VGG-16's losses (8 pixels or more a side); --size 563 takes it, or move "
                                                f"it out: the scores are over every photo of {folder}")
     assert evaluate(["--model", str(tiny_model), "--photos", str(folder / "strip.png"), "--style-image", str(STYLE),

@@ -179,9 +179,9 @@ def test_a_batch_too_large_for_a_cpus_memory_is_refused(monkeypatch: pytest.Monk
                                                         free: float | None, said: str | None) -> None:
     from omegaconf import OmegaConf
 
-    from fast_style import fit
+    from fast_style import fit, hardware
 
-    monkeypatch.setattr(fit, "available_memory", lambda: free)
+    monkeypatch.setattr(hardware, "available_memory", lambda: free)
     cfg = OmegaConf.create({"batch_size": batch, "data": {"image_size": size}, "trainer": {}})
     if said is None:
         fit.check_memory(cfg, "bf16-mixed", "cpu")
