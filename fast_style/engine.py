@@ -171,7 +171,12 @@ class Engine:
             # No gradients, ever: autocast then caches no casts of the weights. Its cache is one for
             # the process, and clearing it freed Python objects under its lock: an eager bf16 frame
             # in one thread and an int8 network being made in another (the page) deadlocked: 4 runs in 4.
-            net = for_inference(net).to(self.device, memory_format=self.memory_format).requires_grad_(False)
+            # The 9x9 conv out as a space-to-depth conv where it measured faster: eager fp32 on a
+            # CPU (AVX2: 12-15% of a frame). In int8 Inductor's shuffles around it cost more than
+            # the conv gains (fast_style.transformer.SpaceToDepthConv).
+            fp32_eager = self.device.type == "cpu" and self.precision == "fp32" and not self.compile
+            net = for_inference(net, space_to_depth=fp32_eager)
+            net = net.to(self.device, memory_format=self.memory_format).requires_grad_(False)
             forward: Runner = net
             if self.compile:
                 # Inductor kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR), so only the first run

@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from fast_style.transformer import LAYOUTS, TransformerConfig, TransformerNet, UpsampledConv, for_inference
+from fast_style.transformer import (
+    LAYOUTS,
+    SpaceToDepthConv,
+    TransformerConfig,
+    TransformerNet,
+    UpsampledConv,
+    for_inference,
+)
 
 
 @pytest.mark.parametrize("layout", ["johnson", "realtime", "realtime8"])
@@ -59,9 +66,10 @@ def test_the_upsamplings_computed_at_the_lower_size_give_the_same_picture(layout
         for norm in net.decoder.modules():
             if isinstance(norm, torch.nn.InstanceNorm2d):  # not the 1 and 0 they start at
                 norm.weight.uniform_(0.5, 2), norm.bias.uniform_(-1, 1)
-    fast = for_inference(net)
+    fast = for_inference(net, space_to_depth=True)
     assert not any(isinstance(m, torch.nn.Upsample) for m in fast.modules())
     assert sum(isinstance(m, UpsampledConv) for m in fast.decoder) == {"johnson": 2, "realtime": 2, "realtime8": 3}[layout]
+    assert isinstance(fast.decoder[-1], SpaceToDepthConv) == (layout == "johnson")  # its 9x9 conv out
     assert any(isinstance(m, torch.nn.Upsample) for m in net.modules())  # a copy: the trained network is as it was
     x = torch.rand(2, 3, h, w)
     with torch.no_grad():
@@ -77,6 +85,6 @@ def test_the_inference_network_is_made_on_the_networks_device(layout: str) -> No
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode(allow_non_fake_inputs=True), torch.device("cuda"):
-        net = for_inference(TransformerNet(TransformerConfig(channels=8, res_blocks=1, layout=layout)))
+        net = for_inference(TransformerNet(TransformerConfig(channels=8, res_blocks=1, layout=layout)), True)
     assert {p.device.type for p in net.parameters()} == {"cuda"}
     assert any(isinstance(layer, UpsampledConv) for layer in net.decoder)
