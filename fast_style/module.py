@@ -177,8 +177,8 @@ class StyleTransferModule(L.LightningModule):
         # Each photo in another painting: an arbitrary network's are paintings it never learned.
         paintings = self.held_out or [i for i, _ in self.learned]
         styles = [paintings[i % len(paintings)] for i in range(len(photos))]
-        with torch.autocast(self.device.type, enabled=False):
-            stylized = torch.cat([self(photo[None], s, net=self.averaged)
+        with torch.autocast(self.device.type, enabled=False):  # eager (run="forward"), as validation
+            stylized = torch.cat([self(photo[None], s, run="forward", net=self.averaged)
                                   for photo, s in zip(photos, styles)]).float().clamp(0, 1)
         grid = make_grid(torch.cat([photos, stylized]), nrow=len(photos), padding=4, pad_value=1.0)
         logger.experiment.add_image("preview", grid, self.global_step)
@@ -198,11 +198,14 @@ class StyleTransferModule(L.LightningModule):
     @torch.no_grad()
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         """The exported network (the average), in fp32 and clamped as `stylize` gives it: each photo
-        in each painting of validation_styles, scored as `evaluate` scores it."""
+        in each painting of validation_styles, scored as `evaluate` scores it. Eagerly under
+        `compile=true` (forward, not __call__): without gradients the compiled network and loss
+        would each compile again, which took longer than the eager passes (11 s on 2 AVX2 cores
+        for one preview of the test's tiny network)."""
         with torch.autocast(self.device.type, enabled=False):
             for style, painting, name in self.validation_styles():
-                output = self(batch, style, net=self.averaged).float().clamp(0, 1)
-                for term, value in self.loss(output, batch, painting).items():
+                output = self(batch, style, run="forward", net=self.averaged).float().clamp(0, 1)
+                for term, value in self.loss.forward(output, batch, painting).items():
                     one = torch.stack([value.detach().float(), torch.ones((), device=value.device)])
                     for key in (("", term), (name, term)):
                         self._val_sums[key] = self._val_sums[key] + one if key in self._val_sums else one
