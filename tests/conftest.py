@@ -26,6 +26,14 @@ from fast_style.transformer import TransformerConfig, TransformerNet
 T = TypeVar("T")
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A test module's `start_early()`, once, where any of its tests is to run: work of a process
+    of its own (tests/test_typing.py's mypy) then runs beside the tests before it."""
+    for module in {id(item.module): item.module for item in session.items if hasattr(item, "module")}.values():
+        if hasattr(module, "start_early"):
+            module.start_early()
+
+
 def make_photo(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
     """A smooth random picture (gradients plus a blob), size = (width, height)."""
     rng = np.random.default_rng(seed)
