@@ -29,7 +29,7 @@ echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nproc
   "$(grep -o -w -E 'avx512_bf16|avx512_vnni|amx_bf16|avx_vnni|avx2' /proc/cpuinfo | sort -u | xargs)"
 # avx2 alone is issue #13's class; avx2 with avx_vnni (Intel laptops since 2021) does int8 twice as fast.
 
-timed pytest uv run pytest -q
+timed pytest uv run --compile-bytecode pytest -q  # the README's test command
 timed train uv run train style=wave trainer.max_steps=6 "data.root=$PHOTOS" "hydra.run.dir=$OUT/train" \
   "export_dir=$OUT/export"
 
