@@ -115,9 +115,11 @@ class SpaceToDepthConv(nn.Module):
 
     def __init__(self, layer: ConvLayer) -> None:
         super().__init__()
-        conv, k = layer[1], layer[1].kernel_size[0]
-        if conv.kernel_size != (k, k) or k % 2 == 0 or conv.stride != (1, 1):
+        conv = layer[1]
+        if not isinstance(conv, nn.Conv2d) or conv.kernel_size[0] % 2 == 0 or len(set(conv.kernel_size)) > 1 \
+                or conv.stride != (1, 1) or conv.bias is None:
             raise ValueError(f"SpaceToDepthConv is made for odd square stride-1 convs, not {conv}")
+        k = conv.kernel_size[0]
         self.pad, taps = k // 2, (k + 1) // 2
         # Output phase a (0, 1) with tap t of the new kernel reads input phase r at the old tap
         # d = 2 t + r - a: SELECT[a, r, t, d] = 1 there (the taps outside 0..k-1 read nothing).
@@ -127,7 +129,7 @@ class SpaceToDepthConv(nn.Module):
         self.conv = nn.Conv2d(4 * conv.in_channels, 4 * conv.out_channels, taps, device=conv.weight.device)
         with torch.no_grad():  # channel 4 o + 2 a + b out, 4 c + 2 r + s in: pixel_(un)shuffle's order
             self.conv.weight.copy_(weight.reshape(self.conv.weight.shape))
-            self.conv.bias.copy_(conv.bias.repeat_interleave(4))
+        self.conv.bias = nn.Parameter(conv.bias.detach().float().repeat_interleave(4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (self.pad,) * 4, mode="reflect")  # (B, C, H + 2p, W + 2p)
