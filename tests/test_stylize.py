@@ -821,11 +821,15 @@ def test_a_closed_stdout_stops_the_run_quietly(tiny_model: Path, tmp_path: Path)
         runs[output] = subprocess.Popen([sys.executable, "-m", "fast_style.stylize", "--model", str(tiny_model), *args],
                                         stdout=write, stderr=subprocess.PIPE, text=True)
         os.close(write)
-    for output, proc in runs.items():
-        _, stderr = proc.communicate(timeout=120)
-        assert (output, proc.returncode, stderr) == (output, 141, "")
-        if output != "picture":
-            assert [p.name for p in (tmp_path / output).iterdir()] == ["p0_tiny.png"]  # written, then the run stopped
+    try:
+        for output, proc in runs.items():
+            _, stderr = proc.communicate(timeout=120)
+            assert (output, proc.returncode, stderr) == (output, 141, "")
+            if output != "picture":
+                assert [p.name for p in (tmp_path / output).iterdir()] == ["p0_tiny.png"]  # written, then the run stopped
+    finally:
+        for proc in runs.values():
+            proc.kill()  # none left running after a timeout, as subprocess.run's timeout did
 
 
 def test_an_image_piped_in_comes_out_on_stdout_in_its_format(tiny_model: Path, tmp_path: Path,

@@ -422,11 +422,15 @@ def test_sigterm_before_the_first_step_is_one_line(tmp_path: Path, photo_dir: Pa
                                    f"data.root={photo_dir}", f"hydra.sweep.dir={tmp_path / str(job)}"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for job in (0, 2)}
-    for job, proc in runs.items():
-        _, stderr = proc.communicate(timeout=120)
-        assert (job, proc.returncode) == (job, 143), stderr[-2000:]
-        assert stderr.splitlines()[-1] == "stopped by SIGTERM before the first step: nothing to resume"
-        assert len(list((tmp_path / str(job)).glob("*/.hydra"))) == job  # the second run of the sweep, or none
+    try:
+        for job, proc in runs.items():
+            _, stderr = proc.communicate(timeout=120)
+            assert (job, proc.returncode) == (job, 143), stderr[-2000:]
+            assert stderr.splitlines()[-1] == "stopped by SIGTERM before the first step: nothing to resume"
+            assert len(list((tmp_path / str(job)).glob("*/.hydra"))) == job  # the second run of the sweep, or none
+    finally:
+        for proc in runs.values():
+            proc.kill()  # none left running after a timeout
 
 
 def test_a_painting_above_pillows_pixel_limit_trains(tmp_path: Path, photo_dir: Path,
