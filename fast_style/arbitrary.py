@@ -23,7 +23,7 @@ from PIL import Image
 from torch import nn
 
 from fast_style.gallery import ConditionalNet, body_config, check_weights
-from fast_style.images import as_read, find_images, open_painting, painting_at, painting_rgb
+from fast_style.images import as_read, find_images, no_folder, open_painting, painting_at, painting_rgb
 from fast_style.pixels import fit_longest, to_tensor
 from fast_style.transformer import TransformerConfig
 
@@ -47,8 +47,8 @@ def split_paintings(folder: str | Path, every: int) -> tuple[list[Path], list[Pa
     are held out (0: none), so evaluate sees painters the network never learned. Artists come
     from the folder's SOURCES.tsv (`file`, `artist` columns); without one, each file is its own."""
     folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: painting folder not found")
+    if problem := no_folder(folder, "painting folder not found"):
+        raise FileNotFoundError(f"{folder}: {problem}")
     files = find_images(folder)
     if not files:
         raise ValueError(f"{folder}: no paintings in this folder")

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms import v2
 
 from fast_style.config import VGG_MIN_SIDE
-from fast_style.images import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, find_images, open_rgb, photo_folder,
+from fast_style.images import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, find_images, no_folder, open_rgb, photo_folder,
                                too_small_for_vgg)
 from fast_style.pixels import fit_longest, to_bytes, to_tensor
 
@@ -160,10 +160,11 @@ class ValidationPhotos(Dataset):
 
     def __init__(self, root: str | Path, size: int) -> None:
         self.root, self.size = Path(root).expanduser(), size
-        self.files = find_images(self.root) if self.root.is_dir() else []
+        problem = no_folder(self.root, "no validation photos there")
+        self.files = [] if problem else find_images(self.root)
         if not self.files:
-            raise FileNotFoundError(f"{self.root}: no validation photos there (data.val_root: a folder of photos "
-                                    "never trained on, or null)")
+            raise FileNotFoundError(f"{self.root}: {problem or 'no validation photos there'} (data.val_root: a folder "
+                                    "of photos never trained on, or null)")
         _, bad = readable(self.files)
         if bad:  # the scores are means over every photo: none may drop out silently
             raise ValueError(f"{bad[0]}: cannot be read as an image (data.val_root); move it out of {self.root}")

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from fast_style.config import VGG_MIN_SIDE, GatysConfig, LossConfig, StyleConfig
-from fast_style.images import DEFAULT_MAX_PIXELS, find_images, open_rgb, own_pixel_limits, scaled_to, too_small_for_vgg
+from fast_style.images import (DEFAULT_MAX_PIXELS, find_images, no_folder, open_rgb, own_pixel_limits, scaled_to,
+                               too_small_for_vgg)
 from fast_style.styles import find_painting
 from fast_style.stylize import PRECISION_CHOICES, Parser, user_path
 
@@ -73,8 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--photos {args.photos}: not found")
     for name in ("paintings", "against"):
         folder = getattr(args, name)
-        if folder is not None and not folder.is_dir():
-            p.error(f"--{name} {folder}: folder not found")
+        if folder is not None and (problem := no_folder(folder, "folder not found")):
+            p.error(f"--{name} {folder}: {problem}")
     return args
 
 

@@ -33,6 +33,7 @@ from fast_style.atomic import atomic_write
 from fast_style.data import LOADER_WARNING, PhotoDataModule, loader_workers_killed_on_error
 from fast_style.gallery import GalleryNet
 from fast_style.hardware import (
+    PLANNED_SHARE,
     inductor_options,
     memory_short,
     training_channels_last,
@@ -252,12 +253,12 @@ def check_memory(cfg: DictConfig, precision: str, accelerator: str) -> None:
     processes = devices if isinstance(devices, int) and devices > 1 else 1  # trainer=ddp on CPUs
     per_image = CPU_BYTES_PER_IMAGE.get(precision, max(CPU_BYTES_PER_IMAGE.values())) * (cfg.data.image_size / 256) ** 2
     need = processes * (CPU_BYTES_BESIDES + cfg.batch_size * per_image)
-    if (usable := memory_short(need)) is not None:
-        fits = int((usable / processes - CPU_BYTES_BESIDES) / per_image)  # 80 ran in 24.1 GB; 73 is said
+    if (free := memory_short(need)) is not None:
+        fits = int((PLANNED_SHARE * free / processes - CPU_BYTES_BESIDES) / per_image)  # 80 ran in 24.1 GB; 73 is said
         remedy = f"batch_size={fits} fits" if fits >= 1 else "lower data.image_size"
         raise ValueError(f"batch_size={cfg.batch_size} at data.image_size={cfg.data.image_size} takes about "
                          f"{need / 1e9:.0f} GB on this CPU{f' in {processes} processes' if processes > 1 else ''} "
-                         f"({per_image / 1e9:.2g} GB an image, measured), and {usable / 0.9e9:.1f} GB is free: {remedy}")
+                         f"({per_image / 1e9:.2g} GB an image, measured), and {free / 1e9:.1f} GB is free: {remedy}")
 
 
 def train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
@@ -340,9 +341,17 @@ def _train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
                     trainer.max_epochs, trainer.num_training_batches)
     # Also when max_steps < checkpoint_every_n_steps. Lightning writes checkpoints atomically
     # (an fsspec transaction: a temporary file, then a rename).
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
-    if trainer.is_global_zero:
-        export(cfg, module, trainer, run_dir, before)
+    last, saved = run_dir / "checkpoints" / "last.ckpt", False
+    try:
+        trainer.save_checkpoint(last, weights_only=False)
+        saved = True
+        if trainer.is_global_zero:
+            export(cfg, module, trainer, run_dir, before)
+    except KeyboardInterrupt:  # outside Lightning's loop: train.main said "before the first step: nothing to resume"
+        kept = (f"the network is in {last}, which stylize --model takes" if saved else
+                f"resume from the last checkpoint with ckpt_path={last}" if last.exists() else "nothing was saved")
+        print(f"interrupted at step {trainer.global_step}, before its export; {kept}", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
     return trainer
 
 

@@ -233,13 +233,17 @@ def available_memory() -> int | None:
     return free
 
 
+# A smaller run plans on this share of the free memory, the rest left to what else runs.
+PLANNED_SHARE = 0.9
+
+
 def memory_short(need: float) -> float | None:
     """Where a run estimated to take `need` bytes would be killed by the kernel, as a batch or a
-    picture too large was, minutes in and without a line: the bytes a smaller one may plan on
-    (0.9x what is free), else None. Refused only where even 0.8x the estimate does not fit, as
+    picture too large was, minutes in and without a line: the bytes free (a smaller run plans on
+    PLANNED_SHARE of them), else None. Refused only where even 0.8x the estimate does not fit, as
     estimates are measured on one network and one CPU; None too where memory is not known."""
     free = available_memory()
-    return 0.9 * free if free is not None and 0.8 * need > free else None
+    return free if free is not None and 0.8 * need > free else None
 
 
 def training_device(accelerator: str) -> str:

@@ -81,13 +81,20 @@ def is_mpeg_stream(head: bytes) -> bool:
     return ts or head.startswith(b"\x00\x00\x01\xba")
 
 
+def no_folder(path: Path, missing: str) -> str | None:
+    """Why `path`, an option that takes a folder, is none: `missing`, or a file there (one photo
+    given for its folder) said as such; None for a folder."""
+    if path.is_dir():
+        return None
+    return "a file, not a folder" if path.exists() else missing
+
+
 def photo_folder(root: str | Path) -> Path:
     """`data.root`, or the line that says it is no folder: said by `train` before anything loads,
     and by the data module."""
     path = Path(root).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: training photo folder not found (data.root=DIR: any folder of photos; "
-                                "MS-COCO in data/README.md)")
+    if problem := no_folder(path, "training photo folder not found"):
+        raise FileNotFoundError(f"{path}: {problem} (data.root=DIR: any folder of photos; MS-COCO in data/README.md)")
     return path
 
 

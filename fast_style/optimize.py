@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from fast_style.config import GatysConfig
-from fast_style.hardware import memory_short
+from fast_style.hardware import PLANNED_SHARE, memory_short
 from fast_style.losses import PerceptualLoss
 
 # Peak memory of optimising one picture on a CPU, measured at 0.19 to 3 megapixels (Zen 4, fp32):
@@ -25,10 +25,10 @@ def check_memory(height: int, width: int, steps: int, method: str) -> None:
     history = LBFGS_HISTORY_PER_MEGAPIXEL * min(steps, LBFGS_HISTORY) / LBFGS_HISTORY if method == "lbfgs" else 0.0
     per_megapixel, megapixels = BYTES_PER_MEGAPIXEL + history, height * width / 1e6
     need = BYTES_BESIDES + per_megapixel * megapixels
-    if (usable := memory_short(need)) is not None:
-        side = int(max(height, width) * math.sqrt(max(usable - BYTES_BESIDES, 0) / per_megapixel / megapixels))
+    if (free := memory_short(need)) is not None:
+        side = int(max(height, width) * math.sqrt(max(PLANNED_SHARE * free - BYTES_BESIDES, 0) / per_megapixel / megapixels))
         raise ValueError(f"{width}x{height} takes about {need / 1e9:.0f} GB to optimise at {per_megapixel / 1e9:.1f} GB a "
-                         f"megapixel, measured; {usable / 0.9e9:.1f} GB is free: --size {side} fits")
+                         f"megapixel, measured; {free / 1e9:.1f} GB is free: --size {side} fits")
 
 
 def optimize_image(

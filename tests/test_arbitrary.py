@@ -41,6 +41,8 @@ def test_whole_artists_are_held_out(tmp_path: Path) -> None:
     assert split_paintings(tmp_path / "p", every=0)[1] == []
     with pytest.raises(FileNotFoundError, match="painting folder not found"):
         split_paintings(tmp_path / "nowhere", every=2)
+    with pytest.raises(FileNotFoundError, match="a1.jpg: a file, not a folder"):  # "painting folder not found"
+        split_paintings(tmp_path / "p" / "a1.jpg", every=2)
 
 
 def test_a_painting_code_is_a_single_style_network_and_codes_mix_linearly(tmp_path: Path) -> None:

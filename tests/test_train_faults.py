@@ -98,6 +98,8 @@ def test_help_and_a_refused_command_line_answer_without_importing_torch(tmp_path
 
 
 BAD_SETTINGS = [
+    (["data.root={photos}/p0.jpg"], "error: {photos}/p0.jpg: a file, not a folder (data.root=DIR: any folder of photos; "),  # "not found"
+    (["data.root={photos}", "data.val_root={photos}/p0.jpg"], "error: {photos}/p0.jpg: a file, not a folder (data.val_root: "),
     (["data.root={empty}"], "error: {empty}: no readable .jpg/.jpeg/.jfif/.png/.webp/.bmp/.tif/.tiff/.heic/.heif/.avif images in this folder"),
     (["data.root={photos}", "style.image={tmp}/nope.jpg"], "error: {tmp}/nope.jpg: style image not found (bundled styles: "),
     (["data.root={photos}", "style.image={photos}/notes.txt", "style.name=notes"], "error: {photos}/notes.txt: style image cannot be read ("),
@@ -390,6 +392,27 @@ def test_ctrl_c_before_the_first_step_is_one_line(monkeypatch: pytest.MonkeyPatc
         command.main()
     assert stop.value.code == 130
     assert capsys.readouterr().err == "interrupted before the first step: nothing to resume\n"
+
+
+def test_ctrl_c_during_the_export_says_how_to_export(tmp_path: Path, photo_dir: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the last step, outside Lightning's loop, Ctrl-C said "before the first step: nothing to resume"."""
+    import fast_style.fit
+    from fast_style.model_file import load_model
+
+    def ctrl_c(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    run = [*FAST, f"data.root={photo_dir}", "trainer.max_steps=2", "hydra.run.dir=runs/cut"]
+    last = tmp_path / "runs" / "cut" / "checkpoints" / "last.ckpt"
+    with monkeypatch.context() as patch:
+        patch.setattr(fast_style.fit, "save_model", ctrl_c)
+        [cut] = run_train_many([(tmp_path, run)])
+    assert cut.returncode == 130
+    said = f"interrupted at step 2, before its export; the network is in {last}, which stylize --model takes"
+    assert cut.stderr.splitlines()[-1] == said
+    assert not (tmp_path / "checkpoints").exists()
+    assert load_model(last)[1].steps == 2  # the whole network, as stylize reads it
 
 
 _SIGTERM_AT = """
