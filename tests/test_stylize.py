@@ -1,3 +1,4 @@
+import platform
 import subprocess
 import sys
 import tempfile
@@ -593,6 +594,21 @@ def test_fast_paths_give_the_same_picture(tiny_model: Path, options: dict) -> No
     fast = Stylizer.load(tiny_model, device="cpu", **options)
     assert (fast(x) - plain).abs().max() < 1e-4
     assert fast(x[:1, :, :20, :30]).shape == (1, 3, 20, 30)  # another size: not fixed to the first
+
+
+def test_the_conv_out_is_a_space_to_depth_conv_only_where_it_measured_faster(tiny_model: Path) -> None:
+    """Eager fp32 on a CPU (AVX2 Zen 3: 1075 -> 914-948 ms a 480p frame); compiled or in int8 it
+    measured slower (docs/cpus.md), and on CUDA it was never measured."""
+    from fast_style.transformer import SpaceToDepthConv
+
+    def conv_out(**options: object) -> torch.nn.Module:
+        return Stylizer.load(tiny_model, device="cpu", **options).engine._network(None)[0].decoder[-1]
+
+    assert isinstance(conv_out(precision="fp32"), SpaceToDepthConv)
+    assert not isinstance(conv_out(precision="fp32", compile=True), SpaceToDepthConv)
+    assert not isinstance(conv_out(precision="bf16"), SpaceToDepthConv)
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert not isinstance(conv_out(precision="int8"), SpaceToDepthConv)
 
 
 def test_sheet_shows_the_photo_in_every_shipped_style(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
