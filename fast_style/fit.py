@@ -350,7 +350,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     except KeyboardInterrupt:  # outside Lightning's loop: train.main said "before the first step: nothing to resume"
         kept = (f"the network is in {last}, which stylize --model takes" if saved else
                 f"resume from the last checkpoint with ckpt_path={last}" if last.exists() else "nothing was saved")
-        print(f"interrupted at step {trainer.global_step}, before its export; {kept}", file=sys.stderr)
+        if trainer.is_global_zero:  # Ctrl-C reaches every process of a run
+            print(f"interrupted at step {trainer.global_step}, before its export; {kept}", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
     return trainer
 
