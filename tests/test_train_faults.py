@@ -394,8 +394,8 @@ def test_ctrl_c_before_the_first_step_is_one_line(monkeypatch: pytest.MonkeyPatc
     assert capsys.readouterr().err == "interrupted before the first step: nothing to resume\n"
 
 
-def test_ctrl_c_during_the_export_says_how_to_export(tmp_path: Path, photo_dir: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_during_the_export_says_where_the_network_is(tmp_path: Path, photo_dir: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """After the last step, outside Lightning's loop, Ctrl-C said "before the first step: nothing to resume"."""
     import fast_style.fit
     from fast_style.model_file import load_model
