@@ -34,6 +34,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             module.start_early()
 
 
+K = TypeVar("K")
+
+
+def side_by_side(procs: dict[K, subprocess.Popen], timeout: float) -> dict[K, tuple[int, str]]:
+    """(exit status, stderr) of processes started at once: tests whose processes spend their time
+    importing run them side by side. None is left running, whatever happens (a timeout of
+    `communicate`, unlike `subprocess.run`'s, leaves the child alive)."""
+    done = {}
+    try:
+        for key, proc in procs.items():
+            _, stderr = proc.communicate(timeout=timeout)
+            done[key] = (proc.returncode, stderr)
+    finally:
+        for proc in procs.values():
+            proc.kill()
+    return done
+
+
 def make_photo(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
     """A smooth random picture (gradients plus a blob), size = (width, height)."""
     rng = np.random.default_rng(seed)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import BF16_CPU, CAN_IMITATE_AVX_VNNI, VNNI_CPU, avx2_env, run_train
+from conftest import BF16_CPU, CAN_IMITATE_AVX_VNNI, VNNI_CPU, avx2_env, run_train, side_by_side
 from fast_style import Stylizer, hardware
 from test_train import FAST
 
@@ -104,16 +104,11 @@ def test_stylize_warns_of_a_precision_the_cpu_emulates(tiny_model: Path, tmp_pat
          str(tmp_path / f"{precision}.png"), "--precision", precision],
         env=avx2_env() if BF16_CPU else None, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for precision in ("bf16", "fp16")}
-    try:
-        for precision, proc in runs.items():
-            _, stderr = proc.communicate(timeout=300)
-            assert proc.returncode == 0 and (tmp_path / f"{precision}.png").is_file(), stderr[-2000:]
-            assert [line for line in stderr.splitlines() if line.startswith("warning:")] == [
-                f"warning: precision {precision} on a CPU without {precision} instructions is emulated, tens of times "
-                "slower than fp32; precision auto picks what runs fast here"]
-    finally:
-        for proc in runs.values():
-            proc.kill()  # none left running after a timeout
+    for precision, (status, stderr) in side_by_side(runs, timeout=300).items():
+        assert status == 0 and (tmp_path / f"{precision}.png").is_file(), stderr[-2000:]
+        assert [line for line in stderr.splitlines() if line.startswith("warning:")] == [
+            f"warning: precision {precision} on a CPU without {precision} instructions is emulated, tens of times "
+            "slower than fp32; precision auto picks what runs fast here"]
 
 
 def test_streams_get_the_fastest_path_within_tolerance(monkeypatch: pytest.MonkeyPatch) -> None:

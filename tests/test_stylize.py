@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from conftest import BF16_CPU, answers_in_a_fresh_process, make_photo, make_photo_dir
+from conftest import BF16_CPU, answers_in_a_fresh_process, make_photo, make_photo_dir, side_by_side
 from fast_style import Stylizer
 from fast_style.model_file import load_model, save_model
 from fast_style.stylize import main
@@ -837,15 +837,10 @@ def test_a_closed_stdout_stops_the_run_quietly(tiny_model: Path, tmp_path: Path)
         runs[output] = subprocess.Popen([sys.executable, "-m", "fast_style.stylize", "--model", str(tiny_model), *args],
                                         stdout=write, stderr=subprocess.PIPE, text=True)
         os.close(write)
-    try:
-        for output, proc in runs.items():
-            _, stderr = proc.communicate(timeout=120)
-            assert (output, proc.returncode, stderr) == (output, 141, "")
-            if output != "picture":
-                assert [p.name for p in (tmp_path / output).iterdir()] == ["p0_tiny.png"]  # written, then the run stopped
-    finally:
-        for proc in runs.values():
-            proc.kill()  # none left running after a timeout, as subprocess.run's timeout did
+    for output, (status, stderr) in side_by_side(runs, timeout=120).items():
+        assert (output, status, stderr) == (output, 141, "")
+        if output != "picture":
+            assert [p.name for p in (tmp_path / output).iterdir()] == ["p0_tiny.png"]  # written, then the run stopped
 
 
 def test_an_image_piped_in_comes_out_on_stdout_in_its_format(tiny_model: Path, tmp_path: Path,

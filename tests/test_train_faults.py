@@ -14,7 +14,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from PIL import Image
 
-from conftest import answers_in_a_fresh_process, make_photo, make_photo_dir, record, run_train_many, stop_group
+from conftest import (answers_in_a_fresh_process, make_photo, make_photo_dir, record, run_train_many, side_by_side,
+                      stop_group)
 from fast_style.data import PhotoDataModule
 from fast_style.styles import style_image_path
 from fast_style.train import CONF_DIR
@@ -445,15 +446,10 @@ def test_sigterm_before_the_first_step_is_one_line(tmp_path: Path, photo_dir: Pa
                                    f"data.root={photo_dir}", f"hydra.sweep.dir={tmp_path / str(job)}"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for job in (0, 2)}
-    try:
-        for job, proc in runs.items():
-            _, stderr = proc.communicate(timeout=120)
-            assert (job, proc.returncode) == (job, 143), stderr[-2000:]
-            assert stderr.splitlines()[-1] == "stopped by SIGTERM before the first step: nothing to resume"
-            assert len(list((tmp_path / str(job)).glob("*/.hydra"))) == job  # the second run of the sweep, or none
-    finally:
-        for proc in runs.values():
-            proc.kill()  # none left running after a timeout
+    for job, (status, stderr) in side_by_side(runs, timeout=120).items():
+        assert (job, status) == (job, 143), stderr[-2000:]
+        assert stderr.splitlines()[-1] == "stopped by SIGTERM before the first step: nothing to resume"
+        assert len(list((tmp_path / str(job)).glob("*/.hydra"))) == job  # the second run of the sweep, or none
 
 
 def test_a_painting_above_pillows_pixel_limit_trains(tmp_path: Path, photo_dir: Path,

@@ -85,6 +85,6 @@ def test_the_inference_network_is_made_on_the_networks_device(layout: str) -> No
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode(allow_non_fake_inputs=True), torch.device("cuda"):
-        net = for_inference(TransformerNet(TransformerConfig(channels=8, res_blocks=1, layout=layout)), True)
+        net = for_inference(TransformerNet(TransformerConfig(channels=8, res_blocks=1, layout=layout)), space_to_depth=True)
     assert {p.device.type for p in net.parameters()} == {"cuda"}
     assert any(isinstance(layer, UpsampledConv) for layer in net.decoder)
