@@ -129,7 +129,7 @@ class SpaceToDepthConv(nn.Module):
         self.conv = nn.Conv2d(4 * conv.in_channels, 4 * conv.out_channels, taps, device=conv.weight.device)
         with torch.no_grad():  # channel 4 o + 2 a + b out, 4 c + 2 r + s in: pixel_(un)shuffle's order
             self.conv.weight.copy_(weight.reshape(self.conv.weight.shape))
-            self.conv.bias.copy_(conv.bias.repeat_interleave(4))
+        self.conv.bias = nn.Parameter(conv.bias.detach().float().repeat_interleave(4))  # typed: not Optional
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (self.pad,) * 4, mode="reflect")  # (B, C, H + 2p, W + 2p)
